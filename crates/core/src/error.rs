@@ -1,0 +1,156 @@
+//! Stable error codes.
+//!
+//! Every error a user can see carries an [`ErrorCode`] (a stable `SCREAMING_SNAKE`
+//! string that scripts can match on), a message that says what to do, and maps to one
+//! HTTP status. Messages never include secret values.
+
+use serde::Serialize;
+
+/// A stable, user-visible error code. The string form is part of the public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The request is malformed (bad JSON, wrong types, bad UTF-8).
+    InvalidRequest,
+    /// The plugin manifest does not validate.
+    InvalidManifest,
+    /// An install's config does not match the manifest's config schema.
+    InvalidConfig,
+    /// An action's input is not valid.
+    InvalidInput,
+    /// Grants asked for more than the manifest requests, or a bad grant.
+    InvalidGrant,
+    /// A semver version or requirement does not parse.
+    InvalidVersion,
+    /// A version is not higher than the highest published one.
+    VersionNotIncreasing,
+    /// Signature verification failed.
+    InvalidSignature,
+    /// The signing key is unknown, not yet valid, expired or revoked.
+    KeyNotValid,
+    /// An artifact's digest does not match (tampered or corrupted).
+    ArtifactTampered,
+    /// A size ceiling was exceeded (artifact, body, value).
+    TooLarge,
+    /// A plugin dependency is not installed in this org.
+    DependencyMissing,
+    /// The install is needed by another install.
+    DependencyInUse,
+    /// A name is already taken.
+    Conflict,
+    /// No API key was presented, or it is not valid.
+    Unauthenticated,
+    /// The principal lacks the permission.
+    PermissionDenied,
+    /// The resource does not exist (or belongs to another org: same answer).
+    NotFound,
+    /// The install is disabled.
+    InstallDisabled,
+    /// Too many requests in the window.
+    RateLimited,
+    /// A billing quota (daily, monthly, plan count) is exhausted.
+    QuotaExceeded,
+    /// Something failed on our side. The message carries no internals.
+    Internal,
+    /// A dependency of the server (database, cache) is unavailable.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The code's stable string.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest => "INVALID_REQUEST",
+            InvalidManifest => "INVALID_MANIFEST",
+            InvalidConfig => "INVALID_CONFIG",
+            InvalidInput => "INVALID_INPUT",
+            InvalidGrant => "INVALID_GRANT",
+            InvalidVersion => "INVALID_VERSION",
+            VersionNotIncreasing => "VERSION_NOT_INCREASING",
+            InvalidSignature => "INVALID_SIGNATURE",
+            KeyNotValid => "KEY_NOT_VALID",
+            ArtifactTampered => "ARTIFACT_TAMPERED",
+            TooLarge => "TOO_LARGE",
+            DependencyMissing => "DEPENDENCY_MISSING",
+            DependencyInUse => "DEPENDENCY_IN_USE",
+            Conflict => "CONFLICT",
+            Unauthenticated => "UNAUTHENTICATED",
+            PermissionDenied => "PERMISSION_DENIED",
+            NotFound => "NOT_FOUND",
+            InstallDisabled => "INSTALL_DISABLED",
+            RateLimited => "RATE_LIMITED",
+            QuotaExceeded => "QUOTA_EXCEEDED",
+            Internal => "INTERNAL",
+            Unavailable => "UNAVAILABLE",
+        }
+    }
+
+    /// The HTTP status this code is answered with.
+    pub fn http_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest | InvalidManifest | InvalidConfig | InvalidInput | InvalidGrant
+            | InvalidVersion | InvalidSignature | KeyNotValid | ArtifactTampered => 400,
+            Unauthenticated => 401,
+            PermissionDenied => 403,
+            NotFound => 404,
+            VersionNotIncreasing | Conflict | DependencyMissing | DependencyInUse
+            | InstallDisabled => 409,
+            TooLarge => 413,
+            RateLimited | QuotaExceeded => 429,
+            Internal => 500,
+            Unavailable => 503,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A domain error: a stable code plus a message for humans.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::PermissionDenied, message)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+    /// An internal failure. The detail is for logs; users see a generic message.
+    pub fn internal() -> Self {
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; retry, and report the request id if it persists",
+        )
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shortens a user-supplied string before it is echoed in an error message.
+pub fn clip(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(MAX).collect();
+        out.push('…');
+        out
+    }
+}

@@ -1,0 +1,23 @@
+//! `tenantry-core`: the vocabulary every other Tenantry crate speaks.
+//!
+//! It holds plain data types and pure functions only: typed ids, principals and the
+//! [`TenantScope`](scope::TenantScope) that gates all tenant-owned data, roles and
+//! permissions, stable error codes, invocation outcome codes, and the plugin manifest
+//! model with its validation. It must not depend on storage, HTTP, crypto or wasm.
+
+pub mod error;
+pub mod ids;
+pub mod manifest;
+pub mod outcome;
+pub mod scope;
+
+pub use error::{Error, ErrorCode, Result};
+pub use ids::*;
+pub use outcome::Outcome;
+pub use scope::{Actor, OperatorScope, Permission, Principal, PrincipalKind, Role, TenantScope};
+
+/// Current UTC time. The one clock the domain reads (tests inject times explicitly
+/// where a window matters).
+pub fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
