@@ -14,7 +14,9 @@ pub mod scope;
 pub use error::{Error, ErrorCode, Result};
 pub use ids::*;
 pub use outcome::Outcome;
-pub use scope::{Actor, OperatorScope, Permission, Principal, PrincipalKind, Role, TenantScope};
+pub use scope::{
+    Actor, OperatorScope, Permission, Principal, PrincipalKind, Role, Session, TenantScope,
+};
 
 /// Current UTC time. The one clock the domain reads (tests inject times explicitly
 /// where a window matters).

@@ -94,7 +94,9 @@ pub fn validate_plugin_name(name: &str) -> Result<()> {
         let part_ok = |s: &str, max: usize| {
             !s.is_empty()
                 && s.len() <= max
-                && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && s.bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
                 && s.bytes().all(|b| {
                     b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
                 })
@@ -116,8 +118,11 @@ pub fn validate_plugin_name(name: &str) -> Result<()> {
 pub fn validate_ident(kind: &str, s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -136,7 +141,8 @@ pub fn validate_host_pattern(p: &str) -> Result<()> {
         && host.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
@@ -198,7 +204,10 @@ impl Manifest {
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(Error::new(
                 ErrorCode::TooLarge,
-                format!("manifest is {} bytes; the limit is {MAX_MANIFEST_BYTES}", bytes.len()),
+                format!(
+                    "manifest is {} bytes; the limit is {MAX_MANIFEST_BYTES}",
+                    bytes.len()
+                ),
             ));
         }
         let m: Manifest = serde_json::from_slice(bytes)
@@ -212,7 +221,10 @@ impl Manifest {
         semver::Version::parse(&self.version).map_err(|e| {
             Error::new(
                 ErrorCode::InvalidVersion,
-                format!("version '{}' is not semver ({e}); use e.g. 1.2.3", clip(&self.version)),
+                format!(
+                    "version '{}' is not semver ({e}); use e.g. 1.2.3",
+                    clip(&self.version)
+                ),
             )
         })
     }
@@ -240,7 +252,10 @@ impl Manifest {
             if !seen.insert(a.name.as_str()) {
                 return Err(bad(format!("action '{}' is declared twice", a.name)));
             }
-            compile_schema(&format!("input_schema of action '{}'", a.name), &a.input_schema)?;
+            compile_schema(
+                &format!("input_schema of action '{}'", a.name),
+                &a.input_schema,
+            )?;
         }
         compile_schema("config_schema", &self.config_schema)?;
         let secret_fields = self.secret_fields();
@@ -261,7 +276,10 @@ impl Manifest {
                 return Err(bad("a plugin cannot depend on itself"));
             }
             semver::VersionReq::parse(req).map_err(|e| {
-                bad(format!("dependency '{dep}' has an invalid requirement '{}': {e}", clip(req)))
+                bad(format!(
+                    "dependency '{dep}' has an invalid requirement '{}': {e}",
+                    clip(req)
+                ))
             })?;
         }
         for t in &self.permissions.tools {
@@ -318,7 +336,11 @@ impl Manifest {
         let validator = compile_schema("config_schema", &schema)?;
         if let Some(e) = validator.iter_errors(config).next() {
             let path = e.instance_path.to_string();
-            let field = if path.is_empty() { "(root)".to_string() } else { path };
+            let field = if path.is_empty() {
+                "(root)".to_string()
+            } else {
+                path
+            };
             return Err(invalid(format!("config field '{field}' is invalid: {e}")));
         }
         Ok(())
@@ -337,7 +359,10 @@ impl Manifest {
             let path = e.instance_path.to_string();
             return Err(Error::new(
                 ErrorCode::InvalidInput,
-                format!("input field '{}' is invalid: {e}", if path.is_empty() { "(root)" } else { &path }),
+                format!(
+                    "input field '{}' is invalid: {e}",
+                    if path.is_empty() { "(root)" } else { &path }
+                ),
             ));
         }
         Ok(())
@@ -353,12 +378,14 @@ impl Manifest {
                 r == h
                     || match h.strip_prefix("*.") {
                         // a wildcard grant needs an equal or wider wildcard request
-                        Some(suffix) => host_pattern_covers(r, suffix) ,
+                        Some(suffix) => host_pattern_covers(r, suffix),
                         None => host_pattern_covers(r, h),
                     }
             });
             if !covered {
-                return Err(deny(format!("egress to '{h}' is not requested by the manifest")));
+                return Err(deny(format!(
+                    "egress to '{h}' is not requested by the manifest"
+                )));
             }
         }
         if grants.kv && !req.kv {
@@ -366,7 +393,10 @@ impl Manifest {
         }
         for s in &grants.secrets {
             if !req.secrets.contains(s) {
-                return Err(deny(format!("secret '{}' is not requested by the manifest", clip(s))));
+                return Err(deny(format!(
+                    "secret '{}' is not requested by the manifest",
+                    clip(s)
+                )));
             }
         }
         for t in &grants.tools {
@@ -377,7 +407,10 @@ impl Manifest {
                 })
             });
             if !covered {
-                return Err(deny(format!("tool '{}' is not requested by the manifest", clip(t))));
+                return Err(deny(format!(
+                    "tool '{}' is not requested by the manifest",
+                    clip(t)
+                )));
             }
         }
         Ok(())
@@ -428,7 +461,9 @@ mod tests {
         let e = m.validate_config(&json!({"units": "kelvin"})).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidConfig);
         assert!(e.message.contains("/units"), "{}", e.message);
-        let e = m.validate_config(&json!({"units": "metric", "api_key": "x"})).unwrap_err();
+        let e = m
+            .validate_config(&json!({"units": "metric", "api_key": "x"}))
+            .unwrap_err();
         assert!(e.message.contains("api_key") && e.message.contains("secret"));
     }
 
@@ -443,13 +478,32 @@ mod tests {
         };
         m.check_grants(&ok).unwrap();
         for bad in [
-            Grants { egress: vec!["evil.example".into()], ..Default::default() },
-            Grants { egress: vec!["weather.example".into()], ..Default::default() },
-            Grants { secrets: vec!["other".into()], ..Default::default() },
-            Grants { tools: vec!["@acme/geo".into()], ..Default::default() },
-            Grants { tools: vec!["@acme/geo#other".into()], ..Default::default() },
+            Grants {
+                egress: vec!["evil.example".into()],
+                ..Default::default()
+            },
+            Grants {
+                egress: vec!["weather.example".into()],
+                ..Default::default()
+            },
+            Grants {
+                secrets: vec!["other".into()],
+                ..Default::default()
+            },
+            Grants {
+                tools: vec!["@acme/geo".into()],
+                ..Default::default()
+            },
+            Grants {
+                tools: vec!["@acme/geo#other".into()],
+                ..Default::default()
+            },
         ] {
-            assert_eq!(m.check_grants(&bad).unwrap_err().code, ErrorCode::InvalidGrant, "{bad:?}");
+            assert_eq!(
+                m.check_grants(&bad).unwrap_err().code,
+                ErrorCode::InvalidGrant,
+                "{bad:?}"
+            );
         }
     }
 

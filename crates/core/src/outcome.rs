@@ -49,9 +49,21 @@ impl Outcome {
     pub fn parse(s: &str) -> Option<Self> {
         use Outcome::*;
         [
-            Ok, InvalidInput, PermissionDenied, EgressDenied, OutOfFuel, Timeout, MemoryLimit,
-            MaxHostCalls, OutputTooLarge, PluginTrap, PluginError, RateLimited, QuotaExceeded,
-            NotFound, Internal,
+            Ok,
+            InvalidInput,
+            PermissionDenied,
+            EgressDenied,
+            OutOfFuel,
+            Timeout,
+            MemoryLimit,
+            MaxHostCalls,
+            OutputTooLarge,
+            PluginTrap,
+            PluginError,
+            RateLimited,
+            QuotaExceeded,
+            NotFound,
+            Internal,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)

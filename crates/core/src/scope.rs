@@ -18,7 +18,17 @@ use crate::ids::{AgentId, ApiKeyId, OrgId, UserId};
 
 /// A person's role in an org.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -74,7 +84,17 @@ impl Role {
 
 /// One thing a principal may do inside its org.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
@@ -165,8 +185,14 @@ pub struct CredentialRecord {
 /// The principal a credential belongs to, with what the store knows of it now.
 #[derive(Debug, Clone)]
 pub enum Principal {
-    Operator { id: Uuid },
-    User { org_id: OrgId, id: UserId, role: Role },
+    Operator {
+        id: Uuid,
+    },
+    User {
+        org_id: OrgId,
+        id: UserId,
+        role: Role,
+    },
     /// An agent, with its grants and its user's current role (so a user who loses a
     /// permission takes it from their agents at the next request).
     Agent {
@@ -201,15 +227,31 @@ pub fn authenticate(record: CredentialRecord, now: OffsetDateTime) -> Result<Ses
         return Err(unauth("has expired"));
     }
     Ok(match record.principal {
-        Principal::Operator { id } => Session::Operator(OperatorScope { id, key_id: record.key_id }),
+        Principal::Operator { id } => Session::Operator(OperatorScope {
+            id,
+            key_id: record.key_id,
+        }),
         Principal::User { org_id, id, role } => Session::Tenant(TenantScope {
             org_id,
-            actor: Actor { kind: PrincipalKind::User, id: *id.as_uuid(), on_behalf_of: None },
+            actor: Actor {
+                kind: PrincipalKind::User,
+                id: *id.as_uuid(),
+                on_behalf_of: None,
+            },
             permissions: role.permissions(),
             key_id: Some(record.key_id),
         }),
-        Principal::Agent { org_id, id, on_behalf_of, user_role, grants } => {
-            let effective = grants.intersection(&user_role.permissions()).copied().collect();
+        Principal::Agent {
+            org_id,
+            id,
+            on_behalf_of,
+            user_role,
+            grants,
+        } => {
+            let effective = grants
+                .intersection(&user_role.permissions())
+                .copied()
+                .collect();
             Session::Tenant(TenantScope {
                 org_id,
                 actor: Actor {
@@ -239,7 +281,11 @@ impl OperatorScope {
         self.key_id
     }
     pub fn actor(&self) -> Actor {
-        Actor { kind: PrincipalKind::Operator, id: self.id, on_behalf_of: None }
+        Actor {
+            kind: PrincipalKind::Operator,
+            id: self.id,
+            on_behalf_of: None,
+        }
     }
 
     /// Enters one org to provision it (add members, issue keys). The resulting scope
@@ -249,7 +295,9 @@ impl OperatorScope {
         TenantScope {
             org_id,
             actor: self.actor(),
-            permissions: [Permission::ManageMembers, Permission::ManageKeys].into_iter().collect(),
+            permissions: [Permission::ManageMembers, Permission::ManageKeys]
+                .into_iter()
+                .collect(),
             key_id: Some(self.key_id),
         }
     }
@@ -345,16 +393,26 @@ mod tests {
 
     #[test]
     fn agent_loses_permissions_its_user_lost() {
-        let a = agent(Role::Admin, &[Permission::Invoke, Permission::ManageInstalls]);
+        let a = agent(
+            Role::Admin,
+            &[Permission::Invoke, Permission::ManageInstalls],
+        );
         assert!(a.can(Permission::ManageInstalls));
-        let demoted = agent(Role::Viewer, &[Permission::Invoke, Permission::ManageInstalls]);
+        let demoted = agent(
+            Role::Viewer,
+            &[Permission::Invoke, Permission::ManageInstalls],
+        );
         assert!(!demoted.can(Permission::Invoke));
         assert!(!demoted.can(Permission::ManageInstalls));
     }
 
     #[test]
     fn only_owners_manage_secrets() {
-        assert!(Role::Owner.permissions().contains(&Permission::ManageSecrets));
+        assert!(
+            Role::Owner
+                .permissions()
+                .contains(&Permission::ManageSecrets)
+        );
         for r in [Role::Admin, Role::Member, Role::Viewer] {
             assert!(!r.permissions().contains(&Permission::ManageSecrets));
         }
@@ -370,7 +428,11 @@ mod tests {
             principal: Principal::Operator { id: Uuid::now_v7() },
         };
         assert!(authenticate(base.clone(), now).is_err());
-        let revoked = CredentialRecord { expires_at: None, revoked_at: Some(now), ..base };
+        let revoked = CredentialRecord {
+            expires_at: None,
+            revoked_at: Some(now),
+            ..base
+        };
         assert!(authenticate(revoked, now).is_err());
     }
 }

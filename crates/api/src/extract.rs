@@ -1,0 +1,123 @@
+//! Extractors: authentication and input parsing with Tenantry's error codes.
+//!
+//! - [`Tenant`]: an authenticated principal of an org; the org comes from its key.
+//! - [`Operator`]: the platform operator.
+//! - [`Authed`]: either (registry reads).
+//! - [`Json`] and [`Path`]: like axum's, but malformed input becomes
+//!   `INVALID_REQUEST` (or `TOO_LARGE`), and an id that does not parse in a path is
+//!   `NOT_FOUND`, exactly like an id that does not exist.
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use tenantry_core::scope::Session;
+use tenantry_core::{Error, ErrorCode, OperatorScope, TenantScope};
+use tenantry_service::RequestCtx;
+
+use crate::AppState;
+use crate::error::{ApiError, ReqId};
+
+async fn session(parts: &Parts, state: &AppState) -> Result<Session, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let key = header.strip_prefix("Bearer ").unwrap_or_default().trim();
+    Ok(tenantry_service::auth::authenticate(&state.svc, key).await?)
+}
+
+/// The request context (request id) for audit entries.
+pub fn ctx(parts: &Parts) -> RequestCtx {
+    parts
+        .extensions
+        .get::<ReqId>()
+        .map(|r| RequestCtx { request_id: r.0 })
+        .unwrap_or_default()
+}
+
+/// An org principal, plus the request context.
+pub struct Tenant(pub TenantScope, pub RequestCtx);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match session(parts, state).await? {
+            Session::Tenant(s) => Ok(Tenant(s, ctx(parts))),
+            Session::Operator(_) => Err(Error::denied(
+                "operator keys cannot use org routes; use a key of a user or agent of the org",
+            )
+            .into()),
+        }
+    }
+}
+
+/// The operator, plus the request context.
+pub struct Operator(pub OperatorScope, pub RequestCtx);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match session(parts, state).await? {
+            Session::Operator(o) => Ok(Operator(o, ctx(parts))),
+            Session::Tenant(_) => Err(Error::denied("this route needs an operator API key").into()),
+        }
+    }
+}
+
+/// Any authenticated principal.
+pub struct Authed(pub Session);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Authed(session(parts, state).await?))
+    }
+}
+
+/// JSON body with Tenantry's error codes.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(r) => Err(json_rejection(r).into()),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> Error {
+    use JsonRejection::*;
+    match r {
+        MissingJsonContentType(_) => Error::invalid("send 'Content-Type: application/json'"),
+        JsonSyntaxError(e) => Error::invalid(format!("body is not valid JSON: {}", e.body_text())),
+        JsonDataError(e) => Error::invalid(format!(
+            "body does not match the expected shape: {}",
+            e.body_text()
+        )),
+        BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Error::new(
+            ErrorCode::TooLarge,
+            "request body is over this route's limit",
+        ),
+        other => Error::invalid(other.body_text()),
+    }
+}
+
+/// Path parameters; anything that does not parse is `NOT_FOUND`.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => {
+                Err(Error::not_found("resource").into())
+            }
+            Err(e) => Err(Error::invalid(e.body_text()).into()),
+        }
+    }
+}

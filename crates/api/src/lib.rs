@@ -1,0 +1,70 @@
+//! `tenantry-api`: the HTTP+JSON API under `/v1`.
+//!
+//! Handlers are thin: extract (auth, path, body), call one `tenantry-service`
+//! function, return JSON. Every route is registered through `utoipa-axum`, so the
+//! OpenAPI document at `/openapi.json` is generated from the same route table the
+//! server runs (and the cross-tenant probe test walks it).
+
+pub mod error;
+pub mod extract;
+mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use std::sync::Arc;
+use tenantry_service::Service;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Service,
+    /// Which isolation layers are active, for `/healthz`.
+    pub isolation: Arc<serde_json::Value>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tenantry API",
+        description = "Multi-tenant WebAssembly plugin host. Authenticate with 'Authorization: Bearer tny_…'. Errors are {\"error\": {\"code\", \"message\", \"request_id\"}}."
+    ),
+    components(schemas(tenantry_core::ErrorCode))
+)]
+struct ApiDoc;
+
+/// Default body limit for JSON routes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Builds the router and its OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    let publish_limit = usize::try_from(state.svc.settings.max_artifact_bytes)
+        .unwrap_or(usize::MAX / 2)
+        .saturating_mul(4)
+        / 3
+        + 1024 * 1024;
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::system::routes())
+        .merge(routes::orgs::routes())
+        .merge(routes::registry::routes())
+        .merge(routes::publish::routes().layer(DefaultBodyLimit::max(publish_limit)))
+        .merge(routes::members::routes())
+        .merge(routes::installs::routes())
+        .merge(routes::secrets::routes())
+        .merge(routes::audit::routes())
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let doc = Arc::new(doc);
+    api.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
+    .fallback(|| async { error::ApiError(tenantry_core::Error::not_found("route")) })
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(axum::middleware::from_fn(error::render_errors))
+    .with_state(state)
+}

@@ -1,0 +1,134 @@
+//! Orgs: operator provisioning, and an org principal's view of its own org.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use tenantry_core::{OrgId, Role};
+use tenantry_service::members::{CreatedKey, KeyOwner};
+use tenantry_service::orgs::{self, OrgView};
+use tenantry_store::{OrgRecord, UserRecord};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::extract::{Json, Operator, Path, Tenant};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_org, list_orgs))
+        .routes(routes!(set_tier))
+        .routes(routes!(provision_user))
+        .routes(routes!(provision_key))
+        .routes(routes!(current_org))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrg {
+    name: String,
+    tier: Option<String>,
+}
+
+/// Create an org (operator).
+#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", request_body = CreateOrg, responses((status = 201, body = OrgRecord)))]
+async fn create_org(
+    State(s): State<AppState>,
+    Operator(op, ctx): Operator,
+    Json(b): Json<CreateOrg>,
+) -> ApiResult<(StatusCode, axum::Json<OrgRecord>)> {
+    let org = orgs::create(&s.svc, &op, &ctx, &b.name, b.tier.as_deref()).await?;
+    Ok((StatusCode::CREATED, axum::Json(org)))
+}
+
+/// List orgs (operator).
+#[utoipa::path(get, path = "/v1/orgs", tag = "orgs", responses((status = 200, body = Vec<OrgRecord>)))]
+async fn list_orgs(
+    State(s): State<AppState>,
+    Operator(op, _): Operator,
+) -> ApiResult<axum::Json<Vec<OrgRecord>>> {
+    Ok(axum::Json(orgs::list(&s.svc, &op).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTier {
+    tier: String,
+}
+
+/// Change an org's tier (operator).
+#[utoipa::path(patch, path = "/v1/orgs/{org_id}", tag = "orgs", request_body = SetTier, params(("org_id" = OrgId, Path)), responses((status = 200, body = OrgRecord)))]
+async fn set_tier(
+    State(s): State<AppState>,
+    Operator(op, ctx): Operator,
+    Path(org): Path<OrgId>,
+    Json(b): Json<SetTier>,
+) -> ApiResult<axum::Json<OrgRecord>> {
+    Ok(axum::Json(
+        orgs::set_tier(&s.svc, &op, &ctx, org, &b.tier).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionUser {
+    name: String,
+    role: Role,
+}
+
+/// Add a user to an org (operator provisioning, e.g. the first owner).
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/users", tag = "orgs", request_body = ProvisionUser, params(("org_id" = OrgId, Path)), responses((status = 201, body = UserRecord)))]
+async fn provision_user(
+    State(s): State<AppState>,
+    Operator(op, ctx): Operator,
+    Path(org): Path<OrgId>,
+    Json(b): Json<ProvisionUser>,
+) -> ApiResult<(StatusCode, axum::Json<UserRecord>)> {
+    s.svc
+        .control
+        .get_org(org)
+        .await?
+        .ok_or_else(|| tenantry_core::Error::not_found("org"))?;
+    let scope = op.enter_org(org);
+    let u = tenantry_service::members::add_user(&s.svc, &scope, &ctx, &b.name, b.role).await?;
+    Ok((StatusCode::CREATED, axum::Json(u)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionKey {
+    owner: KeyOwner,
+    name: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<time::OffsetDateTime>,
+}
+
+/// Issue an API key for a user or agent of an org (operator provisioning).
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/keys", tag = "orgs", request_body = ProvisionKey, params(("org_id" = OrgId, Path)), responses((status = 201, body = CreatedKey)))]
+async fn provision_key(
+    State(s): State<AppState>,
+    Operator(op, ctx): Operator,
+    Path(org): Path<OrgId>,
+    Json(b): Json<ProvisionKey>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedKey>)> {
+    s.svc
+        .control
+        .get_org(org)
+        .await?
+        .ok_or_else(|| tenantry_core::Error::not_found("org"))?;
+    let scope = op.enter_org(org);
+    let k =
+        tenantry_service::members::create_key(&s.svc, &scope, &ctx, b.owner, &b.name, b.expires_at)
+            .await?;
+    Ok((StatusCode::CREATED, axum::Json(k)))
+}
+
+/// The caller's org and effective permissions.
+#[utoipa::path(get, path = "/v1/org", tag = "orgs", responses((status = 200, body = OrgView)))]
+async fn current_org(
+    State(s): State<AppState>,
+    Tenant(scope, _): Tenant,
+) -> ApiResult<axum::Json<OrgView>> {
+    Ok(axum::Json(orgs::current(&s.svc, &scope).await?))
+}

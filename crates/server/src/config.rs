@@ -1,0 +1,92 @@
+//! Server configuration: TOML file, then `TENANTRY_*` environment, then flags.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The default listen address: loopback, on a port no well-known service uses.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7431";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("config file {0} is not valid: {1}")]
+    Parse(PathBuf, String),
+    #[error("{0} is not a valid ADDR:PORT (e.g. 127.0.0.1:7431)")]
+    Listen(String),
+}
+
+/// Effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Master key as base64 (from `TENANTRY_MASTER_KEY`); wins over the file.
+    pub master_key: Option<String>,
+    /// Master key file; `<data_dir>/master.key` by default.
+    pub master_key_file: Option<PathBuf>,
+    pub max_artifact_bytes: u64,
+    pub log_json: bool,
+}
+
+/// What the TOML file may contain. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
+    pub max_artifact_bytes: Option<u64>,
+    pub log_format: Option<String>,
+}
+
+/// Values given on the command line or in the environment (clap fills both).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub master_key: Option<String>,
+    pub log_format: Option<String>,
+}
+
+impl Config {
+    /// Resolves the effective configuration.
+    pub fn resolve(o: Overrides, stderr_is_terminal: bool) -> Result<Self, ConfigError> {
+        let file = match &o.config_file {
+            Some(p) => read_file(p)?,
+            None if Path::new("tenantry.toml").exists() => read_file(Path::new("tenantry.toml"))?,
+            None => FileConfig::default(),
+        };
+        let listen_text = o
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_text
+            .parse()
+            .map_err(|_| ConfigError::Listen(listen_text.clone()))?;
+        let log_format = o.log_format.or(file.log_format);
+        let log_json = match log_format.as_deref() {
+            Some("json") => true,
+            Some(_) => false,
+            None => !stderr_is_terminal,
+        };
+        Ok(Self {
+            listen,
+            data_dir: o
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            master_key: o.master_key,
+            master_key_file: file.master_key_file,
+            max_artifact_bytes: file.max_artifact_bytes.unwrap_or(10 * 1024 * 1024),
+            log_json,
+        })
+    }
+}
+
+fn read_file(p: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse(p.to_path_buf(), e.to_string()))
+}

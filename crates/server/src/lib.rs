@@ -1,0 +1,171 @@
+//! `tenantry-server`: assembles a running server from configuration.
+//!
+//! [`Config`] comes from a TOML file, `TENANTRY_*` environment variables and flags
+//! (flags win, then environment, then file, then defaults). [`Server::open`] prepares
+//! the data directory, the master key and the stores; [`Server::serve`] runs the HTTP
+//! API until SIGINT/SIGTERM. It must not contain domain logic.
+
+pub mod config;
+
+pub use config::{Config, ConfigError};
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tenantry_api::AppState;
+use tenantry_crypto::{MasterKey, SecretValue};
+use tenantry_service::{ArtifactStore, Service, Settings};
+use tenantry_store_sqlite::{SqliteControl, SqliteTenants};
+
+/// Why the server could not start. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create data directory {0}: {1}; pass --data-dir to a writable folder")]
+    DataDir(PathBuf, std::io::Error),
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("storage: {0}")]
+    Store(String),
+    #[error("cannot listen on {0}: {1}; pass --listen with a free ADDR:PORT")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+}
+
+/// A prepared server: stores open, keys loaded.
+pub struct Server {
+    pub config: Config,
+    pub service: Service,
+    /// Set when this start created the master key file.
+    pub master_key_created: Option<PathBuf>,
+}
+
+impl Server {
+    /// Prepares the data directory, master key and stores.
+    pub async fn open(config: Config) -> Result<Self, StartError> {
+        let data = config.data_dir.clone();
+        create_private_dir(&data).map_err(|e| StartError::DataDir(data.clone(), e))?;
+        let (master_key, created) = load_master_key(&config)?;
+        let control = SqliteControl::open(&data)
+            .await
+            .map_err(|e| StartError::Store(e.to_string()))?;
+        let tenants = SqliteTenants::open(&data)
+            .await
+            .map_err(|e| StartError::Store(e.to_string()))?;
+        let service = Service {
+            control: Arc::new(control),
+            tenants: Arc::new(tenants),
+            master_key: Arc::new(master_key),
+            artifacts: ArtifactStore::new(&data),
+            settings: Settings {
+                max_artifact_bytes: config.max_artifact_bytes,
+                ..Settings::default()
+            },
+        };
+        Ok(Self {
+            config,
+            service,
+            master_key_created: created,
+        })
+    }
+
+    /// Creates the first operator key if none exists (shown once).
+    pub async fn bootstrap_operator(&self) -> Result<Option<SecretValue>, StartError> {
+        tenantry_service::orgs::bootstrap_operator(&self.service)
+            .await
+            .map_err(|e| StartError::Store(e.to_string()))
+    }
+
+    /// The axum router of this server.
+    pub fn router(&self) -> axum::Router {
+        let isolation = serde_json::json!({
+            "storage": "embedded: one SQLite file per org",
+            "secrets": "envelope encryption (XChaCha20-Poly1305, per-org keys)",
+            "tenant_scope": "enforced by types",
+        });
+        tenantry_api::router(AppState {
+            svc: self.service.clone(),
+            isolation: Arc::new(isolation),
+        })
+    }
+
+    /// Binds the listener (so callers learn the port before serving).
+    pub async fn bind(&self) -> Result<tokio::net::TcpListener, StartError> {
+        tokio::net::TcpListener::bind(self.config.listen)
+            .await
+            .map_err(|e| StartError::Listen(self.config.listen, e))
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let app = self.router();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+fn load_master_key(config: &Config) -> Result<(MasterKey, Option<PathBuf>), StartError> {
+    if let Some(text) = &config.master_key {
+        let key = MasterKey::from_base64(text).map_err(|e| {
+            StartError::MasterKey(format!(
+                "TENANTRY_MASTER_KEY is not a base64 32-byte key: {e}"
+            ))
+        })?;
+        return Ok((key, None));
+    }
+    let path = config
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("master.key"));
+    let (key, created) = MasterKey::load_or_create(&path)
+        .map_err(|e| StartError::MasterKey(format!("{}: {e}", path.display())))?;
+    Ok((key, created.then_some(path)))
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Installs the global tracing subscriber: JSON when `json` (production, pipes),
+/// human-readable otherwise. `RUST_LOG` filters (default `info`).
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,69 @@
+//! Authentication: from a presented API key to a [`Session`].
+//!
+//! The key is hashed, the hash is looked up in the control store's index (which says
+//! which org holds the key, or that it is an operator key), the org's store returns
+//! the credential and its principal, and `tenantry_core::scope::authenticate` turns
+//! that into a scope. Nothing in the request other than the key is consulted.
+
+use tenantry_core::scope::{CredentialRecord, Principal, Session, authenticate as mint};
+use tenantry_core::{Error, ErrorCode, Result};
+use tenantry_store::KeyLookup;
+use time::Duration;
+
+use crate::Service;
+
+fn unauthenticated() -> Error {
+    Error::new(
+        ErrorCode::Unauthenticated,
+        "missing or unknown API key; send 'Authorization: Bearer tny_…' (set TENANTRY_API_KEY for the CLI)",
+    )
+}
+
+/// Authenticates a presented key. Unknown, malformed, expired and revoked keys are
+/// all `UNAUTHENTICATED`.
+pub async fn authenticate(svc: &Service, presented: &str) -> Result<Session> {
+    let hash = tenantry_crypto::hash_api_key(presented).ok_or_else(unauthenticated)?;
+    let found = svc
+        .control
+        .lookup_key(&hash)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let now = tenantry_core::now();
+    match found {
+        KeyLookup::Operator(k) => mint(
+            CredentialRecord {
+                key_id: k.id,
+                expires_at: k.expires_at,
+                revoked_at: k.revoked_at,
+                principal: Principal::Operator {
+                    id: *k.id.as_uuid(),
+                },
+            },
+            now,
+        ),
+        KeyLookup::Tenant { org_id, key_id } => {
+            let (record, last_used) = svc
+                .tenants
+                .credential(org_id, key_id, &hash)
+                .await?
+                .ok_or_else(unauthenticated)?;
+            let session = mint(record, now)?;
+            // Last-used time is kept to the minute, so authentication is not a write
+            // on every request.
+            if last_used.is_none_or(|t| now - t > Duration::minutes(1))
+                && let Session::Tenant(scope) = &session
+            {
+                let (svc, scope) = (svc.clone(), scope.clone());
+                tokio::spawn(async move {
+                    if let Ok(mut tx) = svc.tenants.begin(&scope, true).await {
+                        let ok = tx.touch_api_key(key_id, now).await.is_ok();
+                        if ok {
+                            let _ = tx.commit().await;
+                        }
+                    }
+                });
+            }
+            Ok(session)
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Installs (an org's instances of plugin versions) and agent bindings.
+//!
+//! Installing resolves the version, re-verifies it, validates config against the
+//! manifest's schema, checks grants ⊆ requested permissions, and checks that every
+//! dependency is installed in the same org at a matching version, all before the
+//! write. Uninstalling refuses while another install depends on the plugin and
+//! destroys the install's secrets, kv data and bindings.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tenantry_core::manifest::{Grants, Manifest, Permissions};
+use tenantry_core::{AgentId, Error, ErrorCode, InstallId, Permission, Result, TenantScope};
+use tenantry_store::{BindingRecord, InstallRecord, TenantTx};
+
+use crate::{RequestCtx, Service, audit_entry, registry};
+
+/// An install with what its manifest requested next to what was granted.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InstallView {
+    #[serde(flatten)]
+    pub install: InstallRecord,
+    pub requested: Permissions,
+    /// Secret names the manifest declares (values are never shown).
+    pub secret_names: Vec<String>,
+}
+
+/// What to install.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallRequest {
+    pub plugin: String,
+    /// Exact version or semver requirement; latest if omitted.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub config: Value,
+    #[serde(default)]
+    pub grants: Grants,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+fn yes() -> bool {
+    true
+}
+
+async fn manifest_of(svc: &Service, plugin: &str, version: &str) -> Result<Manifest> {
+    let v = svc
+        .control
+        .get_version(plugin, version)
+        .await?
+        .ok_or_else(Error::internal)?;
+    serde_json::from_str(&v.manifest_json).map_err(|_| Error::internal())
+}
+
+fn view(install: InstallRecord, m: &Manifest) -> InstallView {
+    InstallView {
+        install,
+        requested: m.permissions.clone(),
+        secret_names: m.secret_fields().into_iter().map(String::from).collect(),
+    }
+}
+
+/// Checks every dependency of `m` is installed in this org at a matching version.
+async fn check_dependencies(tx: &mut Box<dyn TenantTx>, m: &Manifest) -> Result<()> {
+    let mut missing = Vec::new();
+    for (dep, req) in &m.dependencies {
+        let req = semver::VersionReq::parse(req).map_err(|_| Error::internal())?;
+        let ok = tx
+            .get_install_by_plugin(dep)
+            .await?
+            .and_then(|i| semver::Version::parse(&i.version).ok())
+            .is_some_and(|v| req.matches(&v));
+        if !ok {
+            missing.push(format!("{dep} {req}"));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::DependencyMissing,
+            format!("install these first: {}", missing.join(", ")),
+        ))
+    }
+}
+
+pub async fn install(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    req: &InstallRequest,
+) -> Result<InstallView> {
+    scope.require(Permission::ManageInstalls)?;
+    let version = registry::resolve(svc, &req.plugin, req.version.as_deref()).await?;
+    let (manifest, _) = registry::verify_for_use(svc, &version).await?;
+    manifest.validate_config(&req.config)?;
+    manifest.check_grants(&req.grants)?;
+    let mut tx = svc.write(scope).await?;
+    if tx.get_install_by_plugin(&req.plugin).await?.is_some() {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            format!(
+                "{} is already installed in this org; use upgrade or configure",
+                req.plugin
+            ),
+        ));
+    }
+    check_dependencies(&mut tx, &manifest).await?;
+    let now = tenantry_core::now();
+    let install = InstallRecord {
+        id: InstallId::new(),
+        plugin: req.plugin.clone(),
+        version: version.version.clone(),
+        previous_version: None,
+        artifact_sha256: version.artifact_sha256.clone(),
+        config: req.config.clone(),
+        grants: req.grants.clone(),
+        enabled: req.enabled,
+        rate_limit_per_minute: None,
+        created_at: now,
+        updated_at: now,
+    };
+    tx.insert_install(&install).await?;
+    let entry = audit_entry(
+        scope,
+        ctx,
+        "install.create",
+        install.id.to_string(),
+        json!({"plugin": install.plugin, "version": install.version, "grants": install.grants}),
+    );
+    svc.finish(tx, entry).await?;
+    Ok(view(install, &manifest))
+}
+
+pub async fn list(svc: &Service, scope: &TenantScope) -> Result<Vec<InstallRecord>> {
+    scope.require(Permission::ReadOrg)?;
+    Ok(svc.read(scope).await?.list_installs().await?)
+}
+
+pub async fn get(svc: &Service, scope: &TenantScope, id: InstallId) -> Result<InstallView> {
+    scope.require(Permission::ReadOrg)?;
+    let install = svc
+        .read(scope)
+        .await?
+        .get_install(id)
+        .await?
+        .ok_or_else(|| Error::not_found("install"))?;
+    let m = manifest_of(svc, &install.plugin, &install.version).await?;
+    Ok(view(install, &m))
+}
+
+/// Changes to an install's configuration. Absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallPatch {
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+    pub grants: Option<Grants>,
+    pub enabled: Option<bool>,
+}
+
+pub async fn update(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    id: InstallId,
+    patch: &InstallPatch,
+) -> Result<InstallView> {
+    scope.require(Permission::ManageInstalls)?;
+    let mut tx = svc.write(scope).await?;
+    let mut install = tx
+        .get_install(id)
+        .await?
+        .ok_or_else(|| Error::not_found("install"))?;
+    let m = manifest_of(svc, &install.plugin, &install.version).await?;
+    if let Some(c) = &patch.config {
+        m.validate_config(c)?;
+        install.config = c.clone();
+    }
+    if let Some(g) = &patch.grants {
+        m.check_grants(g)?;
+        install.grants = g.clone();
+    }
+    if let Some(e) = patch.enabled {
+        install.enabled = e;
+    }
+    install.updated_at = tenantry_core::now();
+    tx.update_install(&install).await?;
+    let entry = audit_entry(
+        scope,
+        ctx,
+        "install.update",
+        id.to_string(),
+        json!({"config_changed": patch.config.is_some(), "grants": patch.grants, "enabled": patch.enabled}),
+    );
+    svc.finish(tx, entry).await?;
+    Ok(view(install, &m))
+}
+
+/// Moves an install to another version (higher = upgrade, lower = rollback). The
+/// current config and grants must be valid for the target version's manifest.
+/// `None` rolls back to the previous version.
+pub async fn change_version(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    id: InstallId,
+    target: Option<&str>,
+) -> Result<InstallView> {
+    scope.require(Permission::ManageInstalls)?;
+    let current = svc
+        .read(scope)
+        .await?
+        .get_install(id)
+        .await?
+        .ok_or_else(|| Error::not_found("install"))?;
+    let target = match target {
+        Some(t) => t.to_string(),
+        None => current.previous_version.clone().ok_or_else(|| {
+            Error::new(
+                ErrorCode::Conflict,
+                "this install has no previous version to roll back to",
+            )
+        })?,
+    };
+    let version = registry::resolve(svc, &current.plugin, Some(&target)).await?;
+    let (manifest, _) = registry::verify_for_use(svc, &version).await?;
+    manifest.validate_config(&current.config)?;
+    manifest.check_grants(&current.grants)?;
+    let mut tx = svc.write(scope).await?;
+    let mut install = tx
+        .get_install(id)
+        .await?
+        .ok_or_else(|| Error::not_found("install"))?;
+    if install.version == version.version {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            format!("the install is already at {}", version.version),
+        ));
+    }
+    check_dependencies(&mut tx, &manifest).await?;
+    let from = std::mem::replace(&mut install.version, version.version.clone());
+    install.previous_version = Some(from.clone());
+    install.artifact_sha256 = version.artifact_sha256.clone();
+    install.updated_at = tenantry_core::now();
+    tx.update_install(&install).await?;
+    let entry = audit_entry(
+        scope,
+        ctx,
+        "install.change_version",
+        id.to_string(),
+        json!({"from": from, "to": install.version}),
+    );
+    svc.finish(tx, entry).await?;
+    Ok(view(install, &manifest))
+}
+
+/// Uninstalls: refused while another install depends on this plugin. Destroys the
+/// install's secrets, kv data and bindings in the same transaction.
+pub async fn uninstall(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    id: InstallId,
+) -> Result<()> {
+    scope.require(Permission::ManageInstalls)?;
+    let mut tx = svc.write(scope).await?;
+    let install = tx
+        .get_install(id)
+        .await?
+        .ok_or_else(|| Error::not_found("install"))?;
+    for other in tx.list_installs().await? {
+        if other.id == id {
+            continue;
+        }
+        let m = manifest_of(svc, &other.plugin, &other.version).await?;
+        if m.dependencies.contains_key(&install.plugin) {
+            return Err(Error::new(
+                ErrorCode::DependencyInUse,
+                format!(
+                    "{} depends on {}; uninstall it first",
+                    other.plugin, install.plugin
+                ),
+            ));
+        }
+    }
+    let secrets = tx.delete_secrets_of(id).await?;
+    tx.kv_delete_all(id).await?;
+    tx.delete_bindings_of_install(id).await?;
+    tx.delete_install(id).await?;
+    let entry = audit_entry(
+        scope,
+        ctx,
+        "install.delete",
+        id.to_string(),
+        json!({"plugin": install.plugin, "secrets_destroyed": secrets}),
+    );
+    svc.finish(tx, entry).await
+}
+
+pub async fn bind(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    agent: AgentId,
+    install: InstallId,
+) -> Result<BindingRecord> {
+    scope.require(Permission::ManageInstalls)?;
+    let mut tx = svc.write(scope).await?;
+    tx.get_agent(agent)
+        .await?
+        .ok_or_else(|| Error::not_found("agent"))?;
+    tx.get_install(install)
+        .await?
+        .ok_or_else(|| Error::not_found("install"))?;
+    let b = BindingRecord {
+        agent_id: agent,
+        install_id: install,
+        created_at: tenantry_core::now(),
+    };
+    tx.insert_binding(&b)
+        .await
+        .map_err(|e| crate::members::conflict(e, "that agent is already bound to that install"))?;
+    svc.finish(
+        tx,
+        audit_entry(
+            scope,
+            ctx,
+            "binding.create",
+            install.to_string(),
+            json!({"agent_id": agent}),
+        ),
+    )
+    .await?;
+    Ok(b)
+}
+
+pub async fn unbind(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    agent: AgentId,
+    install: InstallId,
+) -> Result<()> {
+    scope.require(Permission::ManageInstalls)?;
+    let mut tx = svc.write(scope).await?;
+    if !tx.delete_binding(agent, install).await? {
+        return Err(Error::not_found("binding"));
+    }
+    svc.finish(
+        tx,
+        audit_entry(
+            scope,
+            ctx,
+            "binding.delete",
+            install.to_string(),
+            json!({"agent_id": agent}),
+        ),
+    )
+    .await
+}
+
+pub async fn bindings(svc: &Service, scope: &TenantScope) -> Result<Vec<BindingRecord>> {
+    scope.require(Permission::ReadOrg)?;
+    Ok(svc.read(scope).await?.list_bindings().await?)
+}

@@ -1,0 +1,125 @@
+//! `tenantry-service`: Tenantry's domain logic, one module per resource.
+//!
+//! Every operation is a plain async function over a [`Service`] (the stores, the
+//! master key, the artifact directory) and an authenticated scope. Tenant operations
+//! take a [`TenantScope`]; operator operations take an [`OperatorScope`]. Each
+//! mutation validates everything first, then writes its rows and its audit entry in
+//! one tenant transaction. This crate must not depend on HTTP or on a concrete store.
+
+pub mod artifacts;
+pub mod audit;
+pub mod auth;
+pub mod installs;
+pub mod members;
+pub mod orgs;
+pub mod registry;
+pub mod secrets;
+
+use std::sync::Arc;
+use tenantry_core::{Error, ErrorCode, OperatorScope, RequestId, Result, TenantScope};
+use tenantry_crypto::MasterKey;
+use tenantry_store::{AuditEntry, ControlStore, TenantStore, TenantTx};
+
+pub use artifacts::ArtifactStore;
+
+/// Registry-wide limits and defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest artifact the registry accepts, in bytes.
+    pub max_artifact_bytes: u64,
+    /// Tier given to new orgs when none is named.
+    pub default_tier: String,
+    /// Known tier names.
+    pub tiers: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_artifact_bytes: 10 * 1024 * 1024,
+            default_tier: "free".into(),
+            tiers: vec!["free".into(), "starter".into(), "enterprise".into()],
+        }
+    }
+}
+
+/// Everything the domain needs, shared by all requests.
+#[derive(Clone)]
+pub struct Service {
+    pub control: Arc<dyn ControlStore>,
+    pub tenants: Arc<dyn TenantStore>,
+    pub master_key: Arc<MasterKey>,
+    pub artifacts: ArtifactStore,
+    pub settings: Settings,
+}
+
+/// Per-request context carried into audit entries and logs.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestCtx {
+    pub request_id: RequestId,
+}
+
+impl RequestCtx {
+    pub fn new() -> Self {
+        Self {
+            request_id: RequestId::new(),
+        }
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builds the audit entry for a mutation made by `scope`'s principal.
+pub(crate) fn audit_entry(
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    action: &str,
+    target: impl Into<String>,
+    details: serde_json::Value,
+) -> AuditEntry {
+    let actor = scope.actor();
+    AuditEntry {
+        seq: 0,
+        at: tenantry_core::now(),
+        actor_kind: actor.kind,
+        actor_id: actor.id,
+        action: action.to_string(),
+        target: target.into(),
+        outcome: "OK".into(),
+        request_id: Some(ctx.request_id),
+        details,
+    }
+}
+
+impl Service {
+    /// Opens a write transaction on the scope's org.
+    pub(crate) async fn write(&self, scope: &TenantScope) -> Result<Box<dyn TenantTx>> {
+        Ok(self.tenants.begin(scope, true).await?)
+    }
+
+    /// Opens a read transaction on the scope's org.
+    pub(crate) async fn read(&self, scope: &TenantScope) -> Result<Box<dyn TenantTx>> {
+        Ok(self.tenants.begin(scope, false).await?)
+    }
+
+    /// Appends the audit entry and commits: the last step of every mutation.
+    pub(crate) async fn finish(&self, mut tx: Box<dyn TenantTx>, entry: AuditEntry) -> Result<()> {
+        tx.append_audit(&entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// An operator action needs the operator; used where operator scope is optional.
+pub fn require_operator(op: Option<&OperatorScope>) -> Result<&OperatorScope> {
+    op.ok_or_else(|| {
+        Error::new(
+            ErrorCode::PermissionDenied,
+            "this needs an operator API key",
+        )
+    })
+}

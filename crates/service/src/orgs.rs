@@ -1,0 +1,148 @@
+//! Orgs (tenants) and the operator's own credentials.
+
+use serde::Serialize;
+use serde_json::json;
+use tenantry_core::manifest::validate_ident;
+use tenantry_core::{
+    ApiKeyId, Error, ErrorCode, OperatorScope, OrgId, Permission, Result, TenantScope,
+};
+use tenantry_crypto::{OrgKey, SecretValue, generate_api_key, wrap_org_key};
+use tenantry_store::{OperatorKeyRecord, OrgKeyRecord, OrgRecord};
+
+use crate::{RequestCtx, Service, audit_entry};
+
+/// Creates the first operator key if there is none. Returns it (shown once), or
+/// `None` if an operator key already exists.
+pub async fn bootstrap_operator(svc: &Service) -> Result<Option<SecretValue>> {
+    if svc.control.count_operator_keys().await? > 0 {
+        return Ok(None);
+    }
+    let key = generate_api_key();
+    svc.control
+        .insert_operator_key(&OperatorKeyRecord {
+            id: ApiKeyId::new(),
+            name: "bootstrap".into(),
+            hash: key.hash,
+            created_at: tenantry_core::now(),
+            expires_at: None,
+            revoked_at: None,
+        })
+        .await?;
+    Ok(Some(key.plaintext))
+}
+
+fn check_tier(svc: &Service, tier: &str) -> Result<()> {
+    if svc.settings.tiers.iter().any(|t| t == tier) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "unknown tier '{}'; known tiers: {}",
+            tenantry_core::error::clip(tier),
+            svc.settings.tiers.join(", ")
+        )))
+    }
+}
+
+/// Creates an org: its directory row, its own store, and its first wrapped key.
+pub async fn create(
+    svc: &Service,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
+    name: &str,
+    tier: Option<&str>,
+) -> Result<OrgRecord> {
+    validate_ident("org name", name)?;
+    let tier = tier.unwrap_or(&svc.settings.default_tier);
+    check_tier(svc, tier)?;
+    let org = OrgRecord {
+        id: OrgId::new(),
+        name: name.into(),
+        tier: tier.into(),
+        created_at: tenantry_core::now(),
+    };
+    // The tenant store first: an org row never points at a missing store. A failure
+    // after this leaves an unreferenced, empty store file, which is harmless.
+    svc.tenants.create_tenant(org.id).await?;
+    let scope = op.enter_org(org.id);
+    let key = OrgKey::generate();
+    let mut tx = svc.write(&scope).await?;
+    tx.insert_org_key(&OrgKeyRecord {
+        version: 1,
+        wrapped: wrap_org_key(&svc.master_key, org.id, 1, &key),
+        created_at: org.created_at,
+    })
+    .await?;
+    svc.control.insert_org(&org).await.map_err(|e| match e {
+        tenantry_store::StoreError::Conflict(_) => Error::new(
+            ErrorCode::Conflict,
+            format!("an org named '{name}' already exists; pick another name"),
+        ),
+        e => e.into(),
+    })?;
+    let entry = audit_entry(
+        &scope,
+        ctx,
+        "org.create",
+        org.id.to_string(),
+        json!({"name": name, "tier": tier}),
+    );
+    svc.finish(tx, entry).await?;
+    Ok(org)
+}
+
+pub async fn list(svc: &Service, _op: &OperatorScope) -> Result<Vec<OrgRecord>> {
+    Ok(svc.control.list_orgs().await?)
+}
+
+/// Sets an org's tier (operator only).
+pub async fn set_tier(
+    svc: &Service,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
+    org: OrgId,
+    tier: &str,
+) -> Result<OrgRecord> {
+    check_tier(svc, tier)?;
+    if !svc.control.set_org_tier(org, tier).await? {
+        return Err(Error::not_found("org"));
+    }
+    let scope = op.enter_org(org);
+    let tx = svc.write(&scope).await?;
+    svc.finish(
+        tx,
+        audit_entry(
+            &scope,
+            ctx,
+            "org.set_tier",
+            org.to_string(),
+            json!({"tier": tier}),
+        ),
+    )
+    .await?;
+    svc.control
+        .get_org(org)
+        .await?
+        .ok_or_else(|| Error::not_found("org"))
+}
+
+/// An org as its own members see it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrgView {
+    #[serde(flatten)]
+    pub org: OrgRecord,
+    /// The caller's effective permissions.
+    pub permissions: Vec<Permission>,
+}
+
+/// The caller's own org.
+pub async fn current(svc: &Service, scope: &TenantScope) -> Result<OrgView> {
+    let org = svc
+        .control
+        .get_org(scope.org_id())
+        .await?
+        .ok_or_else(|| Error::not_found("org"))?;
+    Ok(OrgView {
+        org,
+        permissions: scope.permissions().iter().copied().collect(),
+    })
+}

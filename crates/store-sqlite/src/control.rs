@@ -1,0 +1,485 @@
+//! `control.db`: the registry, the org directory, operator keys, the key index.
+
+use async_trait::async_trait;
+use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteRow;
+use std::path::Path;
+use tenantry_core::{ApiKeyId, OrgId, PublisherId};
+use tenantry_store::*;
+use time::OffsetDateTime;
+
+use crate::rows::*;
+use crate::{db_err, open_pool};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/control");
+
+/// The control store on `control.db`.
+#[derive(Clone)]
+pub struct SqliteControl {
+    pool: SqlitePool,
+}
+
+impl SqliteControl {
+    /// Opens (creating if needed) and migrates `control.db` in `dir`.
+    pub async fn open(dir: &Path) -> StoreResult<Self> {
+        let pool = open_pool(&dir.join("control.db"), true, 4)
+            .await
+            .map_err(db_err)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+fn org(row: &SqliteRow) -> StoreResult<OrgRecord> {
+    Ok(OrgRecord {
+        id: id(row, "id")?,
+        name: text(row, "name")?,
+        tier: text(row, "tier")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+fn publisher(row: &SqliteRow) -> StoreResult<PublisherRecord> {
+    Ok(PublisherRecord {
+        id: id(row, "id")?,
+        name: text(row, "name")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+fn publisher_key(row: &SqliteRow) -> StoreResult<PublisherKeyRecord> {
+    Ok(PublisherKeyRecord {
+        key_id: text(row, "key_id")?,
+        publisher_id: id(row, "publisher_id")?,
+        public_key: text(row, "public_key")?,
+        not_before: time(row, "not_before")?,
+        not_after: opt_time(row, "not_after")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+fn version(row: &SqliteRow) -> StoreResult<VersionRecord> {
+    Ok(VersionRecord {
+        plugin: text(row, "plugin")?,
+        version: text(row, "version")?,
+        publisher: text(row, "publisher")?,
+        manifest_json: text(row, "manifest_json")?,
+        manifest_sha256: text(row, "manifest_sha256")?,
+        artifact_sha256: text(row, "artifact_sha256")?,
+        artifact_size: uint(row, "artifact_size")?,
+        key_id: text(row, "key_id")?,
+        signature: text(row, "signature")?,
+        signed_at: time(row, "signed_at")?,
+        published_at: time(row, "published_at")?,
+    })
+}
+
+fn summary(row: &SqliteRow) -> StoreResult<PluginSummary> {
+    let count = uint(row, "rating_count")?;
+    let avg: Option<f64> =
+        sqlx::Row::try_get(row, "rating_average").map_err(|_| corrupt("rating_average"))?;
+    Ok(PluginSummary {
+        name: text(row, "name")?,
+        publisher: text(row, "publisher")?,
+        description: text(row, "description")?,
+        latest_version: text(row, "latest_version")?,
+        capabilities: json(row, "capabilities")?,
+        rating_average: if count == 0 { None } else { avg },
+        rating_count: count,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+/// The plugin summary query (a macro so `concat!` can extend it into `&'static str`s).
+macro_rules! summary_select {
+    () => {
+        "SELECT p.name, p.publisher, p.description, p.latest_version, p.capabilities, p.docs, \
+         p.created_at, \
+         (SELECT AVG(rating) FROM reviews r WHERE r.plugin = p.name) AS rating_average, \
+         (SELECT COUNT(*) FROM reviews r WHERE r.plugin = p.name) AS rating_count \
+         FROM plugins p"
+    };
+}
+
+#[async_trait]
+impl ControlStore for SqliteControl {
+    async fn insert_org(&self, o: &OrgRecord) -> StoreResult<()> {
+        sqlx::query("INSERT INTO orgs (id, name, tier, created_at) VALUES (?, ?, ?, ?)")
+            .bind(o.id.to_string())
+            .bind(&o.name)
+            .bind(&o.tier)
+            .bind(o.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_org(&self, org_id: OrgId) -> StoreResult<Option<OrgRecord>> {
+        sqlx::query("SELECT * FROM orgs WHERE id = ?")
+            .bind(org_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(|r| org(&r))
+            .transpose()
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<OrgRecord>> {
+        sqlx::query("SELECT * FROM orgs ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(org)
+            .collect()
+    }
+
+    async fn set_org_tier(&self, org_id: OrgId, tier: &str) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE orgs SET tier = ? WHERE id = ?")
+            .bind(tier)
+            .bind(org_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_operator_key(&self, k: &OperatorKeyRecord) -> StoreResult<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO operator_keys (id, name, hash, created_at, expires_at, revoked_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(k.id.to_string())
+        .bind(&k.name)
+        .bind(&k.hash[..])
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(k.revoked_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query("INSERT INTO key_index (hash, key_id, org_id) VALUES (?, ?, NULL)")
+            .bind(&k.hash[..])
+            .bind(k.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn count_operator_keys(&self) -> StoreResult<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM operator_keys")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        uint(&row, "n")
+    }
+
+    async fn insert_key_index(&self, e: &KeyIndexEntry) -> StoreResult<()> {
+        sqlx::query("INSERT INTO key_index (hash, key_id, org_id) VALUES (?, ?, ?)")
+            .bind(&e.hash[..])
+            .bind(e.key_id.to_string())
+            .bind(e.org_id.map(|o| o.to_string()))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_key_index(&self, key_id: ApiKeyId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM key_index WHERE key_id = ?")
+            .bind(key_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn lookup_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>> {
+        let Some(row) = sqlx::query("SELECT key_id, org_id FROM key_index WHERE hash = ?")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let key_id: ApiKeyId = id(&row, "key_id")?;
+        match opt_text(&row, "org_id")? {
+            Some(o) => Ok(Some(KeyLookup::Tenant {
+                org_id: o.parse().map_err(|_| corrupt("org_id"))?,
+                key_id,
+            })),
+            None => {
+                let Some(k) = sqlx::query("SELECT * FROM operator_keys WHERE id = ?")
+                    .bind(key_id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(KeyLookup::Operator(OperatorKeyRecord {
+                    id: key_id,
+                    name: text(&k, "name")?,
+                    hash: hash32(&k, "hash")?,
+                    created_at: time(&k, "created_at")?,
+                    expires_at: opt_time(&k, "expires_at")?,
+                    revoked_at: opt_time(&k, "revoked_at")?,
+                })))
+            }
+        }
+    }
+
+    async fn insert_publisher(&self, p: &PublisherRecord) -> StoreResult<()> {
+        sqlx::query("INSERT INTO publishers (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(p.id.to_string())
+            .bind(&p.name)
+            .bind(p.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_publisher_by_name(&self, name: &str) -> StoreResult<Option<PublisherRecord>> {
+        sqlx::query("SELECT * FROM publishers WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(|r| publisher(&r))
+            .transpose()
+    }
+
+    async fn list_publishers(&self) -> StoreResult<Vec<PublisherRecord>> {
+        sqlx::query("SELECT * FROM publishers ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(publisher)
+            .collect()
+    }
+
+    async fn insert_publisher_key(&self, k: &PublisherKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO publisher_keys (key_id, publisher_id, public_key, not_before, not_after, \
+             revoked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&k.key_id)
+        .bind(k.publisher_id.to_string())
+        .bind(&k.public_key)
+        .bind(k.not_before)
+        .bind(k.not_after)
+        .bind(k.revoked_at)
+        .bind(k.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_publisher_key(&self, key_id: &str) -> StoreResult<Option<PublisherKeyRecord>> {
+        sqlx::query("SELECT * FROM publisher_keys WHERE key_id = ?")
+            .bind(key_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(|r| publisher_key(&r))
+            .transpose()
+    }
+
+    async fn list_publisher_keys(&self, p: PublisherId) -> StoreResult<Vec<PublisherKeyRecord>> {
+        sqlx::query("SELECT * FROM publisher_keys WHERE publisher_id = ? ORDER BY created_at")
+            .bind(p.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(publisher_key)
+            .collect()
+    }
+
+    async fn revoke_publisher_key(&self, key_id: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE publisher_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(key_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_version(&self, v: &VersionRecord) -> StoreResult<()> {
+        let manifest: serde_json::Value = serde_json::from_str(&v.manifest_json)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let field = |k: &str| manifest.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        let description = field("description")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let docs = field("docs").as_str().unwrap_or_default().to_string();
+        let caps = match field("capabilities") {
+            serde_json::Value::Null => "[]".to_string(),
+            c => c.to_string(),
+        };
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO plugins (name, publisher, latest_version, description, capabilities, docs, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET latest_version = excluded.latest_version, \
+             description = excluded.description, capabilities = excluded.capabilities, docs = excluded.docs",
+        )
+        .bind(&v.plugin)
+        .bind(&v.publisher)
+        .bind(&v.version)
+        .bind(&description)
+        .bind(&caps)
+        .bind(&docs)
+        .bind(v.published_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO plugin_versions (plugin, version, publisher, manifest_json, manifest_sha256, \
+             artifact_sha256, artifact_size, key_id, signature, signed_at, published_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&v.plugin)
+        .bind(&v.version)
+        .bind(&v.publisher)
+        .bind(&v.manifest_json)
+        .bind(&v.manifest_sha256)
+        .bind(&v.artifact_sha256)
+        .bind(i64_of(v.artifact_size))
+        .bind(&v.key_id)
+        .bind(&v.signature)
+        .bind(v.signed_at)
+        .bind(v.published_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_versions(&self, plugin: &str) -> StoreResult<Vec<VersionRecord>> {
+        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = ? ORDER BY published_at")
+            .bind(plugin)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(version)
+            .collect()
+    }
+
+    async fn get_version(&self, plugin: &str, v: &str) -> StoreResult<Option<VersionRecord>> {
+        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = ? AND version = ?")
+            .bind(plugin)
+            .bind(v)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(|r| version(&r))
+            .transpose()
+    }
+
+    async fn get_plugin(&self, name: &str) -> StoreResult<Option<PluginSummary>> {
+        sqlx::query(concat!(summary_select!(), " WHERE p.name = ?"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(|r| summary(&r))
+            .transpose()
+    }
+
+    async fn search_plugins(&self, query: &str, limit: u32) -> StoreResult<Vec<PluginSummary>> {
+        // The registry holds thousands of plugins, not millions: matching every
+        // whitespace-separated term against the summaries here is simpler and more
+        // predictable than dynamic SQL. Replace with FTS5 when that stops being true.
+        let terms: Vec<String> = query
+            .split_whitespace()
+            .take(8)
+            .map(str::to_lowercase)
+            .collect();
+        let rows = sqlx::query(concat!(summary_select!(), " ORDER BY p.name"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let s = summary(row)?;
+            let docs = text(row, "docs")?.to_lowercase();
+            let hay = format!(
+                "{} {} {} {}",
+                s.name.to_lowercase(),
+                s.description.to_lowercase(),
+                s.capabilities.join(" ").to_lowercase(),
+                docs
+            );
+            if terms.iter().all(|t| hay.contains(t.as_str())) {
+                out.push(s);
+                if out.len() >= limit as usize {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn upsert_review(&self, r: &ReviewRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO reviews (plugin, org_id, rating, body, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plugin, org_id) DO UPDATE SET \
+             rating = excluded.rating, body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(&r.plugin)
+        .bind(r.org_id.to_string())
+        .bind(i64::from(r.rating))
+        .bind(&r.body)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_reviews(&self, plugin: &str) -> StoreResult<Vec<ReviewRecord>> {
+        sqlx::query("SELECT * FROM reviews WHERE plugin = ? ORDER BY updated_at DESC")
+            .bind(plugin)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|row| {
+                Ok(ReviewRecord {
+                    plugin: text(row, "plugin")?,
+                    org_id: id(row, "org_id")?,
+                    rating: u8::try_from(int(row, "rating")?).map_err(|_| corrupt("rating"))?,
+                    body: text(row, "body")?,
+                    created_at: time(row, "created_at")?,
+                    updated_at: time(row, "updated_at")?,
+                })
+            })
+            .collect()
+    }
+}

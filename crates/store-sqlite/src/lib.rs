@@ -1,0 +1,55 @@
+//! `tenantry-store-sqlite`: the embedded (siloed) store, the zero-setup default.
+//!
+//! Layout under the data directory:
+//! - `control.db`: registry, orgs, operator keys, API key index ([`SqliteControl`]);
+//! - `tenants/<org-id>.db`: one file per org ([`SqliteTenants`]). The file name is the
+//!   canonical form of a validated [`OrgId`], never a user string, and a tenant file
+//!   is opened only for a [`TenantScope`] of that org.
+//!
+//! All files use WAL with `synchronous=NORMAL`: a committed transaction survives a
+//! process crash (`kill -9`); a power loss may lose the last transactions. Writes
+//! take the lock up front (`BEGIN IMMEDIATE`) so validate-then-write is atomic.
+
+mod control;
+mod rows;
+mod tenant;
+
+pub use control::SqliteControl;
+pub use tenant::SqliteTenants;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+use tenantry_store::StoreError;
+
+/// Maps a driver error: unique violations become `Conflict`, the rest `Backend`.
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    if let Some(d) = e.as_database_error()
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict("already exists".into());
+    }
+    StoreError::Backend(e.to_string())
+}
+
+/// Opens one SQLite file with Tenantry's settings.
+pub(crate) async fn open_pool(
+    path: &Path,
+    create: bool,
+    max_connections: u32,
+) -> Result<SqlitePool, sqlx::Error> {
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(create)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(0)
+        .idle_timeout(Some(Duration::from_secs(60)))
+        .connect_with(opts)
+        .await
+}

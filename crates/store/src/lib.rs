@@ -1,0 +1,201 @@
+//! `tenantry-store`: the storage seam.
+//!
+//! Two traits, one per kind of data:
+//! - [`ControlStore`]: global data no tenant owns (the plugin registry, the org
+//!   directory, operator keys) and the index from an API key's hash to its org;
+//! - [`TenantStore`]: everything an org owns (users, agents, API keys, installs,
+//!   secrets, bindings, key-value data, usage, audit). Every transaction is opened
+//!   from a [`TenantScope`], and the backend derives the org it touches from that scope
+//!   alone: the file it opens (embedded) or the row-level-security context it sets
+//!   (pooled). Methods never take an org id argument.
+//!
+//! This crate holds records and traits only; it must not depend on a database driver,
+//! HTTP or crypto. Backends: `tenantry-store-sqlite` (embedded, one file per org).
+
+mod records;
+
+pub use records::*;
+
+use async_trait::async_trait;
+use tenantry_core::{
+    AgentId, ApiKeyId, Error, ErrorCode, InstallId, OrgId, PublisherId, TenantScope, UserId,
+};
+
+/// What can go wrong in a store, as the domain needs to tell it apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is already taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The org's store does not exist (deleted or never created).
+    #[error("tenant store not found")]
+    TenantNotFound,
+    /// The backend failed. The text is for logs, never for users.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Error::new(ErrorCode::Conflict, what),
+            StoreError::TenantNotFound => Error::not_found("org"),
+            StoreError::Backend(detail) => {
+                tracing::error!(%detail, "storage backend error");
+                Error::internal()
+            }
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Global data: registry, orgs, operator keys, the API key index.
+#[async_trait]
+pub trait ControlStore: Send + Sync + 'static {
+    // ---- orgs ----
+    async fn insert_org(&self, org: &OrgRecord) -> StoreResult<()>;
+    async fn get_org(&self, id: OrgId) -> StoreResult<Option<OrgRecord>>;
+    async fn list_orgs(&self) -> StoreResult<Vec<OrgRecord>>;
+    async fn set_org_tier(&self, id: OrgId, tier: &str) -> StoreResult<bool>;
+
+    // ---- operator and key index ----
+    async fn insert_operator_key(&self, key: &OperatorKeyRecord) -> StoreResult<()>;
+    async fn count_operator_keys(&self) -> StoreResult<u64>;
+    /// Records which org (or the operator) a key hash belongs to.
+    async fn insert_key_index(&self, entry: &KeyIndexEntry) -> StoreResult<()>;
+    async fn delete_key_index(&self, key_id: ApiKeyId) -> StoreResult<()>;
+    async fn lookup_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>>;
+
+    // ---- registry ----
+    async fn insert_publisher(&self, p: &PublisherRecord) -> StoreResult<()>;
+    async fn get_publisher_by_name(&self, name: &str) -> StoreResult<Option<PublisherRecord>>;
+    async fn list_publishers(&self) -> StoreResult<Vec<PublisherRecord>>;
+    async fn insert_publisher_key(&self, k: &PublisherKeyRecord) -> StoreResult<()>;
+    async fn get_publisher_key(&self, key_id: &str) -> StoreResult<Option<PublisherKeyRecord>>;
+    async fn list_publisher_keys(
+        &self,
+        publisher: PublisherId,
+    ) -> StoreResult<Vec<PublisherKeyRecord>>;
+    async fn revoke_publisher_key(
+        &self,
+        key_id: &str,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Inserts a version, creating the plugin row if it is the first one. Fails with
+    /// `Conflict` if the version exists.
+    async fn insert_version(&self, v: &VersionRecord) -> StoreResult<()>;
+    async fn list_versions(&self, plugin: &str) -> StoreResult<Vec<VersionRecord>>;
+    async fn get_version(&self, plugin: &str, version: &str) -> StoreResult<Option<VersionRecord>>;
+    async fn get_plugin(&self, name: &str) -> StoreResult<Option<PluginSummary>>;
+    /// Text search over name, description, capabilities and docs; empty query lists all.
+    async fn search_plugins(&self, query: &str, limit: u32) -> StoreResult<Vec<PluginSummary>>;
+    /// One review per (plugin, org); writing again replaces it.
+    async fn upsert_review(&self, r: &ReviewRecord) -> StoreResult<()>;
+    async fn list_reviews(&self, plugin: &str) -> StoreResult<Vec<ReviewRecord>>;
+}
+
+/// Opens transactions on one org's data.
+#[async_trait]
+pub trait TenantStore: Send + Sync + 'static {
+    /// Creates the org's store (file, keys table). Idempotent.
+    async fn create_tenant(&self, org: OrgId) -> StoreResult<()>;
+    /// The one read that happens before a scope exists: the credential behind a key
+    /// that the control store's index placed in `org` (the org comes from that index,
+    /// never from a request). `None` unless the stored hash equals `hash` and the
+    /// key's principal still exists. Also returns the key's last-used time.
+    async fn credential(
+        &self,
+        org: OrgId,
+        key_id: ApiKeyId,
+        hash: &[u8; 32],
+    ) -> StoreResult<
+        Option<(
+            tenantry_core::scope::CredentialRecord,
+            Option<time::OffsetDateTime>,
+        )>,
+    >;
+    /// Begins a transaction on the scope's org. `write` transactions take the write
+    /// lock up front so validate-then-write cannot interleave with another writer.
+    async fn begin(&self, scope: &TenantScope, write: bool) -> StoreResult<Box<dyn TenantTx>>;
+}
+
+/// One transaction on one org's data. Dropping it without [`TenantTx::commit`] rolls
+/// back. Every method is implicitly confined to the scope's org.
+#[async_trait]
+pub trait TenantTx: Send {
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    // ---- org keys (wrapped by the master key) ----
+    async fn current_org_key(&mut self) -> StoreResult<Option<OrgKeyRecord>>;
+    async fn get_org_key(&mut self, version: u32) -> StoreResult<Option<OrgKeyRecord>>;
+    async fn insert_org_key(&mut self, k: &OrgKeyRecord) -> StoreResult<()>;
+
+    // ---- users ----
+    async fn insert_user(&mut self, u: &UserRecord) -> StoreResult<()>;
+    async fn get_user(&mut self, id: UserId) -> StoreResult<Option<UserRecord>>;
+    async fn list_users(&mut self) -> StoreResult<Vec<UserRecord>>;
+    async fn set_user_role(&mut self, id: UserId, role: tenantry_core::Role) -> StoreResult<bool>;
+
+    // ---- agents ----
+    async fn insert_agent(&mut self, a: &AgentRecord) -> StoreResult<()>;
+    async fn get_agent(&mut self, id: AgentId) -> StoreResult<Option<AgentRecord>>;
+    async fn list_agents(&mut self) -> StoreResult<Vec<AgentRecord>>;
+    async fn delete_agent(&mut self, id: AgentId) -> StoreResult<bool>;
+
+    // ---- api keys ----
+    async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()>;
+    async fn get_api_key(&mut self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn revoke_api_key(&mut self, id: ApiKeyId, at: time::OffsetDateTime)
+    -> StoreResult<bool>;
+    async fn touch_api_key(&mut self, id: ApiKeyId, at: time::OffsetDateTime) -> StoreResult<()>;
+
+    // ---- installs ----
+    async fn insert_install(&mut self, i: &InstallRecord) -> StoreResult<()>;
+    async fn get_install(&mut self, id: InstallId) -> StoreResult<Option<InstallRecord>>;
+    async fn get_install_by_plugin(&mut self, plugin: &str) -> StoreResult<Option<InstallRecord>>;
+    async fn list_installs(&mut self) -> StoreResult<Vec<InstallRecord>>;
+    async fn update_install(&mut self, i: &InstallRecord) -> StoreResult<bool>;
+    async fn delete_install(&mut self, id: InstallId) -> StoreResult<bool>;
+
+    // ---- secrets (ciphertext only) ----
+    async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()>;
+    async fn get_secret(
+        &mut self,
+        install: InstallId,
+        name: &str,
+    ) -> StoreResult<Option<SecretRecord>>;
+    async fn list_secrets(&mut self, install: InstallId) -> StoreResult<Vec<SecretMeta>>;
+    async fn delete_secret(&mut self, install: InstallId, name: &str) -> StoreResult<bool>;
+    async fn delete_secrets_of(&mut self, install: InstallId) -> StoreResult<u64>;
+
+    // ---- bindings ----
+    async fn insert_binding(&mut self, b: &BindingRecord) -> StoreResult<()>;
+    async fn delete_binding(&mut self, agent: AgentId, install: InstallId) -> StoreResult<bool>;
+    async fn list_bindings(&mut self) -> StoreResult<Vec<BindingRecord>>;
+    async fn is_bound(&mut self, agent: AgentId, install: InstallId) -> StoreResult<bool>;
+    async fn delete_bindings_of_install(&mut self, install: InstallId) -> StoreResult<u64>;
+
+    // ---- key-value data of installs ----
+    async fn kv_get(&mut self, install: InstallId, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn kv_set(&mut self, install: InstallId, key: &str, value: &[u8]) -> StoreResult<()>;
+    async fn kv_delete(&mut self, install: InstallId, key: &str) -> StoreResult<bool>;
+    async fn kv_list(
+        &mut self,
+        install: InstallId,
+        prefix: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<String>>;
+    /// Bytes of kv data (keys + values) held by the whole org.
+    async fn kv_usage_bytes(&mut self) -> StoreResult<u64>;
+    async fn kv_delete_all(&mut self, install: InstallId) -> StoreResult<u64>;
+
+    // ---- usage ----
+    async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()>;
+    async fn list_usage(&mut self, filter: &UsageFilter) -> StoreResult<Vec<UsageEvent>>;
+
+    // ---- audit ----
+    async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()>;
+    async fn list_audit(&mut self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+}

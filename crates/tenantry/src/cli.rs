@@ -1,0 +1,351 @@
+//! Command-line definitions (clap). One subcommand group per API resource.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tenantry",
+    version,
+    about = "Multi-tenant WebAssembly plugin host for AI agents"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Server URL for client commands.
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_URL",
+        default_value = "http://127.0.0.1:7431"
+    )]
+    pub url: String,
+    /// API key for client commands.
+    #[arg(long, global = true, env = "TENANTRY_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Print machine-readable JSON instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Address to listen on (ADDR:PORT).
+    #[arg(long, env = "TENANTRY_LISTEN")]
+    pub listen: Option<String>,
+    /// Data directory (embedded store, artifacts, master key).
+    #[arg(long, env = "TENANTRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file (default: ./tenantry.toml if present).
+    #[arg(long, env = "TENANTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format: `json` or `human` (default: human on a terminal).
+    #[arg(long, env = "TENANTRY_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (embedded store under ./data by default).
+    Serve(ServerArgs),
+    /// Operator tasks on a local data directory.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// Orgs (operator), and your own org.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Users of an org.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Agents: non-human principals acting for a user.
+    #[command(subcommand)]
+    Agent(AgentCmd),
+    /// API keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Registry publishers (operator).
+    #[command(subcommand)]
+    Publisher(PublisherCmd),
+    /// Plugins: author tools (keygen, sign, publish) and the registry.
+    #[command(subcommand)]
+    Plugin(PluginCmd),
+    /// Installs of plugins in your org.
+    #[command(subcommand)]
+    Install(InstallCmd),
+    /// Install secrets (write-only).
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    /// Your org's audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCmd {
+    /// Create the first operator API key if there is none, and print it once.
+    Bootstrap(ServerArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCmd {
+    /// Create an org (operator).
+    Create {
+        name: String,
+        #[arg(long)]
+        tier: Option<String>,
+    },
+    /// List orgs (operator).
+    List,
+    /// Change an org's tier (operator).
+    SetTier { org: String, tier: String },
+    /// Show your own org and permissions.
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Add a user. Operators name the org with --org.
+    Add {
+        name: String,
+        #[arg(long, default_value = "member")]
+        role: String,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    List,
+    SetRole {
+        user: String,
+        role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCmd {
+    /// Create an agent acting for a user (you, by default).
+    Create {
+        name: String,
+        /// A permission to grant (repeat): invoke, read_org, read_audit, …
+        #[arg(long = "grant", default_values = ["invoke"])]
+        grants: Vec<String>,
+        #[arg(long)]
+        on_behalf_of: Option<String>,
+    },
+    List,
+    Delete {
+        agent: String,
+    },
+    /// Let an agent use an install.
+    Bind {
+        agent: String,
+        install: String,
+    },
+    Unbind {
+        agent: String,
+        install: String,
+    },
+    /// List agent ↔ install bindings.
+    Bindings,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCmd {
+    /// Create an API key for yourself, a user (--user) or an agent (--agent).
+    Create {
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long, conflicts_with = "agent")]
+        user: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        /// Operators provision keys in an org with --org.
+        #[arg(long)]
+        org: Option<String>,
+        /// Lifetime, e.g. 30d, 12h, 90m.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    List,
+    Revoke {
+        key: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PublisherCmd {
+    /// Register a publisher with its public key (operator).
+    Register {
+        name: String,
+        #[arg(long)]
+        public_key: String,
+        #[arg(long)]
+        not_before: Option<String>,
+        #[arg(long)]
+        not_after: Option<String>,
+    },
+    List,
+    /// Add a key to a publisher (operator).
+    AddKey {
+        publisher: String,
+        #[arg(long)]
+        public_key: String,
+        #[arg(long)]
+        not_after: Option<String>,
+    },
+    /// Revoke a publisher key (operator).
+    RevokeKey {
+        key_id: String,
+    },
+}
+
+/// Where a plugin's files are: a directory, or explicit paths.
+#[derive(Args, Debug, Clone)]
+pub struct PluginFiles {
+    /// Plugin directory with tenantry.json and plugin.wasm.
+    pub dir: Option<PathBuf>,
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    #[arg(long)]
+    pub artifact: Option<PathBuf>,
+    /// Signature file (default: tenantry.sig.json next to the manifest).
+    #[arg(long)]
+    pub signature: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCmd {
+    /// Create a publisher signing key pair.
+    Keygen {
+        /// Where to write the secret key (mode 0600).
+        #[arg(long, default_value = "publisher.key")]
+        out: PathBuf,
+    },
+    /// Sign a manifest + artifact pair with your publisher key.
+    Sign {
+        #[command(flatten)]
+        files: PluginFiles,
+        #[arg(long, env = "TENANTRY_PUBLISHER_KEY", default_value = "publisher.key")]
+        key: PathBuf,
+    },
+    /// Publish a signed plugin version to the registry.
+    Publish {
+        #[command(flatten)]
+        files: PluginFiles,
+    },
+    /// Search the registry.
+    Search { query: Vec<String> },
+    /// Show a plugin's details and versions.
+    Show { name: String },
+    /// Reviews of a plugin.
+    Reviews { name: String },
+    /// Write your org's review of a plugin.
+    Review {
+        name: String,
+        #[arg(long)]
+        rating: u8,
+        #[arg(long, default_value = "")]
+        body: String,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct GrantArgs {
+    /// Allow outbound HTTP to a host (repeat).
+    #[arg(long = "grant-egress")]
+    pub egress: Vec<String>,
+    /// Allow the install's key-value store.
+    #[arg(long = "grant-kv")]
+    pub kv: bool,
+    /// Allow reading a secret (repeat).
+    #[arg(long = "grant-secret")]
+    pub secrets: Vec<String>,
+    /// Allow calling another plugin's action: @scope/name or @scope/name#action (repeat).
+    #[arg(long = "grant-tool")]
+    pub tools: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InstallCmd {
+    /// Install a plugin into your org.
+    Add {
+        plugin: String,
+        #[arg(long)]
+        version: Option<String>,
+        /// Config as JSON, or @file.json.
+        #[arg(long)]
+        config: Option<String>,
+        #[command(flatten)]
+        grants: GrantArgs,
+        #[arg(long)]
+        disabled: bool,
+    },
+    List,
+    /// Show an install (by id or plugin name).
+    Show {
+        install: String,
+    },
+    /// Replace an install's config (JSON or @file.json).
+    Config {
+        install: String,
+        config: String,
+    },
+    /// Replace an install's grants.
+    Grants {
+        install: String,
+        #[command(flatten)]
+        grants: GrantArgs,
+    },
+    Enable {
+        install: String,
+    },
+    Disable {
+        install: String,
+    },
+    /// Move to a newer (or any) version.
+    Upgrade {
+        install: String,
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Go back to the previous version.
+    Rollback {
+        install: String,
+    },
+    /// Uninstall (destroys its secrets and data).
+    Remove {
+        install: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCmd {
+    /// Set a secret; the value is read from standard input.
+    Set {
+        install: String,
+        name: String,
+    },
+    Delete {
+        install: String,
+        name: String,
+    },
+    List {
+        install: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    List {
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}

@@ -1,0 +1,20 @@
+//! Command implementations, one module per group.
+
+mod plugin;
+mod resources;
+mod server;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::client::Client;
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let g = cli.global;
+    match cli.command {
+        Command::Serve(a) => server::serve(a).await,
+        Command::Admin(c) => server::admin(c, &g).await,
+        Command::Plugin(c) => plugin::run(c, &g).await,
+        other => resources::run(other, &Client::new(&g)?, g.json).await,
+    }
+}

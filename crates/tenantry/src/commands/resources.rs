@@ -1,0 +1,518 @@
+//! Client commands for orgs, members, keys, publishers, installs, secrets, audit.
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Value, json};
+use std::io::Read;
+
+use crate::cli::*;
+use crate::client::{Client, seg};
+use crate::output::{fields, print, s, table};
+
+pub async fn run(cmd: Command, c: &Client, json: bool) -> Result<()> {
+    match cmd {
+        Command::Org(o) => org(o, c, json).await,
+        Command::User(u) => user(u, c, json).await,
+        Command::Agent(a) => agent(a, c, json).await,
+        Command::Key(k) => key(k, c, json).await,
+        Command::Publisher(p) => publisher(p, c, json).await,
+        Command::Install(i) => install(i, c, json).await,
+        Command::Secret(x) => secret(x, c, json).await,
+        Command::Audit(a) => audit(a, c, json).await,
+        Command::Serve(_) | Command::Admin(_) | Command::Plugin(_) => {
+            unreachable!("dispatched in commands::run")
+        }
+    }
+}
+
+async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
+    let v = match cmd {
+        OrgCmd::Create { name, tier } => {
+            c.post("/v1/orgs", json!({"name": name, "tier": tier}))
+                .await?
+        }
+        OrgCmd::List => {
+            let v = c.get("/v1/orgs").await?;
+            print(json, &v, |v| {
+                table(&["id", "name", "tier"], rows(v, &["id", "name", "tier"]))
+            });
+            return Ok(());
+        }
+        OrgCmd::SetTier { org, tier } => {
+            c.patch(&format!("/v1/orgs/{}", seg(&org)), json!({"tier": tier}))
+                .await?
+        }
+        OrgCmd::Show => {
+            let v = c.get("/v1/org").await?;
+            print(json, &v, |v| {
+                fields(v, &["id", "name", "tier"]);
+                println!("permissions: {}", list_of(&v["permissions"]));
+            });
+            return Ok(());
+        }
+    };
+    print(json, &v, |v| fields(v, &["id", "name", "tier"]));
+    Ok(())
+}
+
+async fn user(cmd: UserCmd, c: &Client, json: bool) -> Result<()> {
+    let v = match cmd {
+        UserCmd::Add { name, role, org } => {
+            let path = match org {
+                Some(o) => format!("/v1/orgs/{}/users", seg(&o)),
+                None => "/v1/users".into(),
+            };
+            c.post(&path, json!({"name": name, "role": role})).await?
+        }
+        UserCmd::List => {
+            let v = c.get("/v1/users").await?;
+            print(json, &v, |v| {
+                table(&["id", "name", "role"], rows(v, &["id", "name", "role"]))
+            });
+            return Ok(());
+        }
+        UserCmd::SetRole { user, role } => {
+            c.patch(&format!("/v1/users/{}", seg(&user)), json!({"role": role}))
+                .await?
+        }
+    };
+    print(json, &v, |v| fields(v, &["id", "name", "role"]));
+    Ok(())
+}
+
+async fn agent(cmd: AgentCmd, c: &Client, json: bool) -> Result<()> {
+    match cmd {
+        AgentCmd::Create {
+            name,
+            grants,
+            on_behalf_of,
+        } => {
+            let v = c
+                .post(
+                    "/v1/agents",
+                    json!({"name": name, "grants": grants, "on_behalf_of": on_behalf_of}),
+                )
+                .await?;
+            print(json, &v, |v| {
+                fields(v, &["id", "name", "on_behalf_of"]);
+                println!("grants: {}", list_of(&v["grants"]));
+            });
+        }
+        AgentCmd::List => {
+            let v = c.get("/v1/agents").await?;
+            print(json, &v, |v| {
+                table(
+                    &["id", "name", "on_behalf_of"],
+                    rows(v, &["id", "name", "on_behalf_of"]),
+                )
+            });
+        }
+        AgentCmd::Delete { agent } => {
+            c.delete(&format!("/v1/agents/{}", seg(&agent))).await?;
+            done(json, "agent deleted; its keys are revoked");
+        }
+        AgentCmd::Bind { agent, install } => {
+            let id = install_id(c, &install).await?;
+            let v = c
+                .put(
+                    &format!("/v1/agents/{}/installs/{}", seg(&agent), seg(&id)),
+                    None,
+                )
+                .await?;
+            print(json, &v, |_| {
+                println!("agent {agent} may now use install {id}")
+            });
+        }
+        AgentCmd::Unbind { agent, install } => {
+            let id = install_id(c, &install).await?;
+            c.delete(&format!("/v1/agents/{}/installs/{}", seg(&agent), seg(&id)))
+                .await?;
+            done(json, "binding removed");
+        }
+        AgentCmd::Bindings => {
+            let v = c.get("/v1/bindings").await?;
+            print(json, &v, |v| {
+                table(
+                    &["agent_id", "install_id"],
+                    rows(v, &["agent_id", "install_id"]),
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Parses `30d`, `12h`, `90m`, `45s`.
+fn parse_duration(s: &str) -> Result<time::Duration> {
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| anyhow!("'{s}' is not a duration like 30d, 12h or 90m"))?;
+    Ok(match unit {
+        "d" => time::Duration::days(n),
+        "h" => time::Duration::hours(n),
+        "m" => time::Duration::minutes(n),
+        "s" => time::Duration::seconds(n),
+        _ => bail!("'{s}' is not a duration like 30d, 12h or 90m"),
+    })
+}
+
+async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
+    match cmd {
+        KeyCmd::Create {
+            name,
+            user,
+            agent,
+            org,
+            expires_in,
+        } => {
+            let owner = match (user, agent) {
+                (Some(u), _) => json!({"kind": "user", "id": u}),
+                (None, Some(a)) => json!({"kind": "agent", "id": a}),
+                (None, None) => json!({"kind": "self"}),
+            };
+            let expires_at = match expires_in {
+                Some(d) => {
+                    let t = time::OffsetDateTime::now_utc() + parse_duration(&d)?;
+                    Some(t.format(&time::format_description::well_known::Rfc3339)?)
+                }
+                None => None,
+            };
+            let path = match org {
+                Some(o) => format!("/v1/orgs/{}/keys", seg(&o)),
+                None => "/v1/keys".into(),
+            };
+            let v = c
+                .post(
+                    &path,
+                    json!({"owner": owner, "name": name, "expires_at": expires_at}),
+                )
+                .await?;
+            print(json, &v, |v| {
+                println!(
+                    "API key (shown once; store it now):\n\n    {}\n",
+                    s(v, "key")
+                );
+                fields(v, &["id", "principal_kind", "principal_id", "expires_at"]);
+            });
+        }
+        KeyCmd::List => {
+            let v = c.get("/v1/keys").await?;
+            let cols = [
+                "id",
+                "name",
+                "prefix",
+                "principal_kind",
+                "expires_at",
+                "revoked_at",
+                "last_used_at",
+            ];
+            print(json, &v, |v| table(&cols, rows(v, &cols)));
+        }
+        KeyCmd::Revoke { key } => {
+            let v = c.delete(&format!("/v1/keys/{}", seg(&key))).await?;
+            print(json, &v, |_| println!("key {key} revoked"));
+        }
+    }
+    Ok(())
+}
+
+async fn publisher(cmd: PublisherCmd, c: &Client, json: bool) -> Result<()> {
+    match cmd {
+        PublisherCmd::Register {
+            name,
+            public_key,
+            not_before,
+            not_after,
+        } => {
+            let v = c
+                .post("/v1/publishers", json!({"name": name, "public_key": public_key, "not_before": not_before, "not_after": not_after}))
+                .await?;
+            print(json, &v, |v| {
+                fields(v, &["id", "name"]);
+                println!("key id: {}", s(&v["keys"][0], "key_id"));
+            });
+        }
+        PublisherCmd::List => {
+            let v = c.get("/v1/publishers").await?;
+            print(json, &v, |v| {
+                let rows = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        let keys: Vec<String> = p["keys"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|k| s(k, "key_id"))
+                            .collect();
+                        vec![s(p, "name"), keys.join(",")]
+                    })
+                    .collect();
+                table(&["name", "keys"], rows)
+            });
+        }
+        PublisherCmd::AddKey {
+            publisher,
+            public_key,
+            not_after,
+        } => {
+            let v = c
+                .post(
+                    &format!("/v1/publishers/{}/keys", seg(&publisher)),
+                    json!({"public_key": public_key, "not_after": not_after}),
+                )
+                .await?;
+            print(json, &v, |v| {
+                fields(v, &["key_id", "not_before", "not_after"])
+            });
+        }
+        PublisherCmd::RevokeKey { key_id } => {
+            c.delete(&format!("/v1/publisher-keys/{}", seg(&key_id)))
+                .await?;
+            done(
+                json,
+                "publisher key revoked; versions it signed can no longer be installed or run",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Resolves an install given by id or by plugin name (`@scope/name`).
+pub async fn install_id(c: &Client, r: &str) -> Result<String> {
+    if !r.starts_with('@') {
+        return Ok(r.to_string());
+    }
+    let all = c.get("/v1/installs").await?;
+    all.as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["plugin"] == r)
+        .and_then(|i| i["id"].as_str().map(String::from))
+        .ok_or_else(|| anyhow!("{r} is not installed in your org; see `tenantry install list`"))
+}
+
+/// Reads `--config` text: inline JSON or `@file.json`.
+fn config_arg(text: &str) -> Result<Value> {
+    let raw = match text.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+        None => text.to_string(),
+    };
+    serde_json::from_str(&raw).context("config is not valid JSON")
+}
+
+fn grants_json(g: &GrantArgs) -> Value {
+    json!({"egress": g.egress, "kv": g.kv, "secrets": g.secrets, "tools": g.tools})
+}
+
+fn show_install(v: &Value) {
+    fields(
+        v,
+        &[
+            "id",
+            "plugin",
+            "version",
+            "previous_version",
+            "enabled",
+            "artifact_sha256",
+        ],
+    );
+    println!("   config: {}", v["config"]);
+    println!("  granted: {}", v["grants"]);
+    if !v["requested"].is_null() {
+        println!("requested: {}", v["requested"]);
+    }
+    if !v["secret_names"].is_null() {
+        println!("  secrets: {}", list_of(&v["secret_names"]));
+    }
+}
+
+async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
+    let v = match cmd {
+        InstallCmd::Add {
+            plugin,
+            version,
+            config,
+            grants,
+            disabled,
+        } => {
+            let config = config
+                .map(|t| config_arg(&t))
+                .transpose()?
+                .unwrap_or_else(|| json!({}));
+            c.post(
+                "/v1/installs",
+                json!({"plugin": plugin, "version": version, "config": config, "grants": grants_json(&grants), "enabled": !disabled}),
+            )
+            .await?
+        }
+        InstallCmd::List => {
+            let v = c.get("/v1/installs").await?;
+            print(json, &v, |v| {
+                table(
+                    &["id", "plugin", "version", "enabled"],
+                    rows(v, &["id", "plugin", "version", "enabled"]),
+                )
+            });
+            return Ok(());
+        }
+        InstallCmd::Show { install } => {
+            c.get(&format!(
+                "/v1/installs/{}",
+                seg(&install_id(c, &install).await?)
+            ))
+            .await?
+        }
+        InstallCmd::Config { install, config } => {
+            let id = install_id(c, &install).await?;
+            c.patch(
+                &format!("/v1/installs/{}", seg(&id)),
+                json!({"config": config_arg(&config)?}),
+            )
+            .await?
+        }
+        InstallCmd::Grants { install, grants } => {
+            let id = install_id(c, &install).await?;
+            c.patch(
+                &format!("/v1/installs/{}", seg(&id)),
+                json!({"grants": grants_json(&grants)}),
+            )
+            .await?
+        }
+        InstallCmd::Enable { install } => {
+            let id = install_id(c, &install).await?;
+            c.patch(
+                &format!("/v1/installs/{}", seg(&id)),
+                json!({"enabled": true}),
+            )
+            .await?
+        }
+        InstallCmd::Disable { install } => {
+            let id = install_id(c, &install).await?;
+            c.patch(
+                &format!("/v1/installs/{}", seg(&id)),
+                json!({"enabled": false}),
+            )
+            .await?
+        }
+        InstallCmd::Upgrade { install, version } => {
+            let id = install_id(c, &install).await?;
+            c.post(
+                &format!("/v1/installs/{}/version", seg(&id)),
+                json!({"version": version.unwrap_or_else(|| "*".into())}),
+            )
+            .await?
+        }
+        InstallCmd::Rollback { install } => {
+            let id = install_id(c, &install).await?;
+            c.post(
+                &format!("/v1/installs/{}/version", seg(&id)),
+                json!({"version": null}),
+            )
+            .await?
+        }
+        InstallCmd::Remove { install } => {
+            let id = install_id(c, &install).await?;
+            c.delete(&format!("/v1/installs/{}", seg(&id))).await?;
+            done(json, "uninstalled; its secrets and data are destroyed");
+            return Ok(());
+        }
+    };
+    print(json, &v, show_install);
+    Ok(())
+}
+
+async fn secret(cmd: SecretCmd, c: &Client, json: bool) -> Result<()> {
+    match cmd {
+        SecretCmd::Set { install, name } => {
+            let id = install_id(c, &install).await?;
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("Enter the value of '{name}', then press Ctrl-D:");
+            }
+            let mut value = String::new();
+            std::io::stdin()
+                .read_to_string(&mut value)
+                .context("reading the secret from standard input")?;
+            let value = value.strip_suffix('\n').unwrap_or(&value).to_string();
+            let v = c
+                .put(
+                    &format!("/v1/installs/{}/secrets/{}", seg(&id), seg(&name)),
+                    Some(json!({"value": value})),
+                )
+                .await?;
+            print(json, &v, |v| {
+                println!(
+                    "secret '{}' set (key version {})",
+                    s(v, "name"),
+                    s(v, "key_version")
+                )
+            });
+        }
+        SecretCmd::Delete { install, name } => {
+            let id = install_id(c, &install).await?;
+            c.delete(&format!("/v1/installs/{}/secrets/{}", seg(&id), seg(&name)))
+                .await?;
+            done(json, "secret deleted");
+        }
+        SecretCmd::List { install } => {
+            let id = install_id(c, &install).await?;
+            let v = c.get(&format!("/v1/installs/{}/secrets", seg(&id))).await?;
+            print(json, &v, |v| {
+                table(
+                    &["name", "key_version", "updated_at"],
+                    rows(v, &["name", "key_version", "updated_at"]),
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
+    let AuditCmd::List {
+        action,
+        target,
+        limit,
+    } = cmd;
+    let mut q = format!("/v1/audit?limit={limit}");
+    if let Some(a) = action {
+        q.push_str(&format!("&action={}", seg(&a)));
+    }
+    if let Some(t) = target {
+        q.push_str(&format!("&target={}", seg(&t)));
+    }
+    let v = c.get(&q).await?;
+    let cols = ["seq", "at", "actor_kind", "action", "target", "outcome"];
+    print(json, &v, |v| table(&cols, rows(v, &cols)));
+    Ok(())
+}
+
+fn rows(v: &Value, cols: &[&str]) -> Vec<Vec<String>> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| cols.iter().map(|c| s(r, c)).collect())
+        .collect()
+}
+
+fn list_of(v: &Value) -> String {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            x.as_str()
+                .map(String::from)
+                .unwrap_or_else(|| x.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn done(json: bool, msg: &str) {
+    if json {
+        println!("{}", json!({"ok": true}));
+    } else {
+        println!("{msg}");
+    }
+}

@@ -1,0 +1,61 @@
+//! `tenantry serve` and `tenantry admin`.
+
+use anyhow::{Context, Result};
+use std::io::IsTerminal;
+use tenantry_server::{Config, Server, config::Overrides};
+
+use crate::cli::{AdminCmd, Global, ServerArgs};
+
+fn config(a: ServerArgs) -> Result<Config> {
+    let o = Overrides {
+        config_file: a.config,
+        listen: a.listen,
+        data_dir: a.data_dir,
+        master_key: std::env::var("TENANTRY_MASTER_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        log_format: a.log_format,
+    };
+    Ok(Config::resolve(o, std::io::stderr().is_terminal())?)
+}
+
+pub async fn serve(a: ServerArgs) -> Result<()> {
+    let config = config(a)?;
+    tenantry_server::init_logging(config.log_json);
+    let server = Server::open(config).await?;
+    if let Some(path) = &server.master_key_created {
+        tracing::warn!(path = %path.display(), "created a new master key; back it up: without it, every secret in this data directory is lost");
+    }
+    if let Some(key) = server.bootstrap_operator().await? {
+        // Printed once to stdout (not to the log), so it is never stored in log files.
+        println!(
+            "Operator API key (shown once; store it now):\n\n    {}\n\nexport TENANTRY_API_KEY={}",
+            String::from_utf8_lossy(key.expose()),
+            String::from_utf8_lossy(key.expose())
+        );
+    }
+    let listener = server.bind().await?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, data_dir = %server.config.data_dir.display(), "tenantry listening");
+    println!(
+        "Tenantry listening on http://{addr} (data in {})",
+        server.config.data_dir.display()
+    );
+    server.serve(listener).await.context("serving HTTP")?;
+    Ok(())
+}
+
+pub async fn admin(c: AdminCmd, _g: &Global) -> Result<()> {
+    match c {
+        AdminCmd::Bootstrap(a) => {
+            let server = Server::open(config(a)?).await?;
+            match server.bootstrap_operator().await? {
+                Some(key) => println!("{}", String::from_utf8_lossy(key.expose())),
+                None => anyhow::bail!(
+                    "an operator key already exists; it was shown when it was created"
+                ),
+            }
+            Ok(())
+        }
+    }
+}

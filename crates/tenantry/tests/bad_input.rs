@@ -1,0 +1,356 @@
+//! Bad input: each case gets a clear 4xx with a stable code and writes nothing
+//! (verified by reading the store files).
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+async fn versions_stored(s: &Server) -> i64 {
+    count_rows(&s.data_dir().join("control.db"), "plugin_versions").await
+}
+
+async fn refused(s: &Server, body: Value, want_status: u16, want_code: &str) {
+    let before = versions_stored(s).await;
+    let (st, e) = s
+        .call("POST", "/v1/plugins", Some(&s.operator_key), Some(body))
+        .await;
+    assert_eq!((st, code(&e)), (want_status, want_code), "{e}");
+    assert!(
+        e["error"]["message"].as_str().is_some_and(|m| m.len() > 10),
+        "message should say what to do: {e}"
+    );
+    assert_eq!(
+        versions_stored(s).await,
+        before,
+        "a refused publish wrote a version"
+    );
+}
+
+#[tokio::test]
+async fn publishing_refuses_bad_manifests_signatures_and_versions() {
+    let s = Server::start();
+    let p = publisher(&s, "acme").await;
+    let art = component("a");
+    let good = manifest("acme", "tool", "1.0.0");
+
+    // malformed manifest
+    let mut m = good.clone();
+    m["name"] = json!("not a name");
+    refused(&s, p.publish_body(&m, &art), 400, "INVALID_MANIFEST").await;
+    let mut m = good.clone();
+    m["actions"] = json!([]);
+    refused(&s, p.publish_body(&m, &art), 400, "INVALID_MANIFEST").await;
+    let mut body = p.publish_body(&good, &art);
+    body["manifest"] = json!("{not json");
+    refused(&s, body, 400, "INVALID_MANIFEST").await;
+
+    // signature by an unknown key
+    let stranger = Publisher::new("acme");
+    refused(&s, stranger.publish_body(&good, &art), 400, "KEY_NOT_VALID").await;
+    // signature over different bytes
+    let mut body = p.publish_body(&good, &art);
+    body["artifact_base64"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        component("other")
+    ));
+    refused(&s, body, 400, "INVALID_SIGNATURE").await;
+    // signed before the key's window, and a key past its window
+    let early = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    refused(
+        &s,
+        p.publish_body_at(&good, &art, early),
+        400,
+        "KEY_NOT_VALID",
+    )
+    .await;
+    let expired = Publisher::new("old");
+    let not_after = (time::OffsetDateTime::now_utc() - time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let not_before = (time::OffsetDateTime::now_utc() - time::Duration::days(10))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    s.ok("POST", "/v1/publishers", Some(&s.operator_key), Some(json!({"name": "old", "public_key": expired.key.public_key().to_string(), "not_before": not_before, "not_after": not_after})), 201).await;
+    refused(
+        &s,
+        expired.publish_body(&manifest("old", "x", "1.0.0"), &art),
+        400,
+        "KEY_NOT_VALID",
+    )
+    .await;
+    // revoked key
+    let revoked = publisher(&s, "gone").await;
+    s.ok(
+        "DELETE",
+        &format!("/v1/publisher-keys/{}", revoked.key.public_key().key_id()),
+        Some(&s.operator_key),
+        None,
+        204,
+    )
+    .await;
+    refused(
+        &s,
+        revoked.publish_body(&manifest("gone", "x", "1.0.0"), &art),
+        400,
+        "KEY_NOT_VALID",
+    )
+    .await;
+
+    // version not increasing
+    s.ok(
+        "POST",
+        "/v1/plugins",
+        Some(&s.operator_key),
+        Some(p.publish_body(&good, &art)),
+        201,
+    )
+    .await;
+    refused(
+        &s,
+        p.publish_body(&good, &art),
+        409,
+        "VERSION_NOT_INCREASING",
+    )
+    .await;
+    let mut older = good.clone();
+    older["version"] = json!("0.9.0");
+    refused(
+        &s,
+        p.publish_body(&older, &art),
+        409,
+        "VERSION_NOT_INCREASING",
+    )
+    .await;
+    let mut bad_ver = good.clone();
+    bad_ver["version"] = json!("one");
+    refused(&s, p.publish_body(&bad_ver, &art), 400, "INVALID_VERSION").await;
+
+    // not a component (a core module)
+    let mut m2 = good.clone();
+    m2["version"] = json!("1.5.0");
+    refused(
+        &s,
+        p.publish_body(&m2, b"\0asm\x01\x00\x00\x00"),
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+
+    // oversized artifact (the server's ceiling is 10 MiB by default)
+    let mut big = good.clone();
+    big["version"] = json!("2.0.0");
+    let huge = vec![0u8; 10 * 1024 * 1024 + 1];
+    refused(&s, p.publish_body(&big, &huge), 413, "TOO_LARGE").await;
+}
+
+#[tokio::test]
+async fn tampered_artifact_on_disk_is_refused_before_use() {
+    let s = Server::start();
+    let p = publisher(&s, "acme").await;
+    let v = s
+        .ok(
+            "POST",
+            "/v1/plugins",
+            Some(&s.operator_key),
+            Some(p.publish_body(&manifest("acme", "tool", "1.0.0"), &component("t"))),
+            201,
+        )
+        .await;
+    let digest = v["artifact_sha256"].as_str().unwrap();
+    let file = s
+        .data_dir()
+        .join("artifacts")
+        .join("sha256")
+        .join(format!("{digest}.wasm"));
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.push(0);
+    std::fs::write(&file, bytes).unwrap();
+    let o = org(&s, "zeta").await;
+    let (st, e) = s
+        .call(
+            "POST",
+            "/v1/installs",
+            Some(&o.admin),
+            Some(json!({"plugin": "@acme/tool", "config": {"greeting": "x"}})),
+        )
+        .await;
+    assert_eq!((st, code(&e)), (400, "ARTIFACT_TAMPERED"), "{e}");
+    assert_eq!(count_rows(&tenant_db(&s, &o.id), "installs").await, 0);
+}
+
+#[tokio::test]
+async fn installs_refuse_bad_config_grants_and_secret_names() {
+    let s = Server::start();
+    let p = publisher(&s, "acme").await;
+    s.ok(
+        "POST",
+        "/v1/plugins",
+        Some(&s.operator_key),
+        Some(p.publish_body(&manifest("acme", "tool", "1.0.0"), &component("t"))),
+        201,
+    )
+    .await;
+    let o = org(&s, "eta").await;
+    let db = tenant_db(&s, &o.id);
+    let k = Some(o.admin.as_str());
+    for (body, status, want) in [
+        (
+            json!({"plugin": "@acme/tool", "config": {"greeting": 42}}),
+            400,
+            "INVALID_CONFIG",
+        ),
+        (
+            json!({"plugin": "@acme/tool", "config": {}}),
+            400,
+            "INVALID_CONFIG",
+        ),
+        (
+            json!({"plugin": "@acme/tool", "config": {"greeting": "x", "api_token": "in-config"}}),
+            400,
+            "INVALID_CONFIG",
+        ),
+        (
+            json!({"plugin": "@acme/tool", "config": {"greeting": "x"}, "grants": {"egress": ["evil.example"]}}),
+            400,
+            "INVALID_GRANT",
+        ),
+        (
+            json!({"plugin": "@acme/tool", "config": {"greeting": "x"}, "grants": {"secrets": ["other"]}}),
+            400,
+            "INVALID_GRANT",
+        ),
+        (
+            json!({"plugin": "@acme/tool", "version": "^9", "config": {"greeting": "x"}}),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            json!({"plugin": "@acme/tool", "version": "not-a-req!", "config": {"greeting": "x"}}),
+            400,
+            "INVALID_VERSION",
+        ),
+        (
+            json!({"plugin": "../../etc/passwd", "config": {}}),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            json!({"plugin": "@acme/tool", "surprise": 1}),
+            400,
+            "INVALID_REQUEST",
+        ),
+    ] {
+        let (st, e) = s.call("POST", "/v1/installs", k, Some(body.clone())).await;
+        assert_eq!((st, code(&e)), (status, want), "{body} -> {e}");
+    }
+    let (st, e) = s
+        .call(
+            "POST",
+            "/v1/installs",
+            k,
+            Some(json!({"plugin": "@acme/tool", "config": {"greeting": 5}})),
+        )
+        .await;
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("greeting"),
+        "{st} {e}"
+    );
+    assert_eq!(count_rows(&db, "installs").await, 0);
+
+    let i = s
+        .ok(
+            "POST",
+            "/v1/installs",
+            k,
+            Some(json!({"plugin": "@acme/tool", "config": {"greeting": "x"}})),
+            201,
+        )
+        .await;
+    let id = i["id"].as_str().unwrap();
+    let (st, e) = s
+        .call(
+            "PUT",
+            &format!("/v1/installs/{id}/secrets/unknown_name"),
+            Some(&o.owner),
+            Some(json!({"value": "v"})),
+        )
+        .await;
+    assert_eq!((st, code(&e)), (400, "INVALID_REQUEST"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("api_token"),
+        "names the declared secrets: {e}"
+    );
+    assert_eq!(count_rows(&db, "secrets").await, 0);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_stable_codes() {
+    let s = Server::start();
+    let o = org(&s, "theta").await;
+    let audit_before = count_rows(&tenant_db(&s, &o.id), "audit").await;
+    let k = Some(o.admin.as_str());
+    // invalid JSON and invalid UTF-8
+    let (st, e) = s
+        .raw(
+            "POST",
+            "/v1/users",
+            k,
+            "application/json",
+            b"{\"name\": ".to_vec(),
+        )
+        .await;
+    assert_eq!((st, code(&e)), (400, "INVALID_REQUEST"), "{e}");
+    let (st, e) = s
+        .raw(
+            "POST",
+            "/v1/users",
+            k,
+            "application/json",
+            b"{\"name\": \"\xff\xfe\", \"role\": \"member\"}".to_vec(),
+        )
+        .await;
+    assert_eq!((st, code(&e)), (400, "INVALID_REQUEST"), "{e}");
+    // body over the limit
+    let big = format!(
+        "{{\"name\": \"{}\", \"role\": \"member\"}}",
+        "x".repeat(200 * 1024)
+    );
+    let (st, e) = s
+        .raw("POST", "/v1/users", k, "application/json", big.into_bytes())
+        .await;
+    assert_eq!((st, code(&e)), (413, "TOO_LARGE"), "{e}");
+    // path-traversal-looking ids are plain 404s
+    for path in [
+        "/v1/installs/..%2F..%2Fcontrol",
+        "/v1/installs/../../etc/passwd",
+        "/v1/installs/%2e%2e",
+        "/v1/installs/0190a0a0-a0a0-7a0a-8a0a-0a0a0a0a0a0a%00",
+    ] {
+        let (st, e) = s.call("GET", path, k, None).await;
+        assert_eq!(st, 404, "{path}: {e}");
+    }
+    // no key, bad key
+    let (st, e) = s.call("GET", "/v1/installs", None, None).await;
+    assert_eq!((st, code(&e)), (401, "UNAUTHENTICATED"));
+    let (st, _) = s
+        .call("GET", "/v1/installs", Some("tny_not-a-real-key"), None)
+        .await;
+    assert_eq!(st, 401);
+    // unknown route
+    let (st, e) = s.call("GET", "/v1/nope", k, None).await;
+    assert_eq!((st, code(&e)), (404, "NOT_FOUND"));
+    assert_eq!(
+        count_rows(&tenant_db(&s, &o.id), "audit").await,
+        audit_before,
+        "refused requests wrote audit entries"
+    );
+    assert_eq!(count_rows(&tenant_db(&s, &o.id), "users").await, 4);
+}

@@ -1,0 +1,420 @@
+//! Test harness: runs the real `tenantry` binary on a fresh data directory and a
+//! free loopback port, and talks to it over HTTP.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use tenantry_crypto::{SigningKeyPair, SigningStatement, sha256_hex};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tenantry");
+
+/// A running server process. Killed on drop.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub operator_key: String,
+    child: Child,
+    http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts a server on a new data directory.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (child, url, key) = spawn(dir.path(), None);
+        Server {
+            dir,
+            url,
+            operator_key: key.expect("first start prints the operator key"),
+            child,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's log output so far (stderr, JSON lines).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// `kill -9` and start again on the same data directory and port.
+    pub fn crash_and_restart(&mut self) {
+        self.child.kill().expect("kill");
+        let _ = self.child.wait();
+        let port = self.url.rsplit(':').next().map(String::from);
+        let (child, url, key) = spawn(self.dir.path(), port.as_deref());
+        assert!(
+            key.is_none(),
+            "the operator key must be shown only on the first start"
+        );
+        self.child = child;
+        self.url = url;
+        self.http = reqwest::Client::new();
+    }
+
+    /// Sends a request; returns status and parsed JSON body (Null if empty).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(m, format!("{}{path}", self.url));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v)
+    }
+
+    /// Raw request with an arbitrary body and content type, on its own connection
+    /// (a server that refuses an oversized body closes the connection).
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = reqwest::Client::new()
+            .request(m, format!("{}{path}", self.url))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Calls and asserts the status; returns the body.
+    pub async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+        want: u16,
+    ) -> Value {
+        let (status, v) = self.call(method, path, key, body).await;
+        assert_eq!(status, want, "{method} {path} -> {status}: {v}");
+        v
+    }
+
+    pub fn cli(&self, key: Option<&str>) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("TENANTRY_URL", &self.url)
+            .env_remove("TENANTRY_API_KEY");
+        if let Some(k) = key {
+            c.env("TENANTRY_API_KEY", k);
+        }
+        c
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(dir: &Path, port: Option<&str>) -> (Child, String, Option<String>) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("log file");
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", port.unwrap_or("0")))
+        .env("TENANTRY_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .env_remove("TENANTRY_MASTER_KEY")
+        .env_remove("TENANTRY_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn tenantry serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut key = None;
+    let url = loop {
+        let line = match lines.next() {
+            Some(Ok(l)) => l,
+            _ => panic!(
+                "tenantry serve exited before listening; see {}",
+                dir.join("server.log").display()
+            ),
+        };
+        let t = line.trim();
+        if t.starts_with("tny_") {
+            key = Some(t.to_string());
+        }
+        if let Some(rest) = t.strip_prefix("Tenantry listening on ") {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url, key)
+}
+
+/// A minimal valid WebAssembly component with a custom section carrying `tag`, so
+/// different fixtures have different digests.
+pub fn component(tag: &str) -> Vec<u8> {
+    let mut out = b"\0asm\x0d\x00\x01\x00".to_vec();
+    let name = b"tenantry-fixture";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    out.push(0); // custom section
+    leb(&mut out, payload.len());
+    out.extend(payload);
+    out
+}
+
+fn leb(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// A publisher identity for tests.
+pub struct Publisher {
+    pub name: String,
+    pub key: SigningKeyPair,
+}
+
+impl Publisher {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            key: SigningKeyPair::generate(),
+        }
+    }
+
+    /// Signs manifest + artifact, returning the publish request body.
+    pub fn publish_body(&self, manifest: &Value, artifact: &[u8]) -> Value {
+        self.publish_body_at(manifest, artifact, time::OffsetDateTime::now_utc())
+    }
+
+    pub fn publish_body_at(
+        &self,
+        manifest: &Value,
+        artifact: &[u8],
+        created: time::OffsetDateTime,
+    ) -> Value {
+        let manifest_text = serde_json::to_string(manifest).expect("manifest json");
+        let created = created.replace_nanosecond(0).expect("ns");
+        let st = SigningStatement {
+            name: manifest["name"].as_str().unwrap_or_default().into(),
+            version: manifest["version"].as_str().unwrap_or_default().into(),
+            artifact_sha256: sha256_hex(artifact),
+            manifest_sha256: sha256_hex(manifest_text.as_bytes()),
+            publisher: self.name.clone(),
+            key_id: self.key.public_key().key_id(),
+            created,
+        };
+        let sig = self.key.sign(&st);
+        json!({
+            "manifest": manifest_text,
+            "artifact_base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, artifact),
+            "signature": {
+                "key_id": st.key_id,
+                "created": created.format(&time::format_description::well_known::Rfc3339).expect("fmt"),
+                "signature": sig.to_string(),
+            },
+        })
+    }
+}
+
+/// A manifest for `@<publisher>/<name>` with a config schema and a secret.
+pub fn manifest(publisher: &str, name: &str, version: &str) -> Value {
+    json!({
+        "name": format!("@{publisher}/{name}"),
+        "version": version,
+        "description": format!("{name} test plugin"),
+        "publisher": publisher,
+        "capabilities": ["testing", name],
+        "actions": [{"name": "run", "input_schema": {"type": "object"}}],
+        "config_schema": {
+            "type": "object",
+            "required": ["greeting"],
+            "properties": {
+                "greeting": {"type": "string", "maxLength": 64},
+                "api_token": {"type": "string", "secret": true}
+            }
+        },
+        "permissions": {"egress": ["api.example.com"], "kv": true, "secrets": ["api_token"], "tools": []},
+        "docs": format!("# {name}\nA plugin used by tests.")
+    })
+}
+
+/// An org with an owner key, and keys for every other role plus an agent.
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub admin: String,
+    pub member: String,
+    pub viewer: String,
+    pub agent: String,
+    pub agent_id: String,
+    pub owner_user_id: String,
+}
+
+impl Org {
+    pub fn keys(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("owner", &self.owner),
+            ("admin", &self.admin),
+            ("member", &self.member),
+            ("viewer", &self.viewer),
+            ("agent", &self.agent),
+        ]
+    }
+}
+
+/// Creates an org with users of every role and an agent (acting for the member).
+pub async fn org(s: &Server, name: &str) -> Org {
+    let op = Some(s.operator_key.as_str());
+    let o = s
+        .ok(
+            "POST",
+            "/v1/orgs",
+            op,
+            Some(json!({"name": name, "tier": "starter"})),
+            201,
+        )
+        .await;
+    let id = o["id"].as_str().expect("org id").to_string();
+    let mut keys = std::collections::HashMap::new();
+    let mut user_ids = std::collections::HashMap::new();
+    for role in ["owner", "admin", "member", "viewer"] {
+        let u = s
+            .ok(
+                "POST",
+                &format!("/v1/orgs/{id}/users"),
+                op,
+                Some(json!({"name": format!("{role}@{name}"), "role": role})),
+                201,
+            )
+            .await;
+        let uid = u["id"].as_str().expect("user id").to_string();
+        let k = s
+            .ok(
+                "POST",
+                &format!("/v1/orgs/{id}/keys"),
+                op,
+                Some(json!({"owner": {"kind": "user", "id": uid}, "name": role})),
+                201,
+            )
+            .await;
+        keys.insert(role, k["key"].as_str().expect("key").to_string());
+        user_ids.insert(role, uid);
+    }
+    let a = s
+        .ok(
+            "POST",
+            "/v1/agents",
+            Some(&keys["owner"]),
+            Some(json!({"name": "bot", "on_behalf_of": user_ids["member"], "grants": ["invoke", "read_org"]})),
+            201,
+        )
+        .await;
+    let agent_id = a["id"].as_str().expect("agent id").to_string();
+    let ak = s
+        .ok(
+            "POST",
+            "/v1/keys",
+            Some(&keys["owner"]),
+            Some(json!({"owner": {"kind": "agent", "id": agent_id}, "name": "bot"})),
+            201,
+        )
+        .await;
+    Org {
+        id,
+        name: name.into(),
+        owner: keys["owner"].clone(),
+        admin: keys["admin"].clone(),
+        member: keys["member"].clone(),
+        viewer: keys["viewer"].clone(),
+        agent: ak["key"].as_str().expect("key").to_string(),
+        agent_id,
+        owner_user_id: user_ids["owner"].clone(),
+    }
+}
+
+/// Registers a publisher (operator) and returns it.
+pub async fn publisher(s: &Server, name: &str) -> Publisher {
+    let p = Publisher::new(name);
+    s.ok(
+        "POST",
+        "/v1/publishers",
+        Some(&s.operator_key),
+        Some(json!({"name": name, "public_key": p.key.public_key().to_string()})),
+        201,
+    )
+    .await;
+    p
+}
+
+/// Counts rows of `table` in a SQLite file, read-only (to check "writes nothing").
+pub async fn count_rows(db: &Path, table: &str) -> i64 {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Row};
+    let mut conn = SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true)
+        .connect()
+        .await
+        .expect("open db");
+    let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    row.get::<i64, _>("n")
+}
+
+pub fn tenant_db(s: &Server, org: &str) -> PathBuf {
+    s.data_dir().join("tenants").join(format!("{org}.db"))
+}

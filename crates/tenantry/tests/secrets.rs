@@ -1,0 +1,109 @@
+//! Secrets: never in any response or log line, and ciphertext bound to its row.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+const CANARY: &str = "CANARY-7f3a9c1e-secret-value";
+
+#[tokio::test]
+async fn secret_canary_never_appears_in_responses_or_logs() {
+    let s = Server::start();
+    let p = publisher(&s, "acme").await;
+    s.ok(
+        "POST",
+        "/v1/plugins",
+        Some(&s.operator_key),
+        Some(p.publish_body(&manifest("acme", "tool", "1.0.0"), &component("t"))),
+        201,
+    )
+    .await;
+    let o = org(&s, "iota").await;
+    let i = s.ok("POST", "/v1/installs", Some(&o.admin), Some(json!({"plugin": "@acme/tool", "config": {"greeting": "x"}, "grants": {"secrets": ["api_token"]}})), 201).await;
+    let id = i["id"].as_str().unwrap().to_string();
+    let mut bodies = Vec::new();
+    bodies.push(
+        s.ok(
+            "PUT",
+            &format!("/v1/installs/{id}/secrets/api_token"),
+            Some(&o.owner),
+            Some(json!({"value": CANARY})),
+            200,
+        )
+        .await,
+    );
+    // Error paths that carry the value: wrong name, non-owner, oversized.
+    bodies.push(
+        s.call(
+            "PUT",
+            &format!("/v1/installs/{id}/secrets/nope"),
+            Some(&o.owner),
+            Some(json!({"value": CANARY})),
+        )
+        .await
+        .1,
+    );
+    bodies.push(
+        s.call(
+            "PUT",
+            &format!("/v1/installs/{id}/secrets/api_token"),
+            Some(&o.admin),
+            Some(json!({"value": CANARY})),
+        )
+        .await
+        .1,
+    );
+    bodies.push(
+        s.call(
+            "PUT",
+            &format!("/v1/installs/{id}/secrets/api_token"),
+            Some(&o.owner),
+            Some(json!({"value": CANARY, "extra": CANARY})),
+        )
+        .await
+        .1,
+    );
+    for path in [
+        format!("/v1/installs/{id}/secrets"),
+        format!("/v1/installs/{id}"),
+        "/v1/installs".into(),
+        "/v1/audit?limit=1000".into(),
+    ] {
+        bodies.push(s.ok("GET", &path, Some(&o.owner), None, 200).await);
+    }
+    for b in &bodies {
+        assert!(
+            !b.to_string().contains(CANARY),
+            "a response contained the secret: {b}"
+        );
+    }
+    let logs = s.logs();
+    assert!(
+        logs.contains("secret"),
+        "expected request logs to be captured"
+    );
+    assert!(!logs.contains(CANARY), "the log contained the secret");
+    // Nor is it stored in clear anywhere under the data directory.
+    for entry in walk(s.data_dir()) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+            "plaintext secret in {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
