@@ -1,0 +1,44 @@
+//! `tenantry-host-secrets`: the `tenantry:plugin/secrets` capability.
+//!
+//! Only names in the install's grants are looked up, and only for the install in
+//! host state; anything else is `permission-denied` and recorded for the audit trail.
+
+use std::sync::Arc;
+use tenantry_world::bindings::tenantry::plugin::secrets;
+use tenantry_world::{BackendError, GuestError, InstallRef, Meter, with_deadline};
+
+/// Decrypts one secret of one install (the server implements it).
+#[async_trait::async_trait]
+pub trait SecretsBackend: Send + Sync + 'static {
+    /// The value, or `None` if the org has not set it. The returned string is handed
+    /// to the guest and dropped.
+    async fn get(&self, install: &InstallRef, name: &str) -> Result<Option<String>, BackendError>;
+}
+
+pub struct SecretsHost {
+    pub install: InstallRef,
+    /// Secret names this install may read.
+    pub granted: Vec<String>,
+    pub backend: Arc<dyn SecretsBackend>,
+    pub meter: Arc<Meter>,
+}
+
+impl secrets::Host for SecretsHost {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<Option<String>, GuestError>> {
+        self.meter.charge()?;
+        if !self.granted.contains(&name) {
+            self.meter.deny(format!(
+                "secret:{}",
+                name.chars().take(64).collect::<String>()
+            ));
+            return Ok(Err(GuestError::PermissionDenied(
+                "that secret is not granted to this install".into(),
+            )));
+        }
+        Ok(
+            with_deadline(&self.meter, self.backend.get(&self.install, &name))
+                .await?
+                .map_err(Into::into),
+        )
+    }
+}

@@ -1,0 +1,96 @@
+//! `tenantry-host-tools`: the `tenantry:plugin/tools` capability — calling another
+//! installed plugin's action in the same org.
+//!
+//! A call must be covered by the install's tool grants. The nested invocation
+//! shares the caller's [`Meter`] (host-call budget and deadline), so a chain of tool
+//! calls cannot exceed one execution's limits, and its depth is bounded.
+
+use std::sync::Arc;
+use tenantry_core::manifest::ToolTarget;
+use tenantry_world::bindings::tenantry::plugin::tools;
+use tenantry_world::{GuestError, InstallRef, Meter, with_deadline};
+
+/// Where a nested call runs: same budget, one level deeper.
+#[derive(Clone)]
+pub struct Nested {
+    pub meter: Arc<Meter>,
+    pub depth: u32,
+}
+
+/// Why a tool call failed, with the nested invocation's outcome code.
+#[derive(Debug, Clone)]
+pub struct ToolError {
+    pub outcome: tenantry_core::Outcome,
+    pub message: String,
+}
+
+/// Runs another install's action (the server implements it by resolving the
+/// plugin within the caller's org and invoking it through the runtime).
+#[async_trait::async_trait]
+pub trait ToolBackend: Send + Sync + 'static {
+    async fn call(
+        &self,
+        caller: &InstallRef,
+        plugin: &str,
+        action: &str,
+        input: String,
+        nested: Nested,
+    ) -> Result<String, ToolError>;
+}
+
+pub struct ToolsHost {
+    pub install: InstallRef,
+    /// Tool grants (`@scope/name` or `@scope/name#action`).
+    pub granted: Vec<String>,
+    pub backend: Option<Arc<dyn ToolBackend>>,
+    pub meter: Arc<Meter>,
+    /// This invocation's depth (0 = called by a principal).
+    pub depth: u32,
+    pub max_depth: u32,
+}
+
+impl tools::Host for ToolsHost {
+    async fn call(
+        &mut self,
+        plugin: String,
+        action: String,
+        input: String,
+    ) -> wasmtime::Result<Result<String, GuestError>> {
+        self.meter.charge()?;
+        let covered = self
+            .granted
+            .iter()
+            .any(|g| ToolTarget::parse(g).is_ok_and(|t| t.covers(&plugin, &action)));
+        let Some(backend) = self.backend.clone().filter(|_| covered) else {
+            self.meter.deny(format!(
+                "tool:{}#{}",
+                plugin.chars().take(100).collect::<String>(),
+                action.chars().take(64).collect::<String>()
+            ));
+            return Ok(Err(GuestError::PermissionDenied(format!(
+                "calling {plugin}#{action} is not granted to this install"
+            ))));
+        };
+        if self.depth + 1 > self.max_depth {
+            return Ok(Err(GuestError::LimitExceeded(format!(
+                "tool calls nest at most {} deep",
+                self.max_depth
+            ))));
+        }
+        let nested = Nested {
+            meter: self.meter.clone(),
+            depth: self.depth + 1,
+        };
+        let r = with_deadline(
+            &self.meter,
+            backend.call(&self.install, &plugin, &action, input, nested),
+        )
+        .await?;
+        Ok(r.map_err(|e| match e.outcome {
+            tenantry_core::Outcome::PermissionDenied => GuestError::PermissionDenied(e.message),
+            tenantry_core::Outcome::NotFound => GuestError::NotFound(e.message),
+            tenantry_core::Outcome::InvalidInput => GuestError::InvalidInput(e.message),
+            o => GuestError::Failed(format!("{o}: {}", e.message)),
+        }))
+    }
+}

@@ -1,0 +1,463 @@
+//! The engine, the compile cache, and one invocation from store to outcome.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tenantry_core::Outcome;
+use tenantry_host_http::{EgressPolicy, HttpHost};
+use tenantry_host_kv::{KvHost, KvLimits};
+use tenantry_host_secrets::SecretsHost;
+use tenantry_host_tools::ToolsHost;
+use tenantry_world::bindings::{PluginPre, tenantry::plugin as wit};
+use tenantry_world::{GuestError, Meter, Stop};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::builtins::{ConfigHost, LogHost};
+use crate::{Invocation, InvocationResult, Stats};
+
+/// Engine-wide settings (the per-invocation ones are [`crate::Limits`]).
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Instances alive at once (pool size).
+    pub max_instances: u32,
+    /// Largest linear memory any tier may grant.
+    pub max_memory_bytes: u64,
+    /// Wasm stack per invocation.
+    pub max_wasm_stack: usize,
+    /// Epoch tick: wall-time limits are enforced to this granularity.
+    pub epoch_tick: Duration,
+    /// Deepest tool-call chain.
+    pub max_tool_depth: u32,
+    pub egress: EgressPolicy,
+    pub kv: KvLimits,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 256,
+            max_memory_bytes: 256 << 20,
+            max_wasm_stack: 512 << 10,
+            epoch_tick: Duration::from_millis(1),
+            max_tool_depth: 4,
+            egress: EgressPolicy::default(),
+            kv: KvLimits::default(),
+        }
+    }
+}
+
+/// Why a component cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a valid WebAssembly component: {0}")]
+    Malformed(String),
+    #[error("the component imports something Tenantry does not provide: {0}")]
+    UnsupportedImport(String),
+    #[error("the component does not export the tenantry:plugin world: {0}")]
+    MissingExport(String),
+    #[error("engine setup failed: {0}")]
+    Engine(String),
+}
+
+/// A compiled, pre-linked component.
+pub struct LoadedPlugin {
+    pub digest: String,
+    pre: PluginPre<HostState>,
+}
+
+/// Everything a store holds: WASI (empty: no files, env, args or sockets), the
+/// limiter, and one state per capability.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    kv: KvHost,
+    secrets: SecretsHost,
+    http: HttpHost,
+    tools: ToolsHost,
+    config: ConfigHost,
+    log: LogHost,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Memory and table limits of one store; records the peak and whether the limit
+/// was what stopped growth.
+struct Limiter {
+    memory_limit: usize,
+    peak: usize,
+    meter: Arc<Meter>,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.meter.set_memory_limit_hit();
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The sandbox runtime. Cheap to share (`Arc` inside).
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
+    config: RuntimeConfig,
+    egress: Arc<EgressPolicy>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn engine_err(e: impl std::fmt::Display) -> LoadError {
+    LoadError::Engine(e.to_string())
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::new();
+        let n = config.max_instances;
+        pool.total_component_instances(n)
+            .total_core_instances(n * 16)
+            .total_memories(n * 2)
+            .total_tables(n * 16)
+            .max_core_instances_per_component(16)
+            .max_memories_per_component(2)
+            .max_tables_per_component(16)
+            .max_memory_size(usize::try_from(config.max_memory_bytes).map_err(engine_err)?);
+        let mut c = Config::new();
+        c.wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(config.max_wasm_stack)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&c).map_err(engine_err)?;
+
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_err)?;
+        wit::kv::add_to_linker::<_, HasSelf<KvHost>>(&mut linker, |s| &mut s.kv)
+            .map_err(engine_err)?;
+        wit::secrets::add_to_linker::<_, HasSelf<SecretsHost>>(&mut linker, |s| &mut s.secrets)
+            .map_err(engine_err)?;
+        wit::http::add_to_linker::<_, HasSelf<HttpHost>>(&mut linker, |s| &mut s.http)
+            .map_err(engine_err)?;
+        wit::tools::add_to_linker::<_, HasSelf<ToolsHost>>(&mut linker, |s| &mut s.tools)
+            .map_err(engine_err)?;
+        wit::config::add_to_linker::<_, HasSelf<ConfigHost>>(&mut linker, |s| &mut s.config)
+            .map_err(engine_err)?;
+        wit::log::add_to_linker::<_, HasSelf<LogHost>>(&mut linker, |s| &mut s.log)
+            .map_err(engine_err)?;
+        wit::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(engine_err)?;
+
+        // The epoch ticker: wall-time limits are deadlines in ticks.
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let (engine, stop, tick) = (engine.clone(), ticker_stop.clone(), config.epoch_tick);
+            std::thread::Builder::new()
+                .name("tenantry-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(engine_err)?;
+        }
+        let egress = Arc::new(config.egress.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache: Mutex::new(HashMap::new()),
+                config,
+                egress,
+                ticker_stop,
+            }),
+        })
+    }
+
+    /// Compiles (once per digest) and pre-links a component. CPU-heavy on first
+    /// use: call it from a blocking context. The caller has already verified the
+    /// artifact's digest and signature.
+    pub fn load(&self, digest: &str, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, LoadError> {
+        if let Some(p) = self.cached(digest) {
+            return Ok(p);
+        }
+        let component = Component::new(&self.inner.engine, wasm)
+            .map_err(|e| LoadError::Malformed(format!("{e:#}")))?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::UnsupportedImport(format!("{e:#}")))?;
+        let pre = PluginPre::new(pre).map_err(|e| LoadError::MissingExport(format!("{e:#}")))?;
+        let plugin = Arc::new(LoadedPlugin {
+            digest: digest.to_string(),
+            pre,
+        });
+        if let Ok(mut c) = self.inner.cache.lock() {
+            c.insert(digest.to_string(), plugin.clone());
+        }
+        Ok(plugin)
+    }
+
+    /// A compiled component, if this digest was loaded before.
+    pub fn cached(&self, digest: &str) -> Option<Arc<LoadedPlugin>> {
+        self.inner
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(digest).cloned())
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Runs one action in a fresh instance. Never panics on guest behaviour.
+    pub async fn invoke(&self, plugin: &LoadedPlugin, inv: Invocation<'_>) -> InvocationResult {
+        let start = Instant::now();
+        let limits = inv.limits;
+        let mut stats = Stats {
+            bytes_in: inv.input.len() as u64,
+            ..Stats::default()
+        };
+        let refuse = |outcome, msg: String, stats: Stats| InvocationResult {
+            outcome,
+            output: None,
+            error: Some(msg),
+            stats,
+            denied: vec![],
+        };
+        if inv.input.len() > limits.max_input_bytes {
+            return refuse(
+                Outcome::InvalidInput,
+                format!("input is over {} bytes", limits.max_input_bytes),
+                stats,
+            );
+        }
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(inv.input) {
+            return refuse(
+                Outcome::InvalidInput,
+                format!("input is not valid JSON: {e}"),
+                stats,
+            );
+        }
+        if limits.memory_bytes > self.inner.config.max_memory_bytes {
+            return refuse(
+                Outcome::Internal,
+                "memory limit is above the runtime's maximum".into(),
+                stats,
+            );
+        }
+        let depth = inv.nested.as_ref().map_or(0, |n| n.depth);
+        let meter = match &inv.nested {
+            Some(n) => n.meter.clone(),
+            None => Arc::new(Meter::new(limits.max_host_calls, start + limits.wall_time)),
+        };
+        let grants = inv.grants;
+        let state = HostState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                memory_limit: limits.memory_bytes as usize,
+                peak: 0,
+                meter: meter.clone(),
+            },
+            kv: KvHost {
+                install: inv.install,
+                backend: grants.kv.then(|| inv.backends.kv.clone()),
+                limits: self.inner.config.kv,
+                meter: meter.clone(),
+            },
+            secrets: SecretsHost {
+                install: inv.install,
+                granted: grants.secrets.clone(),
+                backend: inv.backends.secrets.clone(),
+                meter: meter.clone(),
+            },
+            http: HttpHost {
+                granted: grants.egress.clone(),
+                policy: self.inner.egress.clone(),
+                meter: meter.clone(),
+            },
+            tools: ToolsHost {
+                install: inv.install,
+                granted: grants.tools.clone(),
+                backend: Some(inv.backends.tools.clone()),
+                meter: meter.clone(),
+                depth,
+                max_depth: self.inner.config.max_tool_depth,
+            },
+            config: ConfigHost {
+                json: inv.config.to_string(),
+            },
+            log: LogHost {
+                install: inv.install,
+                meter: meter.clone(),
+                lines: 0,
+            },
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (meter.remaining().as_micros()
+            / self.inner.config.epoch_tick.as_micros().max(1)) as u64
+            + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let fuel_ok = store.set_fuel(limits.fuel).is_ok();
+        // Yield to the async executor periodically so a CPU-bound guest cannot hog a
+        // worker thread (other tenants' requests keep being served).
+        let _ = store.fuel_async_yield_interval(Some(100_000));
+
+        let remaining = meter.remaining();
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance
+                .call_invoke(&mut store, inv.action, inv.input)
+                .await
+        };
+        let result = tokio::time::timeout(remaining, run).await;
+
+        stats.fuel = if fuel_ok {
+            limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0))
+        } else {
+            0
+        };
+        stats.peak_memory_bytes = store.data().limiter.peak as u64;
+        stats.host_calls = meter.host_calls();
+        stats.duration_us = start.elapsed().as_micros() as u64;
+        let denied = meter.denied();
+        let done = |outcome, output: Option<String>, error: Option<String>, mut stats: Stats| {
+            stats.bytes_out = output.as_ref().map_or(0, |o| o.len() as u64);
+            InvocationResult {
+                outcome,
+                output,
+                error,
+                stats,
+                denied: denied.clone(),
+            }
+        };
+        match result {
+            Err(_elapsed) => done(
+                Outcome::Timeout,
+                None,
+                Some(format!(
+                    "stopped after the {:?} wall-time limit",
+                    limits.wall_time
+                )),
+                stats,
+            ),
+            Ok(Ok(Ok(out))) => {
+                if out.len() > limits.max_output_bytes {
+                    done(
+                        Outcome::OutputTooLarge,
+                        None,
+                        Some(format!(
+                            "output is {} bytes; the limit is {}",
+                            out.len(),
+                            limits.max_output_bytes
+                        )),
+                        stats,
+                    )
+                } else {
+                    done(Outcome::Ok, Some(out), None, stats)
+                }
+            }
+            Ok(Ok(Err(guest))) => {
+                let (outcome, msg) = match guest {
+                    GuestError::InvalidInput(m) => (Outcome::InvalidInput, m),
+                    GuestError::PermissionDenied(m) => (Outcome::PermissionDenied, m),
+                    GuestError::EgressDenied(m) => (Outcome::EgressDenied, m),
+                    GuestError::NotFound(m) => (Outcome::NotFound, m),
+                    GuestError::LimitExceeded(m) | GuestError::Failed(m) => {
+                        (Outcome::PluginError, m)
+                    }
+                };
+                done(outcome, None, Some(msg), stats)
+            }
+            Ok(Err(trap)) => {
+                let (outcome, msg) = classify_trap(&trap, &meter, limits.wall_time);
+                done(outcome, None, Some(msg), stats)
+            }
+        }
+    }
+}
+
+fn classify_trap(e: &wasmtime::Error, meter: &Meter, wall: Duration) -> (Outcome, String) {
+    match meter.stopped() {
+        Some(Stop::MaxHostCalls) => {
+            return (
+                Outcome::MaxHostCalls,
+                format!("more than {} host calls", meter.max_host_calls()),
+            );
+        }
+        Some(Stop::Timeout) => {
+            return (
+                Outcome::Timeout,
+                format!("stopped after the {wall:?} wall-time limit"),
+            );
+        }
+        None => {}
+    }
+    if meter.memory_limit_hit() {
+        return (
+            Outcome::MemoryLimit,
+            "the plugin reached its memory limit".into(),
+        );
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => (
+            Outcome::OutOfFuel,
+            "the plugin used its whole CPU budget".into(),
+        ),
+        Some(Trap::Interrupt) => (
+            Outcome::Timeout,
+            format!("stopped after the {wall:?} wall-time limit"),
+        ),
+        Some(Trap::StackOverflow) => (
+            Outcome::PluginTrap,
+            "the plugin overflowed its stack".into(),
+        ),
+        Some(t) => (Outcome::PluginTrap, format!("the plugin trapped: {t}")),
+        None => (Outcome::PluginTrap, "the plugin failed to run".into()),
+    }
+}
+
+impl tenantry_world::bindings::tenantry::plugin::types::Host for HostState {}

@@ -1,0 +1,482 @@
+//! The attack suite: one test per attack. Each asserts the exact outcome code, that
+//! the runtime still serves afterwards, and that a concurrent invocation of another
+//! org is unaffected.
+
+mod support;
+
+use serde_json::json;
+use std::time::Duration;
+use support::*;
+use tenantry_core::Outcome;
+use tenantry_core::manifest::Grants;
+use tenantry_runtime::*;
+
+fn limits() -> Limits {
+    Limits {
+        memory_bytes: 32 << 20,
+        fuel: 500_000_000,
+        wall_time: Duration::from_secs(2),
+        max_host_calls: 50,
+        max_input_bytes: 64 << 10,
+        max_output_bytes: 100 << 10,
+    }
+}
+
+/// Runs the attack while another org invokes echo concurrently; checks the
+/// attack's outcome, the neighbour's success, and that the runtime still works.
+async fn attack(
+    w: &World,
+    action: &str,
+    input: serde_json::Value,
+    grants: Grants,
+    want: Outcome,
+) -> InvocationResult {
+    let attacks = w.load("attacks");
+    let echo = w.load("echo");
+    let victim = install();
+    let neighbour = async {
+        let mut all_ok = true;
+        for _ in 0..5 {
+            let r = w
+                .run(
+                    &echo,
+                    victim,
+                    "echo",
+                    "{\"n\": 1}",
+                    &Grants::default(),
+                    limits(),
+                )
+                .await;
+            all_ok &= r.outcome == Outcome::Ok;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        all_ok
+    };
+    let input = input.to_string();
+    let (r, neighbour_ok) = tokio::join!(
+        w.run(&attacks, install(), action, &input, &grants, limits()),
+        neighbour
+    );
+    assert_eq!(r.outcome, want, "{action}: {r:?}");
+    assert!(
+        neighbour_ok,
+        "{action}: the other org's invocation was disturbed"
+    );
+    let after = w
+        .run(&echo, install(), "echo", "{}", &Grants::default(), limits())
+        .await;
+    assert_eq!(
+        after.outcome,
+        Outcome::Ok,
+        "runtime unusable after {action}"
+    );
+    r
+}
+
+fn w() -> World {
+    world(RuntimeConfig::default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_runs_out_of_fuel() {
+    attack(
+        &w(),
+        "loop",
+        json!({}),
+        Grants::default(),
+        Outcome::OutOfFuel,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_with_large_fuel_hits_the_wall_time() {
+    let w = w();
+    let attacks = w.load("attacks");
+    let l = Limits {
+        fuel: u64::MAX / 2,
+        wall_time: Duration::from_millis(300),
+        ..limits()
+    };
+    let t = std::time::Instant::now();
+    let r = w
+        .run(&attacks, install(), "loop", "{}", &Grants::default(), l)
+        .await;
+    assert_eq!(r.outcome, Outcome::Timeout, "{r:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "stopped late: {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_growth_bomb_hits_the_memory_limit() {
+    let r = attack(
+        &w(),
+        "memory",
+        json!({}),
+        Grants::default(),
+        Outcome::MemoryLimit,
+    )
+    .await;
+    assert!(r.stats.peak_memory_bytes <= 32 << 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_recursion_overflows_the_stack_and_traps() {
+    attack(
+        &w(),
+        "recurse",
+        json!({}),
+        Grants::default(),
+        Outcome::PluginTrap,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_over_the_limit_is_refused() {
+    attack(
+        &w(),
+        "output",
+        json!({"bytes": 200_000}),
+        Grants::default(),
+        Outcome::OutputTooLarge,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_call_flood_stops_at_the_host_call_limit() {
+    let g = Grants {
+        kv: true,
+        ..Grants::default()
+    };
+    let r = attack(
+        &w(),
+        "host-flood",
+        json!({"n": 100_000}),
+        g,
+        Outcome::MaxHostCalls,
+    )
+    .await;
+    assert_eq!(r.stats.host_calls, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_of_another_install_or_not_granted_is_denied() {
+    let w = w();
+    let other = install();
+    w.secrets
+        .0
+        .lock()
+        .unwrap()
+        .insert((other.install_id, "api_token".into()), "theirs".into());
+    // Not granted: refused and recorded.
+    let r = attack(
+        &w,
+        "secret",
+        json!({"name": "api_token"}),
+        Grants::default(),
+        Outcome::PermissionDenied,
+    )
+    .await;
+    assert_eq!(r.denied, vec!["secret:api_token".to_string()]);
+    // Granted the name, but the value belongs to another install: this install sees none.
+    let g = Grants {
+        secrets: vec!["api_token".into()],
+        ..Grants::default()
+    };
+    let r = attack(&w, "secret", json!({"name": "api_token"}), g, Outcome::Ok).await;
+    assert_eq!(r.output.as_deref(), Some("null"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_key_of_another_install_is_unreachable() {
+    let w = w();
+    let attacks = w.load("attacks");
+    let g = Grants {
+        kv: true,
+        ..Grants::default()
+    };
+    let victim = install();
+    w.run(
+        &attacks,
+        victim,
+        "kv-set",
+        &json!({"key": "token", "value": "victim-data"}).to_string(),
+        &g,
+        limits(),
+    )
+    .await;
+    let me = install();
+    for key in [
+        "token".to_string(),
+        "../token".to_string(),
+        format!("{}/token", victim.install_id),
+        format!("../{}/{}/token", victim.org_id, victim.install_id),
+        "%2e%2e/token".to_string(),
+    ] {
+        let r = w
+            .run(
+                &attacks,
+                me,
+                "kv-get",
+                &json!({"key": key}).to_string(),
+                &g,
+                limits(),
+            )
+            .await;
+        assert_eq!(
+            (r.outcome, r.output.as_deref()),
+            (Outcome::Ok, Some("null")),
+            "{key}"
+        );
+    }
+    // Without the kv grant, even its own keys are refused.
+    let r = attack(
+        &w,
+        "kv-get",
+        json!({"key": "token"}),
+        Grants::default(),
+        Outcome::PermissionDenied,
+    )
+    .await;
+    assert_eq!(r.denied, vec!["kv".to_string()]);
+}
+
+fn egress(hosts: &[&str]) -> Grants {
+    Grants {
+        egress: hosts.iter().map(|h| h.to_string()).collect(),
+        ..Grants::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_to_a_host_not_granted_is_denied() {
+    attack(
+        &w(),
+        "fetch",
+        json!({"url": "http://evil.example/"}),
+        egress(&["api.example.com"]),
+        Outcome::EgressDenied,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_to_loopback_private_and_metadata_addresses_is_denied() {
+    let w = w();
+    for (url, grant) in [
+        ("http://127.0.0.1:9/", "127.0.0.1"),
+        ("http://10.0.0.1/", "10.0.0.1"),
+        ("http://192.168.1.1/", "192.168.1.1"),
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            "169.254.169.254",
+        ),
+        ("http://100.64.0.1/", "100.64.0.1"),
+    ] {
+        let r = attack(
+            &w,
+            "fetch",
+            json!({"url": url}),
+            egress(&[grant]),
+            Outcome::EgressDenied,
+        )
+        .await;
+        assert!(r.error.unwrap_or_default().contains("not allowed"), "{url}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_via_a_name_that_resolves_to_loopback_is_denied() {
+    attack(
+        &w(),
+        "fetch",
+        json!({"url": "http://localhost:9/"}),
+        egress(&["localhost"]),
+        Outcome::EgressDenied,
+    )
+    .await;
+}
+
+/// A tiny HTTP server on loopback: `/redirect` → a private address, `/slow` sleeps,
+/// `/` answers "hello".
+async fn local_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let resp = if req.starts_with("GET /redirect") {
+                    "HTTP/1.1 302 Found\r\nLocation: http://10.1.2.3/\r\nContent-Length: 0\r\n\r\n"
+                        .to_string()
+                } else if req.starts_with("GET /slow") {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow".to_string()
+                } else {
+                    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_string()
+                };
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+fn loopback_allowed() -> RuntimeConfig {
+    let mut c = RuntimeConfig::default();
+    c.egress.allow_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_allowed_by_the_operator_works_and_a_redirect_to_a_private_address_is_denied() {
+    let w = world(loopback_allowed());
+    let addr = local_server().await;
+    let r = attack(
+        &w,
+        "fetch",
+        json!({"url": format!("http://127.0.0.1:{}/", addr.port())}),
+        egress(&["127.0.0.1"]),
+        Outcome::Ok,
+    )
+    .await;
+    assert!(r.output.unwrap().contains("hello"));
+    let r = attack(
+        &w,
+        "fetch",
+        json!({"url": format!("http://127.0.0.1:{}/redirect", addr.port())}),
+        egress(&["127.0.0.1", "10.1.2.3"]),
+        Outcome::EgressDenied,
+    )
+    .await;
+    assert!(r.error.unwrap().contains("10.1.2.3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_blocked_in_a_slow_host_call_is_stopped_at_its_wall_time() {
+    let w = world(loopback_allowed());
+    let addr = local_server().await;
+    let t = std::time::Instant::now();
+    attack(
+        &w,
+        "fetch",
+        json!({"url": format!("http://127.0.0.1:{}/slow", addr.port())}),
+        egress(&["127.0.0.1"]),
+        Outcome::Timeout,
+    )
+    .await;
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_input_is_refused_before_running() {
+    let big = json!({"x": "y".repeat(100 << 10)});
+    attack(&w(), "ok", big, Grants::default(), Outcome::InvalidInput).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_json_input_is_refused() {
+    let w = w();
+    let r = w
+        .run(
+            &w.load("echo"),
+            install(),
+            "echo",
+            "{not json",
+            &Grants::default(),
+            limits(),
+        )
+        .await;
+    assert_eq!(r.outcome, Outcome::InvalidInput);
+}
+
+#[test]
+fn malformed_component_is_refused() {
+    let w = w();
+    assert!(matches!(
+        w.rt.load("bad", b"\0asm\x0d\0\x01\0garbage"),
+        Err(LoadError::Malformed(_))
+    ));
+    assert!(matches!(
+        w.rt.load("core", &wat::parse_str("(module)").unwrap()),
+        Err(LoadError::Malformed(_))
+    ));
+}
+
+#[test]
+fn component_missing_the_export_is_refused() {
+    let w = w();
+    let c = wat::parse_str("(component)").unwrap();
+    assert!(matches!(
+        w.rt.load("empty", &c),
+        Err(LoadError::MissingExport(_))
+    ));
+}
+
+#[test]
+fn component_importing_an_interface_we_do_not_provide_is_refused() {
+    let w = w();
+    let c = wat::parse_str(
+        r#"(component (import "acme:evil/backdoor@1.0.0" (instance (export "open" (func)))))"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        w.rt.load("evil", &c),
+        Err(LoadError::UnsupportedImport(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_call_recursion_is_bounded() {
+    let w = w();
+    let attacks = w.load("attacks");
+    let me = install();
+    // The attacks plugin calls itself through the tools capability, forever.
+    let grants = Grants {
+        tools: vec!["@test/attacks".into()],
+        ..Grants::default()
+    };
+    w.tools.installs.lock().unwrap().insert(
+        "@test/attacks".into(),
+        (me, attacks.clone(), grants.clone()),
+    );
+    let mut input = json!({});
+    for _ in 0..10 {
+        input = json!({"plugin": "@test/attacks", "action": "tool", "input": input});
+    }
+    let r = w
+        .run(&attacks, me, "tool", &input.to_string(), &grants, limits())
+        .await;
+    assert_eq!(r.outcome, Outcome::PluginError, "{r:?}");
+    assert!(
+        r.error.unwrap_or_default().contains("nest at most"),
+        "bounded by depth"
+    );
+    // A tool not granted is refused.
+    let r = w
+        .run(
+            &attacks,
+            me,
+            "tool",
+            &json!({"plugin": "@other/x", "action": "run"}).to_string(),
+            &grants,
+            limits(),
+        )
+        .await;
+    assert_eq!(r.outcome, Outcome::PermissionDenied);
+}

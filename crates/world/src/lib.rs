@@ -1,0 +1,178 @@
+//! `tenantry-world`: the host side of `wit/plugin.wit`.
+//!
+//! - [`bindings`]: Rust types and host traits generated from the WIT world (one
+//!   generation shared by every capability crate, so they agree on types);
+//! - [`InstallRef`]: which install a store belongs to. It lives in host state and
+//!   is never taken from a guest argument;
+//! - [`Meter`]: the per-invocation budget every host call is charged against
+//!   (host-call count, deadline) plus a record of refused capability attempts.
+//!
+//! Capability crates (`tenantry-host-*`) depend on this crate; the runtime composes
+//! them. This crate must not depend on any capability or on storage.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+use tenantry_core::{InstallId, OrgId};
+
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+pub use bindings::tenantry::plugin::types::Error as GuestError;
+
+/// The install a sandbox runs for. Set by the host; guests cannot name another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstallRef {
+    pub org_id: OrgId,
+    pub install_id: InstallId,
+}
+
+/// Why a host call stopped the guest (a trap, not an error the guest can handle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    MaxHostCalls,
+    Timeout,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::MaxHostCalls => "host-call limit reached",
+            Stop::Timeout => "wall-time limit reached during a host call",
+        })
+    }
+}
+
+impl std::error::Error for Stop {}
+
+/// Budget and bookkeeping shared by all capabilities of one invocation (and by
+/// the nested invocations its tool calls start).
+#[derive(Debug)]
+pub struct Meter {
+    max_host_calls: u64,
+    deadline: Instant,
+    host_calls: AtomicU64,
+    stopped: Mutex<Option<Stop>>,
+    denied: Mutex<Vec<String>>,
+    memory_limit_hit: AtomicBool,
+}
+
+impl Meter {
+    pub fn new(max_host_calls: u64, deadline: Instant) -> Self {
+        Self {
+            max_host_calls,
+            deadline,
+            host_calls: AtomicU64::new(0),
+            stopped: Mutex::new(None),
+            denied: Mutex::new(Vec::new()),
+            memory_limit_hit: AtomicBool::new(false),
+        }
+    }
+
+    /// Charges one host call. An `Err` must be returned as a trap.
+    pub fn charge(&self) -> wasmtime::Result<()> {
+        let n = self.host_calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > self.max_host_calls {
+            return Err(self.stop(Stop::MaxHostCalls));
+        }
+        if Instant::now() >= self.deadline {
+            return Err(self.stop(Stop::Timeout));
+        }
+        Ok(())
+    }
+
+    /// Records why the guest is being stopped and returns the trap error.
+    pub fn stop(&self, why: Stop) -> wasmtime::Error {
+        if let Ok(mut s) = self.stopped.lock() {
+            s.get_or_insert(why);
+        }
+        wasmtime::Error::new(why)
+    }
+
+    /// Time left before the invocation's deadline (for host-call timeouts).
+    pub fn remaining(&self) -> std::time::Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Records a refused capability attempt (for the audit trail).
+    pub fn deny(&self, what: impl Into<String>) {
+        if let Ok(mut d) = self.denied.lock()
+            && d.len() < 100
+        {
+            d.push(what.into());
+        }
+    }
+
+    pub fn host_calls(&self) -> u64 {
+        self.host_calls
+            .load(Ordering::Relaxed)
+            .min(self.max_host_calls)
+    }
+    pub fn max_host_calls(&self) -> u64 {
+        self.max_host_calls
+    }
+    pub fn stopped(&self) -> Option<Stop> {
+        self.stopped.lock().ok().and_then(|s| *s)
+    }
+    pub fn denied(&self) -> Vec<String> {
+        self.denied.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+    pub fn set_memory_limit_hit(&self) {
+        self.memory_limit_hit.store(true, Ordering::Relaxed);
+    }
+    pub fn memory_limit_hit(&self) -> bool {
+        self.memory_limit_hit.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs a host-side future with the invocation's remaining wall time; past the
+/// deadline the guest is stopped (epochs do not interrupt a guest blocked in a host
+/// call, so every blocking capability goes through this).
+pub async fn with_deadline<T>(
+    meter: &Meter,
+    fut: impl std::future::Future<Output = T>,
+) -> wasmtime::Result<T> {
+    match tokio_timeout(meter.remaining(), fut).await {
+        Some(v) => Ok(v),
+        None => Err(meter.stop(Stop::Timeout)),
+    }
+}
+
+async fn tokio_timeout<T>(
+    d: std::time::Duration,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::time::timeout(d, fut).await.ok()
+}
+
+/// An error from a capability backend (the server's implementation), turned into
+/// the guest-visible WIT error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendError {
+    NotFound(String),
+    LimitExceeded(String),
+    PermissionDenied(String),
+    Failed(String),
+}
+
+impl From<BackendError> for GuestError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::NotFound(m) => GuestError::NotFound(m),
+            BackendError::LimitExceeded(m) => GuestError::LimitExceeded(m),
+            BackendError::PermissionDenied(m) => GuestError::PermissionDenied(m),
+            BackendError::Failed(m) => GuestError::Failed(m),
+        }
+    }
+}
