@@ -76,11 +76,14 @@ impl SecretsBackend for MemSecrets {
     }
 }
 
+/// An installed plugin as the test tool backend sees it.
+pub type Installed = (InstallRef, Arc<LoadedPlugin>, Grants);
+
 /// Tool calls resolve plugin names to (install, component, grants) in one org.
 #[derive(Default)]
 pub struct MemTools {
     pub runtime: OnceLock<Runtime>,
-    pub installs: Mutex<HashMap<String, (InstallRef, Arc<LoadedPlugin>, Grants)>>,
+    pub installs: Mutex<HashMap<String, Installed>>,
     pub backends: OnceLock<Backends>,
 }
 
