@@ -53,6 +53,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::installs::routes())
         .merge(routes::secrets::routes())
         .merge(routes::audit::routes())
+        .merge(routes::usage::routes())
+        .merge(routes::invoke::routes().layer(DefaultBodyLimit::max(
+            tenantry_service::invoke::MAX_INPUT_BYTES + 4096,
+        )))
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = Arc::new(doc);

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod manifest;
 pub mod outcome;
 pub mod scope;
+pub mod tier;
 
 pub use error::{Error, ErrorCode, Result};
 pub use ids::*;
@@ -17,6 +18,7 @@ pub use outcome::Outcome;
 pub use scope::{
     Actor, OperatorScope, Permission, Principal, PrincipalKind, Role, Session, TenantScope,
 };
+pub use tier::Tier;
 
 /// Current UTC time. The one clock the domain reads (tests inject times explicitly
 /// where a window matters).

@@ -13,6 +13,8 @@ pub enum ConfigError {
     Read(PathBuf, std::io::Error),
     #[error("config file {0} is not valid: {1}")]
     Parse(PathBuf, String),
+    #[error("egress_allow_cidrs: '{0}' is not a CIDR like 10.20.0.0/16")]
+    Cidr(String),
     #[error("{0} is not a valid ADDR:PORT (e.g. 127.0.0.1:7431)")]
     Listen(String),
 }
@@ -28,6 +30,8 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     pub max_artifact_bytes: u64,
     pub log_json: bool,
+    /// Non-public address ranges plugins may reach (default none).
+    pub egress_allow_cidrs: Vec<ipnet::IpNet>,
 }
 
 /// What the TOML file may contain. Every field is optional.
@@ -39,6 +43,8 @@ pub struct FileConfig {
     pub master_key_file: Option<PathBuf>,
     pub max_artifact_bytes: Option<u64>,
     pub log_format: Option<String>,
+    /// e.g. `["10.20.0.0/16"]` to let plugins reach an internal API.
+    pub egress_allow_cidrs: Option<Vec<String>>,
 }
 
 /// Values given on the command line or in the environment (clap fills both).
@@ -72,7 +78,14 @@ impl Config {
             Some(_) => false,
             None => !stderr_is_terminal,
         };
+        let egress_allow_cidrs = file
+            .egress_allow_cidrs
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.parse().map_err(|_| ConfigError::Cidr(c.clone())))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
+            egress_allow_cidrs,
             listen,
             data_dir: o
                 .data_dir

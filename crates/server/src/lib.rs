@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tenantry_api::AppState;
 use tenantry_crypto::{MasterKey, SecretValue};
+use tenantry_runtime::{Runtime, RuntimeConfig};
 use tenantry_service::{ArtifactStore, Service, Settings};
 use tenantry_store_sqlite::{SqliteControl, SqliteTenants};
 
@@ -28,6 +29,8 @@ pub enum StartError {
     Store(String),
     #[error("cannot listen on {0}: {1}; pass --listen with a free ADDR:PORT")]
     Listen(SocketAddr, std::io::Error),
+    #[error("sandbox runtime: {0}")]
+    Runtime(String),
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
 }
@@ -52,16 +55,21 @@ impl Server {
         let tenants = SqliteTenants::open(&data)
             .await
             .map_err(|e| StartError::Store(e.to_string()))?;
-        let service = Service {
-            control: Arc::new(control),
-            tenants: Arc::new(tenants),
-            master_key: Arc::new(master_key),
-            artifacts: ArtifactStore::new(&data),
-            settings: Settings {
+        let mut runtime_config = RuntimeConfig::default();
+        runtime_config.egress.allow_cidrs = config.egress_allow_cidrs.clone();
+        let runtime =
+            Runtime::new(runtime_config).map_err(|e| StartError::Runtime(e.to_string()))?;
+        let service = Service::new(
+            Arc::new(control),
+            Arc::new(tenants),
+            Arc::new(master_key),
+            ArtifactStore::new(&data),
+            Settings {
                 max_artifact_bytes: config.max_artifact_bytes,
                 ..Settings::default()
             },
-        };
+            runtime,
+        );
         Ok(Self {
             config,
             service,
@@ -82,6 +90,8 @@ impl Server {
             "storage": "embedded: one SQLite file per org",
             "secrets": "envelope encryption (XChaCha20-Poly1305, per-org keys)",
             "tenant_scope": "enforced by types",
+            "sandbox": "wasmtime component, fresh instance per invocation, fuel + epoch + memory limits",
+            "egress": "allow-list per install, checked on resolved IPs",
         });
         tenantry_api::router(AppState {
             svc: self.service.clone(),
@@ -99,9 +109,12 @@ impl Server {
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         let app = self.router();
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
-            .await
+            .await;
+        // Write every pending usage and audit record before exiting.
+        self.service.recorder.shutdown().await;
+        served
     }
 }
 

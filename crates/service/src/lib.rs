@@ -10,14 +10,19 @@ pub mod artifacts;
 pub mod audit;
 pub mod auth;
 pub mod installs;
+pub mod invoke;
 pub mod members;
 pub mod orgs;
+pub mod recorder;
 pub mod registry;
 pub mod secrets;
+pub mod usage;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tenantry_core::{Error, ErrorCode, OperatorScope, RequestId, Result, TenantScope};
 use tenantry_crypto::MasterKey;
+use tenantry_runtime::Runtime;
 use tenantry_store::{AuditEntry, ControlStore, TenantStore, TenantTx};
 
 pub use artifacts::ArtifactStore;
@@ -43,6 +48,9 @@ impl Default for Settings {
     }
 }
 
+/// Verified, compiled plugin versions by (plugin, version).
+type PreparedCache = HashMap<(String, String), Arc<invoke::Prepared>>;
+
 /// Everything the domain needs, shared by all requests.
 #[derive(Clone)]
 pub struct Service {
@@ -51,6 +59,43 @@ pub struct Service {
     pub master_key: Arc<MasterKey>,
     pub artifacts: ArtifactStore,
     pub settings: Settings,
+    pub runtime: Runtime,
+    pub recorder: recorder::Recorder,
+    /// Verified, compiled plugin versions by (plugin, version).
+    pub(crate) prepared: Arc<Mutex<PreparedCache>>,
+}
+
+impl Service {
+    /// Assembles the service and starts its background recorder (needs a tokio
+    /// runtime).
+    pub fn new(
+        control: Arc<dyn ControlStore>,
+        tenants: Arc<dyn TenantStore>,
+        master_key: Arc<MasterKey>,
+        artifacts: ArtifactStore,
+        settings: Settings,
+        runtime: Runtime,
+    ) -> Self {
+        let recorder = recorder::Recorder::start(tenants.clone());
+        Self {
+            control,
+            tenants,
+            master_key,
+            artifacts,
+            settings,
+            runtime,
+            recorder,
+            prepared: Arc::default(),
+        }
+    }
+
+    /// Forgets every verified plugin (after a key revocation, say), so the next use
+    /// verifies again.
+    pub fn forget_prepared(&self) {
+        if let Ok(mut m) = self.prepared.lock() {
+            m.clear();
+        }
+    }
 }
 
 /// Per-request context carried into audit entries and logs.

@@ -14,13 +14,18 @@ use tenantry_store::SecretRecord;
 use tenantry_store_sqlite::{SqliteControl, SqliteTenants};
 
 async fn service(dir: &std::path::Path) -> Service {
-    Service {
-        control: Arc::new(SqliteControl::open(dir).await.unwrap()),
-        tenants: Arc::new(SqliteTenants::open(dir).await.unwrap()),
-        master_key: Arc::new(MasterKey::generate()),
-        artifacts: ArtifactStore::new(dir),
-        settings: Settings::default(),
-    }
+    Service::new(
+        Arc::new(SqliteControl::open(dir).await.unwrap()),
+        Arc::new(SqliteTenants::open(dir).await.unwrap()),
+        Arc::new(MasterKey::generate()),
+        ArtifactStore::new(dir),
+        Settings::default(),
+        tenantry_runtime::Runtime::new(tenantry_runtime::RuntimeConfig {
+            max_instances: 4,
+            ..Default::default()
+        })
+        .unwrap(),
+    )
 }
 
 async fn owner_scope(svc: &Service, op_key: &str, name: &str) -> TenantScope {

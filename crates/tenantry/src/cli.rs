@@ -84,6 +84,26 @@ pub enum Command {
     /// Your org's audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Invoke an action of an install (by id or plugin name).
+    Invoke {
+        install: String,
+        action: String,
+        /// JSON input (or @file.json).
+        #[arg(long, default_value = "{}")]
+        input: String,
+    },
+    /// Your org's usage events.
+    Usage {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// A guided, self-checking tour on a fresh data directory: two orgs, the same
+    /// plugins, different config and secrets, isolation shown and checked.
+    Demo {
+        /// Where to keep the demo's data (default: a new temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -59,6 +59,7 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("get", "/v1/bindings") => TenantOwn,
         ("put" | "delete", "/v1/agents/{agent_id}/installs/{install_id}") => TenantById,
         ("get", "/v1/audit") => TenantOwn,
+        ("get", "/v1/usage") => TenantOwn,
         ("post", "/v1/installs/{install_id}/invoke") => TenantById,
         _ => return None,
     })

@@ -2,9 +2,11 @@
 
 pub mod audit;
 pub mod installs;
+pub mod invoke;
 pub mod members;
 pub mod orgs;
 pub mod publish;
 pub mod registry;
 pub mod secrets;
 pub mod system;
+pub mod usage;

@@ -1,5 +1,6 @@
 //! Command implementations, one module per group.
 
+mod demo;
 mod plugin;
 mod resources;
 mod server;
@@ -15,6 +16,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(a) => server::serve(a).await,
         Command::Admin(c) => server::admin(c, &g).await,
         Command::Plugin(c) => plugin::run(c, &g).await,
+        Command::Demo { data_dir } => demo::run(data_dir).await,
         other => resources::run(other, &Client::new(&g)?, g.json).await,
     }
 }

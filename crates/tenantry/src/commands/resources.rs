@@ -18,8 +18,14 @@ pub async fn run(cmd: Command, c: &Client, json: bool) -> Result<()> {
         Command::Install(i) => install(i, c, json).await,
         Command::Secret(x) => secret(x, c, json).await,
         Command::Audit(a) => audit(a, c, json).await,
-        Command::Serve(_) | Command::Admin(_) | Command::Plugin(_) => {
-            unreachable!("dispatched in commands::run")
+        Command::Invoke {
+            install,
+            action,
+            input,
+        } => invoke(c, json, &install, &action, &input).await,
+        Command::Usage { limit } => usage(c, json, limit).await,
+        Command::Serve(_) | Command::Admin(_) | Command::Plugin(_) | Command::Demo { .. } => {
+            bail!("this command is not a client command")
         }
     }
 }
@@ -484,6 +490,56 @@ async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
     }
     let v = c.get(&q).await?;
     let cols = ["seq", "at", "actor_kind", "action", "target", "outcome"];
+    print(json, &v, |v| table(&cols, rows(v, &cols)));
+    Ok(())
+}
+
+async fn invoke(c: &Client, json: bool, install: &str, action: &str, input: &str) -> Result<()> {
+    let id = install_id(c, install).await?;
+    let input = config_arg(input).context("--input must be JSON")?;
+    let v = c
+        .post(
+            &format!("/v1/installs/{}/invoke", seg(&id)),
+            json!({"action": action, "input": input}),
+        )
+        .await?;
+    print(json, &v, |v| {
+        let st = &v["stats"];
+        println!("outcome: {}", s(v, "outcome"));
+        if !v["output"].is_null() {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v["output"]).unwrap_or_default()
+            );
+        }
+        if !v["error"].is_null() {
+            println!("error: {}", s(&v["error"], "message"));
+        }
+        println!(
+            "({} µs, {} fuel, {} bytes peak memory, {} host calls)",
+            s(st, "duration_us"),
+            s(st, "fuel"),
+            s(st, "peak_memory_bytes"),
+            s(st, "host_calls")
+        );
+    });
+    if v["outcome"] != "OK" {
+        bail!("the invocation ended with {}", s(&v, "outcome"));
+    }
+    Ok(())
+}
+
+async fn usage(c: &Client, json: bool, limit: u32) -> Result<()> {
+    let v = c.get(&format!("/v1/usage?limit={limit}")).await?;
+    let cols = [
+        "at",
+        "plugin",
+        "action",
+        "outcome",
+        "duration_us",
+        "fuel",
+        "host_calls",
+    ];
     print(json, &v, |v| table(&cols, rows(v, &cols)));
     Ok(())
 }

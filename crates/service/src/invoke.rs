@@ -1,0 +1,463 @@
+//! The invoke path: one action of one install, in a fresh sandbox.
+//!
+//! Authorisation (permission, agent binding, install enabled) → the tier's limits →
+//! the compiled plugin (verified digest and signature, compiled once per version) →
+//! input validated against the action's schema → the runtime → a usage event and an
+//! audit entry handed to the [`Recorder`](crate::recorder::Recorder). Tool calls made
+//! by the plugin come back through [`StoreHost`] and run the same path, nested.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tenantry_core::manifest::Manifest;
+use tenantry_core::{
+    Error, ErrorCode, InstallId, InvocationId, Outcome, Permission, Result, TenantScope, Tier,
+};
+use tenantry_runtime::{
+    BackendError, Backends, InstallRef, Invocation, KvBackend, Limits, LoadedPlugin, Nested,
+    SecretsBackend, ToolBackend, ToolError,
+};
+use tenantry_store::{AuditEntry, InstallRecord, UsageEvent};
+
+use crate::recorder::Record;
+use crate::{RequestCtx, Service, audit_entry, registry};
+
+/// Largest JSON input accepted by the invoke endpoint.
+pub const MAX_INPUT_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeRequest {
+    pub action: String,
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub input: Value,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// Measurements of one invocation.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct InvocationStats {
+    pub duration_us: u64,
+    /// CPU used, in fuel units (the metered compute unit).
+    pub fuel: u64,
+    pub peak_memory_bytes: u64,
+    pub host_calls: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvokeError {
+    pub code: Outcome,
+    pub message: String,
+}
+
+/// What an invocation produced.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvokeResponse {
+    pub invocation_id: InvocationId,
+    pub outcome: Outcome,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    pub error: Option<InvokeError>,
+    pub stats: InvocationStats,
+}
+
+/// A plugin version ready to run.
+pub struct Prepared {
+    pub loaded: Arc<LoadedPlugin>,
+    pub manifest: Manifest,
+}
+
+/// Invokes an action as `scope`'s principal.
+pub async fn invoke(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    install: InstallId,
+    req: &InvokeRequest,
+) -> Result<InvokeResponse> {
+    scope.require(Permission::Invoke)?;
+    let mut tx = svc.read(scope).await?;
+    let record = tx
+        .get_install(install)
+        .await?
+        .ok_or_else(|| Error::not_found("install"))?;
+    if let Some(agent) = scope.agent_id()
+        && !tx.is_bound(agent, install).await?
+    {
+        return Err(Error::denied(
+            "this agent is not bound to the install; ask an admin to bind it",
+        ));
+    }
+    drop(tx);
+    if !record.enabled {
+        return Err(Error::new(
+            ErrorCode::InstallDisabled,
+            "the install is disabled; enable it with `tenantry install enable`",
+        ));
+    }
+    run_install(svc, scope, ctx, &record, &req.action, &req.input, None).await
+}
+
+/// Loads (verify + compile, once per version) the plugin an install runs.
+pub async fn prepare(svc: &Service, install: &InstallRecord) -> Result<Arc<Prepared>> {
+    let key = (install.plugin.clone(), install.version.clone());
+    if let Some(p) = svc.prepared.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok(p);
+    }
+    let version = svc
+        .control
+        .get_version(&install.plugin, &install.version)
+        .await?
+        .ok_or_else(Error::internal)?;
+    let (manifest, artifact) = registry::verify_for_use(svc, &version).await?;
+    let rt = svc.runtime.clone();
+    let digest = version.artifact_sha256.clone();
+    let loaded = tokio::task::spawn_blocking(move || rt.load(&digest, &artifact))
+        .await
+        .map_err(|_| Error::internal())?
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "{}@{} cannot run here: {e}",
+                    install.plugin, install.version
+                ),
+            )
+        })?;
+    let prepared = Arc::new(Prepared { loaded, manifest });
+    if let Ok(mut m) = svc.prepared.lock() {
+        m.insert(key, prepared.clone());
+    }
+    Ok(prepared)
+}
+
+/// The limits an org's tier gives one execution.
+pub fn limits_for(tier: &Tier) -> Limits {
+    Limits {
+        memory_bytes: tier.memory_bytes,
+        fuel: tier.fuel_per_execution(),
+        wall_time: tier.max_wall_time(),
+        max_host_calls: tier.host_calls_per_execution,
+        max_input_bytes: MAX_INPUT_BYTES,
+        max_output_bytes: usize::try_from(tier.output_bytes).unwrap_or(usize::MAX),
+    }
+}
+
+pub(crate) async fn tier_of(svc: &Service, scope: &TenantScope) -> Result<Tier> {
+    let org = svc
+        .control
+        .get_org(scope.org_id())
+        .await?
+        .ok_or_else(|| Error::not_found("org"))?;
+    Ok(Tier::builtin(&org.tier).unwrap_or_else(Tier::free))
+}
+
+/// Runs one action of an install (already authorised) and records it.
+async fn run_install(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    install: &InstallRecord,
+    action: &str,
+    input: &Value,
+    nested: Option<Nested>,
+) -> Result<InvokeResponse> {
+    let id = InvocationId::new();
+    let tier = tier_of(svc, scope).await?;
+    let prepared = prepare(svc, install).await?;
+    let input_text = input.to_string();
+    let (outcome, output, error, stats, denied) =
+        match prepared.manifest.validate_input(action, input) {
+            Err(e) => {
+                let outcome = if e.code == ErrorCode::NotFound {
+                    Outcome::NotFound
+                } else {
+                    Outcome::InvalidInput
+                };
+                (
+                    outcome,
+                    None,
+                    Some(e.message),
+                    InvocationStats {
+                        bytes_in: input_text.len() as u64,
+                        ..Default::default()
+                    },
+                    vec![],
+                )
+            }
+            Ok(()) => {
+                let host = Arc::new(StoreHost {
+                    svc: svc.clone(),
+                    scope: scope.system_for_same_org(),
+                    ctx: *ctx,
+                    tier: tier.clone(),
+                });
+                let r = svc
+                    .runtime
+                    .invoke(
+                        &prepared.loaded,
+                        Invocation {
+                            install: InstallRef {
+                                org_id: scope.org_id(),
+                                install_id: install.id,
+                            },
+                            action,
+                            input: &input_text,
+                            config: &install.config,
+                            grants: &install.grants,
+                            limits: limits_for(&tier),
+                            backends: Backends {
+                                kv: host.clone(),
+                                secrets: host.clone(),
+                                tools: host,
+                            },
+                            nested,
+                        },
+                    )
+                    .await;
+                let s = r.stats;
+                let stats = InvocationStats {
+                    duration_us: s.duration_us,
+                    fuel: s.fuel,
+                    peak_memory_bytes: s.peak_memory_bytes,
+                    host_calls: s.host_calls,
+                    bytes_in: s.bytes_in,
+                    bytes_out: s.bytes_out,
+                };
+                (r.outcome, r.output, r.error, stats, r.denied)
+            }
+        };
+    let actor = scope.actor();
+    let usage = UsageEvent {
+        id,
+        at: tenantry_core::now(),
+        install_id: install.id,
+        plugin: install.plugin.clone(),
+        action: action.to_string(),
+        actor_kind: actor.kind,
+        actor_id: actor.id,
+        outcome,
+        duration_us: stats.duration_us,
+        fuel: stats.fuel,
+        peak_memory_bytes: stats.peak_memory_bytes,
+        host_calls: stats.host_calls,
+        bytes_in: stats.bytes_in,
+        bytes_out: stats.bytes_out,
+    };
+    let audit = AuditEntry {
+        outcome: outcome.as_str().to_string(),
+        ..audit_entry(
+            scope,
+            ctx,
+            "invoke",
+            install.id.to_string(),
+            json!({
+                "invocation_id": id, "plugin": install.plugin, "version": install.version, "action": action,
+                "artifact_sha256": install.artifact_sha256, "denied": denied,
+            }),
+        )
+    };
+    svc.recorder.record(Record {
+        scope: scope.system_for_same_org(),
+        usage,
+        audit,
+    });
+    let output = output.map(|o| serde_json::from_str(&o).unwrap_or(Value::String(o)));
+    let error = error.map(|message| InvokeError {
+        code: outcome,
+        message,
+    });
+    Ok(InvokeResponse {
+        invocation_id: id,
+        outcome,
+        output,
+        error,
+        stats,
+    })
+}
+
+/// The capability backends of one invocation, on the org's own store.
+struct StoreHost {
+    svc: Service,
+    /// The invoking principal's scope (same org, no permissions of its own).
+    scope: TenantScope,
+    ctx: RequestCtx,
+    tier: Tier,
+}
+
+fn backend(e: impl std::fmt::Display) -> BackendError {
+    tracing::error!(error = %e, "capability backend failed");
+    BackendError::Failed("storage error".into())
+}
+
+impl StoreHost {
+    /// Refuses an install of another org (cannot happen through the runtime, which
+    /// takes the install from host state; checked anyway).
+    fn check(&self, i: &InstallRef) -> std::result::Result<(), BackendError> {
+        if i.org_id == self.scope.org_id() {
+            Ok(())
+        } else {
+            Err(BackendError::PermissionDenied(
+                "install of another org".into(),
+            ))
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl KvBackend for StoreHost {
+    async fn get(
+        &self,
+        i: &InstallRef,
+        key: &str,
+    ) -> std::result::Result<Option<Vec<u8>>, BackendError> {
+        self.check(i)?;
+        let mut tx = self
+            .svc
+            .tenants
+            .begin(&self.scope, false)
+            .await
+            .map_err(backend)?;
+        tx.kv_get(i.install_id, key).await.map_err(backend)
+    }
+    async fn set(
+        &self,
+        i: &InstallRef,
+        key: &str,
+        value: &[u8],
+    ) -> std::result::Result<(), BackendError> {
+        self.check(i)?;
+        let mut tx = self
+            .svc
+            .tenants
+            .begin(&self.scope, true)
+            .await
+            .map_err(backend)?;
+        let used = tx.kv_usage_bytes().await.map_err(backend)?;
+        let old = tx
+            .kv_get(i.install_id, key)
+            .await
+            .map_err(backend)?
+            .map_or(0, |v| v.len() + key.len()) as u64;
+        if used.saturating_sub(old) + (key.len() + value.len()) as u64 > self.tier.storage_bytes {
+            return Err(BackendError::LimitExceeded(format!(
+                "the org's storage quota ({} bytes) is used up",
+                self.tier.storage_bytes
+            )));
+        }
+        tx.kv_set(i.install_id, key, value).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+    async fn delete(&self, i: &InstallRef, key: &str) -> std::result::Result<bool, BackendError> {
+        self.check(i)?;
+        let mut tx = self
+            .svc
+            .tenants
+            .begin(&self.scope, true)
+            .await
+            .map_err(backend)?;
+        let found = tx.kv_delete(i.install_id, key).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(found)
+    }
+    async fn list(
+        &self,
+        i: &InstallRef,
+        prefix: &str,
+        limit: u32,
+    ) -> std::result::Result<Vec<String>, BackendError> {
+        self.check(i)?;
+        let mut tx = self
+            .svc
+            .tenants
+            .begin(&self.scope, false)
+            .await
+            .map_err(backend)?;
+        tx.kv_list(i.install_id, prefix, limit)
+            .await
+            .map_err(backend)
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretsBackend for StoreHost {
+    async fn get(
+        &self,
+        i: &InstallRef,
+        name: &str,
+    ) -> std::result::Result<Option<String>, BackendError> {
+        self.check(i)?;
+        let v = crate::secrets::open_for_install(&self.svc, &self.scope, i.install_id, name)
+            .await
+            .map_err(|e| backend(e.code))?;
+        Ok(v.map(|v| String::from_utf8_lossy(v.expose()).into_owned()))
+    }
+}
+
+#[async_trait::async_trait]
+impl ToolBackend for StoreHost {
+    async fn call(
+        &self,
+        caller: &InstallRef,
+        plugin: &str,
+        action: &str,
+        input: String,
+        nested: Nested,
+    ) -> std::result::Result<String, ToolError> {
+        let fail = |outcome, message: String| ToolError { outcome, message };
+        if caller.org_id != self.scope.org_id() {
+            return Err(fail(
+                Outcome::NotFound,
+                format!("{plugin} is not installed in this org"),
+            ));
+        }
+        let found = async {
+            let mut tx = self.svc.tenants.begin(&self.scope, false).await?;
+            tx.get_install_by_plugin(plugin).await
+        }
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "tool call lookup failed");
+            fail(Outcome::Internal, "storage error".into())
+        })?;
+        let Some(target) = found else {
+            return Err(fail(
+                Outcome::NotFound,
+                format!("{plugin} is not installed in this org"),
+            ));
+        };
+        if !target.enabled {
+            return Err(fail(
+                Outcome::PermissionDenied,
+                format!("{plugin} is disabled in this org"),
+            ));
+        }
+        let input: Value = serde_json::from_str(&input).map_err(|e| {
+            fail(
+                Outcome::InvalidInput,
+                format!("tool input is not JSON: {e}"),
+            )
+        })?;
+        let r = run_install(
+            &self.svc,
+            &self.scope,
+            &self.ctx,
+            &target,
+            action,
+            &input,
+            Some(nested),
+        )
+        .await
+        .map_err(|e| fail(Outcome::Internal, e.message))?;
+        match (r.outcome, r.output) {
+            (Outcome::Ok, Some(out)) => Ok(out.to_string()),
+            (o, _) => Err(fail(o, r.error.map(|e| e.message).unwrap_or_default())),
+        }
+    }
+}
