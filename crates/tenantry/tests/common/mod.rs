@@ -57,6 +57,24 @@ impl Server {
         self.http = reqwest::Client::new();
     }
 
+    /// SIGTERM (clean shutdown), wait for exit, start again on the same data.
+    pub fn terminate_and_restart(&mut self) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -TERM failed");
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "server exited with {status} on SIGTERM");
+        let port = self.url.rsplit(':').next().map(String::from);
+        let (child, url, _) = spawn(self.dir.path(), port.as_deref());
+        self.child = child;
+        self.url = url;
+        self.http = reqwest::Client::new();
+    }
+
     /// Sends a request; returns status and parsed JSON body (Null if empty).
     pub async fn call(
         &self,
@@ -417,4 +435,45 @@ pub async fn count_rows(db: &Path, table: &str) -> i64 {
 
 pub fn tenant_db(s: &Server, org: &str) -> PathBuf {
     s.data_dir().join("tenants").join(format!("{org}.db"))
+}
+
+/// Publishes every example plugin (committed components + manifests).
+pub async fn publish_examples(s: &Server) -> Publisher {
+    let p = publisher(s, "examples").await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins");
+    for name in [
+        "echo",
+        "kv-counter",
+        "secret-user",
+        "tool-caller",
+        "http-fetch",
+        "attacks",
+    ] {
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(root.join(name).join("tenantry.json")).unwrap())
+                .unwrap();
+        let wasm = std::fs::read(root.join(name).join("plugin.wasm")).unwrap();
+        s.ok(
+            "POST",
+            "/v1/plugins",
+            Some(&s.operator_key),
+            Some(p.publish_body(&manifest, &wasm)),
+            201,
+        )
+        .await;
+    }
+    p
+}
+
+/// Polls `path` until `pred` holds (records are written in batches), up to 5 s.
+pub async fn eventually(s: &Server, key: &str, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = s.ok("GET", path, Some(key), None, 200).await;
+        if pred(&last) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path} never satisfied the condition; last: {last}");
 }

@@ -1,0 +1,277 @@
+//! The invoke path end to end over HTTP with the example plugins.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+async fn setup() -> (Server, Org, std::collections::HashMap<&'static str, String>) {
+    let s = Server::start();
+    publish_examples(&s).await;
+    let o = org(&s, "acme").await;
+    let mut ids = std::collections::HashMap::new();
+    for (name, body) in [
+        (
+            "echo",
+            json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}}),
+        ),
+        (
+            "kv-counter",
+            json!({"plugin": "@examples/kv-counter", "grants": {"kv": true}}),
+        ),
+        (
+            "secret-user",
+            json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
+        ),
+        ("attacks", json!({"plugin": "@examples/attacks"})),
+        (
+            "tool-caller",
+            json!({"plugin": "@examples/tool-caller", "grants": {"tools": ["@examples/echo"]}}),
+        ),
+    ] {
+        let i = s
+            .ok("POST", "/v1/installs", Some(&o.admin), Some(body), 201)
+            .await;
+        ids.insert(name, i["id"].as_str().unwrap().to_string());
+    }
+    (s, o, ids)
+}
+
+#[tokio::test]
+async fn agents_invoke_only_bound_enabled_installs() {
+    let (s, o, ids) = setup().await;
+    let path = format!("/v1/installs/{}/invoke", ids["echo"]);
+    let body = json!({"action": "echo", "input": {"x": 1}});
+    let (st, e) = s
+        .call("POST", &path, Some(&o.agent), Some(body.clone()))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (403, Some("PERMISSION_DENIED")),
+        "unbound agent: {e}"
+    );
+    s.ok(
+        "PUT",
+        &format!("/v1/agents/{}/installs/{}", o.agent_id, ids["echo"]),
+        Some(&o.admin),
+        None,
+        201,
+    )
+    .await;
+    let r = s
+        .ok("POST", &path, Some(&o.agent), Some(body.clone()), 200)
+        .await;
+    assert_eq!(r["outcome"], "OK");
+    assert_eq!(r["output"], json!({"echo": {"x": 1}, "greeting": "hi"}));
+    assert!(
+        r["stats"]["fuel"].as_u64().unwrap() > 0 && r["stats"]["duration_us"].as_u64().unwrap() > 0
+    );
+    // Members invoke; viewers do not.
+    s.ok("POST", &path, Some(&o.member), Some(body.clone()), 200)
+        .await;
+    let (st, _) = s
+        .call("POST", &path, Some(&o.viewer), Some(body.clone()))
+        .await;
+    assert_eq!(st, 403);
+    // Disabled installs refuse.
+    s.ok(
+        "PATCH",
+        &format!("/v1/installs/{}", ids["echo"]),
+        Some(&o.admin),
+        Some(json!({"enabled": false})),
+        200,
+    )
+    .await;
+    let (st, e) = s.call("POST", &path, Some(&o.agent), Some(body)).await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("INSTALL_DISABLED"))
+    );
+}
+
+#[tokio::test]
+async fn outcomes_usage_and_audit_are_recorded() {
+    let (s, o, ids) = setup().await;
+    let inv = |plugin: &str, action: &str, input: serde_json::Value| {
+        let path = format!("/v1/installs/{}/invoke", ids[plugin]);
+        let body = json!({"action": action, "input": input});
+        let key = o.member.clone();
+        let s = &s;
+        async move { s.ok("POST", &path, Some(&key), Some(body), 200).await }
+    };
+    assert_eq!(
+        inv("kv-counter", "increment", json!({"by": 2})).await["output"]["value"],
+        2
+    );
+    assert_eq!(
+        inv("kv-counter", "increment", json!({"by": -1})).await["outcome"],
+        "INVALID_INPUT"
+    );
+    assert_eq!(inv("echo", "nope", json!({})).await["outcome"], "NOT_FOUND");
+    let r = inv("attacks", "secret", json!({"name": "api_token"})).await;
+    assert_eq!(r["outcome"], "PERMISSION_DENIED");
+    assert_eq!(
+        inv("attacks", "loop", json!({})).await["outcome"],
+        "OUT_OF_FUEL"
+    );
+    // Secrets reach the sandbox only for the granted install.
+    s.ok(
+        "PUT",
+        &format!("/v1/installs/{}/secrets/api_token", ids["secret-user"]),
+        Some(&o.owner),
+        Some(json!({"value": "abc"})),
+        200,
+    )
+    .await;
+    assert_eq!(
+        inv("secret-user", "check", json!({})).await["output"]["length"],
+        3
+    );
+    // Tool calls go to the same org's install.
+    let t = inv(
+        "tool-caller",
+        "call",
+        json!({"plugin": "@examples/echo", "action": "echo", "input": {"y": 2}}),
+    )
+    .await;
+    assert_eq!(t["output"]["output"]["echo"], json!({"y": 2}), "{t}");
+
+    let usage = eventually(&s, &o.admin, "/v1/usage?limit=100", |v| {
+        v.as_array().is_some_and(|a| a.len() >= 8)
+    })
+    .await;
+    let outcomes: Vec<&str> = usage
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["outcome"].as_str().unwrap())
+        .collect();
+    for want in [
+        "OK",
+        "INVALID_INPUT",
+        "NOT_FOUND",
+        "PERMISSION_DENIED",
+        "OUT_OF_FUEL",
+    ] {
+        assert!(outcomes.contains(&want), "{want} missing from {outcomes:?}");
+    }
+    let audit = eventually(&s, &o.admin, "/v1/audit?action=invoke&limit=100", |v| {
+        v.as_array().is_some_and(|a| a.len() >= 8)
+    })
+    .await;
+    let denied = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["outcome"] == "PERMISSION_DENIED")
+        .expect("denied entry");
+    assert_eq!(
+        denied["details"]["denied"],
+        json!(["secret:api_token"]),
+        "the refused capability is audited"
+    );
+    assert!(denied["details"]["artifact_sha256"].is_string());
+}
+
+#[tokio::test]
+async fn clean_shutdown_loses_no_usage_records() {
+    let (mut s, o, ids) = setup().await;
+    let path = format!("/v1/installs/{}/invoke", ids["echo"]);
+    for _ in 0..20 {
+        s.ok(
+            "POST",
+            &path,
+            Some(&o.member),
+            Some(json!({"action": "echo"})),
+            200,
+        )
+        .await;
+    }
+    s.terminate_and_restart();
+    let usage = s
+        .ok("GET", "/v1/usage?limit=1000", Some(&o.admin), None, 200)
+        .await;
+    assert_eq!(usage.as_array().unwrap().len(), 20);
+}
+
+#[tokio::test]
+async fn tampered_artifact_is_refused_at_invoke() {
+    let (mut s, o, ids) = setup().await;
+    let i = s
+        .ok(
+            "GET",
+            &format!("/v1/installs/{}", ids["echo"]),
+            Some(&o.admin),
+            None,
+            200,
+        )
+        .await;
+    let file = s
+        .data_dir()
+        .join("artifacts/sha256")
+        .join(format!("{}.wasm", i["artifact_sha256"].as_str().unwrap()));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    s.crash_and_restart();
+    let (st, e) = s
+        .call(
+            "POST",
+            &format!("/v1/installs/{}/invoke", ids["echo"]),
+            Some(&o.member),
+            Some(json!({"action": "echo"})),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (400, Some("ARTIFACT_TAMPERED")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn cli_invoke_and_usage() {
+    let (s, o, ids) = setup().await;
+    let out = s
+        .cli(Some(&o.member))
+        .args([
+            "invoke",
+            "@examples/echo",
+            "echo",
+            "--input",
+            r#"{"cli": true}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("outcome: OK"));
+    let out = s
+        .cli(Some(&o.member))
+        .args(["--json", "invoke", &ids["attacks"], "loop"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a failed outcome exits non-zero");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outcome"], "OUT_OF_FUEL");
+}
+
+#[test]
+fn demo_runs_and_checks_itself() {
+    let out = std::process::Command::new(BIN)
+        .arg("demo")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("All checks passed"), "{text}");
+    assert!(!text.contains('\u{2717}'), "{text}");
+}
