@@ -18,6 +18,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::builtins::{ConfigHost, LogHost};
 use crate::{Invocation, InvocationResult, Stats};
 
+/// Bytes of each pooled memory and table kept resident (reset with `memset`
+/// rather than `madvise`) between invocations: fewer page faults per instantiate.
+const KEEP_RESIDENT: usize = 64 << 10;
+
 /// Engine-wide settings (the per-invocation ones are [`crate::Limits`]).
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -159,7 +163,10 @@ impl Runtime {
             .max_core_instances_per_component(16)
             .max_memories_per_component(2)
             .max_tables_per_component(16)
-            .max_memory_size(usize::try_from(config.max_memory_bytes).map_err(engine_err)?);
+            .max_memory_size(usize::try_from(config.max_memory_bytes).map_err(engine_err)?)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT)
+            .async_stack_keep_resident(KEEP_RESIDENT);
         let mut c = Config::new();
         c.wasm_component_model(true)
             .consume_fuel(true)
