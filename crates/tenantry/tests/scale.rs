@@ -1,0 +1,175 @@
+//! Memory at scale (a measurement, not a pass/fail test of the default suite).
+//!
+//! Run: `cargo test --release -p tenantry --test scale -- --ignored --nocapture`
+//!
+//! Registers 1,000 orgs × 10 installs through the HTTP API, lets the server idle, and
+//! reads its resident memory; then runs 50 concurrent invocations and reports the
+//! resident memory they add per invocation beyond the guest's own linear memory.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+
+const ORGS: usize = 1_000;
+const INSTALLS: usize = 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run explicitly (see the module docs)"]
+async fn resident_memory_with_1000_orgs_and_10000_installs() {
+    let s = Server::start();
+    let p = publisher(&s, "scale").await;
+    let wasm = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/plugins/echo/plugin.wasm"
+    ))
+    .unwrap();
+    for i in 0..INSTALLS {
+        let mut m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../examples/plugins/echo/tenantry.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        m["name"] = json!(format!("@scale/p{i}"));
+        m["publisher"] = json!("scale");
+        s.ok(
+            "POST",
+            "/v1/plugins",
+            Some(&s.operator_key),
+            Some(p.publish_body(&m, &wasm)),
+            201,
+        )
+        .await;
+    }
+    let rss_empty = s.rss_bytes();
+    let started = std::time::Instant::now();
+    let op = s.operator_key.clone();
+    let mut owners = Vec::new();
+    for chunk in (0..ORGS).collect::<Vec<_>>().chunks(8) {
+        let futs = chunk.iter().map(|n| {
+            let (s, op) = (&s, op.clone());
+            async move {
+                let o = s.ok("POST", "/v1/orgs", Some(&op), Some(json!({"name": format!("org{n}"), "tier": "enterprise"})), 201).await;
+                let id = o["id"].as_str().unwrap().to_string();
+                let u = s.ok("POST", &format!("/v1/orgs/{id}/users"), Some(&op), Some(json!({"name": "owner", "role": "owner"})), 201).await;
+                let k = s.ok("POST", &format!("/v1/orgs/{id}/keys"), Some(&op), Some(json!({"owner": {"kind": "user", "id": u["id"]}, "name": "k"})), 201).await;
+                let key = k["key"].as_str().unwrap().to_string();
+                let mut first = String::new();
+                for i in 0..INSTALLS {
+                    let inst = s.ok("POST", "/v1/installs", Some(&key), Some(json!({"plugin": format!("@scale/p{i}"), "config": {"greeting": "x"}})), 201).await;
+                    if i == 0 {
+                        first = inst["id"].as_str().unwrap().to_string();
+                    }
+                }
+                (key, first)
+            }
+        });
+        owners.extend(futures::future::join_all(futs).await);
+    }
+    let setup = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_idle = s.rss_bytes();
+    println!("setup of {ORGS} orgs × {INSTALLS} installs over HTTP: {setup:?}");
+    println!(
+        "resident memory: {:.1} MiB before the orgs, {:.1} MiB with them, idle (target ≤ 256 MiB)",
+        mib(rss_empty),
+        mib(rss_idle)
+    );
+
+    // 50 concurrent invocations of a CPU-bound loop (each runs until its fuel or wall
+    // time ends), sampled while they run.
+    let attacks = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/plugins/attacks/plugin.wasm"
+    ))
+    .unwrap();
+    let mut am: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/plugins/attacks/tenantry.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    am["name"] = json!("@scale/attacks");
+    am["publisher"] = json!("scale");
+    s.ok(
+        "POST",
+        "/v1/plugins",
+        Some(&s.operator_key),
+        Some(p.publish_body(&am, &attacks)),
+        201,
+    )
+    .await;
+    let mut targets = Vec::new();
+    for (key, _) in owners.iter().take(50) {
+        let i = s
+            .ok(
+                "POST",
+                "/v1/installs",
+                Some(key),
+                Some(json!({"plugin": "@scale/attacks"})),
+                201,
+            )
+            .await;
+        targets.push((key.clone(), i["id"].as_str().unwrap().to_string()));
+    }
+    // Warm the compile cache first.
+    s.ok(
+        "POST",
+        &format!("/v1/installs/{}/invoke", targets[0].1),
+        Some(&targets[0].0),
+        Some(json!({"action": "ok"})),
+        200,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_before = s.rss_bytes();
+    let calls = targets.iter().map(|(key, id)| {
+        let s = &s;
+        async move {
+            s.ok(
+                "POST",
+                &format!("/v1/installs/{id}/invoke"),
+                Some(key),
+                Some(json!({"action": "loop"})),
+                200,
+            )
+            .await
+        }
+    });
+    let sampler = async {
+        let mut peak = 0;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            peak = peak.max(s.rss_bytes());
+        }
+        peak
+    };
+    let (results, rss_peak) = tokio::join!(futures::future::join_all(calls), sampler);
+    let linear: u64 = results
+        .iter()
+        .map(|r| r["stats"]["peak_memory_bytes"].as_u64().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    let per = rss_peak.saturating_sub(rss_before) as f64 / results.len() as f64;
+    println!(
+        "50 concurrent invocations: +{:.2} MiB resident per invocation at peak; guest linear memory {:.2} MiB each; beyond it: {:.2} MiB (target ≤ 1 MiB)",
+        mib(per as u64),
+        mib(linear),
+        mib((per as u64).saturating_sub(linear))
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| r["outcome"] == "OUT_OF_FUEL" || r["outcome"] == "TIMEOUT")
+    );
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
