@@ -46,27 +46,27 @@ impl Outcome {
         }
     }
 
+    /// Every outcome, in declaration order.
+    pub const ALL: [Outcome; 15] = [
+        Outcome::Ok,
+        Outcome::InvalidInput,
+        Outcome::PermissionDenied,
+        Outcome::EgressDenied,
+        Outcome::OutOfFuel,
+        Outcome::Timeout,
+        Outcome::MemoryLimit,
+        Outcome::MaxHostCalls,
+        Outcome::OutputTooLarge,
+        Outcome::PluginTrap,
+        Outcome::PluginError,
+        Outcome::RateLimited,
+        Outcome::QuotaExceeded,
+        Outcome::NotFound,
+        Outcome::Internal,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        use Outcome::*;
-        [
-            Ok,
-            InvalidInput,
-            PermissionDenied,
-            EgressDenied,
-            OutOfFuel,
-            Timeout,
-            MemoryLimit,
-            MaxHostCalls,
-            OutputTooLarge,
-            PluginTrap,
-            PluginError,
-            RateLimited,
-            QuotaExceeded,
-            NotFound,
-            Internal,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 

@@ -59,24 +59,23 @@ impl KvHost {
         })
     }
 
-    fn check_key(&self, key: &str) -> Result<(), GuestError> {
+    /// The backend for a call on `key`: kv granted and the key within limits.
+    fn for_key(&self, key: &str) -> Result<Arc<dyn KvBackend>, GuestError> {
+        let backend = self.backend()?.clone();
         if key.is_empty() || key.len() > self.limits.max_key_bytes {
             return Err(GuestError::LimitExceeded(format!(
                 "kv keys are 1-{} bytes",
                 self.limits.max_key_bytes
             )));
         }
-        Ok(())
+        Ok(backend)
     }
 }
 
 impl kv::Host for KvHost {
     async fn get(&mut self, key: String) -> R<Option<Vec<u8>>> {
         self.meter.charge()?;
-        let b = match self
-            .backend()
-            .and_then(|b| self.check_key(&key).map(|_| b.clone()))
-        {
+        let b = match self.for_key(&key) {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
@@ -87,10 +86,7 @@ impl kv::Host for KvHost {
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> R<()> {
         self.meter.charge()?;
-        let b = match self
-            .backend()
-            .and_then(|b| self.check_key(&key).map(|_| b.clone()))
-        {
+        let b = match self.for_key(&key) {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
@@ -109,10 +105,7 @@ impl kv::Host for KvHost {
 
     async fn delete(&mut self, key: String) -> R<bool> {
         self.meter.charge()?;
-        let b = match self
-            .backend()
-            .and_then(|b| self.check_key(&key).map(|_| b.clone()))
-        {
+        let b = match self.for_key(&key) {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
