@@ -102,14 +102,7 @@ async fn publishing_refuses_bad_manifests_signatures_and_versions() {
     .await;
 
     // version not increasing
-    s.ok(
-        "POST",
-        "/v1/plugins",
-        Some(&s.operator_key),
-        Some(p.publish_body(&good, &art)),
-        201,
-    )
-    .await;
+    s.publish(&p, &good, &art).await;
     refused(
         &s,
         p.publish_body(&good, &art),
@@ -153,13 +146,7 @@ async fn tampered_artifact_on_disk_is_refused_before_use() {
     let s = Server::start();
     let p = publisher(&s, "acme").await;
     let v = s
-        .ok(
-            "POST",
-            "/v1/plugins",
-            Some(&s.operator_key),
-            Some(p.publish_body(&manifest("acme", "tool", "1.0.0"), &component("t"))),
-            201,
-        )
+        .publish(&p, &manifest("acme", "tool", "1.0.0"), &component("t"))
         .await;
     let digest = v["artifact_sha256"].as_str().unwrap();
     let file = s
@@ -187,14 +174,8 @@ async fn tampered_artifact_on_disk_is_refused_before_use() {
 async fn installs_refuse_bad_config_grants_and_secret_names() {
     let s = Server::start();
     let p = publisher(&s, "acme").await;
-    s.ok(
-        "POST",
-        "/v1/plugins",
-        Some(&s.operator_key),
-        Some(p.publish_body(&manifest("acme", "tool", "1.0.0"), &component("t"))),
-        201,
-    )
-    .await;
+    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("t"))
+        .await;
     let o = org(&s, "eta").await;
     let db = tenant_db(&s, &o.id);
     let k = Some(o.admin.as_str());

@@ -168,14 +168,8 @@ fn strip_volatile(v: &mut Value) {
 async fn every_route_refuses_another_orgs_resources() {
     let s = Server::start();
     let p = publisher(&s, "acme").await;
-    s.ok(
-        "POST",
-        "/v1/plugins",
-        Some(&s.operator_key),
-        Some(p.publish_body(&manifest("acme", "weather", "1.0.0"), &component("w"))),
-        201,
-    )
-    .await;
+    s.publish(&p, &manifest("acme", "weather", "1.0.0"), &component("w"))
+        .await;
     let a = org(&s, "victim").await;
     let b = org(&s, "attacker").await;
     let i = s

@@ -12,15 +12,7 @@ async fn two_orgs_install_the_same_plugin_and_see_only_their_own() {
     let s = Server::start();
     let p = publisher(&s, "acme").await;
     let m = manifest("acme", "weather", "1.0.0");
-    let v = s
-        .ok(
-            "POST",
-            "/v1/plugins",
-            Some(&s.operator_key),
-            Some(p.publish_body(&m, &component("weather-1"))),
-            201,
-        )
-        .await;
+    let v = s.publish(&p, &m, &component("weather-1")).await;
     assert_eq!(v["version"], "1.0.0");
 
     let a = org(&s, "alpha").await;
@@ -203,36 +195,14 @@ async fn two_orgs_install_the_same_plugin_and_see_only_their_own() {
 async fn upgrade_rollback_dependencies_and_uninstall() {
     let s = Server::start();
     let p = publisher(&s, "acme").await;
-    let key = Some(s.operator_key.as_str());
     let geo = manifest("acme", "geo", "1.0.0");
-    s.ok(
-        "POST",
-        "/v1/plugins",
-        key,
-        Some(p.publish_body(&geo, &component("geo"))),
-        201,
-    )
-    .await;
+    s.publish(&p, &geo, &component("geo")).await;
     let mut app = manifest("acme", "app", "1.0.0");
     app["dependencies"] = json!({"@acme/geo": "^1"});
     app["permissions"]["tools"] = json!(["@acme/geo#run"]);
-    s.ok(
-        "POST",
-        "/v1/plugins",
-        key,
-        Some(p.publish_body(&app, &component("app-1"))),
-        201,
-    )
-    .await;
+    s.publish(&p, &app, &component("app-1")).await;
     app["version"] = json!("1.1.0");
-    s.ok(
-        "POST",
-        "/v1/plugins",
-        key,
-        Some(p.publish_body(&app, &component("app-1.1"))),
-        201,
-    )
-    .await;
+    s.publish(&p, &app, &component("app-1.1")).await;
 
     let o = org(&s, "gamma").await;
     let admin = Some(o.admin.as_str());

@@ -36,14 +36,7 @@ async fn resident_memory_with_1000_orgs_and_10000_installs() {
         .unwrap();
         m["name"] = json!(format!("@scale/p{i}"));
         m["publisher"] = json!("scale");
-        s.ok(
-            "POST",
-            "/v1/plugins",
-            Some(&s.operator_key),
-            Some(p.publish_body(&m, &wasm)),
-            201,
-        )
-        .await;
+        s.publish(&p, &m, &wasm).await;
     }
     let rss_empty = s.rss_bytes();
     let started = std::time::Instant::now();
@@ -97,14 +90,7 @@ async fn resident_memory_with_1000_orgs_and_10000_installs() {
     .unwrap();
     am["name"] = json!("@scale/attacks");
     am["publisher"] = json!("scale");
-    s.ok(
-        "POST",
-        "/v1/plugins",
-        Some(&s.operator_key),
-        Some(p.publish_body(&am, &attacks)),
-        201,
-    )
-    .await;
+    s.publish(&p, &am, &attacks).await;
     let mut targets = Vec::new();
     for (key, _) in owners.iter().take(50) {
         let i = s

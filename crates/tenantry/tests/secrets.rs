@@ -11,14 +11,8 @@ const CANARY: &str = "CANARY-7f3a9c1e-secret-value";
 async fn secret_canary_never_appears_in_responses_or_logs() {
     let s = Server::start();
     let p = publisher(&s, "acme").await;
-    s.ok(
-        "POST",
-        "/v1/plugins",
-        Some(&s.operator_key),
-        Some(p.publish_body(&manifest("acme", "tool", "1.0.0"), &component("t"))),
-        201,
-    )
-    .await;
+    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("t"))
+        .await;
     let o = org(&s, "iota").await;
     let i = s.ok("POST", "/v1/installs", Some(&o.admin), Some(json!({"plugin": "@acme/tool", "config": {"greeting": "x"}, "grants": {"secrets": ["api_token"]}})), 201).await;
     let id = i["id"].as_str().unwrap().to_string();

@@ -154,6 +154,18 @@ impl Server {
         v
     }
 
+    /// Publishes a signed version as the operator and expects `201`.
+    pub async fn publish(&self, p: &Publisher, manifest: &Value, artifact: &[u8]) -> Value {
+        self.ok(
+            "POST",
+            "/v1/plugins",
+            Some(&self.operator_key),
+            Some(p.publish_body(manifest, artifact)),
+            201,
+        )
+        .await
+    }
+
     pub fn cli(&self, key: Option<&str>) -> Command {
         let mut c = Command::new(BIN);
         c.env("TENANTRY_URL", &self.url)
