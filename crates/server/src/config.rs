@@ -32,6 +32,12 @@ pub struct Config {
     pub log_json: bool,
     /// Non-public address ranges plugins may reach (default none).
     pub egress_allow_cidrs: Vec<ipnet::IpNet>,
+    /// Pooled mode: PostgreSQL URL of the application role. `None` = embedded store.
+    pub database_url: Option<String>,
+    /// Connections the pooled store may open.
+    pub database_max_connections: u32,
+    /// Shared rate-limit, concurrency and quota state for several nodes.
+    pub redis_url: Option<String>,
 }
 
 /// What the TOML file may contain. Every field is optional.
@@ -45,6 +51,9 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// e.g. `["10.20.0.0/16"]` to let plugins reach an internal API.
     pub egress_allow_cidrs: Option<Vec<String>>,
+    pub database_url: Option<String>,
+    pub database_max_connections: Option<u32>,
+    pub redis_url: Option<String>,
 }
 
 /// Values given on the command line or in the environment (clap fills both).
@@ -55,6 +64,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub master_key: Option<String>,
     pub log_format: Option<String>,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
 }
 
 impl Config {
@@ -95,6 +106,9 @@ impl Config {
             master_key_file: file.master_key_file,
             max_artifact_bytes: file.max_artifact_bytes.unwrap_or(10 * 1024 * 1024),
             log_json,
+            database_url: o.database_url.or(file.database_url),
+            database_max_connections: file.database_max_connections.unwrap_or(16),
+            redis_url: o.redis_url.or(file.redis_url),
         })
     }
 }

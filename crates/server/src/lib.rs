@@ -16,7 +16,9 @@ use tenantry_api::AppState;
 use tenantry_crypto::{MasterKey, SecretValue};
 use tenantry_runtime::{Runtime, RuntimeConfig};
 use tenantry_service::{ArtifactStore, Service, Settings};
-use tenantry_store_sqlite::{SqliteControl, SqliteTenants};
+use tenantry_store::{BlobStore, ControlStore, TenantStore};
+use tenantry_store_postgres::{PgStores, RlsMode};
+use tenantry_store_sqlite::{FileBlobs, SqliteControl, SqliteTenants};
 
 /// Why the server could not start. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,48 @@ pub struct Server {
     pub service: Service,
     /// Set when this start created the master key file.
     pub master_key_created: Option<PathBuf>,
+    /// Which store this server runs on, for logs and `/v1/system`.
+    pub storage: String,
+}
+
+struct Stores {
+    control: Arc<dyn ControlStore>,
+    tenants: Arc<dyn TenantStore>,
+    blobs: Arc<dyn BlobStore>,
+    description: String,
+}
+
+/// The embedded store by default; the pooled store when a database URL is set.
+async fn open_stores(config: &Config) -> Result<Stores, StartError> {
+    let store_err = |e: tenantry_store::StoreError| StartError::Store(e.to_string());
+    if let Some(url) = &config.database_url {
+        let pg = PgStores::connect(url, config.database_max_connections)
+            .await
+            .map_err(|e| StartError::Store(e.to_string()))?;
+        if pg.mode() != RlsMode::Strict {
+            tracing::warn!(
+                mode = pg.mode().as_str(),
+                "row-level security is not strict; migrate with `tenantry migrate` to enforce it"
+            );
+        }
+        let control = pg.control();
+        return Ok(Stores {
+            description: format!(
+                "pooled: PostgreSQL, row-level security {}",
+                pg.mode().as_str()
+            ),
+            blobs: Arc::new(control.clone()),
+            control: Arc::new(control),
+            tenants: Arc::new(pg.tenants()),
+        });
+    }
+    let data = &config.data_dir;
+    Ok(Stores {
+        control: Arc::new(SqliteControl::open(data).await.map_err(store_err)?),
+        tenants: Arc::new(SqliteTenants::open(data).await.map_err(store_err)?),
+        blobs: Arc::new(FileBlobs::new(data)),
+        description: "embedded: one SQLite file per org".into(),
+    })
 }
 
 impl Server {
@@ -49,21 +93,16 @@ impl Server {
         let data = config.data_dir.clone();
         create_private_dir(&data).map_err(|e| StartError::DataDir(data.clone(), e))?;
         let (master_key, created) = load_master_key(&config)?;
-        let control = SqliteControl::open(&data)
-            .await
-            .map_err(|e| StartError::Store(e.to_string()))?;
-        let tenants = SqliteTenants::open(&data)
-            .await
-            .map_err(|e| StartError::Store(e.to_string()))?;
+        let stores = open_stores(&config).await?;
         let mut runtime_config = RuntimeConfig::default();
         runtime_config.egress.allow_cidrs = config.egress_allow_cidrs.clone();
         let runtime =
             Runtime::new(runtime_config).map_err(|e| StartError::Runtime(e.to_string()))?;
         let service = Service::new(
-            Arc::new(control),
-            Arc::new(tenants),
+            stores.control,
+            stores.tenants,
             Arc::new(master_key),
-            ArtifactStore::new(&data),
+            ArtifactStore::new(stores.blobs),
             Settings {
                 max_artifact_bytes: config.max_artifact_bytes,
                 ..Settings::default()
@@ -74,6 +113,7 @@ impl Server {
             config,
             service,
             master_key_created: created,
+            storage: stores.description,
         })
     }
 
@@ -87,7 +127,7 @@ impl Server {
     /// The axum router of this server.
     pub fn router(&self) -> axum::Router {
         let isolation = serde_json::json!({
-            "storage": "embedded: one SQLite file per org",
+            "storage": self.storage,
             "secrets": "envelope encryption (XChaCha20-Poly1305, per-org keys)",
             "tenant_scope": "enforced by types",
             "sandbox": "wasmtime component, fresh instance per invocation, fuel + epoch + memory limits",

@@ -11,14 +11,14 @@ use tenantry_service::members::KeyOwner;
 use tenantry_service::registry::{DetachedSignature, NewPublisherKey};
 use tenantry_service::{ArtifactStore, RequestCtx, Service, Settings};
 use tenantry_store::SecretRecord;
-use tenantry_store_sqlite::{SqliteControl, SqliteTenants};
+use tenantry_store_sqlite::{FileBlobs, SqliteControl, SqliteTenants};
 
 async fn service(dir: &std::path::Path) -> Service {
     Service::new(
         Arc::new(SqliteControl::open(dir).await.unwrap()),
         Arc::new(SqliteTenants::open(dir).await.unwrap()),
         Arc::new(MasterKey::generate()),
-        ArtifactStore::new(dir),
+        ArtifactStore::new(Arc::new(FileBlobs::new(dir))),
         Settings::default(),
         tenantry_runtime::Runtime::new(tenantry_runtime::RuntimeConfig {
             max_instances: 4,

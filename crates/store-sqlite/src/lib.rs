@@ -2,6 +2,7 @@
 //!
 //! Layout under the data directory:
 //! - `control.db`: registry, orgs, operator keys, API key index ([`SqliteControl`]);
+//! - `artifacts/sha256/<hex>.wasm`: artifact bytes ([`FileBlobs`]);
 //! - `tenants/<org-id>.db`: one file per org ([`SqliteTenants`]). The file name is the
 //!   canonical form of a validated [`OrgId`], never a user string, and a tenant file
 //!   is opened only for a [`TenantScope`] of that org.
@@ -10,10 +11,12 @@
 //! process crash (`kill -9`); a power loss may lose the last transactions. Writes
 //! take the lock up front (`BEGIN IMMEDIATE`) so validate-then-write is atomic.
 
+mod blobs;
 mod control;
 mod rows;
 mod tenant;
 
+pub use blobs::FileBlobs;
 pub use control::SqliteControl;
 pub use tenant::SqliteTenants;
 

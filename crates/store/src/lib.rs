@@ -95,6 +95,15 @@ pub trait ControlStore: Send + Sync + 'static {
     async fn list_reviews(&self, plugin: &str) -> StoreResult<Vec<ReviewRecord>>;
 }
 
+/// Content-addressed artifact bytes, named by their lowercase hex SHA-256. The store
+/// only keeps bytes; callers validate digests and re-hash what they read.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores bytes under `digest` (idempotent; a stored digest is never rewritten).
+    async fn put_blob(&self, digest: &str, bytes: &[u8]) -> StoreResult<()>;
+    async fn get_blob(&self, digest: &str) -> StoreResult<Option<Vec<u8>>>;
+}
+
 /// Opens transactions on one org's data.
 #[async_trait]
 pub trait TenantStore: Send + Sync + 'static {

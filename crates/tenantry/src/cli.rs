@@ -48,12 +48,31 @@ pub struct ServerArgs {
     /// Log format: `json` or `human` (default: human on a terminal).
     #[arg(long, env = "TENANTRY_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Pooled mode: PostgreSQL URL of the application role (see `tenantry migrate`).
+    #[arg(long, env = "TENANTRY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Share rate limits, concurrency and quotas with other nodes through Redis.
+    #[arg(long, env = "TENANTRY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server (embedded store under ./data by default).
     Serve(ServerArgs),
+    /// Pooled mode: create or migrate the PostgreSQL schema, switch the row-level
+    /// security mode (forward or back), and grant the application role.
+    Migrate {
+        /// PostgreSQL URL of the role that owns the schema (not the app role).
+        #[arg(long, env = "TENANTRY_MIGRATE_DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// Target RLS mode: off, shadow or strict (default strict, the newest).
+        #[arg(long)]
+        to: Option<String>,
+        /// The role the server connects as; created (LOGIN, no password) if missing.
+        #[arg(long, default_value = "tenantry_app")]
+        app_role: String,
+    },
     /// Operator tasks on a local data directory.
     #[command(subcommand)]
     Admin(AdminCmd),

@@ -11,7 +11,7 @@ fn code(v: &Value) -> &str {
 }
 
 async fn versions_stored(s: &Server) -> i64 {
-    count_rows(&s.data_dir().join("control.db"), "plugin_versions").await
+    s.rows(None, "plugin_versions").await
 }
 
 async fn refused(s: &Server, body: Value, want_status: u16, want_code: &str) {
@@ -31,9 +31,13 @@ async fn refused(s: &Server, body: Value, want_status: u16, want_code: &str) {
     );
 }
 
-#[tokio::test]
-async fn publishing_refuses_bad_manifests_signatures_and_versions() {
-    let s = Server::start();
+on_both_stores!(
+    publishing_refuses_bad_manifests_signatures_and_versions,
+    publishing_refuses_bad_manifests_signatures_and_versions_pooled,
+    publishing_refuses_bad_manifests_signatures_and_versions_on
+);
+
+async fn publishing_refuses_bad_manifests_signatures_and_versions_on(s: Server) {
     let p = publisher(&s, "acme").await;
     let art = component("a");
     let good = manifest("acme", "tool", "1.0.0");
@@ -167,17 +171,20 @@ async fn tampered_artifact_on_disk_is_refused_before_use() {
         )
         .await;
     assert_eq!((st, code(&e)), (400, "ARTIFACT_TAMPERED"), "{e}");
-    assert_eq!(count_rows(&tenant_db(&s, &o.id), "installs").await, 0);
+    assert_eq!(s.rows(Some(&o.id), "installs").await, 0);
 }
 
-#[tokio::test]
-async fn installs_refuse_bad_config_grants_and_secret_names() {
-    let s = Server::start();
+on_both_stores!(
+    installs_refuse_bad_config_grants_and_secret_names,
+    installs_refuse_bad_config_grants_and_secret_names_pooled,
+    installs_refuse_bad_config_grants_and_secret_names_on
+);
+
+async fn installs_refuse_bad_config_grants_and_secret_names_on(s: Server) {
     let p = publisher(&s, "acme").await;
     s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("t"))
         .await;
     let o = org(&s, "eta").await;
-    let db = tenant_db(&s, &o.id);
     let k = Some(o.admin.as_str());
     for (body, status, want) in [
         (
@@ -241,7 +248,7 @@ async fn installs_refuse_bad_config_grants_and_secret_names() {
         e["error"]["message"].as_str().unwrap().contains("greeting"),
         "{st} {e}"
     );
-    assert_eq!(count_rows(&db, "installs").await, 0);
+    assert_eq!(s.rows(Some(&o.id), "installs").await, 0);
 
     let i = s
         .ok(
@@ -269,14 +276,18 @@ async fn installs_refuse_bad_config_grants_and_secret_names() {
             .contains("api_token"),
         "names the declared secrets: {e}"
     );
-    assert_eq!(count_rows(&db, "secrets").await, 0);
+    assert_eq!(s.rows(Some(&o.id), "secrets").await, 0);
 }
 
-#[tokio::test]
-async fn malformed_requests_get_stable_codes() {
-    let s = Server::start();
+on_both_stores!(
+    malformed_requests_get_stable_codes,
+    malformed_requests_get_stable_codes_pooled,
+    malformed_requests_get_stable_codes_on
+);
+
+async fn malformed_requests_get_stable_codes_on(s: Server) {
     let o = org(&s, "theta").await;
-    let audit_before = count_rows(&tenant_db(&s, &o.id), "audit").await;
+    let audit_before = s.rows(Some(&o.id), "audit").await;
     let k = Some(o.admin.as_str());
     // invalid JSON and invalid UTF-8
     let (st, e) = s
@@ -329,9 +340,9 @@ async fn malformed_requests_get_stable_codes() {
     let (st, e) = s.call("GET", "/v1/nope", k, None).await;
     assert_eq!((st, code(&e)), (404, "NOT_FOUND"));
     assert_eq!(
-        count_rows(&tenant_db(&s, &o.id), "audit").await,
+        s.rows(Some(&o.id), "audit").await,
         audit_before,
         "refused requests wrote audit entries"
     );
-    assert_eq!(count_rows(&tenant_db(&s, &o.id), "users").await, 4);
+    assert_eq!(s.rows(Some(&o.id), "users").await, 4);
 }

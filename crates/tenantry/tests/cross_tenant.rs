@@ -164,9 +164,13 @@ fn strip_volatile(v: &mut Value) {
     }
 }
 
-#[tokio::test]
-async fn every_route_refuses_another_orgs_resources() {
-    let s = Server::start();
+on_both_stores!(
+    every_route_refuses_another_orgs_resources,
+    every_route_refuses_another_orgs_resources_pooled,
+    every_route_refuses_another_orgs_resources_on
+);
+
+async fn every_route_refuses_another_orgs_resources_on(s: Server) {
     let p = publisher(&s, "acme").await;
     s.publish(&p, &manifest("acme", "weather", "1.0.0"), &component("w"))
         .await;

@@ -7,9 +7,13 @@ mod common;
 use common::*;
 use serde_json::json;
 
-#[tokio::test]
-async fn two_orgs_install_the_same_plugin_and_see_only_their_own() {
-    let s = Server::start();
+on_both_stores!(
+    two_orgs_install_the_same_plugin_and_see_only_their_own,
+    two_orgs_install_the_same_plugin_and_see_only_their_own_pooled,
+    two_orgs_install_the_same_plugin_and_see_only_their_own_on
+);
+
+async fn two_orgs_install_the_same_plugin_and_see_only_their_own_on(s: Server) {
     let p = publisher(&s, "acme").await;
     let m = manifest("acme", "weather", "1.0.0");
     let v = s.publish(&p, &m, &component("weather-1")).await;
@@ -191,9 +195,13 @@ async fn two_orgs_install_the_same_plugin_and_see_only_their_own() {
     );
 }
 
-#[tokio::test]
-async fn upgrade_rollback_dependencies_and_uninstall() {
-    let s = Server::start();
+on_both_stores!(
+    upgrade_rollback_dependencies_and_uninstall,
+    upgrade_rollback_dependencies_and_uninstall_pooled,
+    upgrade_rollback_dependencies_and_uninstall_on
+);
+
+async fn upgrade_rollback_dependencies_and_uninstall_on(s: Server) {
     let p = publisher(&s, "acme").await;
     let geo = manifest("acme", "geo", "1.0.0");
     s.publish(&p, &geo, &component("geo")).await;
@@ -302,7 +310,7 @@ async fn upgrade_rollback_dependencies_and_uninstall() {
     s.ok("DELETE", &format!("/v1/installs/{id}"), admin, None, 204)
         .await;
     assert_eq!(
-        count_rows(&tenant_db(&s, &o.id), "secrets").await,
+        s.rows(Some(&o.id), "secrets").await,
         0,
         "uninstall destroys secrets"
     );
@@ -310,9 +318,13 @@ async fn upgrade_rollback_dependencies_and_uninstall() {
         .await;
 }
 
-#[tokio::test]
-async fn roles_and_agents_cannot_exceed_their_permissions() {
-    let s = Server::start();
+on_both_stores!(
+    roles_and_agents_cannot_exceed_their_permissions,
+    roles_and_agents_cannot_exceed_their_permissions_pooled,
+    roles_and_agents_cannot_exceed_their_permissions_on
+);
+
+async fn roles_and_agents_cannot_exceed_their_permissions_on(s: Server) {
     let o = org(&s, "delta").await;
     // Viewers read, cannot install.
     let (st, _) = s
@@ -437,9 +449,13 @@ async fn roles_and_agents_cannot_exceed_their_permissions() {
     assert_eq!(st, 409);
 }
 
-#[tokio::test]
-async fn data_survives_kill_9_after_201() {
-    let mut s = Server::start();
+on_both_stores!(
+    data_survives_kill_9_after_201,
+    data_survives_kill_9_after_201_pooled,
+    data_survives_kill_9_after_201_on
+);
+
+async fn data_survives_kill_9_after_201_on(mut s: Server) {
     let o = org(&s, "epsilon").await;
     let u = s
         .ok(

@@ -5,8 +5,7 @@ mod common;
 use common::*;
 use serde_json::json;
 
-async fn setup() -> (Server, Org, std::collections::HashMap<&'static str, String>) {
-    let s = Server::start();
+async fn setup(s: Server) -> (Server, Org, std::collections::HashMap<&'static str, String>) {
     publish_examples(&s).await;
     let o = org(&s, "acme").await;
     let mut ids = std::collections::HashMap::new();
@@ -37,9 +36,14 @@ async fn setup() -> (Server, Org, std::collections::HashMap<&'static str, String
     (s, o, ids)
 }
 
-#[tokio::test]
-async fn agents_invoke_only_bound_enabled_installs() {
-    let (s, o, ids) = setup().await;
+on_both_stores!(
+    agents_invoke_only_bound_enabled_installs,
+    agents_invoke_only_bound_enabled_installs_pooled,
+    agents_invoke_only_bound_enabled_installs_on
+);
+
+async fn agents_invoke_only_bound_enabled_installs_on(s: Server) {
+    let (s, o, ids) = setup(s).await;
     let path = format!("/v1/installs/{}/invoke", ids["echo"]);
     let body = json!({"action": "echo", "input": {"x": 1}});
     let (st, e) = s
@@ -89,9 +93,14 @@ async fn agents_invoke_only_bound_enabled_installs() {
     );
 }
 
-#[tokio::test]
-async fn outcomes_usage_and_audit_are_recorded() {
-    let (s, o, ids) = setup().await;
+on_both_stores!(
+    outcomes_usage_and_audit_are_recorded,
+    outcomes_usage_and_audit_are_recorded_pooled,
+    outcomes_usage_and_audit_are_recorded_on
+);
+
+async fn outcomes_usage_and_audit_are_recorded_on(s: Server) {
+    let (s, o, ids) = setup(s).await;
     let inv = |plugin: &str, action: &str, input: serde_json::Value| {
         let path = format!("/v1/installs/{}/invoke", ids[plugin]);
         let body = json!({"action": action, "input": input});
@@ -173,9 +182,14 @@ async fn outcomes_usage_and_audit_are_recorded() {
     assert!(denied["details"]["artifact_sha256"].is_string());
 }
 
-#[tokio::test]
-async fn clean_shutdown_loses_no_usage_records() {
-    let (mut s, o, ids) = setup().await;
+on_both_stores!(
+    clean_shutdown_loses_no_usage_records,
+    clean_shutdown_loses_no_usage_records_pooled,
+    clean_shutdown_loses_no_usage_records_on
+);
+
+async fn clean_shutdown_loses_no_usage_records_on(s: Server) {
+    let (mut s, o, ids) = setup(s).await;
     let path = format!("/v1/installs/{}/invoke", ids["echo"]);
     for _ in 0..20 {
         s.ok(
@@ -196,7 +210,7 @@ async fn clean_shutdown_loses_no_usage_records() {
 
 #[tokio::test]
 async fn tampered_artifact_is_refused_at_invoke() {
-    let (mut s, o, ids) = setup().await;
+    let (mut s, o, ids) = setup(Server::start()).await;
     let i = s
         .ok(
             "GET",
@@ -232,7 +246,7 @@ async fn tampered_artifact_is_refused_at_invoke() {
 
 #[tokio::test]
 async fn cli_invoke_and_usage() {
-    let (s, o, ids) = setup().await;
+    let (s, o, ids) = setup(Server::start()).await;
     let out = s
         .cli(Some(&o.member))
         .args([

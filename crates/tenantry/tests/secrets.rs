@@ -7,9 +7,13 @@ use serde_json::json;
 
 const CANARY: &str = "CANARY-7f3a9c1e-secret-value";
 
-#[tokio::test]
-async fn secret_canary_never_appears_in_responses_or_logs() {
-    let s = Server::start();
+on_both_stores!(
+    secret_canary_never_appears_in_responses_or_logs,
+    secret_canary_never_appears_in_responses_or_logs_pooled,
+    secret_canary_never_appears_in_responses_or_logs_on
+);
+
+async fn secret_canary_never_appears_in_responses_or_logs_on(s: Server) {
     let p = publisher(&s, "acme").await;
     s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("t"))
         .await;
@@ -87,6 +91,11 @@ async fn secret_canary_never_appears_in_responses_or_logs() {
             entry.display()
         );
     }
+    // Pooled mode: nor in any row of any table.
+    assert!(
+        !s.database_text().await.contains(CANARY),
+        "plaintext secret in the database"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -15,6 +15,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(a) => server::serve(a).await,
         Command::Admin(c) => server::admin(c, &g).await,
+        Command::Migrate {
+            database_url,
+            to,
+            app_role,
+        } => server::migrate(&database_url, to.as_deref(), &app_role).await,
         Command::Plugin(c) => plugin::run(c, &g).await,
         Command::Demo { data_dir } => demo::run(data_dir).await,
         other => resources::run(other, &Client::new(&g)?, g.json).await,

@@ -24,7 +24,11 @@ pub async fn run(cmd: Command, c: &Client, json: bool) -> Result<()> {
             input,
         } => invoke(c, json, &install, &action, &input).await,
         Command::Usage { limit } => usage(c, json, limit).await,
-        Command::Serve(_) | Command::Admin(_) | Command::Plugin(_) | Command::Demo { .. } => {
+        Command::Serve(_)
+        | Command::Admin(_)
+        | Command::Migrate { .. }
+        | Command::Plugin(_)
+        | Command::Demo { .. } => {
             bail!("this command is not a client command")
         }
     }

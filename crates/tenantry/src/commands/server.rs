@@ -15,6 +15,8 @@ fn config(a: ServerArgs) -> Result<Config> {
             .ok()
             .filter(|s| !s.is_empty()),
         log_format: a.log_format,
+        database_url: a.database_url,
+        redis_url: a.redis_url,
     };
     Ok(Config::resolve(o, std::io::stderr().is_terminal())?)
 }
@@ -36,12 +38,33 @@ pub async fn serve(a: ServerArgs) -> Result<()> {
     }
     let listener = server.bind().await?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%addr, data_dir = %server.config.data_dir.display(), "tenantry listening");
-    println!(
-        "Tenantry listening on http://{addr} (data in {})",
-        server.config.data_dir.display()
-    );
+    tracing::info!(%addr, storage = %server.storage, "tenantry listening");
+    match server.config.database_url {
+        Some(_) => println!("Tenantry listening on http://{addr} ({})", server.storage),
+        None => println!(
+            "Tenantry listening on http://{addr} (data in {})",
+            server.config.data_dir.display()
+        ),
+    }
     server.serve(listener).await.context("serving HTTP")?;
+    Ok(())
+}
+
+pub async fn migrate(database_url: &str, to: Option<&str>, app_role: &str) -> Result<()> {
+    use tenantry_store_postgres::RlsMode;
+    let target = to
+        .map(|t| {
+            RlsMode::parse(t).with_context(|| format!("--to {t}: use one of off, shadow, strict"))
+        })
+        .transpose()?;
+    eprintln!("migrating…");
+    let report = tenantry_store_postgres::migrate(database_url, target, app_role).await?;
+    println!(
+        "schema at RLS mode {} (was {}); application role '{}' granted",
+        report.to.as_str(),
+        report.from.map_or("not created", |m| m.as_str()),
+        report.app_role
+    );
     Ok(())
 }
 

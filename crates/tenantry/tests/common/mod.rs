@@ -7,30 +7,118 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use tenantry_crypto::{SigningKeyPair, SigningStatement, sha256_hex};
+pub use tenantry_store_postgres::testing::TestDb;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tenantry");
 
-/// A running server process. Killed on drop.
+/// A running server process. Killed on drop (then its test database is dropped).
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub url: String,
     pub operator_key: String,
     child: Child,
     http: reqwest::Client,
+    /// Pooled mode: the server's own PostgreSQL database.
+    pub db: Option<TestDb>,
 }
 
 impl Server {
-    /// Starts a server on a new data directory.
+    /// Starts a server on the embedded store in a new data directory.
     pub fn start() -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (child, url, key) = spawn(dir.path(), None);
+        let (child, url, key) = spawn(dir.path(), None, None);
         Server {
             dir,
             url,
             operator_key: key.expect("first start prints the operator key"),
             child,
             http: reqwest::Client::new(),
+            db: None,
         }
+    }
+
+    /// Starts a server in pooled mode on a new PostgreSQL database, migrated to
+    /// strict RLS by `tenantry migrate`, connected as the application role.
+    pub async fn start_pooled() -> Server {
+        let db = TestDb::create().await;
+        let out = Command::new(BIN)
+            .args([
+                "migrate",
+                "--database-url",
+                &db.owner_url,
+                "--app-role",
+                &db.app_role,
+            ])
+            .output()
+            .expect("run tenantry migrate");
+        assert!(
+            out.status.success(),
+            "tenantry migrate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (child, url, key) = spawn(dir.path(), None, Some(&db.app_url));
+        Server {
+            dir,
+            url,
+            operator_key: key.expect("first start prints the operator key"),
+            child,
+            http: reqwest::Client::new(),
+            db: Some(db),
+        }
+    }
+
+    fn database_url(&self) -> Option<String> {
+        self.db.as_ref().map(|d| d.app_url.clone())
+    }
+
+    /// Rows of `table` (of `org`, for tenant tables), read behind the server's back:
+    /// from the org's SQLite file, or as the schema owner in pooled mode.
+    pub async fn rows(&self, org: Option<&str>, table: &str) -> i64 {
+        match (&self.db, org) {
+            (None, Some(org)) => count_rows(&tenant_db(self, org), table).await,
+            (None, None) => count_rows(&self.data_dir().join("control.db"), table).await,
+            (Some(db), org) => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&db.owner_url)
+                    .await
+                    .expect("connect as owner");
+                let sql = match org {
+                    Some(o) => format!("SELECT COUNT(*) FROM {table} WHERE org_id = '{o}'"),
+                    None => format!("SELECT COUNT(*) FROM {table}"),
+                };
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("count")
+            }
+        }
+    }
+
+    /// Every row of every table, as text (pooled mode), for canary searches.
+    pub async fn database_text(&self) -> String {
+        use sqlx::Connection;
+        let Some(db) = &self.db else {
+            return String::new();
+        };
+        let mut c = sqlx::PgConnection::connect(&db.owner_url)
+            .await
+            .expect("connect as owner");
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                .fetch_all(&mut c)
+                .await
+                .expect("tables");
+        let mut out = String::new();
+        for t in tables {
+            let rows: Vec<String> =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT t::text FROM {t} t")))
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("dump");
+            out.push_str(&rows.join("\n"));
+        }
+        out
     }
 
     /// Resident memory of the server process, from /proc.
@@ -58,7 +146,8 @@ impl Server {
         self.child.kill().expect("kill");
         let _ = self.child.wait();
         let port = self.url.rsplit(':').next().map(String::from);
-        let (child, url, key) = spawn(self.dir.path(), port.as_deref());
+        let db = self.database_url();
+        let (child, url, key) = spawn(self.dir.path(), port.as_deref(), db.as_deref());
         assert!(
             key.is_none(),
             "the operator key must be shown only on the first start"
@@ -80,7 +169,8 @@ impl Server {
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "server exited with {status} on SIGTERM");
         let port = self.url.rsplit(':').next().map(String::from);
-        let (child, url, _) = spawn(self.dir.path(), port.as_deref());
+        let db = self.database_url();
+        let (child, url, _) = spawn(self.dir.path(), port.as_deref(), db.as_deref());
         self.child = child;
         self.url = url;
         self.http = reqwest::Client::new();
@@ -184,14 +274,22 @@ impl Drop for Server {
     }
 }
 
-fn spawn(dir: &Path, port: Option<&str>) -> (Child, String, Option<String>) {
+fn spawn(
+    dir: &Path,
+    port: Option<&str>,
+    database_url: Option<&str>,
+) -> (Child, String, Option<String>) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("server.log"))
         .expect("log file");
-    let mut child = Command::new(BIN)
-        .arg("serve")
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").env_remove("TENANTRY_DATABASE_URL");
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let mut child = cmd
         .arg("--data-dir")
         .arg(dir)
         .arg("--listen")
@@ -499,4 +597,20 @@ pub async fn eventually(s: &Server, key: &str, path: &str, pred: impl Fn(&Value)
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("{path} never satisfied the condition; last: {last}");
+}
+
+/// Declares one test body as two tests: `$embedded` on the embedded store and
+/// `$pooled` on PostgreSQL in strict RLS mode. `$body` takes the started [`Server`].
+#[macro_export]
+macro_rules! on_both_stores {
+    ($embedded:ident, $pooled:ident, $body:ident) => {
+        #[tokio::test]
+        async fn $embedded() {
+            $body(Server::start()).await
+        }
+        #[tokio::test]
+        async fn $pooled() {
+            $body(Server::start_pooled().await).await
+        }
+    };
 }

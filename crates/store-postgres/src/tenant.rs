@@ -1,0 +1,820 @@
+//! Tenant tables: every row carries `org_id`, every query filters on it explicitly,
+//! and row-level security (in `strict` mode) makes a forgotten filter return zero
+//! rows. A transaction's tenant context is set with `SET LOCAL` in the same round trip
+//! as its `BEGIN`, derived from the [`TenantScope`] alone.
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
+use tenantry_core::scope::{CredentialRecord, Principal};
+use tenantry_core::{
+    AgentId, ApiKeyId, InstallId, OrgId, Permission, PrincipalKind, Role, TenantScope, UserId,
+};
+use tenantry_store::*;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db_err;
+use crate::rows::*;
+
+/// The tenant store on the shared pool.
+#[derive(Clone)]
+pub struct PgTenants {
+    pub(crate) pool: PgPool,
+}
+
+/// Which API keys the context may reach (see `tenantry_keys_scope()` in the schema).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum KeysScope {
+    /// Every key of the org.
+    Org,
+    /// Only the keys of the context's principals.
+    Own,
+}
+
+/// The tenant context of one transaction, as `SET LOCAL` settings.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub org: OrgId,
+    /// The effective principals: the actor and, for an agent, the user it acts for.
+    pub principals: Vec<Uuid>,
+    pub keys: KeysScope,
+}
+
+impl Context {
+    /// The context of a scope. Agents that may not manage keys are confined to their
+    /// own keys and their user's (delegation); every other principal sees the org's
+    /// keys and the service filters further.
+    pub fn of(scope: &TenantScope) -> Self {
+        let actor = scope.actor();
+        let mut principals = vec![actor.id];
+        if let Some(user) = actor.on_behalf_of {
+            principals.push(*user.as_uuid());
+        }
+        let keys = if scope.is_agent() && !scope.can(Permission::ManageKeys) {
+            KeysScope::Own
+        } else {
+            KeysScope::Org
+        };
+        Self {
+            org: scope.org_id(),
+            principals,
+            keys,
+        }
+    }
+
+    /// `BEGIN` plus the settings, one simple-query round trip. Every value is
+    /// formatted from a typed id or an enum, never from a request string.
+    /// `write` also takes the org's write lock, so validate-then-write transactions of
+    /// one org run one at a time (as `BEGIN IMMEDIATE` does in the embedded store).
+    pub fn begin_sql(&self, write: bool) -> String {
+        let principals: Vec<String> = self.principals.iter().map(Uuid::to_string).collect();
+        let keys = match self.keys {
+            KeysScope::Org => "org",
+            KeysScope::Own => "own",
+        };
+        let mut sql = format!(
+            "BEGIN; SET LOCAL app.org_id = '{org}'; SET LOCAL app.principals = '{{{p}}}'; \
+             SET LOCAL app.keys_scope = '{keys}'",
+            org = self.org,
+            p = principals.join(","),
+        );
+        if write {
+            sql.push_str(&format!(
+                "; SELECT pg_advisory_xact_lock(hashtextextended('{}', 0))",
+                self.org
+            ));
+        }
+        sql
+    }
+}
+
+impl PgTenants {
+    /// Opens a transaction with an explicit context (the scope-free path is private
+    /// to this crate and its tests).
+    pub(crate) async fn begin_ctx(&self, ctx: &Context, write: bool) -> StoreResult<PgTenantTx> {
+        let tx = self
+            .pool
+            .begin_with(AssertSqlSafe(ctx.begin_sql(write)))
+            .await
+            .map_err(db_err)?;
+        Ok(PgTenantTx { tx, org: ctx.org })
+    }
+}
+
+#[async_trait]
+impl TenantStore for PgTenants {
+    async fn create_tenant(&self, _org: OrgId) -> StoreResult<()> {
+        // Pooled mode shares tables; an org's rows appear as they are written.
+        Ok(())
+    }
+
+    async fn credential(
+        &self,
+        org: OrgId,
+        key_id: ApiKeyId,
+        hash: &[u8; 32],
+    ) -> StoreResult<Option<(CredentialRecord, Option<OffsetDateTime>)>> {
+        // Before authentication the context is the org the key index named, with no
+        // principal; the stored hash must still match.
+        let ctx = Context {
+            org,
+            principals: Vec::new(),
+            keys: KeysScope::Org,
+        };
+        let mut tx = self.begin_ctx(&ctx, false).await?;
+        let Some(key) = tx.get_api_key(key_id).await? else {
+            return Ok(None);
+        };
+        if key.hash != *hash {
+            return Ok(None);
+        }
+        let principal = match key.principal_kind {
+            PrincipalKind::User => {
+                let uid = UserId::from_uuid(key.principal_id);
+                match tx.get_user(uid).await? {
+                    Some(u) => Principal::User {
+                        org_id: org,
+                        id: uid,
+                        role: u.role,
+                    },
+                    None => return Ok(None),
+                }
+            }
+            PrincipalKind::Agent => {
+                let Some(a) = tx.get_agent(AgentId::from_uuid(key.principal_id)).await? else {
+                    return Ok(None);
+                };
+                let Some(user) = tx.get_user(a.on_behalf_of).await? else {
+                    return Ok(None);
+                };
+                Principal::Agent {
+                    org_id: org,
+                    id: a.id,
+                    on_behalf_of: a.on_behalf_of,
+                    user_role: user.role,
+                    grants: a.grants,
+                }
+            }
+            PrincipalKind::Operator => return Ok(None),
+        };
+        Box::new(tx).commit().await?;
+        Ok(Some((
+            CredentialRecord {
+                key_id,
+                expires_at: key.expires_at,
+                revoked_at: key.revoked_at,
+                principal,
+            },
+            key.last_used_at,
+        )))
+    }
+
+    async fn begin(&self, scope: &TenantScope, write: bool) -> StoreResult<Box<dyn TenantTx>> {
+        Ok(Box::new(self.begin_ctx(&Context::of(scope), write).await?))
+    }
+}
+
+pub(crate) struct PgTenantTx {
+    pub(crate) tx: Transaction<'static, Postgres>,
+    /// The org of the context this transaction was opened with; bound into every
+    /// query as the explicit `WHERE org_id = $1` (RLS is the safety net behind it).
+    org: OrgId,
+}
+
+fn user(row: &PgRow) -> StoreResult<UserRecord> {
+    Ok(UserRecord {
+        id: id(row, "id")?,
+        name: get(row, "name")?,
+        role: Role::parse(&get::<String>(row, "role")?).ok_or_else(|| corrupt("role"))?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn agent(row: &PgRow) -> StoreResult<AgentRecord> {
+    Ok(AgentRecord {
+        id: id(row, "id")?,
+        name: get(row, "name")?,
+        on_behalf_of: id(row, "on_behalf_of")?,
+        grants: json(row, "grants")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn kind(row: &PgRow, col: &str) -> StoreResult<PrincipalKind> {
+    PrincipalKind::parse(&get::<String>(row, col)?).ok_or_else(|| corrupt(col))
+}
+
+fn api_key(row: &PgRow) -> StoreResult<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: id(row, "id")?,
+        name: get(row, "name")?,
+        principal_kind: kind(row, "principal_kind")?,
+        principal_id: get(row, "principal_id")?,
+        prefix: get(row, "prefix")?,
+        hash: hash32(row, "hash")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        revoked_at: get(row, "revoked_at")?,
+        last_used_at: get(row, "last_used_at")?,
+    })
+}
+
+fn install(row: &PgRow) -> StoreResult<InstallRecord> {
+    Ok(InstallRecord {
+        id: id(row, "id")?,
+        plugin: get(row, "plugin")?,
+        version: get(row, "version")?,
+        previous_version: get(row, "previous_version")?,
+        artifact_sha256: get(row, "artifact_sha256")?,
+        config: get(row, "config")?,
+        grants: json(row, "grants")?,
+        enabled: get(row, "enabled")?,
+        rate_limit_per_minute: get::<Option<i32>>(row, "rate_limit_per_minute")?
+            .map(|v| u32::try_from(v).unwrap_or(0)),
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn secret(row: &PgRow) -> StoreResult<SecretRecord> {
+    Ok(SecretRecord {
+        install_id: id(row, "install_id")?,
+        name: get(row, "name")?,
+        key_version: small(row, "key_version")?,
+        ciphertext: get(row, "ciphertext")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn binding(row: &PgRow) -> StoreResult<BindingRecord> {
+    Ok(BindingRecord {
+        agent_id: id(row, "agent_id")?,
+        install_id: id(row, "install_id")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+fn usage(row: &PgRow) -> StoreResult<UsageEvent> {
+    Ok(UsageEvent {
+        id: id(row, "id")?,
+        at: get(row, "at")?,
+        install_id: id(row, "install_id")?,
+        plugin: get(row, "plugin")?,
+        action: get(row, "action")?,
+        actor_kind: kind(row, "actor_kind")?,
+        actor_id: get(row, "actor_id")?,
+        outcome: tenantry_core::Outcome::parse(&get::<String>(row, "outcome")?)
+            .ok_or_else(|| corrupt("outcome"))?,
+        duration_us: uint(row, "duration_us")?,
+        fuel: uint(row, "fuel")?,
+        peak_memory_bytes: uint(row, "peak_memory_bytes")?,
+        host_calls: uint(row, "host_calls")?,
+        bytes_in: uint(row, "bytes_in")?,
+        bytes_out: uint(row, "bytes_out")?,
+    })
+}
+
+fn audit(row: &PgRow) -> StoreResult<AuditEntry> {
+    Ok(AuditEntry {
+        seq: uint(row, "seq")?,
+        at: get(row, "at")?,
+        actor_kind: kind(row, "actor_kind")?,
+        actor_id: get(row, "actor_id")?,
+        action: get(row, "action")?,
+        target: get(row, "target")?,
+        outcome: get(row, "outcome")?,
+        request_id: get::<Option<Uuid>>(row, "request_id")?
+            .map(|r| r.to_string().parse())
+            .transpose()
+            .map_err(|_| corrupt("request_id"))?,
+        details: get(row, "details")?,
+    })
+}
+
+fn org_key(row: &PgRow) -> StoreResult<OrgKeyRecord> {
+    Ok(OrgKeyRecord {
+        version: small(row, "version")?,
+        wrapped: get(row, "wrapped")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+impl PgTenantTx {
+    fn org(&self) -> Uuid {
+        *self.org.as_uuid()
+    }
+
+    async fn exec(&mut self, q: Query<'_>) -> StoreResult<u64> {
+        Ok(q.execute(&mut *self.tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected())
+    }
+
+    async fn all<T>(
+        &mut self,
+        q: Query<'_>,
+        map: impl Fn(&PgRow) -> StoreResult<T> + Send,
+    ) -> StoreResult<Vec<T>> {
+        q.fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(map)
+            .collect()
+    }
+
+    async fn opt<T>(
+        &mut self,
+        q: Query<'_>,
+        map: impl Fn(&PgRow) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        q.fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(map)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl TenantTx for PgTenantTx {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit().await.map_err(db_err)
+    }
+
+    async fn current_org_key(&mut self) -> StoreResult<Option<OrgKeyRecord>> {
+        let q =
+            sqlx::query("SELECT * FROM org_keys WHERE org_id = $1 ORDER BY version DESC LIMIT 1")
+                .bind(self.org());
+        self.opt(q, org_key).await
+    }
+
+    async fn get_org_key(&mut self, version: u32) -> StoreResult<Option<OrgKeyRecord>> {
+        let q = sqlx::query("SELECT * FROM org_keys WHERE org_id = $1 AND version = $2")
+            .bind(self.org())
+            .bind(i32::try_from(version).map_err(|_| corrupt("version"))?);
+        self.opt(q, org_key).await
+    }
+
+    async fn insert_org_key(&mut self, k: &OrgKeyRecord) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO org_keys (org_id, version, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(self.org())
+        .bind(i32::try_from(k.version).map_err(|_| corrupt("version"))?)
+        .bind(k.wrapped.clone())
+        .bind(k.created_at);
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn insert_user(&mut self, u: &UserRecord) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO users (org_id, id, name, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(self.org())
+        .bind(*u.id.as_uuid())
+        .bind(u.name.clone())
+        .bind(u.role.as_str())
+        .bind(u.created_at);
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn get_user(&mut self, uid: UserId) -> StoreResult<Option<UserRecord>> {
+        let q = sqlx::query("SELECT * FROM users WHERE org_id = $1 AND id = $2")
+            .bind(self.org())
+            .bind(*uid.as_uuid());
+        self.opt(q, user).await
+    }
+
+    async fn list_users(&mut self) -> StoreResult<Vec<UserRecord>> {
+        let q = sqlx::query("SELECT * FROM users WHERE org_id = $1 ORDER BY id").bind(self.org());
+        self.all(q, user).await
+    }
+
+    async fn set_user_role(&mut self, uid: UserId, role: Role) -> StoreResult<bool> {
+        let q = sqlx::query("UPDATE users SET role = $1 WHERE org_id = $2 AND id = $3")
+            .bind(role.as_str())
+            .bind(self.org())
+            .bind(*uid.as_uuid());
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn insert_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO agents (org_id, id, name, on_behalf_of, grants, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.org())
+        .bind(*a.id.as_uuid())
+        .bind(a.name.clone())
+        .bind(*a.on_behalf_of.as_uuid())
+        .bind(Json(to_json(&a.grants)?))
+        .bind(a.created_at);
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn get_agent(&mut self, aid: AgentId) -> StoreResult<Option<AgentRecord>> {
+        let q = sqlx::query("SELECT * FROM agents WHERE org_id = $1 AND id = $2")
+            .bind(self.org())
+            .bind(*aid.as_uuid());
+        self.opt(q, agent).await
+    }
+
+    async fn list_agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
+        let q = sqlx::query("SELECT * FROM agents WHERE org_id = $1 ORDER BY id").bind(self.org());
+        self.all(q, agent).await
+    }
+
+    async fn delete_agent(&mut self, aid: AgentId) -> StoreResult<bool> {
+        let q = sqlx::query("DELETE FROM agents WHERE org_id = $1 AND id = $2")
+            .bind(self.org())
+            .bind(*aid.as_uuid());
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO api_keys (org_id, id, name, principal_kind, principal_id, prefix, hash, \
+             created_at, expires_at, revoked_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(self.org())
+        .bind(*k.id.as_uuid())
+        .bind(k.name.clone())
+        .bind(k.principal_kind.as_str())
+        .bind(k.principal_id)
+        .bind(k.prefix.clone())
+        .bind(k.hash.to_vec())
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(k.revoked_at)
+        .bind(k.last_used_at);
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn get_api_key(&mut self, kid: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
+        let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = $1 AND id = $2")
+            .bind(self.org())
+            .bind(*kid.as_uuid());
+        self.opt(q, api_key).await
+    }
+
+    async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let q =
+            sqlx::query("SELECT * FROM api_keys WHERE org_id = $1 ORDER BY id").bind(self.org());
+        self.all(q, api_key).await
+    }
+
+    async fn revoke_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<bool> {
+        let q = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND id = $3 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(self.org())
+        .bind(*kid.as_uuid());
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn touch_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<()> {
+        let q = sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3")
+            .bind(at)
+            .bind(self.org())
+            .bind(*kid.as_uuid());
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn insert_install(&mut self, i: &InstallRecord) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO installs (org_id, id, plugin, version, previous_version, artifact_sha256, \
+             config, grants, enabled, rate_limit_per_minute, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(self.org())
+        .bind(*i.id.as_uuid())
+        .bind(i.plugin.clone())
+        .bind(i.version.clone())
+        .bind(i.previous_version.clone())
+        .bind(i.artifact_sha256.clone())
+        .bind(Json(i.config.clone()))
+        .bind(Json(to_json(&i.grants)?))
+        .bind(i.enabled)
+        .bind(
+            i.rate_limit_per_minute
+                .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+        )
+        .bind(i.created_at)
+        .bind(i.updated_at);
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn get_install(&mut self, iid: InstallId) -> StoreResult<Option<InstallRecord>> {
+        let q = sqlx::query("SELECT * FROM installs WHERE org_id = $1 AND id = $2")
+            .bind(self.org())
+            .bind(*iid.as_uuid());
+        self.opt(q, install).await
+    }
+
+    async fn get_install_by_plugin(&mut self, plugin: &str) -> StoreResult<Option<InstallRecord>> {
+        let q = sqlx::query("SELECT * FROM installs WHERE org_id = $1 AND plugin = $2")
+            .bind(self.org())
+            .bind(plugin.to_string());
+        self.opt(q, install).await
+    }
+
+    async fn list_installs(&mut self) -> StoreResult<Vec<InstallRecord>> {
+        let q =
+            sqlx::query("SELECT * FROM installs WHERE org_id = $1 ORDER BY id").bind(self.org());
+        self.all(q, install).await
+    }
+
+    async fn update_install(&mut self, i: &InstallRecord) -> StoreResult<bool> {
+        let q = sqlx::query(
+            "UPDATE installs SET version = $1, previous_version = $2, artifact_sha256 = $3, \
+             config = $4, grants = $5, enabled = $6, rate_limit_per_minute = $7, updated_at = $8 \
+             WHERE org_id = $9 AND id = $10",
+        )
+        .bind(i.version.clone())
+        .bind(i.previous_version.clone())
+        .bind(i.artifact_sha256.clone())
+        .bind(Json(i.config.clone()))
+        .bind(Json(to_json(&i.grants)?))
+        .bind(i.enabled)
+        .bind(
+            i.rate_limit_per_minute
+                .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+        )
+        .bind(i.updated_at)
+        .bind(self.org())
+        .bind(*i.id.as_uuid());
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn delete_install(&mut self, iid: InstallId) -> StoreResult<bool> {
+        let q = sqlx::query("DELETE FROM installs WHERE org_id = $1 AND id = $2")
+            .bind(self.org())
+            .bind(*iid.as_uuid());
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO secrets (org_id, install_id, name, key_version, ciphertext, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id, install_id, name) DO UPDATE SET \
+             key_version = excluded.key_version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+        )
+        .bind(self.org())
+        .bind(*s.install_id.as_uuid())
+        .bind(s.name.clone())
+        .bind(i32::try_from(s.key_version).map_err(|_| corrupt("key_version"))?)
+        .bind(s.ciphertext.clone())
+        .bind(s.created_at)
+        .bind(s.updated_at);
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn get_secret(
+        &mut self,
+        iid: InstallId,
+        name: &str,
+    ) -> StoreResult<Option<SecretRecord>> {
+        let q = sqlx::query(
+            "SELECT * FROM secrets WHERE org_id = $1 AND install_id = $2 AND name = $3",
+        )
+        .bind(self.org())
+        .bind(*iid.as_uuid())
+        .bind(name.to_string());
+        self.opt(q, secret).await
+    }
+
+    async fn list_secrets(&mut self, iid: InstallId) -> StoreResult<Vec<SecretMeta>> {
+        let q = sqlx::query(
+            "SELECT name, key_version, created_at, updated_at FROM secrets \
+             WHERE org_id = $1 AND install_id = $2 ORDER BY name",
+        )
+        .bind(self.org())
+        .bind(*iid.as_uuid());
+        self.all(q, |row: &PgRow| {
+            Ok(SecretMeta {
+                name: get(row, "name")?,
+                key_version: small(row, "key_version")?,
+                created_at: get(row, "created_at")?,
+                updated_at: get(row, "updated_at")?,
+            })
+        })
+        .await
+    }
+
+    async fn delete_secret(&mut self, iid: InstallId, name: &str) -> StoreResult<bool> {
+        let q =
+            sqlx::query("DELETE FROM secrets WHERE org_id = $1 AND install_id = $2 AND name = $3")
+                .bind(self.org())
+                .bind(*iid.as_uuid())
+                .bind(name.to_string());
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn delete_secrets_of(&mut self, iid: InstallId) -> StoreResult<u64> {
+        let q = sqlx::query("DELETE FROM secrets WHERE org_id = $1 AND install_id = $2")
+            .bind(self.org())
+            .bind(*iid.as_uuid());
+        self.exec(q).await
+    }
+
+    async fn insert_binding(&mut self, b: &BindingRecord) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO bindings (org_id, agent_id, install_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(self.org())
+        .bind(*b.agent_id.as_uuid())
+        .bind(*b.install_id.as_uuid())
+        .bind(b.created_at);
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn delete_binding(&mut self, aid: AgentId, iid: InstallId) -> StoreResult<bool> {
+        let q = sqlx::query(
+            "DELETE FROM bindings WHERE org_id = $1 AND agent_id = $2 AND install_id = $3",
+        )
+        .bind(self.org())
+        .bind(*aid.as_uuid())
+        .bind(*iid.as_uuid());
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn list_bindings(&mut self) -> StoreResult<Vec<BindingRecord>> {
+        let q =
+            sqlx::query("SELECT * FROM bindings WHERE org_id = $1 ORDER BY agent_id, install_id")
+                .bind(self.org());
+        self.all(q, binding).await
+    }
+
+    async fn is_bound(&mut self, aid: AgentId, iid: InstallId) -> StoreResult<bool> {
+        let q = sqlx::query(
+            "SELECT 1 AS one FROM bindings WHERE org_id = $1 AND agent_id = $2 AND install_id = $3",
+        )
+        .bind(self.org())
+        .bind(*aid.as_uuid())
+        .bind(*iid.as_uuid());
+        Ok(self.opt(q, |_| Ok(())).await?.is_some())
+    }
+
+    async fn delete_bindings_of_install(&mut self, iid: InstallId) -> StoreResult<u64> {
+        let q = sqlx::query("DELETE FROM bindings WHERE org_id = $1 AND install_id = $2")
+            .bind(self.org())
+            .bind(*iid.as_uuid());
+        self.exec(q).await
+    }
+
+    async fn kv_get(&mut self, iid: InstallId, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let q =
+            sqlx::query("SELECT value FROM kv WHERE org_id = $1 AND install_id = $2 AND key = $3")
+                .bind(self.org())
+                .bind(*iid.as_uuid())
+                .bind(key.to_string());
+        self.opt(q, |r: &PgRow| get(r, "value")).await
+    }
+
+    async fn kv_set(&mut self, iid: InstallId, key: &str, value: &[u8]) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO kv (org_id, install_id, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (org_id, install_id, key) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(self.org())
+        .bind(*iid.as_uuid())
+        .bind(key.to_string())
+        .bind(value.to_vec())
+        .bind(OffsetDateTime::now_utc());
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn kv_delete(&mut self, iid: InstallId, key: &str) -> StoreResult<bool> {
+        let q = sqlx::query("DELETE FROM kv WHERE org_id = $1 AND install_id = $2 AND key = $3")
+            .bind(self.org())
+            .bind(*iid.as_uuid())
+            .bind(key.to_string());
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn kv_list(
+        &mut self,
+        iid: InstallId,
+        prefix: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        // Prefix match by range (the column is COLLATE "C"), not LIKE, so '%' and '_'
+        // in keys are literal.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let q = sqlx::query(
+            "SELECT key FROM kv WHERE org_id = $1 AND install_id = $2 AND key >= $3 AND key < $4 \
+             ORDER BY key LIMIT $5",
+        )
+        .bind(self.org())
+        .bind(*iid.as_uuid())
+        .bind(prefix.to_string())
+        .bind(upper)
+        .bind(i64::from(limit));
+        self.all(q, |r: &PgRow| get(r, "key")).await
+    }
+
+    async fn kv_usage_bytes(&mut self) -> StoreResult<u64> {
+        let q = sqlx::query(
+            "SELECT COALESCE(SUM(octet_length(key) + octet_length(value)), 0)::bigint AS n \
+             FROM kv WHERE org_id = $1",
+        )
+        .bind(self.org());
+        let row = q.fetch_one(&mut *self.tx).await.map_err(db_err)?;
+        uint(&row, "n")
+    }
+
+    async fn kv_delete_all(&mut self, iid: InstallId) -> StoreResult<u64> {
+        let q = sqlx::query("DELETE FROM kv WHERE org_id = $1 AND install_id = $2")
+            .bind(self.org())
+            .bind(*iid.as_uuid());
+        self.exec(q).await
+    }
+
+    async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()> {
+        for e in events {
+            let q = sqlx::query(
+                "INSERT INTO usage_events (org_id, id, at, install_id, plugin, action, actor_kind, \
+                 actor_id, outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, bytes_out) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(self.org())
+            .bind(*e.id.as_uuid())
+            .bind(e.at)
+            .bind(*e.install_id.as_uuid())
+            .bind(e.plugin.clone())
+            .bind(e.action.clone())
+            .bind(e.actor_kind.as_str())
+            .bind(e.actor_id)
+            .bind(e.outcome.as_str())
+            .bind(i64_of(e.duration_us))
+            .bind(i64_of(e.fuel))
+            .bind(i64_of(e.peak_memory_bytes))
+            .bind(i64_of(e.host_calls))
+            .bind(i64_of(e.bytes_in))
+            .bind(i64_of(e.bytes_out));
+            self.exec(q).await?;
+        }
+        Ok(())
+    }
+
+    async fn list_usage(&mut self, f: &UsageFilter) -> StoreResult<Vec<UsageEvent>> {
+        let q = sqlx::query(
+            "SELECT * FROM usage_events WHERE org_id = $1 \
+             AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3) \
+             AND ($4::uuid IS NULL OR install_id = $4) \
+             ORDER BY at, id LIMIT $5",
+        )
+        .bind(self.org())
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.install_id.map(|i| *i.as_uuid()))
+        .bind(i64::from(f.limit.unwrap_or(10_000)));
+        self.all(q, usage).await
+    }
+
+    async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO audit (org_id, seq, at, actor_kind, actor_id, action, target, outcome, \
+             request_id, details) \
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit WHERE org_id = $1), \
+             $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(self.org())
+        .bind(e.at)
+        .bind(e.actor_kind.as_str())
+        .bind(e.actor_id)
+        .bind(e.action.clone())
+        .bind(e.target.clone())
+        .bind(e.outcome.clone())
+        .bind(e.request_id.map(|r| *r.as_uuid()))
+        .bind(Json(e.details.clone()));
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn list_audit(&mut self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        let q = sqlx::query(
+            "SELECT * FROM audit WHERE org_id = $1 \
+             AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR target = $3) \
+             AND ($4::uuid IS NULL OR actor_id = $4) AND ($5::timestamptz IS NULL OR at >= $5) \
+             ORDER BY seq DESC LIMIT $6",
+        )
+        .bind(self.org())
+        .bind(f.action.clone())
+        .bind(f.target.clone())
+        .bind(f.actor_id)
+        .bind(f.since)
+        .bind(i64::from(f.limit.unwrap_or(100).min(1000)));
+        self.all(q, audit).await
+    }
+}
