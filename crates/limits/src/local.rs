@@ -9,7 +9,6 @@
 //! [`LocalRateLimiter::sweep`] does the same for all shards on demand.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -29,7 +28,6 @@ struct ShardMap {
 /// In-process GCRA limiter with per-key policies.
 pub struct LocalRateLimiter {
     shards: Box<[Mutex<ShardMap>]>,
-    hasher: RandomState,
     clock: Arc<dyn Clock>,
 }
 
@@ -51,17 +49,14 @@ impl LocalRateLimiter {
                 })
             })
             .collect();
-        Self {
-            shards,
-            hasher: RandomState::new(),
-            clock,
-        }
+        Self { shards, clock }
     }
 
-    fn shard(&self, id: &str) -> MutexGuard<'_, ShardMap> {
-        let h = self.hasher.hash_one(id);
-        // The shard count is a power of two, so masking picks a shard uniformly.
-        let idx = usize::try_from(h).unwrap_or(0) & (self.shards.len() - 1);
+    fn shard(&self, hash: u64) -> MutexGuard<'_, ShardMap> {
+        // The shard count is a power of two; the high bits of the FNV hash are mixed
+        // down so masking spreads keys evenly.
+        let mixed = hash ^ (hash >> 32);
+        let idx = usize::try_from(mixed & (self.shards.len() as u64 - 1)).unwrap_or(0);
         // The map holds plain numbers, so a poisoned lock's data is still sound.
         self.shards[idx]
             .lock()
@@ -76,22 +71,23 @@ impl LocalRateLimiter {
         cost: u32,
     ) -> Result<Decision, LimitError> {
         validate_check(key, policy, cost)?;
-        let id = key.local_id();
+        let id = key.redis_key();
         let now = self.clock.now_nanos();
-        let mut shard = self.shard(&id);
-        let tat = shard.tats.get(id.as_str()).copied();
-        let (store, decision) = gcra(tat, now, policy, cost);
-        if let Some(new_tat) = store {
-            match shard.tats.get_mut(id.as_str()) {
-                Some(slot) => *slot = new_tat,
-                None => {
-                    if shard.tats.len() >= shard.sweep_at {
-                        shard.tats.retain(|_, t| *t > now);
-                        shard.sweep_at = (shard.tats.len() * 2).max(MIN_SWEEP_AT);
-                    }
-                    shard.tats.insert(id.into_boxed_str(), new_tat);
-                }
+        let mut shard = self.shard(key.shard_hash());
+        if let Some(slot) = shard.tats.get_mut(id) {
+            let (store, decision) = gcra(Some(*slot), now, policy, cost);
+            if let Some(new_tat) = store {
+                *slot = new_tat;
             }
+            return Ok(decision);
+        }
+        let (store, decision) = gcra(None, now, policy, cost);
+        if let Some(new_tat) = store {
+            if shard.tats.len() >= shard.sweep_at {
+                shard.tats.retain(|_, t| *t > now);
+                shard.sweep_at = (shard.tats.len() * 2).max(MIN_SWEEP_AT);
+            }
+            shard.tats.insert(id.into(), new_tat);
         }
         Ok(decision)
     }

@@ -86,8 +86,13 @@ pub struct RateKey {
     org: String,
     install: Option<String>,
     scope: String,
-    /// `<scope>` or `<scope>:<install>`; unique because parts cannot contain `:`.
-    suffix: String,
+    /// `tenantry:{<org>}:rl:<scope>[:<install>]`, built once; unique because parts
+    /// cannot contain `:`. Also the in-process map key.
+    redis_key: String,
+    /// FNV-1a of `redis_key`, computed once: picks the in-process shard.
+    shard_hash: u64,
+    /// Whether every part passed [`validate_part`], computed once.
+    valid: bool,
 }
 
 impl RateKey {
@@ -108,15 +113,23 @@ impl RateKey {
     }
 
     fn build(org: &str, install: Option<&str>, scope: &str) -> Self {
-        let suffix = match install {
-            Some(i) => format!("{scope}:{i}"),
-            None => scope.to_owned(),
+        let redis_key = match install {
+            Some(i) => format!("tenantry:{{{org}}}:rl:{scope}:{i}"),
+            None => format!("tenantry:{{{org}}}:rl:{scope}"),
         };
+        let valid = validate_part(org).is_ok()
+            && validate_part(scope).is_ok()
+            && install.is_none_or(|i| validate_part(i).is_ok());
+        let shard_hash = redis_key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
         Self {
             org: org.to_owned(),
             install: install.map(str::to_owned),
             scope: scope.to_owned(),
-            suffix,
+            redis_key,
+            shard_hash,
+            valid,
         }
     }
 
@@ -137,6 +150,9 @@ impl RateKey {
 
     /// Checks every part of the key.
     pub fn validate(&self) -> Result<(), LimitError> {
+        if self.valid {
+            return Ok(());
+        }
         validate_part(&self.org)?;
         validate_part(&self.scope)?;
         if let Some(i) = &self.install {
@@ -145,14 +161,14 @@ impl RateKey {
         Ok(())
     }
 
-    /// `<org>:<scope>[:<install>]`: the in-process map key.
-    pub(crate) fn local_id(&self) -> String {
-        format!("{}:{}", self.org, self.suffix)
+    /// A hash of the key, fixed at construction (shard selection).
+    pub(crate) fn shard_hash(&self) -> u64 {
+        self.shard_hash
     }
 
     /// `tenantry:{<org>}:rl:<scope>[:<install>]`: hash-tagged by org for Redis Cluster.
-    pub fn redis_key(&self) -> String {
-        format!("tenantry:{{{}}}:rl:{}", self.org, self.suffix)
+    pub fn redis_key(&self) -> &str {
+        &self.redis_key
     }
 }
 

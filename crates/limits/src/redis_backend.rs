@@ -287,7 +287,7 @@ impl RateLimiter for RedisRateLimiter {
             .conn
             .script(
                 &GCRA,
-                &key.redis_key(),
+                key.redis_key(),
                 &[
                     window_us.to_string(),
                     policy.limit.to_string(),
