@@ -63,11 +63,19 @@ pub async fn render_errors(mut req: Request, next: Next) -> Response {
         }
         let mut headers = std::mem::take(res.headers_mut());
         headers.remove(axum::http::header::CONTENT_LENGTH);
-        let body = json!({"error": {"code": e.code, "message": e.message, "request_id": id}});
+        let mut body = json!({"error": {"code": e.code, "message": e.message, "request_id": id}});
+        if let Some(d) = &e.details {
+            body["error"]["details"] = d.clone();
+        }
         res = (status, axum::Json(body)).into_response();
         for (k, v) in headers.iter() {
             if k != axum::http::header::CONTENT_TYPE {
                 res.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in &e.headers {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                res.headers_mut().insert(*k, v);
             }
         }
     }

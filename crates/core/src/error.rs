@@ -117,6 +117,10 @@ impl std::fmt::Display for ErrorCode {
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,
+    /// Machine-readable facts for the client (which quota, when it resets).
+    pub details: Option<serde_json::Value>,
+    /// HTTP headers the response must carry (`Retry-After`, `RateLimit`, …).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Error {
@@ -124,7 +128,17 @@ impl Error {
         Self {
             code,
             message: message.into(),
+            details: None,
+            headers: Vec::new(),
         }
+    }
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
     pub fn not_found(what: &str) -> Self {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))

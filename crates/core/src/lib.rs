@@ -18,7 +18,7 @@ pub use outcome::Outcome;
 pub use scope::{
     Actor, OperatorScope, Permission, Principal, PrincipalKind, Role, Session, TenantScope,
 };
-pub use tier::Tier;
+pub use tier::{Tier, TierOverrides};
 
 /// Current UTC time. The one clock the domain reads (tests inject times explicitly
 /// where a window matters).

@@ -19,6 +19,78 @@ pub struct Tier {
     pub plugins_installed: u32,
     pub storage_bytes: u64,
     pub agents: u32,
+    /// Invocations an org may start per minute (GCRA, burst = the whole minute).
+    /// Installs may have a lower limit of their own.
+    #[serde(default = "default_rate")]
+    pub invocations_per_minute: u64,
+}
+
+fn default_rate() -> u64 {
+    60
+}
+
+/// Per-org changes to a tier's limits (operator-set). Absent fields keep the tier's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierOverrides {
+    pub executions_per_day: Option<u64>,
+    pub executions_per_month: Option<u64>,
+    pub max_wall_time_ms: Option<u64>,
+    pub concurrent_executions: Option<u32>,
+    pub host_calls_per_execution: Option<u64>,
+    pub tool_calls_per_day: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub artifact_bytes: Option<u64>,
+    pub output_bytes: Option<u64>,
+    pub plugins_installed: Option<u32>,
+    pub storage_bytes: Option<u64>,
+    pub agents: Option<u32>,
+    pub invocations_per_minute: Option<u64>,
+}
+
+impl TierOverrides {
+    /// The tier with these overrides applied.
+    pub fn apply(&self, mut t: Tier) -> Tier {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { t.$f = v; } )* };
+        }
+        set!(
+            executions_per_day,
+            executions_per_month,
+            max_wall_time_ms,
+            concurrent_executions,
+            host_calls_per_execution,
+            tool_calls_per_day,
+            memory_bytes,
+            artifact_bytes,
+            output_bytes,
+            plugins_installed,
+            storage_bytes,
+            agents,
+            invocations_per_minute
+        );
+        t
+    }
+
+    /// Refuses values that cannot run anything sensibly; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let at_least = |name: &str, v: Option<u64>, min: u64| match v {
+            Some(v) if v < min => Err(format!("{name} must be at least {min} (got {v})")),
+            _ => Ok(()),
+        };
+        at_least("max_wall_time_ms", self.max_wall_time_ms, 1)?;
+        at_least("memory_bytes", self.memory_bytes, 1024 * 1024)?;
+        at_least("output_bytes", self.output_bytes, 1)?;
+        at_least("invocations_per_minute", self.invocations_per_minute, 1)?;
+        if self.max_wall_time_ms.is_some_and(|v| v > 15 * 60 * 1000) {
+            return Err("max_wall_time_ms must be at most 900000 (15 minutes)".into());
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 const KIB: u64 = 1024;
@@ -129,5 +201,10 @@ fn make(name: &str, v: [u64; 12]) -> Tier {
         plugins_installed: small(v[9]),
         storage_bytes: v[10],
         agents: small(v[11]),
+        invocations_per_minute: match name {
+            "enterprise" => 6_000,
+            "starter" => 600,
+            _ => default_rate(),
+        },
     }
 }

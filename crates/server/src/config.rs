@@ -1,8 +1,10 @@
 //! Server configuration: TOML file, then `TENANTRY_*` environment, then flags.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use tenantry_core::Tier;
 
 /// The default listen address: loopback, on a port no well-known service uses.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7431";
@@ -17,6 +19,27 @@ pub enum ConfigError {
     Cidr(String),
     #[error("{0} is not a valid ADDR:PORT (e.g. 127.0.0.1:7431)")]
     Listen(String),
+    #[error("tiers.{0}: {1}")]
+    Tier(String, String),
+}
+
+/// A tier defined (or redefined) in the configuration file: a built-in tier as its
+/// base, with some limits changed.
+///
+/// ```toml
+/// [tiers.pro]
+/// base = "starter"
+/// executions_per_day = 50000
+/// invocations_per_minute = 1200
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTier {
+    /// `free`, `starter` or `enterprise`; default: the tier's own name if built in,
+    /// else `free`.
+    pub base: Option<String>,
+    #[serde(flatten)]
+    pub limits: tenantry_core::TierOverrides,
 }
 
 /// Effective configuration.
@@ -38,6 +61,10 @@ pub struct Config {
     pub database_max_connections: u32,
     /// Shared rate-limit, concurrency and quota state for several nodes.
     pub redis_url: Option<String>,
+    /// Every known tier: the built-in ones, changed or joined by `[tiers.*]`.
+    pub tiers: BTreeMap<String, Tier>,
+    /// The tier of a new org when none is named.
+    pub default_tier: String,
 }
 
 /// What the TOML file may contain. Every field is optional.
@@ -54,6 +81,9 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub database_max_connections: Option<u32>,
     pub redis_url: Option<String>,
+    pub default_tier: Option<String>,
+    #[serde(default)]
+    pub tiers: BTreeMap<String, FileTier>,
 }
 
 /// Values given on the command line or in the environment (clap fills both).
@@ -95,7 +125,17 @@ impl Config {
             .iter()
             .map(|c| c.parse().map_err(|_| ConfigError::Cidr(c.clone())))
             .collect::<Result<_, _>>()?;
+        let tiers = resolve_tiers(file.tiers)?;
+        let default_tier = file.default_tier.unwrap_or_else(|| "free".into());
+        if !tiers.contains_key(&default_tier) {
+            return Err(ConfigError::Tier(
+                default_tier,
+                "default_tier names no known tier".into(),
+            ));
+        }
         Ok(Self {
+            tiers,
+            default_tier,
             egress_allow_cidrs,
             listen,
             data_dir: o
@@ -111,6 +151,36 @@ impl Config {
             redis_url: o.redis_url.or(file.redis_url),
         })
     }
+}
+
+/// The built-in tiers, then each `[tiers.NAME]` applied on its base.
+fn resolve_tiers(file: BTreeMap<String, FileTier>) -> Result<BTreeMap<String, Tier>, ConfigError> {
+    let mut tiers: BTreeMap<String, Tier> = [Tier::free(), Tier::starter(), Tier::enterprise()]
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    for (name, t) in file {
+        let base_name = t.base.clone().unwrap_or_else(|| {
+            if Tier::builtin(&name).is_some() {
+                name.clone()
+            } else {
+                "free".into()
+            }
+        });
+        let base = Tier::builtin(&base_name).ok_or_else(|| {
+            ConfigError::Tier(
+                name.clone(),
+                format!("base '{base_name}' is not a built-in tier (free, starter, enterprise)"),
+            )
+        })?;
+        t.limits
+            .validate()
+            .map_err(|e| ConfigError::Tier(name.clone(), e))?;
+        let mut tier = t.limits.apply(base);
+        tier.name = name.clone();
+        tiers.insert(name, tier);
+    }
+    Ok(tiers)
 }
 
 fn read_file(p: &Path) -> Result<FileConfig, ConfigError> {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tenantry_api::AppState;
 use tenantry_crypto::{MasterKey, SecretValue};
 use tenantry_runtime::{Runtime, RuntimeConfig};
+use tenantry_service::limits::Limiters;
 use tenantry_service::{ArtifactStore, Service, Settings};
 use tenantry_store::{BlobStore, ControlStore, TenantStore};
 use tenantry_store_postgres::{PgStores, RlsMode};
@@ -35,6 +36,8 @@ pub enum StartError {
     Runtime(String),
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
+    #[error("redis: {0}; check --redis-url (e.g. redis://127.0.0.1:6379)")]
+    Redis(String),
 }
 
 /// A prepared server: stores open, keys loaded.
@@ -105,10 +108,16 @@ impl Server {
             ArtifactStore::new(stores.blobs),
             Settings {
                 max_artifact_bytes: config.max_artifact_bytes,
-                ..Settings::default()
+                default_tier: config.default_tier.clone(),
+                tiers: config.tiers.clone(),
             },
             runtime,
         );
+        let service = match &config.redis_url {
+            Some(url) => service
+                .with_limiters(Limiters::redis(url).map_err(|e| StartError::Redis(e.to_string()))?),
+            None => service,
+        };
         Ok(Self {
             config,
             service,

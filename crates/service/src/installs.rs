@@ -162,6 +162,18 @@ pub struct InstallPatch {
     pub config: Option<Value>,
     pub grants: Option<Grants>,
     pub enabled: Option<bool>,
+    /// The install's own invocation rate limit per minute (the tier's applies when it
+    /// is lower); `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub rate_limit_per_minute: Option<Option<u32>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
 }
 
 pub async fn update(
@@ -189,6 +201,14 @@ pub async fn update(
     if let Some(e) = patch.enabled {
         install.enabled = e;
     }
+    if let Some(limit) = patch.rate_limit_per_minute {
+        if limit == Some(0) {
+            return Err(Error::invalid(
+                "rate_limit_per_minute must be at least 1; disable the install to stop it, or send null to use the org's limit",
+            ));
+        }
+        install.rate_limit_per_minute = limit;
+    }
     install.updated_at = tenantry_core::now();
     tx.update_install(&install).await?;
     let entry = audit_entry(
@@ -196,7 +216,7 @@ pub async fn update(
         ctx,
         "install.update",
         id.to_string(),
-        json!({"config_changed": patch.config.is_some(), "grants": patch.grants, "enabled": patch.enabled}),
+        json!({"config_changed": patch.config.is_some(), "grants": patch.grants, "enabled": patch.enabled, "rate_limit_per_minute": patch.rate_limit_per_minute}),
     );
     svc.finish(tx, entry).await?;
     Ok(view(install, &m))

@@ -101,7 +101,24 @@ pub async fn invoke(
             "the install is disabled; enable it with `tenantry install enable`",
         ));
     }
-    run_install(svc, scope, ctx, &record, &req.action, &req.input, None).await
+    let tier = svc.tier_of(scope.org_id()).await?;
+    let admission = svc
+        .admit(scope, install, record.rate_limit_per_minute, &tier)
+        .await?;
+    let result = run_install(
+        svc,
+        scope,
+        ctx,
+        &tier,
+        &record,
+        &req.action,
+        &req.input,
+        None,
+    )
+    .await;
+    let ran = matches!(&result, Ok((_, true)));
+    svc.release(admission, ran).await;
+    result.map(|(r, _)| r)
 }
 
 /// Loads (verify + compile, once per version) the plugin an install runs.
@@ -149,29 +166,24 @@ pub fn limits_for(tier: &Tier) -> Limits {
     }
 }
 
-pub(crate) async fn tier_of(svc: &Service, scope: &TenantScope) -> Result<Tier> {
-    let org = svc
-        .control
-        .get_org(scope.org_id())
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
-    Ok(Tier::builtin(&org.tier).unwrap_or_else(Tier::free))
-}
-
-/// Runs one action of an install (already authorised) and records it.
+/// Runs one action of an install (already authorised and admitted) and records it.
+/// The flag says whether the sandbox ran (quotas of runs that never started are
+/// refunded).
+#[allow(clippy::too_many_arguments)]
 async fn run_install(
     svc: &Service,
     scope: &TenantScope,
     ctx: &RequestCtx,
+    tier: &Tier,
     install: &InstallRecord,
     action: &str,
     input: &Value,
     nested: Option<Nested>,
-) -> Result<InvokeResponse> {
+) -> Result<(InvokeResponse, bool)> {
     let id = InvocationId::new();
-    let tier = tier_of(svc, scope).await?;
     let prepared = prepare(svc, install).await?;
     let input_text = input.to_string();
+    let ran = prepared.manifest.validate_input(action, input).is_ok();
     let (outcome, output, error, stats, denied) =
         match prepared.manifest.validate_input(action, input) {
             Err(e) => {
@@ -211,7 +223,7 @@ async fn run_install(
                             input: &input_text,
                             config: &install.config,
                             grants: &install.grants,
-                            limits: limits_for(&tier),
+                            limits: limits_for(tier),
                             backends: Backends {
                                 kv: host.clone(),
                                 secrets: host.clone(),
@@ -273,13 +285,16 @@ async fn run_install(
         code: outcome,
         message,
     });
-    Ok(InvokeResponse {
-        invocation_id: id,
-        outcome,
-        output,
-        error,
-        stats,
-    })
+    Ok((
+        InvokeResponse {
+            invocation_id: id,
+            outcome,
+            output,
+            error,
+            stats,
+        },
+        ran,
+    ))
 }
 
 /// The capability backends of one invocation, on the org's own store.
@@ -444,17 +459,32 @@ impl ToolBackend for StoreHost {
                 format!("tool input is not JSON: {e}"),
             )
         })?;
-        let r = run_install(
+        let quota = self
+            .svc
+            .reserve_tool_call(&self.scope, &self.tier)
+            .await
+            .map_err(|e| {
+                let outcome = match e.code {
+                    ErrorCode::QuotaExceeded => Outcome::QuotaExceeded,
+                    _ => Outcome::Internal,
+                };
+                fail(outcome, e.message)
+            })?;
+        let result = run_install(
             &self.svc,
             &self.scope,
             &self.ctx,
+            &self.tier,
             &target,
             action,
             &input,
             Some(nested),
         )
-        .await
-        .map_err(|e| fail(Outcome::Internal, e.message))?;
+        .await;
+        if !matches!(&result, Ok((_, true))) {
+            self.svc.refund(std::slice::from_ref(&quota)).await;
+        }
+        let (r, _) = result.map_err(|e| fail(Outcome::Internal, e.message))?;
         match (r.outcome, r.output) {
             (Outcome::Ok, Some(out)) => Ok(out.to_string()),
             (o, _) => Err(fail(o, r.error.map(|e| e.message).unwrap_or_default())),

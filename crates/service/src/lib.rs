@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod installs;
 pub mod invoke;
+pub mod limits;
 pub mod members;
 pub mod orgs;
 pub mod recorder;
@@ -20,7 +21,7 @@ pub mod usage;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tenantry_core::{Error, ErrorCode, OperatorScope, RequestId, Result, TenantScope};
+use tenantry_core::{Error, ErrorCode, OperatorScope, RequestId, Result, TenantScope, Tier};
 use tenantry_crypto::MasterKey;
 use tenantry_runtime::Runtime;
 use tenantry_store::{AuditEntry, ControlStore, TenantStore, TenantTx};
@@ -34,8 +35,8 @@ pub struct Settings {
     pub max_artifact_bytes: u64,
     /// Tier given to new orgs when none is named.
     pub default_tier: String,
-    /// Known tier names.
-    pub tiers: Vec<String>,
+    /// Known tiers by name: the built-in ones plus any defined in configuration.
+    pub tiers: std::collections::BTreeMap<String, tenantry_core::Tier>,
 }
 
 impl Default for Settings {
@@ -43,7 +44,10 @@ impl Default for Settings {
         Self {
             max_artifact_bytes: 10 * 1024 * 1024,
             default_tier: "free".into(),
-            tiers: vec!["free".into(), "starter".into(), "enterprise".into()],
+            tiers: [Tier::free(), Tier::starter(), Tier::enterprise()]
+                .into_iter()
+                .map(|t| (t.name.clone(), t))
+                .collect(),
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct Service {
     pub settings: Settings,
     pub runtime: Runtime,
     pub recorder: recorder::Recorder,
+    /// Rate limits, concurrency leases and billing quotas (local or Redis).
+    pub limiters: limits::Limiters,
     /// Verified, compiled plugin versions by (plugin, version).
     pub(crate) prepared: Arc<Mutex<PreparedCache>>,
 }
@@ -85,8 +91,32 @@ impl Service {
             settings,
             runtime,
             recorder,
+            limiters: limits::Limiters::local(),
             prepared: Arc::default(),
         }
+    }
+
+    /// Replaces the limiter backends (Redis, or a test clock).
+    pub fn with_limiters(mut self, limiters: limits::Limiters) -> Self {
+        self.limiters = limiters;
+        self
+    }
+
+    /// The effective limits of an org: its tier (unknown names fall back to `free`)
+    /// with the operator's per-org overrides applied.
+    pub async fn tier_of(&self, org: tenantry_core::OrgId) -> Result<Tier> {
+        let org = self
+            .control
+            .get_org(org)
+            .await?
+            .ok_or_else(|| Error::not_found("org"))?;
+        let base = self
+            .settings
+            .tiers
+            .get(&org.tier)
+            .cloned()
+            .unwrap_or_else(Tier::free);
+        Ok(org.overrides.apply(base))
     }
 
     /// Forgets every verified plugin (after a key revocation, say), so the next use

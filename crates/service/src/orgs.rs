@@ -32,13 +32,14 @@ pub async fn bootstrap_operator(svc: &Service) -> Result<Option<SecretValue>> {
 }
 
 fn check_tier(svc: &Service, tier: &str) -> Result<()> {
-    if svc.settings.tiers.iter().any(|t| t == tier) {
+    if svc.settings.tiers.contains_key(tier) {
         Ok(())
     } else {
+        let known: Vec<&str> = svc.settings.tiers.keys().map(String::as_str).collect();
         Err(Error::invalid(format!(
             "unknown tier '{}'; known tiers: {}",
             tenantry_core::error::clip(tier),
-            svc.settings.tiers.join(", ")
+            known.join(", ")
         )))
     }
 }
@@ -58,6 +59,7 @@ pub async fn create(
         id: OrgId::new(),
         name: name.into(),
         tier: tier.into(),
+        overrides: Default::default(),
         created_at: tenantry_core::now(),
     };
     // The tenant store first: an org row never points at a missing store. A failure
@@ -123,6 +125,85 @@ pub async fn set_tier(
         .get_org(org)
         .await?
         .ok_or_else(|| Error::not_found("org"))
+}
+
+/// Replaces an org's per-org limit overrides (operator only); `{}` clears them.
+pub async fn set_overrides(
+    svc: &Service,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
+    org: OrgId,
+    overrides: &tenantry_core::TierOverrides,
+) -> Result<OrgRecord> {
+    overrides.validate().map_err(Error::invalid)?;
+    if !svc.control.set_org_overrides(org, overrides).await? {
+        return Err(Error::not_found("org"));
+    }
+    let scope = op.enter_org(org);
+    let tx = svc.write(&scope).await?;
+    svc.finish(
+        tx,
+        audit_entry(
+            &scope,
+            ctx,
+            "org.set_limits",
+            org.to_string(),
+            json!({"overrides": overrides}),
+        ),
+    )
+    .await?;
+    svc.control
+        .get_org(org)
+        .await?
+        .ok_or_else(|| Error::not_found("org"))
+}
+
+/// One billing quota's state in the current window.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QuotaState {
+    pub quota: String,
+    pub used: u64,
+    pub limit: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub resets_at: time::OffsetDateTime,
+}
+
+/// An org's effective limits and where it stands against its quotas.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LimitsView {
+    /// The tier with the org's overrides applied.
+    pub effective: tenantry_core::Tier,
+    pub overrides: tenantry_core::TierOverrides,
+    pub quotas: Vec<QuotaState>,
+    /// `local` (this node) or `redis` (shared by all nodes).
+    pub limiter: String,
+}
+
+/// The caller's org's effective limits (any member).
+pub async fn limits(svc: &Service, scope: &TenantScope) -> Result<LimitsView> {
+    let org = svc
+        .control
+        .get_org(scope.org_id())
+        .await?
+        .ok_or_else(|| Error::not_found("org"))?;
+    let effective = svc.tier_of(scope.org_id()).await?;
+    let quotas = svc
+        .quota_usage(scope, &effective)
+        .await?
+        .into_iter()
+        .map(|(q, used, limit, resets_at)| QuotaState {
+            quota: q.into(),
+            used,
+            limit,
+            resets_at,
+        })
+        .collect();
+    Ok(LimitsView {
+        effective,
+        overrides: org.overrides,
+        quotas,
+        limiter: svc.limiters.backend.into(),
+    })
 }
 
 /// An org as its own members see it.

@@ -28,6 +28,7 @@ CREATE TABLE orgs (
     id          uuid PRIMARY KEY,
     name        text NOT NULL UNIQUE,
     tier        text NOT NULL,
+    overrides   jsonb NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL
 );
 

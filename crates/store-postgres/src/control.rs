@@ -24,6 +24,7 @@ fn org(row: &PgRow) -> StoreResult<OrgRecord> {
         id: id(row, "id")?,
         name: get(row, "name")?,
         tier: get(row, "tier")?,
+        overrides: json(row, "overrides")?,
         created_at: get(row, "created_at")?,
     })
 }
@@ -119,14 +120,17 @@ impl BlobStore for PgControl {
 #[async_trait]
 impl ControlStore for PgControl {
     async fn insert_org(&self, o: &OrgRecord) -> StoreResult<()> {
-        sqlx::query("INSERT INTO orgs (id, name, tier, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(o.id.as_uuid())
-            .bind(&o.name)
-            .bind(&o.tier)
-            .bind(o.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO orgs (id, name, tier, overrides, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(o.id.as_uuid())
+        .bind(&o.name)
+        .bind(&o.tier)
+        .bind(Json(to_json(&o.overrides)?))
+        .bind(o.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -153,6 +157,20 @@ impl ControlStore for PgControl {
     async fn set_org_tier(&self, org_id: OrgId, tier: &str) -> StoreResult<bool> {
         let r = sqlx::query("UPDATE orgs SET tier = $1 WHERE id = $2")
             .bind(tier)
+            .bind(org_id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_org_overrides(
+        &self,
+        org_id: OrgId,
+        overrides: &tenantry_core::TierOverrides,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE orgs SET overrides = $1 WHERE id = $2")
+            .bind(Json(to_json(overrides)?))
             .bind(org_id.as_uuid())
             .execute(&self.pool)
             .await

@@ -38,6 +38,7 @@ fn org(row: &SqliteRow) -> StoreResult<OrgRecord> {
         id: id(row, "id")?,
         name: text(row, "name")?,
         tier: text(row, "tier")?,
+        overrides: json(row, "overrides")?,
         created_at: time(row, "created_at")?,
     })
 }
@@ -108,14 +109,17 @@ macro_rules! summary_select {
 #[async_trait]
 impl ControlStore for SqliteControl {
     async fn insert_org(&self, o: &OrgRecord) -> StoreResult<()> {
-        sqlx::query("INSERT INTO orgs (id, name, tier, created_at) VALUES (?, ?, ?, ?)")
-            .bind(o.id.to_string())
-            .bind(&o.name)
-            .bind(&o.tier)
-            .bind(o.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO orgs (id, name, tier, overrides, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(o.id.to_string())
+        .bind(&o.name)
+        .bind(&o.tier)
+        .bind(to_json(&o.overrides)?)
+        .bind(o.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -142,6 +146,20 @@ impl ControlStore for SqliteControl {
     async fn set_org_tier(&self, org_id: OrgId, tier: &str) -> StoreResult<bool> {
         let r = sqlx::query("UPDATE orgs SET tier = ? WHERE id = ?")
             .bind(tier)
+            .bind(org_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_org_overrides(
+        &self,
+        org_id: OrgId,
+        overrides: &tenantry_core::TierOverrides,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE orgs SET overrides = ? WHERE id = ?")
+            .bind(to_json(overrides)?)
             .bind(org_id.to_string())
             .execute(&self.pool)
             .await

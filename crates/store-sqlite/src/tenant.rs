@@ -767,6 +767,21 @@ impl TenantTx for SqliteTenantTx {
         fetch_all!(self, q, usage)
     }
 
+    async fn count_usage(
+        &mut self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let q = sqlx::query(
+            "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = ? AND at >= ? AND at < ?",
+        )
+        .bind(&self.org)
+        .bind(since)
+        .bind(until);
+        let row = q.fetch_one(&mut *self.tx).await.map_err(db_err)?;
+        uint(&row, "n")
+    }
+
     async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
         let q = sqlx::query(
             "INSERT INTO audit (org_id, seq, at, actor_kind, actor_id, action, target, outcome, request_id, details) \

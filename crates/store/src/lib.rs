@@ -58,6 +58,11 @@ pub trait ControlStore: Send + Sync + 'static {
     async fn get_org(&self, id: OrgId) -> StoreResult<Option<OrgRecord>>;
     async fn list_orgs(&self) -> StoreResult<Vec<OrgRecord>>;
     async fn set_org_tier(&self, id: OrgId, tier: &str) -> StoreResult<bool>;
+    async fn set_org_overrides(
+        &self,
+        id: OrgId,
+        overrides: &tenantry_core::TierOverrides,
+    ) -> StoreResult<bool>;
 
     // ---- operator and key index ----
     async fn insert_operator_key(&self, key: &OperatorKeyRecord) -> StoreResult<()>;
@@ -203,6 +208,12 @@ pub trait TenantTx: Send {
     // ---- usage ----
     async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()>;
     async fn list_usage(&mut self, filter: &UsageFilter) -> StoreResult<Vec<UsageEvent>>;
+    /// Usage events with `since <= at < until` (seeds quota counters).
+    async fn count_usage(
+        &mut self,
+        since: time::OffsetDateTime,
+        until: time::OffsetDateTime,
+    ) -> StoreResult<u64>;
 
     // ---- audit ----
     async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()>;

@@ -16,6 +16,12 @@ pub struct OrgRecord {
     pub id: OrgId,
     pub name: String,
     pub tier: String,
+    /// Operator-set changes to the tier's limits for this org.
+    #[serde(
+        default,
+        skip_serializing_if = "tenantry_core::TierOverrides::is_empty"
+    )]
+    pub overrides: tenantry_core::TierOverrides,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

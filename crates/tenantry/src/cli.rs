@@ -145,6 +145,16 @@ pub enum OrgCmd {
     SetTier { org: String, tier: String },
     /// Show your own org and permissions.
     Show,
+    /// Your org's effective limits and where it stands against its quotas.
+    Limits,
+    /// Override some of an org's limits (operator), e.g.
+    /// `--set '{"executions_per_day": 5000}'`; `--set '{}'` clears every override.
+    SetLimits {
+        org: String,
+        /// JSON object of limits to override (or @file.json).
+        #[arg(long)]
+        set: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -338,6 +348,12 @@ pub enum InstallCmd {
         install: String,
         #[command(flatten)]
         grants: GrantArgs,
+    },
+    /// Set the install's own invocation rate limit (per minute, at most the tier's),
+    /// or `none` to use the org's.
+    RateLimit {
+        install: String,
+        per_minute: String,
     },
     Enable {
         install: String,

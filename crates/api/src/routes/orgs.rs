@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use tenantry_core::{OrgId, Role};
 use tenantry_service::members::{CreatedKey, KeyOwner};
-use tenantry_service::orgs::{self, OrgView};
+use tenantry_service::orgs::{self, LimitsView, OrgView};
 use tenantry_store::{OrgRecord, UserRecord};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(provision_user))
         .routes(routes!(provision_key))
         .routes(routes!(current_org))
+        .routes(routes!(set_limits))
+        .routes(routes!(limits))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -131,4 +133,28 @@ async fn current_org(
     Tenant(scope, _): Tenant,
 ) -> ApiResult<axum::Json<OrgView>> {
     Ok(axum::Json(orgs::current(&s.svc, &scope).await?))
+}
+
+/// Replace an org's per-org limit overrides (operator). Fields left out keep the
+/// tier's value; `{}` clears every override.
+#[utoipa::path(put, path = "/v1/orgs/{org_id}/limits", tag = "orgs", request_body = tenantry_core::TierOverrides, params(("org_id" = OrgId, Path)), responses((status = 200, body = OrgRecord)))]
+async fn set_limits(
+    State(s): State<AppState>,
+    Operator(op, ctx): Operator,
+    Path(org): Path<OrgId>,
+    Json(b): Json<tenantry_core::TierOverrides>,
+) -> ApiResult<axum::Json<OrgRecord>> {
+    Ok(axum::Json(
+        orgs::set_overrides(&s.svc, &op, &ctx, org, &b).await?,
+    ))
+}
+
+/// The caller's org's effective limits (its tier with overrides) and where it stands
+/// against its billing quotas in the current windows (any member).
+#[utoipa::path(get, path = "/v1/limits", tag = "orgs", responses((status = 200, body = LimitsView)))]
+async fn limits(
+    State(s): State<AppState>,
+    Tenant(scope, _): Tenant,
+) -> ApiResult<axum::Json<LimitsView>> {
+    Ok(axum::Json(orgs::limits(&s.svc, &scope).await?))
 }

@@ -51,6 +51,38 @@ async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
             c.patch(&format!("/v1/orgs/{}", seg(&org)), json!({"tier": tier}))
                 .await?
         }
+        OrgCmd::Limits => {
+            let v = c.get("/v1/limits").await?;
+            print(json, &v, |v| {
+                println!("limiter: {}", v["limiter"].as_str().unwrap_or("?"));
+                let e = &v["effective"];
+                fields(
+                    e,
+                    &[
+                        "name",
+                        "invocations_per_minute",
+                        "concurrent_executions",
+                        "max_wall_time_ms",
+                        "memory_bytes",
+                        "output_bytes",
+                        "host_calls_per_execution",
+                        "plugins_installed",
+                        "storage_bytes",
+                        "agents",
+                    ],
+                );
+                table(
+                    &["quota", "used", "limit", "resets_at"],
+                    rows(&v["quotas"], &["quota", "used", "limit", "resets_at"]),
+                );
+            });
+            return Ok(());
+        }
+        OrgCmd::SetLimits { org, set } => {
+            let body = json_arg(&set, "--set")?;
+            c.put(&format!("/v1/orgs/{}/limits", seg(&org)), Some(body))
+                .await?
+        }
         OrgCmd::Show => {
             let v = c.get("/v1/org").await?;
             print(json, &v, |v| {
@@ -305,11 +337,16 @@ pub async fn install_id(c: &Client, r: &str) -> Result<String> {
 
 /// Reads `--config` text: inline JSON or `@file.json`.
 fn config_arg(text: &str) -> Result<Value> {
+    json_arg(text, "config")
+}
+
+/// Reads a JSON argument: inline JSON or `@file.json`.
+fn json_arg(text: &str, what: &str) -> Result<Value> {
     let raw = match text.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
         None => text.to_string(),
     };
-    serde_json::from_str(&raw).context("config is not valid JSON")
+    serde_json::from_str(&raw).with_context(|| format!("{what} is not valid JSON"))
 }
 
 fn grants_json(g: &GrantArgs) -> Value {
@@ -387,6 +424,23 @@ async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
             c.patch(
                 &format!("/v1/installs/{}", seg(&id)),
                 json!({"grants": grants_json(&grants)}),
+            )
+            .await?
+        }
+        InstallCmd::RateLimit {
+            install,
+            per_minute,
+        } => {
+            let id = install_id(c, &install).await?;
+            let limit = match per_minute.as_str() {
+                "none" => Value::Null,
+                n => json!(n.parse::<u32>().map_err(|_| anyhow!(
+                    "per_minute must be a whole number of invocations or `none`"
+                ))?),
+            };
+            c.patch(
+                &format!("/v1/installs/{}", seg(&id)),
+                json!({"rate_limit_per_minute": limit}),
             )
             .await?
         }

@@ -1,0 +1,326 @@
+//! Per-org guards on the invoke path, and an org's effective limits.
+//!
+//! Before an invocation starts: the org's rate limit, the install's own (lower) rate
+//! limit, the billing quotas (executions per UTC day and month) and a concurrency
+//! lease. Quotas are reserved up front and refunded if the invocation never ran
+//! (bad input, a plugin that cannot load), so a failed-before-start request does not
+//! eat the budget. Tool calls reserve the daily tool-call quota one by one.
+//!
+//! Backends come from `tenantry-limits`: in-process by default; with Redis, rate
+//! limits and leases are shared by every node and fall back to local when Redis is
+//! down (fail open), while billing quotas refuse with `UNAVAILABLE` (fail closed).
+//! After a restart (or a Redis flush) a quota counter is seeded from the org's
+//! durable usage events before its first use.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tenantry_core::{Error, ErrorCode, InstallId, Result, TenantScope, Tier};
+use tenantry_limits::{
+    BillingQuota, ConcurrencyLimiter, FallbackConcurrencyLimiter, FallbackRateLimiter, Lease,
+    LimitError, LocalConcurrencyLimiter, LocalQuotaCounter, LocalRateLimiter, Policy, QuotaCounter,
+    QuotaDecision, QuotaKey, RateKey, RateLimiter, RedisConcurrencyLimiter, RedisConn,
+    RedisOptions, RedisQuotaCounter, RedisRateLimiter, quota_ttl, window_reset,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::Service;
+
+/// The clock quotas use for their calendar windows (injectable for tests).
+pub type NowFn = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The limiter backends of one server.
+#[derive(Clone)]
+pub struct Limiters {
+    rate: Arc<dyn RateLimiter>,
+    concurrency: Arc<dyn ConcurrencyLimiter>,
+    quotas: Arc<dyn QuotaCounter>,
+    now: NowFn,
+    /// Quota counters already seeded from durable usage by this process.
+    seeded: Arc<Mutex<HashSet<String>>>,
+    /// `local` or `redis`, for `/v1/limits` and logs.
+    pub backend: &'static str,
+}
+
+impl Limiters {
+    /// In-process limiters: no setup, one node.
+    pub fn local() -> Self {
+        Self {
+            rate: Arc::new(LocalRateLimiter::new()),
+            concurrency: Arc::new(LocalConcurrencyLimiter::new()),
+            quotas: Arc::new(LocalQuotaCounter::new()),
+            now: Arc::new(OffsetDateTime::now_utc),
+            seeded: Arc::default(),
+            backend: "local",
+        }
+    }
+
+    /// Limiters shared through Redis. Connects lazily: a server starts (degraded)
+    /// while Redis is down and recovers when it returns.
+    pub fn redis(url: &str) -> std::result::Result<Self, LimitError> {
+        let conn = RedisConn::connect_lazy(url, RedisOptions::default())?;
+        Ok(Self {
+            rate: Arc::new(FallbackRateLimiter::new(
+                RedisRateLimiter::new(conn.clone()),
+                LocalRateLimiter::new(),
+            )),
+            concurrency: Arc::new(FallbackConcurrencyLimiter::new(
+                RedisConcurrencyLimiter::new(conn.clone()),
+                LocalConcurrencyLimiter::new(),
+            )),
+            quotas: Arc::new(RedisQuotaCounter::new(conn)),
+            now: Arc::new(OffsetDateTime::now_utc),
+            seeded: Arc::default(),
+            backend: "redis",
+        })
+    }
+
+    /// Replaces the quota clock.
+    pub fn with_now(mut self, now: NowFn) -> Self {
+        self.now = now;
+        self
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        (self.now)()
+    }
+}
+
+/// What an admitted invocation holds until it finishes.
+pub(crate) struct Admission {
+    lease: Option<Lease>,
+    reserved: Vec<QuotaKey>,
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn limiter_failed(e: LimitError) -> Error {
+    tracing::error!(error = %e, "limiter failed");
+    Error::internal()
+}
+
+fn quota_unavailable(e: LimitError) -> Error {
+    tracing::warn!(error = %e, "billing quota store unreachable; refusing metered work");
+    Error::new(
+        ErrorCode::Unavailable,
+        "usage metering is unavailable, so metered work is refused rather than run unrecorded; retry shortly",
+    )
+    .with_header("Retry-After", "5")
+}
+
+async fn check_rate(svc: &Service, key: RateKey, limit: u64, name: &'static str) -> Result<()> {
+    let policy = Policy::per_minute(limit.max(1));
+    let d = svc
+        .limiters
+        .rate
+        .check(&key, &policy, 1)
+        .await
+        .map_err(limiter_failed)?;
+    if d.allowed {
+        return Ok(());
+    }
+    let retry = d.retry_after_header().unwrap_or_else(|| "1".into());
+    let mut e = Error::new(
+        ErrorCode::RateLimited,
+        format!("the {name} rate limit ({limit} invocations per minute) is reached; retry after {retry} s"),
+    )
+    .with_details(serde_json::json!({"limit": name, "per_minute": limit, "retry_after_s": retry}));
+    for (h, v) in d.headers(name, &policy) {
+        e = e.with_header(h, v);
+    }
+    Err(e)
+}
+
+impl Service {
+    /// Reserves one unit of a billing quota, seeding its counter from durable usage
+    /// the first time this process sees it.
+    async fn reserve_quota(
+        &self,
+        scope: &TenantScope,
+        quota: BillingQuota,
+        limit: u64,
+    ) -> Result<QuotaKey> {
+        let now = self.limiters.now();
+        let org = scope.org_id().to_string();
+        let key = quota.key(&org, now);
+        let ttl = quota_ttl(quota.window(), now);
+        let reset = window_reset(quota.window(), now);
+        let first = self
+            .limiters
+            .seeded
+            .lock()
+            .map(|mut s| s.insert(key.redis_key()))
+            .unwrap_or(false);
+        if first {
+            let start = match quota.window() {
+                tenantry_limits::Window::Day => now.replace_time(time::Time::MIDNIGHT),
+                tenantry_limits::Window::Month => now
+                    .replace_day(1)
+                    .unwrap_or(now)
+                    .replace_time(time::Time::MIDNIGHT),
+            };
+            let used = {
+                let mut tx = self.read(&scope.system_for_same_org()).await?;
+                tx.count_usage(start, reset).await?
+            };
+            if let Err(e) = self.limiters.quotas.seed(&key, used, ttl).await {
+                if let Ok(mut s) = self.limiters.seeded.lock() {
+                    s.remove(&key.redis_key());
+                }
+                return Err(quota_unavailable(e));
+            }
+        }
+        match self
+            .limiters
+            .quotas
+            .reserve(&key, limit, 1, ttl)
+            .await
+            .map_err(quota_unavailable)?
+        {
+            QuotaDecision::Admitted { .. } => Ok(key),
+            QuotaDecision::Exceeded { used, limit } => {
+                let secs = (reset - now).whole_seconds().max(1);
+                Err(Error::new(
+                    ErrorCode::QuotaExceeded,
+                    format!(
+                        "the {} quota ({limit}) is used up; it resets at {} (UTC)",
+                        quota.name(),
+                        rfc3339(reset)
+                    ),
+                )
+                .with_details(serde_json::json!({
+                    "quota": quota.name(), "limit": limit, "used": used, "resets_at": rfc3339(reset),
+                }))
+                .with_header("Retry-After", secs.to_string()))
+            }
+        }
+    }
+
+    pub(crate) async fn refund(&self, keys: &[QuotaKey]) {
+        for k in keys {
+            if let Err(e) = self.limiters.quotas.refund(k, 1).await {
+                tracing::warn!(error = %e, quota = %k.redis_key(), "quota refund failed");
+            }
+        }
+    }
+
+    /// Admits an invocation of `install` or refuses it with `RATE_LIMITED`,
+    /// `QUOTA_EXCEEDED` or `UNAVAILABLE`.
+    pub(crate) async fn admit(
+        &self,
+        scope: &TenantScope,
+        install: InstallId,
+        install_limit: Option<u32>,
+        tier: &Tier,
+    ) -> Result<Admission> {
+        let org = scope.org_id().to_string();
+        check_rate(self, RateKey::org(&org), tier.invocations_per_minute, "org").await?;
+        if let Some(l) = install_limit {
+            let limit = u64::from(l).min(tier.invocations_per_minute);
+            check_rate(
+                self,
+                RateKey::install(&org, &install.to_string()),
+                limit,
+                "install",
+            )
+            .await?;
+        }
+        let mut reserved = Vec::new();
+        for (quota, limit) in [
+            (BillingQuota::ExecutionsPerDay, tier.executions_per_day),
+            (BillingQuota::ExecutionsPerMonth, tier.executions_per_month),
+        ] {
+            match self.reserve_quota(scope, quota, limit).await {
+                Ok(k) => reserved.push(k),
+                Err(e) => {
+                    self.refund(&reserved).await;
+                    return Err(e);
+                }
+            }
+        }
+        let ttl = tier.max_wall_time() + Duration::from_secs(30);
+        let lease = match self
+            .limiters
+            .concurrency
+            .acquire(&org, tier.concurrent_executions, ttl)
+            .await
+        {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                self.refund(&reserved).await;
+                return Err(Error::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "the org already runs {} concurrent executions, its limit; retry when one finishes",
+                        tier.concurrent_executions
+                    ),
+                )
+                .with_details(serde_json::json!({"limit": "concurrent_executions", "max": tier.concurrent_executions}))
+                .with_header("Retry-After", "1"));
+            }
+            Err(e) => {
+                self.refund(&reserved).await;
+                return Err(limiter_failed(e));
+            }
+        };
+        Ok(Admission {
+            lease: Some(lease),
+            reserved,
+        })
+    }
+
+    /// Ends an admitted invocation: frees its lease, and refunds its quotas if the
+    /// sandbox never started.
+    pub(crate) async fn release(&self, mut a: Admission, ran: bool) {
+        if let Some(lease) = a.lease.take()
+            && let Err(e) = self.limiters.concurrency.release(lease).await
+        {
+            tracing::warn!(error = %e, "lease release failed; it expires on its own");
+        }
+        if !ran {
+            self.refund(&a.reserved).await;
+        }
+    }
+
+    /// Reserves one tool call of the org's daily tool-call quota.
+    pub(crate) async fn reserve_tool_call(
+        &self,
+        scope: &TenantScope,
+        tier: &Tier,
+    ) -> Result<QuotaKey> {
+        self.reserve_quota(
+            scope,
+            BillingQuota::ToolCallsPerDay,
+            tier.tool_calls_per_day,
+        )
+        .await
+    }
+
+    /// Current counts of the org's quotas: (name, used, limit, resets at).
+    pub async fn quota_usage(
+        &self,
+        scope: &TenantScope,
+        tier: &Tier,
+    ) -> Result<Vec<(&'static str, u64, u64, OffsetDateTime)>> {
+        let now = self.limiters.now();
+        let org = scope.org_id().to_string();
+        let mut out = Vec::new();
+        for (q, limit) in [
+            (BillingQuota::ExecutionsPerDay, tier.executions_per_day),
+            (BillingQuota::ExecutionsPerMonth, tier.executions_per_month),
+            (BillingQuota::ToolCallsPerDay, tier.tool_calls_per_day),
+        ] {
+            let used = self
+                .limiters
+                .quotas
+                .used(&q.key(&org, now))
+                .await
+                .map_err(quota_unavailable)?;
+            out.push((q.name(), used, limit, window_reset(q.window(), now)));
+        }
+        Ok(out)
+    }
+}

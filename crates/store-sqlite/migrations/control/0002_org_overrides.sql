@@ -1,0 +1,2 @@
+-- Operator-set per-org changes to the tier's limits (JSON object).
+ALTER TABLE orgs ADD COLUMN overrides TEXT NOT NULL DEFAULT '{}';
