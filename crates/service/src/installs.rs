@@ -12,6 +12,7 @@ use tenantry_core::manifest::{Grants, Manifest, Permissions};
 use tenantry_core::{AgentId, Error, ErrorCode, InstallId, Permission, Result, TenantScope};
 use tenantry_store::{BindingRecord, InstallRecord, TenantTx};
 
+use crate::limits::check_standing;
 use crate::{RequestCtx, Service, audit_entry, registry};
 
 /// An install with what its manifest requested next to what was granted.
@@ -111,6 +112,15 @@ pub async fn install(
         ));
     }
     check_dependencies(&mut tx, &manifest).await?;
+    let tier = svc.tier_of(scope.org_id()).await?;
+    let installed = tx.list_installs().await?.len() as u64;
+    check_standing(
+        "plugins_installed",
+        installed,
+        1,
+        u64::from(tier.plugins_installed),
+        "uninstall a plugin first or ask the operator for a higher tier",
+    )?;
     let now = tenantry_core::now();
     let install = InstallRecord {
         id: InstallId::new(),

@@ -111,6 +111,25 @@ fn quota_unavailable(e: LimitError) -> Error {
     .with_header("Retry-After", "5")
 }
 
+/// Refuses a standing quota (not a window: plugins installed, agents, artifact size)
+/// that `used + adding` would exceed. The message says what to do instead.
+pub(crate) fn check_standing(
+    quota: &'static str,
+    used: u64,
+    adding: u64,
+    limit: u64,
+    what_to_do: &str,
+) -> Result<()> {
+    if used.saturating_add(adding) <= limit {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::QuotaExceeded,
+        format!("the org's {quota} quota is {limit} (in use: {used}); {what_to_do}"),
+    )
+    .with_details(serde_json::json!({"quota": quota, "limit": limit, "used": used})))
+}
+
 async fn check_rate(svc: &Service, key: RateKey, limit: u64, name: &'static str) -> Result<()> {
     let policy = Policy::per_minute(limit.max(1));
     let d = svc

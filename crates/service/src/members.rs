@@ -144,7 +144,15 @@ pub async fn create_agent(
     let user_id = on_behalf_of
         .or(scope.user_id())
         .ok_or_else(|| Error::invalid("name the user the agent acts for ('on_behalf_of')"))?;
+    let tier = svc.tier_of(scope.org_id()).await?;
     let mut tx = svc.write(scope).await?;
+    crate::limits::check_standing(
+        "agents",
+        tx.list_agents().await?.len() as u64,
+        1,
+        u64::from(tier.agents),
+        "remove an agent first or ask the operator for a higher tier",
+    )?;
     let user = tx
         .get_user(user_id)
         .await?
