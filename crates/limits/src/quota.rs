@@ -82,6 +82,15 @@ impl BillingQuota {
         }
     }
 
+    /// The quota's name as users see it (the tier field that sets its limit).
+    pub fn quota_name(self) -> &'static str {
+        match self {
+            BillingQuota::ExecutionsPerDay => "executions_per_day",
+            BillingQuota::ExecutionsPerMonth => "executions_per_month",
+            BillingQuota::ToolCallsPerDay => "tool_calls_per_day",
+        }
+    }
+
     /// The counter's window.
     pub fn window(self) -> Window {
         match self {

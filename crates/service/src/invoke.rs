@@ -183,68 +183,68 @@ async fn run_install(
     let id = InvocationId::new();
     let prepared = prepare(svc, install).await?;
     let input_text = input.to_string();
-    let ran = prepared.manifest.validate_input(action, input).is_ok();
-    let (outcome, output, error, stats, denied) =
-        match prepared.manifest.validate_input(action, input) {
-            Err(e) => {
-                let outcome = if e.code == ErrorCode::NotFound {
-                    Outcome::NotFound
-                } else {
-                    Outcome::InvalidInput
-                };
-                (
-                    outcome,
-                    None,
-                    Some(e.message),
-                    InvocationStats {
-                        bytes_in: input_text.len() as u64,
-                        ..Default::default()
-                    },
-                    vec![],
-                )
-            }
-            Ok(()) => {
-                let host = Arc::new(StoreHost {
-                    svc: svc.clone(),
-                    scope: scope.system_for_same_org(),
-                    ctx: *ctx,
-                    tier: tier.clone(),
-                });
-                let r = svc
-                    .runtime
-                    .invoke(
-                        &prepared.loaded,
-                        Invocation {
-                            install: InstallRef {
-                                org_id: scope.org_id(),
-                                install_id: install.id,
-                            },
-                            action,
-                            input: &input_text,
-                            config: &install.config,
-                            grants: &install.grants,
-                            limits: limits_for(tier),
-                            backends: Backends {
-                                kv: host.clone(),
-                                secrets: host.clone(),
-                                tools: host,
-                            },
-                            nested,
+    let validated = prepared.manifest.validate_input(action, input);
+    let ran = validated.is_ok();
+    let (outcome, output, error, stats, denied) = match validated {
+        Err(e) => {
+            let outcome = if e.code == ErrorCode::NotFound {
+                Outcome::NotFound
+            } else {
+                Outcome::InvalidInput
+            };
+            (
+                outcome,
+                None,
+                Some(e.message),
+                InvocationStats {
+                    bytes_in: input_text.len() as u64,
+                    ..Default::default()
+                },
+                vec![],
+            )
+        }
+        Ok(()) => {
+            let host = Arc::new(StoreHost {
+                svc: svc.clone(),
+                scope: scope.system_for_same_org(),
+                ctx: *ctx,
+                tier: tier.clone(),
+            });
+            let r = svc
+                .runtime
+                .invoke(
+                    &prepared.loaded,
+                    Invocation {
+                        install: InstallRef {
+                            org_id: scope.org_id(),
+                            install_id: install.id,
                         },
-                    )
-                    .await;
-                let s = r.stats;
-                let stats = InvocationStats {
-                    duration_us: s.duration_us,
-                    fuel: s.fuel,
-                    peak_memory_bytes: s.peak_memory_bytes,
-                    host_calls: s.host_calls,
-                    bytes_in: s.bytes_in,
-                    bytes_out: s.bytes_out,
-                };
-                (r.outcome, r.output, r.error, stats, r.denied)
-            }
-        };
+                        action,
+                        input: &input_text,
+                        config: &install.config,
+                        grants: &install.grants,
+                        limits: limits_for(tier),
+                        backends: Backends {
+                            kv: host.clone(),
+                            secrets: host.clone(),
+                            tools: host,
+                        },
+                        nested,
+                    },
+                )
+                .await;
+            let s = r.stats;
+            let stats = InvocationStats {
+                duration_us: s.duration_us,
+                fuel: s.fuel,
+                peak_memory_bytes: s.peak_memory_bytes,
+                host_calls: s.host_calls,
+                bytes_in: s.bytes_in,
+                bytes_out: s.bytes_out,
+            };
+            (r.outcome, r.output, r.error, stats, r.denied)
+        }
+    };
     let actor = scope.actor();
     let usage = UsageEvent {
         id,

@@ -35,6 +35,8 @@ pub type NowFn = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 pub struct Limiters {
     rate: Arc<dyn RateLimiter>,
     concurrency: Arc<dyn ConcurrencyLimiter>,
+    /// The Redis-backed limiters with their local fallbacks, for [`Limiters::status`].
+    shared: Option<(Arc<FallbackRateLimiter>, Arc<FallbackConcurrencyLimiter>)>,
     quotas: Arc<dyn QuotaCounter>,
     now: NowFn,
     /// Quota counters already seeded from durable usage by this process.
@@ -49,6 +51,7 @@ impl Limiters {
         Self {
             rate: Arc::new(LocalRateLimiter::new()),
             concurrency: Arc::new(LocalConcurrencyLimiter::new()),
+            shared: None,
             quotas: Arc::new(LocalQuotaCounter::new()),
             now: Arc::new(OffsetDateTime::now_utc),
             seeded: Arc::default(),
@@ -60,15 +63,18 @@ impl Limiters {
     /// while Redis is down and recovers when it returns.
     pub fn redis(url: &str) -> std::result::Result<Self, LimitError> {
         let conn = RedisConn::connect_lazy(url, RedisOptions::default())?;
+        let rate = Arc::new(FallbackRateLimiter::new(
+            RedisRateLimiter::new(conn.clone()),
+            LocalRateLimiter::new(),
+        ));
+        let concurrency = Arc::new(FallbackConcurrencyLimiter::new(
+            RedisConcurrencyLimiter::new(conn.clone()),
+            LocalConcurrencyLimiter::new(),
+        ));
         Ok(Self {
-            rate: Arc::new(FallbackRateLimiter::new(
-                RedisRateLimiter::new(conn.clone()),
-                LocalRateLimiter::new(),
-            )),
-            concurrency: Arc::new(FallbackConcurrencyLimiter::new(
-                RedisConcurrencyLimiter::new(conn.clone()),
-                LocalConcurrencyLimiter::new(),
-            )),
+            rate: rate.clone(),
+            concurrency: concurrency.clone(),
+            shared: Some((rate, concurrency)),
             quotas: Arc::new(RedisQuotaCounter::new(conn)),
             now: Arc::new(OffsetDateTime::now_utc),
             seeded: Arc::default(),
@@ -85,6 +91,42 @@ impl Limiters {
     pub fn now(&self) -> OffsetDateTime {
         (self.now)()
     }
+
+    /// Which backend decides, and whether it is degraded to local decisions.
+    pub fn status(&self) -> LimiterStatus {
+        let (degraded, fallback_decisions) = match &self.shared {
+            Some((r, c)) => (
+                r.degraded() || c.degraded(),
+                r.fallback_count() + c.fallback_count(),
+            ),
+            None => (false, 0),
+        };
+        LimiterStatus {
+            backend: self.backend.into(),
+            degraded,
+            fallback_decisions,
+        }
+    }
+
+    /// Forgets which counters were seeded, so each is seeded again (only if absent)
+    /// on its next use: after a quota store outage the store may have lost them.
+    fn forget_seeded(&self) {
+        if let Ok(mut s) = self.seeded.lock() {
+            s.clear();
+        }
+    }
+}
+
+/// The limiter backend's state, for `/v1/limits` and monitoring.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LimiterStatus {
+    /// `local` (this node decides alone) or `redis` (shared by every node).
+    pub backend: String,
+    /// Redis is unreachable: rate limits and concurrency are decided by this node
+    /// alone, and billing quotas refuse metered work until it returns.
+    pub degraded: bool,
+    /// Rate-limit and concurrency decisions this node made locally because Redis failed.
+    pub fallback_decisions: u64,
 }
 
 /// What an admitted invocation holds until it finishes.
@@ -154,8 +196,57 @@ async fn check_rate(svc: &Service, key: RateKey, limit: u64, name: &'static str)
 }
 
 impl Service {
-    /// Reserves one unit of a billing quota, seeding its counter from durable usage
-    /// the first time this process sees it.
+    /// Seeds an execution quota's counter from the org's durable usage records the
+    /// first time this process uses it (and again after a quota-store outage), only if
+    /// the counter does not exist: after a restart of a single node, or a Redis that
+    /// lost its data, the count resumes instead of restarting at zero. The records
+    /// count every run, including runs started by tool calls, so a seeded count errs
+    /// high (billing fails closed). The tool-call counter is not seeded: usage
+    /// records do not tell tool calls apart, so it restarts at zero.
+    async fn seed_once(
+        &self,
+        scope: &TenantScope,
+        quota: BillingQuota,
+        key: &QuotaKey,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if matches!(quota, BillingQuota::ToolCallsPerDay) {
+            return Ok(());
+        }
+        let first = self
+            .limiters
+            .seeded
+            .lock()
+            .map(|mut s| s.insert(key.redis_key()))
+            .unwrap_or(false);
+        if !first {
+            return Ok(());
+        }
+        let start = match quota.window() {
+            tenantry_limits::Window::Day => now.replace_time(time::Time::MIDNIGHT),
+            tenantry_limits::Window::Month => now
+                .replace_day(1)
+                .unwrap_or(now)
+                .replace_time(time::Time::MIDNIGHT),
+        };
+        let reset = window_reset(quota.window(), now);
+        let used = {
+            let mut tx = self.read(&scope.system_for_same_org()).await?;
+            tx.count_usage(start, reset).await?
+        };
+        if let Err(e) = self
+            .limiters
+            .quotas
+            .seed(key, used, quota_ttl(quota.window(), now))
+            .await
+        {
+            self.limiters.forget_seeded();
+            return Err(quota_unavailable(e));
+        }
+        Ok(())
+    }
+
+    /// Reserves one unit of a billing quota.
     async fn reserve_quota(
         &self,
         scope: &TenantScope,
@@ -167,38 +258,15 @@ impl Service {
         let key = quota.key(&org, now);
         let ttl = quota_ttl(quota.window(), now);
         let reset = window_reset(quota.window(), now);
-        let first = self
-            .limiters
-            .seeded
-            .lock()
-            .map(|mut s| s.insert(key.redis_key()))
-            .unwrap_or(false);
-        if first {
-            let start = match quota.window() {
-                tenantry_limits::Window::Day => now.replace_time(time::Time::MIDNIGHT),
-                tenantry_limits::Window::Month => now
-                    .replace_day(1)
-                    .unwrap_or(now)
-                    .replace_time(time::Time::MIDNIGHT),
-            };
-            let used = {
-                let mut tx = self.read(&scope.system_for_same_org()).await?;
-                tx.count_usage(start, reset).await?
-            };
-            if let Err(e) = self.limiters.quotas.seed(&key, used, ttl).await {
-                if let Ok(mut s) = self.limiters.seeded.lock() {
-                    s.remove(&key.redis_key());
-                }
+        self.seed_once(scope, quota, &key, now).await?;
+        let decision = match self.limiters.quotas.reserve(&key, limit, 1, ttl).await {
+            Ok(d) => d,
+            Err(e) => {
+                self.limiters.forget_seeded();
                 return Err(quota_unavailable(e));
             }
-        }
-        match self
-            .limiters
-            .quotas
-            .reserve(&key, limit, 1, ttl)
-            .await
-            .map_err(quota_unavailable)?
-        {
+        };
+        match decision {
             QuotaDecision::Admitted { .. } => Ok(key),
             QuotaDecision::Exceeded { used, limit } => {
                 let secs = (reset - now).whole_seconds().max(1);
@@ -206,12 +274,12 @@ impl Service {
                     ErrorCode::QuotaExceeded,
                     format!(
                         "the {} quota ({limit}) is used up; it resets at {} (UTC)",
-                        quota.name(),
+                        quota.quota_name(),
                         rfc3339(reset)
                     ),
                 )
                 .with_details(serde_json::json!({
-                    "quota": quota.name(), "limit": limit, "used": used, "resets_at": rfc3339(reset),
+                    "quota": quota.quota_name(), "limit": limit, "used": used, "resets_at": rfc3339(reset),
                 }))
                 .with_header("Retry-After", secs.to_string()))
             }
@@ -332,13 +400,15 @@ impl Service {
             (BillingQuota::ExecutionsPerMonth, tier.executions_per_month),
             (BillingQuota::ToolCallsPerDay, tier.tool_calls_per_day),
         ] {
+            let key = q.key(&org, now);
+            self.seed_once(scope, q, &key, now).await?;
             let used = self
                 .limiters
                 .quotas
-                .used(&q.key(&org, now))
+                .used(&key)
                 .await
                 .map_err(quota_unavailable)?;
-            out.push((q.name(), used, limit, window_reset(q.window(), now)));
+            out.push((q.quota_name(), used, limit, window_reset(q.window(), now)));
         }
         Ok(out)
     }

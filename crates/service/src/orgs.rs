@@ -175,8 +175,9 @@ pub struct LimitsView {
     pub effective: tenantry_core::Tier,
     pub overrides: tenantry_core::TierOverrides,
     pub quotas: Vec<QuotaState>,
-    /// `local` (this node) or `redis` (shared by all nodes).
-    pub limiter: String,
+    /// Why `quotas` is empty: the quota store is unreachable.
+    pub quotas_error: Option<String>,
+    pub limiter: crate::limits::LimiterStatus,
 }
 
 /// The caller's org's effective limits (any member).
@@ -187,22 +188,28 @@ pub async fn limits(svc: &Service, scope: &TenantScope) -> Result<LimitsView> {
         .await?
         .ok_or_else(|| Error::not_found("org"))?;
     let effective = svc.tier_of(scope.org_id()).await?;
-    let quotas = svc
-        .quota_usage(scope, &effective)
-        .await?
-        .into_iter()
-        .map(|(q, used, limit, resets_at)| QuotaState {
-            quota: q.into(),
-            used,
-            limit,
-            resets_at,
-        })
-        .collect();
+    // The effective limits stay visible while the quota store is down.
+    let (quotas, quotas_error) = match svc.quota_usage(scope, &effective).await {
+        Ok(q) => (
+            q.into_iter()
+                .map(|(q, used, limit, resets_at)| QuotaState {
+                    quota: q.into(),
+                    used,
+                    limit,
+                    resets_at,
+                })
+                .collect(),
+            None,
+        ),
+        Err(e) if e.code == ErrorCode::Unavailable => (Vec::new(), Some(e.message)),
+        Err(e) => return Err(e),
+    };
     Ok(LimitsView {
         effective,
         overrides: org.overrides,
         quotas,
-        limiter: svc.limiters.backend.into(),
+        quotas_error,
+        limiter: svc.limiters.status(),
     })
 }
 

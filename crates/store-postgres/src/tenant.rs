@@ -789,7 +789,8 @@ impl TenantTx for PgTenantTx {
         until: OffsetDateTime,
     ) -> StoreResult<u64> {
         let q = sqlx::query(
-            "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = $1 AND at >= $2 AND at < $3",
+            "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = $1 AND at >= $2 AND at < $3 \
+             AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND')",
         )
         .bind(self.org())
         .bind(since)

@@ -773,7 +773,8 @@ impl TenantTx for SqliteTenantTx {
         until: OffsetDateTime,
     ) -> StoreResult<u64> {
         let q = sqlx::query(
-            "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = ? AND at >= ? AND at < ?",
+            "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = ? AND at >= ? AND at < ? \
+             AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND')",
         )
         .bind(&self.org)
         .bind(since)

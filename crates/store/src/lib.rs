@@ -208,7 +208,9 @@ pub trait TenantTx: Send {
     // ---- usage ----
     async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()>;
     async fn list_usage(&mut self, filter: &UsageFilter) -> StoreResult<Vec<UsageEvent>>;
-    /// Usage events with `since <= at < until` (seeds quota counters).
+    /// Runs recorded with `since <= at < until`: usage events except those refused
+    /// before the sandbox started (`INVALID_INPUT`, `NOT_FOUND`). Seeds the execution
+    /// quota counters after a restart.
     async fn count_usage(
         &mut self,
         since: time::OffsetDateTime,

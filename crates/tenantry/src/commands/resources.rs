@@ -54,7 +54,16 @@ async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
         OrgCmd::Limits => {
             let v = c.get("/v1/limits").await?;
             print(json, &v, |v| {
-                println!("limiter: {}", v["limiter"].as_str().unwrap_or("?"));
+                let l = &v["limiter"];
+                println!(
+                    "limiter: {}{}",
+                    l["backend"].as_str().unwrap_or("?"),
+                    if l["degraded"].as_bool() == Some(true) {
+                        " (DEGRADED: Redis unreachable, deciding locally)"
+                    } else {
+                        ""
+                    }
+                );
                 let e = &v["effective"];
                 fields(
                     e,

@@ -16,30 +16,104 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub url: String,
     pub operator_key: String,
-    child: Child,
+    /// The `tenantry serve` process, or `None` for an in-process server.
+    child: Option<Child>,
+    /// The in-process server's task.
+    task: Option<tokio::task::JoinHandle<()>>,
     http: reqwest::Client,
     /// Pooled mode: the server's own PostgreSQL database.
     pub db: Option<TestDb>,
+    /// How the process is started (kept for restarts).
+    launch: Launch,
+}
+
+/// Extra ways to start `tenantry serve`.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Pooled mode: the application role's URL.
+    pub database_url: Option<String>,
+    /// Extra command-line arguments (e.g. `--redis-url`, `--config`).
+    pub args: Vec<String>,
+    /// Extra environment (e.g. a shared `TENANTRY_MASTER_KEY`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
     /// Starts a server on the embedded store in a new data directory.
     pub fn start() -> Server {
+        Self::start_with(Launch::default(), None)
+    }
+
+    /// Starts a server with extra arguments or environment. `db`, if given, is
+    /// owned (and dropped) by this server. The operator key is empty when the
+    /// database already had one (a second node).
+    pub fn start_with(launch: Launch, db: Option<TestDb>) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (child, url, key) = spawn(dir.path(), None, None);
+        let (child, url, key) = spawn(dir.path(), None, &launch);
         Server {
             dir,
             url,
-            operator_key: key.expect("first start prints the operator key"),
-            child,
+            operator_key: key.unwrap_or_default(),
+            child: Some(child),
+            task: None,
             http: reqwest::Client::new(),
-            db: None,
+            db,
+            launch,
         }
     }
 
-    /// Starts a server in pooled mode on a new PostgreSQL database, migrated to
-    /// strict RLS by `tenantry migrate`, connected as the application role.
-    pub async fn start_pooled() -> Server {
+    /// Runs the server inside the test process (embedded store) with limiters whose
+    /// quota clock is `now`, so tests can move time across UTC days and months.
+    pub async fn start_in_process(now: tenantry_service::limits::NowFn) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = tenantry_server::Config::resolve(
+            tenantry_server::config::Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                listen: Some("127.0.0.1:0".into()),
+                log_format: Some("json".into()),
+                ..Default::default()
+            },
+            false,
+        )
+        .expect("config");
+        let mut server = tenantry_server::Server::open(config)
+            .await
+            .expect("open server");
+        server.service = server
+            .service
+            .clone()
+            .with_limiters(tenantry_service::limits::Limiters::local().with_now(now));
+        let key = server
+            .bootstrap_operator()
+            .await
+            .expect("bootstrap")
+            .expect("first start creates the operator key");
+        let listener = server.bind().await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let _ = server.serve(listener).await;
+        });
+        Server {
+            dir,
+            url,
+            operator_key: String::from_utf8_lossy(key.expose()).into_owned(),
+            child: None,
+            task: Some(task),
+            http: reqwest::Client::new(),
+            db: None,
+            launch: Launch::default(),
+        }
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child
+            .as_mut()
+            .expect("this server runs in the test process, not as a child")
+    }
+
+    /// Creates a PostgreSQL database migrated to strict RLS by `tenantry migrate`;
+    /// returns it and the application role's URL.
+    pub async fn migrated_db() -> TestDb {
         let db = TestDb::create().await;
         let out = Command::new(BIN)
             .args([
@@ -56,20 +130,18 @@ impl Server {
             "tenantry migrate failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (child, url, key) = spawn(dir.path(), None, Some(&db.app_url));
-        Server {
-            dir,
-            url,
-            operator_key: key.expect("first start prints the operator key"),
-            child,
-            http: reqwest::Client::new(),
-            db: Some(db),
-        }
+        db
     }
 
-    fn database_url(&self) -> Option<String> {
-        self.db.as_ref().map(|d| d.app_url.clone())
+    /// Starts a server in pooled mode on a new PostgreSQL database, migrated to
+    /// strict RLS by `tenantry migrate`, connected as the application role.
+    pub async fn start_pooled() -> Server {
+        let db = Self::migrated_db().await;
+        let launch = Launch {
+            database_url: Some(db.app_url.clone()),
+            ..Launch::default()
+        };
+        Self::start_with(launch, Some(db))
     }
 
     /// Rows of `table` (of `org`, for tenant tables), read behind the server's back:
@@ -123,8 +195,8 @@ impl Server {
 
     /// Resident memory of the server process, from /proc.
     pub fn rss_bytes(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+        let pid = self.child.as_ref().map_or(0, Child::id);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -143,35 +215,33 @@ impl Server {
 
     /// `kill -9` and start again on the same data directory and port.
     pub fn crash_and_restart(&mut self) {
-        self.child.kill().expect("kill");
-        let _ = self.child.wait();
+        self.child().kill().expect("kill");
+        let _ = self.child().wait();
         let port = self.url.rsplit(':').next().map(String::from);
-        let db = self.database_url();
-        let (child, url, key) = spawn(self.dir.path(), port.as_deref(), db.as_deref());
+        let (child, url, key) = spawn(self.dir.path(), port.as_deref(), &self.launch);
         assert!(
             key.is_none(),
             "the operator key must be shown only on the first start"
         );
-        self.child = child;
+        self.child = Some(child);
         self.url = url;
         self.http = reqwest::Client::new();
     }
 
     /// SIGTERM (clean shutdown), wait for exit, start again on the same data.
     pub fn terminate_and_restart(&mut self) {
-        let pid = self.child.id().to_string();
+        let pid = self.child().id().to_string();
         let ok = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill")
             .success();
         assert!(ok, "kill -TERM failed");
-        let status = self.child.wait().expect("wait");
+        let status = self.child().wait().expect("wait");
         assert!(status.success(), "server exited with {status} on SIGTERM");
         let port = self.url.rsplit(':').next().map(String::from);
-        let db = self.database_url();
-        let (child, url, _) = spawn(self.dir.path(), port.as_deref(), db.as_deref());
-        self.child = child;
+        let (child, url, _) = spawn(self.dir.path(), port.as_deref(), &self.launch);
+        self.child = Some(child);
         self.url = url;
         self.http = reqwest::Client::new();
     }
@@ -184,6 +254,18 @@ impl Server {
         key: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
+        let (status, _, v) = self.call_with_headers(method, path, key, body).await;
+        (status, v)
+    }
+
+    /// Like [`Server::call`], also returning the response headers (lowercase names).
+    pub async fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, std::collections::HashMap<String, String>, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(m, format!("{}{path}", self.url));
         if let Some(k) = key {
@@ -194,13 +276,18 @@ impl Server {
         }
         let res = req.send().await.expect("request");
         let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
         let text = res.text().await.expect("body");
         let v = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        (status, v)
+        (status, headers, v)
     }
 
     /// Raw request with an arbitrary body and content type, on its own connection
@@ -269,16 +356,17 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(t) = &self.task {
+            t.abort();
+        }
     }
 }
 
-fn spawn(
-    dir: &Path,
-    port: Option<&str>,
-    database_url: Option<&str>,
-) -> (Child, String, Option<String>) {
+fn spawn(dir: &Path, port: Option<&str>, launch: &Launch) -> (Child, String, Option<String>) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -286,9 +374,10 @@ fn spawn(
         .expect("log file");
     let mut cmd = Command::new(BIN);
     cmd.arg("serve").env_remove("TENANTRY_DATABASE_URL");
-    if let Some(url) = database_url {
+    if let Some(url) = &launch.database_url {
         cmd.arg("--database-url").arg(url);
     }
+    cmd.env_remove("TENANTRY_REDIS_URL").args(&launch.args);
     let mut child = cmd
         .arg("--data-dir")
         .arg(dir)
@@ -298,6 +387,7 @@ fn spawn(
         .env("RUST_LOG", "debug")
         .env_remove("TENANTRY_MASTER_KEY")
         .env_remove("TENANTRY_CONFIG")
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()

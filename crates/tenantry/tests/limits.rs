@@ -1,0 +1,482 @@
+//! Tiers, quotas and rate limits on one node, over HTTP: each quota's (N+1)th use is
+//! refused with its code and reset time, windows roll over on an injected clock,
+//! failed-before-start invocations are refunded, and the 429s carry the headers.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+struct TestClock(Arc<Mutex<OffsetDateTime>>);
+
+impl TestClock {
+    fn at(t: OffsetDateTime) -> Self {
+        Self(Arc::new(Mutex::new(t)))
+    }
+    fn set(&self, t: OffsetDateTime) {
+        *self.0.lock().unwrap() = t;
+    }
+    fn now_fn(&self) -> tenantry_service::limits::NowFn {
+        let c = self.0.clone();
+        Arc::new(move || *c.lock().unwrap())
+    }
+}
+
+/// Publishes the examples, creates a starter org with `echo`, `attacks` and
+/// `tool-caller` installed, and applies `overrides` as the operator.
+async fn setup(s: &Server, overrides: Value) -> (Org, String, String, String) {
+    publish_examples(s).await;
+    let o = org(s, "acme").await;
+    let mut ids = Vec::new();
+    for body in [
+        json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}}),
+        json!({"plugin": "@examples/attacks"}),
+        json!({"plugin": "@examples/tool-caller", "grants": {"tools": ["@examples/echo"]}}),
+    ] {
+        let i = s
+            .ok("POST", "/v1/installs", Some(&o.admin), Some(body), 201)
+            .await;
+        ids.push(i["id"].as_str().unwrap().to_string());
+    }
+    set_limits(s, &o, overrides).await;
+    let [echo, attacks, tools] = ids.try_into().unwrap();
+    (o, echo, attacks, tools)
+}
+
+async fn set_limits(s: &Server, o: &Org, overrides: Value) {
+    s.ok(
+        "PUT",
+        &format!("/v1/orgs/{}/limits", o.id),
+        Some(&s.operator_key),
+        Some(overrides),
+        200,
+    )
+    .await;
+}
+
+async fn invoke(s: &Server, o: &Org, install: &str, action: &str) -> (u16, Value) {
+    s.call(
+        "POST",
+        &format!("/v1/installs/{install}/invoke"),
+        Some(&o.member),
+        Some(json!({"action": action, "input": {}})),
+    )
+    .await
+}
+
+async fn quota(s: &Server, o: &Org, name: &str) -> Value {
+    let v = s.ok("GET", "/v1/limits", Some(&o.viewer), None, 200).await;
+    v["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["quota"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no quota {name} in {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_per_day_refuses_the_n_plus_first_until_the_next_utc_day() {
+    let clock = TestClock::at(datetime!(2030-01-30 23:59:00 UTC));
+    let s = Server::start_in_process(clock.now_fn()).await;
+    let (o, echo, _, _) = setup(&s, json!({"executions_per_day": 3})).await;
+    for i in 0..3 {
+        let (st, v) = invoke(&s, &o, &echo, "echo").await;
+        assert_eq!(
+            (st, v["outcome"].as_str()),
+            (200, Some("OK")),
+            "run {i}: {v}"
+        );
+    }
+    let (st, h, v) = s
+        .call_with_headers(
+            "POST",
+            &format!("/v1/installs/{echo}/invoke"),
+            Some(&o.member),
+            Some(json!({"action": "echo", "input": {}})),
+        )
+        .await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["code"], "QUOTA_EXCEEDED");
+    assert_eq!(v["error"]["details"]["quota"], "executions_per_day");
+    assert_eq!(v["error"]["details"]["limit"], 3);
+    assert_eq!(v["error"]["details"]["resets_at"], "2030-01-31T00:00:00Z");
+    assert_eq!(h.get("retry-after").map(String::as_str), Some("60"));
+    let q = quota(&s, &o, "executions_per_day").await;
+    assert_eq!(
+        (q["used"].as_u64(), q["limit"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(q["resets_at"], "2030-01-31T00:00:00Z");
+
+    clock.set(datetime!(2030-01-31 00:00:01 UTC));
+    let (st, v) = invoke(&s, &o, &echo, "echo").await;
+    assert_eq!((st, v["outcome"].as_str()), (200, Some("OK")), "{v}");
+    assert_eq!(quota(&s, &o, "executions_per_day").await["used"], 1);
+    // The month counted all four.
+    assert_eq!(quota(&s, &o, "executions_per_month").await["used"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executions_per_month_refuses_until_the_first_of_the_next_month() {
+    let clock = TestClock::at(datetime!(2030-03-15 12:00:00 UTC));
+    let s = Server::start_in_process(clock.now_fn()).await;
+    let (o, echo, _, _) = setup(&s, json!({"executions_per_month": 2})).await;
+    for _ in 0..2 {
+        assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
+    }
+    let (st, v) = invoke(&s, &o, &echo, "echo").await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["code"], "QUOTA_EXCEEDED");
+    assert_eq!(v["error"]["details"]["quota"], "executions_per_month");
+    assert_eq!(v["error"]["details"]["resets_at"], "2030-04-01T00:00:00Z");
+    // A new day in the same month does not help; a new month does.
+    clock.set(datetime!(2030-03-31 23:59:59 UTC));
+    assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 429);
+    clock.set(datetime!(2030-04-01 00:00:00 UTC));
+    let (st, v) = invoke(&s, &o, &echo, "echo").await;
+    assert_eq!((st, v["outcome"].as_str()), (200, Some("OK")), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_before_start_invocations_are_refunded_but_runs_that_fail_are_not() {
+    let clock = TestClock::at(datetime!(2030-06-01 08:00:00 UTC));
+    let s = Server::start_in_process(clock.now_fn()).await;
+    let (o, echo, attacks, _) = setup(
+        &s,
+        json!({"executions_per_day": 2, "max_wall_time_ms": 200}),
+    )
+    .await;
+    // An unknown action is refused before the sandbox starts: refunded, every time.
+    for _ in 0..4 {
+        let (_, v) = invoke(&s, &o, &echo, "no-such-action").await;
+        assert_ne!(v["outcome"], "OK", "{v}");
+        assert_ne!(v["error"]["code"], "QUOTA_EXCEEDED", "{v}");
+    }
+    assert_eq!(quota(&s, &o, "executions_per_day").await["used"], 0);
+    // A run that fails (stopped by its CPU budget or wall time) ran, so it counts.
+    let (st, v) = invoke(&s, &o, &attacks, "loop").await;
+    assert_eq!(st, 200);
+    assert!(
+        ["TIMEOUT", "OUT_OF_FUEL"].contains(&v["outcome"].as_str().unwrap_or_default()),
+        "{v}"
+    );
+    assert_eq!(quota(&s, &o, "executions_per_day").await["used"], 1);
+    assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
+    let (st, v) = invoke(&s, &o, &echo, "echo").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (429, Some("QUOTA_EXCEEDED"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_per_day_are_counted_and_refused_beyond_the_quota() {
+    let clock = TestClock::at(datetime!(2030-06-02 08:00:00 UTC));
+    let s = Server::start_in_process(clock.now_fn()).await;
+    let (o, _, _, tools) = setup(&s, json!({"tool_calls_per_day": 1})).await;
+    let call = json!({"action": "call", "input": {"plugin": "@examples/echo", "action": "echo", "input": {"n": 1}}});
+    let path = format!("/v1/installs/{tools}/invoke");
+    let v = s
+        .ok("POST", &path, Some(&o.member), Some(call.clone()), 200)
+        .await;
+    assert_eq!(v["outcome"], "OK", "{v}");
+    let v = s.ok("POST", &path, Some(&o.member), Some(call), 200).await;
+    assert_ne!(v["outcome"], "OK", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tool_calls_per_day"),
+        "{v}"
+    );
+    assert_eq!(quota(&s, &o, "tool_calls_per_day").await["used"], 1);
+}
+
+#[tokio::test]
+async fn concurrent_executions_beyond_the_limit_are_refused() {
+    let s = Server::start();
+    let (o, echo, attacks, _) = setup(
+        &s,
+        json!({"concurrent_executions": 1, "max_wall_time_ms": 1500}),
+    )
+    .await;
+    let slow = {
+        let path = format!("/v1/installs/{attacks}/invoke");
+        let key = o.member.clone();
+        let s = &s;
+        async move {
+            s.call(
+                "POST",
+                &path,
+                Some(&key),
+                Some(json!({"action": "loop", "input": {}})),
+            )
+            .await
+        }
+    };
+    let probe = async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let (st, h, v) = s
+            .call_with_headers(
+                "POST",
+                &format!("/v1/installs/{echo}/invoke"),
+                Some(&o.member),
+                Some(json!({"action": "echo", "input": {}})),
+            )
+            .await;
+        (st, h, v)
+    };
+    let ((slow_status, slow_body), (st, h, v)) = tokio::join!(slow, probe);
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+    assert_eq!(v["error"]["details"]["limit"], "concurrent_executions");
+    assert!(h.contains_key("retry-after"));
+    // The loop is stopped by its fuel or its wall time, whichever comes first.
+    assert_eq!(slow_status, 200);
+    assert!(
+        ["TIMEOUT", "OUT_OF_FUEL"].contains(&slow_body["outcome"].as_str().unwrap_or_default()),
+        "{slow_body}"
+    );
+    // The lease is back: the next invocation runs.
+    let (st, v) = invoke(&s, &o, &echo, "echo").await;
+    assert_eq!((st, v["outcome"].as_str()), (200, Some("OK")), "{v}");
+}
+
+#[tokio::test]
+async fn org_rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
+    let s = Server::start();
+    let (o, echo, attacks, _) = setup(&s, json!({"invocations_per_minute": 2})).await;
+    assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
+    assert_eq!(invoke(&s, &o, &attacks, "ok").await.0, 200);
+    let (st, h, v) = s
+        .call_with_headers(
+            "POST",
+            &format!("/v1/installs/{echo}/invoke"),
+            Some(&o.member),
+            Some(json!({"action": "echo", "input": {}})),
+        )
+        .await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+    assert_eq!(v["error"]["details"]["limit"], "org");
+    let retry: u64 = h["retry-after"].parse().expect("whole seconds");
+    assert!((1..=30).contains(&retry), "retry-after {retry}");
+    assert!(h["ratelimit-policy"].contains("q=2"), "{h:?}");
+    assert!(h["ratelimit-policy"].contains("w=60"), "{h:?}");
+    assert!(h["ratelimit"].contains("r=0"), "{h:?}");
+    // Another org is not affected.
+    let other = org(&s, "other").await;
+    let i = s
+        .ok(
+            "POST",
+            "/v1/installs",
+            Some(&other.admin),
+            Some(json!({"plugin": "@examples/echo", "config": {"greeting": "yo"}})),
+            201,
+        )
+        .await;
+    let (st, _) = invoke(&s, &other, i["id"].as_str().unwrap(), "echo").await;
+    assert_eq!(st, 200);
+}
+
+#[tokio::test]
+async fn an_install_rate_limit_below_the_orgs_applies_to_that_install_only() {
+    let s = Server::start();
+    let (o, echo, attacks, _) = setup(&s, json!({})).await;
+    let path = format!("/v1/installs/{echo}");
+    // Zero is refused and changes nothing.
+    let (st, v) = s
+        .call(
+            "PATCH",
+            &path,
+            Some(&o.admin),
+            Some(json!({"rate_limit_per_minute": 0})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("INVALID_REQUEST"))
+    );
+    let v = s
+        .ok(
+            "PATCH",
+            &path,
+            Some(&o.admin),
+            Some(json!({"rate_limit_per_minute": 1})),
+            200,
+        )
+        .await;
+    assert_eq!(v["rate_limit_per_minute"], 1, "{v}");
+    assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
+    let (st, v) = invoke(&s, &o, &echo, "echo").await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["details"]["limit"], "install");
+    assert_eq!(invoke(&s, &o, &attacks, "ok").await.0, 200);
+    // null removes the install's own limit.
+    s.ok(
+        "PATCH",
+        &path,
+        Some(&o.admin),
+        Some(json!({"rate_limit_per_minute": null})),
+        200,
+    )
+    .await;
+    assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
+}
+
+#[tokio::test]
+async fn standing_quotas_refuse_one_more_install_or_agent() {
+    let s = Server::start();
+    let (o, _, _, _) = setup(&s, json!({"plugins_installed": 3, "agents": 1})).await;
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/installs",
+            Some(&o.admin),
+            Some(json!({"plugin": "@examples/kv-counter", "grants": {"kv": true}})),
+        )
+        .await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["code"], "QUOTA_EXCEEDED");
+    assert_eq!(v["error"]["details"]["quota"], "plugins_installed");
+    let list = s.ok("GET", "/v1/installs", Some(&o.admin), None, 200).await;
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/agents",
+            Some(&o.owner),
+            Some(json!({"name": "bot2", "on_behalf_of": o.owner_user_id, "grants": ["invoke"]})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["details"]["quota"].as_str()),
+        (429, Some("agents")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn limits_are_visible_to_members_and_only_the_operator_overrides_them() {
+    let s = Server::start();
+    let (o, _, _, _) = setup(&s, json!({"executions_per_day": 7})).await;
+    let v = s.ok("GET", "/v1/limits", Some(&o.viewer), None, 200).await;
+    assert_eq!(v["effective"]["name"], "starter");
+    assert_eq!(v["effective"]["executions_per_day"], 7);
+    assert_eq!(v["effective"]["concurrent_executions"], 5);
+    assert_eq!(
+        v["overrides"],
+        json!({
+            "executions_per_day": 7, "executions_per_month": null, "max_wall_time_ms": null,
+            "concurrent_executions": null, "host_calls_per_execution": null,
+            "tool_calls_per_day": null, "memory_bytes": null, "artifact_bytes": null,
+            "output_bytes": null, "plugins_installed": null, "storage_bytes": null,
+            "agents": null, "invocations_per_minute": null
+        })
+    );
+    assert_eq!(v["limiter"]["backend"], "local");
+    let path = format!("/v1/orgs/{}/limits", o.id);
+    // The org's own owner cannot raise its limits.
+    let (st, _) = s
+        .call(
+            "PUT",
+            &path,
+            Some(&o.owner),
+            Some(json!({"executions_per_day": 1000000})),
+        )
+        .await;
+    assert!(st == 401 || st == 403, "owner got {st}");
+    // Bad overrides are refused and change nothing.
+    for bad in [
+        json!({"memory_bytes": 5}),
+        json!({"bogus": 1}),
+        json!({"executions_per_day": -1}),
+        json!({"max_wall_time_ms": 0}),
+    ] {
+        let (st, v) = s
+            .call("PUT", &path, Some(&s.operator_key), Some(bad.clone()))
+            .await;
+        assert_eq!(st, 400, "{bad} -> {v}");
+    }
+    let v = s.ok("GET", "/v1/limits", Some(&o.member), None, 200).await;
+    assert_eq!(v["effective"]["executions_per_day"], 7);
+    // {} clears the overrides.
+    set_limits(&s, &o, json!({})).await;
+    let v = s.ok("GET", "/v1/limits", Some(&o.member), None, 200).await;
+    assert_eq!(v["effective"]["executions_per_day"], 1000);
+}
+
+#[tokio::test]
+async fn custom_tiers_come_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tenantry.toml");
+    std::fs::write(
+        &cfg,
+        "[tiers.pro]\nbase = \"starter\"\nexecutions_per_day = 7000\ninvocations_per_minute = 1200\n\n\
+         [tiers.free]\nexecutions_per_day = 50\n",
+    )
+    .unwrap();
+    let s = Server::start_with(
+        Launch {
+            args: vec!["--config".into(), cfg.display().to_string()],
+            ..Launch::default()
+        },
+        None,
+    );
+    let op = Some(s.operator_key.as_str());
+    for (tier, per_day, concurrent) in [("pro", 7000, 5), ("free", 50, 1)] {
+        let org = s
+            .ok(
+                "POST",
+                "/v1/orgs",
+                op,
+                Some(json!({"name": format!("org-{tier}"), "tier": tier})),
+                201,
+            )
+            .await;
+        let id = org["id"].as_str().unwrap();
+        let u = s
+            .ok(
+                "POST",
+                &format!("/v1/orgs/{id}/users"),
+                op,
+                Some(json!({"name": "v", "role": "viewer"})),
+                201,
+            )
+            .await;
+        let k = s
+            .ok(
+                "POST",
+                &format!("/v1/orgs/{id}/keys"),
+                op,
+                Some(json!({"owner": {"kind": "user", "id": u["id"]}, "name": "v"})),
+                201,
+            )
+            .await;
+        let v = s
+            .ok("GET", "/v1/limits", k["key"].as_str(), None, 200)
+            .await;
+        assert_eq!(v["effective"]["name"], tier);
+        assert_eq!(v["effective"]["executions_per_day"], per_day);
+        assert_eq!(v["effective"]["concurrent_executions"], concurrent);
+    }
+    let (st, v) = s
+        .call(
+            "POST",
+            "/v1/orgs",
+            op,
+            Some(json!({"name": "x", "tier": "gold"})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("pro"),
+        "{v}"
+    );
+}

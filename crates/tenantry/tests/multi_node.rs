@@ -1,0 +1,261 @@
+//! Limits across nodes: two `tenantry serve` processes sharing one PostgreSQL database
+//! and one Redis enforce one org's rate limit and daily quota globally; and a Redis
+//! that dies mid-test degrades rate limits to local decisions while billing quotas
+//! refuse, with recovery when it returns.
+//!
+//! Redis: `TENANTRY_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) for the shared
+//! test; the outage test starts its own `redis-server` on a free port.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn redis_url() -> String {
+    std::env::var("TENANTRY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Fails with one line if Redis is unreachable.
+async fn require_redis(url: &str) -> tenantry_limits::RedisConn {
+    let conn = tenantry_limits::RedisConn::connect(url, tenantry_limits::RedisOptions::default())
+        .await
+        .unwrap_or_else(|e| {
+            panic!("Redis unreachable at {url} ({e}); start Redis or set TENANTRY_TEST_REDIS_URL")
+        });
+    conn.ping().await.unwrap_or_else(|e| {
+        panic!("Redis unreachable at {url} ({e}); start Redis or set TENANTRY_TEST_REDIS_URL")
+    });
+    conn
+}
+
+fn master_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(rand_bytes())
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    let u = uuid::Uuid::new_v4();
+    let v = uuid::Uuid::new_v4();
+    b[..16].copy_from_slice(u.as_bytes());
+    b[16..].copy_from_slice(v.as_bytes());
+    b
+}
+
+/// An org on `s` with `echo` installed and `overrides` applied; returns (org, install).
+async fn org_with_echo(s: &Server, name: &str, overrides: Value) -> (Org, String) {
+    let o = org(s, name).await;
+    let i = s
+        .ok(
+            "POST",
+            "/v1/installs",
+            Some(&o.admin),
+            Some(json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}})),
+            201,
+        )
+        .await;
+    s.ok(
+        "PUT",
+        &format!("/v1/orgs/{}/limits", o.id),
+        Some(&s.operator_key),
+        Some(overrides),
+        200,
+    )
+    .await;
+    (o, i["id"].as_str().unwrap().to_string())
+}
+
+/// Sends `n` invocations alternating between the nodes, all in flight at once;
+/// returns the statuses and error codes per node.
+async fn hammer(nodes: [&Server; 2], o: &Org, install: &str, n: usize) -> Vec<(usize, u16, String)> {
+    let path = format!("/v1/installs/{install}/invoke");
+    let calls = (0..n).map(|i| {
+        let node = nodes[i % 2];
+        let path = path.clone();
+        async move {
+            let (st, v) = node
+                .call(
+                    "POST",
+                    &path,
+                    Some(&o.member),
+                    Some(json!({"action": "echo", "input": {"i": i}})),
+                )
+                .await;
+            (i % 2, st, v["error"]["code"].as_str().unwrap_or("").to_string())
+        }
+    });
+    futures::future::join_all(calls).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_rate_limit_and_one_daily_quota() {
+    let redis = redis_url();
+    let conn = require_redis(&redis).await;
+    let db = Server::migrated_db().await;
+    let launch = Launch {
+        database_url: Some(db.app_url.clone()),
+        args: vec!["--redis-url".into(), redis.clone()],
+        env: vec![("TENANTRY_MASTER_KEY".into(), master_key())],
+    };
+    let a = Server::start_with(launch.clone(), Some(db));
+    let mut b = Server::start_with(launch, None);
+    b.operator_key = a.operator_key.clone();
+    publish_examples(&a).await;
+
+    // Rate limit: 10 per minute for the org, whichever node serves.
+    let (o1, echo1) = org_with_echo(&a, "rate", json!({"invocations_per_minute": 10})).await;
+    let results = hammer([&a, &b], &o1, &echo1, 30).await;
+    let admitted: Vec<_> = results.iter().filter(|r| r.1 == 200).collect();
+    let limited = results.iter().filter(|r| r.2 == "RATE_LIMITED").count();
+    assert!(
+        (10..=11).contains(&admitted.len()),
+        "admitted {} of 30 across both nodes (limit 10/min): {results:?}",
+        admitted.len()
+    );
+    assert_eq!(admitted.len() + limited, 30, "{results:?}");
+    for node in 0..2 {
+        assert!(
+            results.iter().any(|r| r.0 == node && r.1 == 200),
+            "node {node} admitted nothing: {results:?}"
+        );
+    }
+
+    // Daily quota: 12 executions, whichever node serves.
+    let (o2, echo2) = org_with_echo(
+        &b,
+        "quota",
+        json!({"executions_per_day": 12, "invocations_per_minute": 6000}),
+    )
+    .await;
+    let results = hammer([&a, &b], &o2, &echo2, 30).await;
+    let admitted = results.iter().filter(|r| r.1 == 200).count();
+    let refused = results.iter().filter(|r| r.2 == "QUOTA_EXCEEDED").count();
+    assert_eq!((admitted, refused), (12, 18), "{results:?}");
+    for s in [&a, &b] {
+        let v = s.ok("GET", "/v1/limits", Some(&o2.viewer), None, 200).await;
+        assert_eq!(v["limiter"]["backend"], "redis");
+        let day = v["quotas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["quota"] == "executions_per_day")
+            .cloned()
+            .unwrap();
+        assert_eq!((day["used"].as_u64(), day["limit"].as_u64()), (Some(12), Some(12)));
+    }
+    for o in [&o1, &o2] {
+        conn.purge_org(&o.id).await.expect("purge test keys");
+    }
+}
+
+/// A `redis-server` of the test's own on a free port, keeping nothing on disk.
+struct OwnRedis {
+    port: u16,
+    child: Child,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}); install Redis (Debian package redis-server)")
+            });
+        OwnRedis { port, child }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_rate_limits_fall_back_to_local_and_billing_quotas_refuse_then_recover() {
+    let mut redis = OwnRedis::start(free_port());
+    require_redis(&redis.url()).await;
+    let s = Server::start_with(
+        Launch {
+            args: vec!["--redis-url".into(), redis.url()],
+            ..Launch::default()
+        },
+        None,
+    );
+    publish_examples(&s).await;
+    let (o, echo) = org_with_echo(&s, "acme", json!({"invocations_per_minute": 4})).await;
+    let path = format!("/v1/installs/{echo}/invoke");
+    let body = json!({"action": "echo", "input": {}});
+    let v = s
+        .ok("POST", &path, Some(&o.member), Some(body.clone()), 200)
+        .await;
+    assert_eq!(v["outcome"], "OK");
+
+    redis.kill();
+    // Billing quotas fail closed: metered work is refused, not run unrecorded. The
+    // rate limit is still enforced, by this node alone: of 8 more requests, the local
+    // limiter (4 per minute, fresh) admits 4 to the quota check and refuses the rest.
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        let (st, v) = s.call("POST", &path, Some(&o.member), Some(body.clone())).await;
+        codes.push((st, v["error"]["code"].as_str().unwrap_or("").to_string()));
+    }
+    let unavailable = codes.iter().filter(|c| *c == (503, "UNAVAILABLE".into())).count();
+    let limited = codes.iter().filter(|c| *c == (429, "RATE_LIMITED".into())).count();
+    assert_eq!((unavailable, limited), (4, 4), "{codes:?}");
+    let v = s.ok("GET", "/v1/limits", Some(&o.viewer), None, 200).await;
+    assert_eq!(v["limiter"]["degraded"], true, "{v}");
+    assert!(v["limiter"]["fallback_decisions"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["quotas_error"].is_string(), "{v}");
+    s.ok("GET", "/healthz", None, None, 200).await;
+
+    // Redis returns (empty: it kept nothing): the node recovers on its own.
+    let _redis = OwnRedis::start(redis.port);
+    let mut recovered = None;
+    for _ in 0..100 {
+        let (st, v) = s.call("POST", &path, Some(&o.member), Some(body.clone())).await;
+        if st == 200 {
+            recovered = Some(v);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let v = recovered.expect("invocations work again once Redis is back");
+    assert_eq!(v["outcome"], "OK");
+    let v = s.ok("GET", "/v1/limits", Some(&o.viewer), None, 200).await;
+    assert_eq!(v["limiter"]["degraded"], false, "{v}");
+    // The day's counter was re-seeded from durable usage (the first run, and this one).
+    let day = v["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["quota"] == "executions_per_day")
+        .cloned()
+        .unwrap();
+    assert!(day["used"].as_u64().unwrap() >= 2, "{v}");
+    let logs = s.logs();
+    assert!(!logs.contains("panicked"), "the server panicked:\n{logs}");
+    assert!(logs.contains("degraded") || logs.contains("fall"), "no degraded log line");
+}
