@@ -114,21 +114,42 @@ async fn two_nodes_share_one_rate_limit_and_one_daily_quota() {
         json!({"invocations_per_minute": 10, "concurrent_executions": 100}),
     )
     .await;
-    let results = hammer([&a, &b], &o1, &echo1, 30).await;
-    let admitted: Vec<_> = results.iter().filter(|r| r.1 == 200).collect();
-    let limited = results.iter().filter(|r| r.2 == "RATE_LIMITED").count();
-    assert!(
-        (10..=11).contains(&admitted.len()),
-        "admitted {} of 30 across both nodes (limit 10/min): {results:?}",
-        admitted.len()
-    );
-    assert_eq!(admitted.len() + limited, 30, "{results:?}");
-    for node in 0..2 {
-        assert!(
-            results.iter().any(|r| r.0 == node && r.1 == 200),
-            "node {node} admitted nothing: {results:?}"
-        );
+    // Node A uses 6 of the 10; node B, which alone would admit 10, admits only what
+    // is left; then both nodes at once admit (almost) nothing more.
+    let path = format!("/v1/installs/{echo1}/invoke");
+    let body = json!({"action": "echo", "input": {}});
+    for _ in 0..6 {
+        a.ok("POST", &path, Some(&o1.member), Some(body.clone()), 200)
+            .await;
     }
+    let mut on_b = Vec::new();
+    for _ in 0..10 {
+        let (st, v) = b
+            .call("POST", &path, Some(&o1.member), Some(body.clone()))
+            .await;
+        on_b.push((st, v["error"]["details"]["limit"].clone()));
+    }
+    let b_admitted = on_b.iter().filter(|r| r.0 == 200).count();
+    assert!(
+        (4..=5).contains(&b_admitted),
+        "node B admitted {b_admitted} after node A used 6 of 10: {on_b:?}"
+    );
+    assert!(
+        on_b.iter()
+            .all(|r| r.0 == 200 || (r.0 == 429 && r.1 == "org")),
+        "{on_b:?}"
+    );
+    let results = hammer([&a, &b], &o1, &echo1, 20).await;
+    let late = results.iter().filter(|r| r.1 == 200).count();
+    assert!(
+        6 + b_admitted + late <= 11,
+        "admitted {} in all (limit 10/min, one token per 6 s): {results:?}",
+        6 + b_admitted + late
+    );
+    assert!(
+        results.iter().all(|r| r.1 == 200 || r.2 == "RATE_LIMITED"),
+        "{results:?}"
+    );
 
     // Daily quota: 12 executions, whichever node serves.
     let (o2, echo2) = org_with_echo(
