@@ -1,0 +1,176 @@
+//! Noisy neighbour: org A hammers at and beyond its limits with a CPU-heavy plugin
+//! (an infinite loop, stopped by its CPU budget) while org B runs a steady load of a
+//! small plugin. Reports B's latency alone and beside A, measured in one run, and the
+//! p99 ratio (target ≤ 1.5).
+//!
+//! Run: `cargo bench -p tenantry --bench noisy_neighbour`
+//! Env: `B_RPS` (default 50), `B_REQUESTS` per phase (default 600), `A_CLIENTS`
+//! (default 8), `A_RPS` attempts per second across A's clients (default 200).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// B's steady load: one echo every 1/rps seconds, each timed; returns sorted ms.
+async fn steady(s: &Server, key: &str, install: &str, rps: u64, n: u64) -> Vec<f64> {
+    let path = format!("/v1/installs/{install}/invoke");
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rps));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lat = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        tick.tick().await;
+        let t = Instant::now();
+        let (st, v) = s
+            .call(
+                "POST",
+                &path,
+                Some(key),
+                Some(json!({"action": "echo", "input": {"i": i}})),
+            )
+            .await;
+        assert_eq!(
+            (st, v["outcome"].as_str()),
+            (200, Some("OK")),
+            "B refused: {v}"
+        );
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    lat.sort_by(f64::total_cmp);
+    lat
+}
+
+fn line(name: &str, l: &[f64]) -> String {
+    format!(
+        "{name:<12} p50 {:>7.2} ms   p95 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms",
+        pct(l, 50.0),
+        pct(l, 95.0),
+        pct(l, 99.0),
+        l[l.len() - 1]
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let b_rps = env("B_RPS", 50);
+    let b_n = env("B_REQUESTS", 600);
+    let a_clients = env("A_CLIENTS", 8);
+    let a_rps = env("A_RPS", 200);
+    let s = Arc::new(Server::start());
+    publish_examples(&s).await;
+    let a = org(&s, "noisy").await;
+    let b = org(&s, "steady").await;
+    let install = |o: &Org, body| {
+        let s = s.clone();
+        let key = o.admin.clone();
+        async move {
+            let v = s
+                .ok("POST", "/v1/installs", Some(&key), Some(body), 201)
+                .await;
+            v["id"].as_str().unwrap().to_string()
+        }
+    };
+    let a_loop = install(&a, json!({"plugin": "@examples/attacks"})).await;
+    let b_echo = install(
+        &b,
+        json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}}),
+    )
+    .await;
+    // A on the free tier's shape: one execution at a time, 10 per second.
+    s.ok(
+        "PUT",
+        &format!("/v1/orgs/{}/limits", a.id),
+        Some(&s.operator_key),
+        Some(
+            json!({"concurrent_executions": 1, "invocations_per_minute": 600,
+                    "executions_per_day": 10000000, "executions_per_month": 10000000}),
+        ),
+        200,
+    )
+    .await;
+    s.ok(
+        "PUT",
+        &format!("/v1/orgs/{}/limits", b.id),
+        Some(&s.operator_key),
+        Some(
+            json!({"executions_per_day": 10000000, "executions_per_month": 10000000,
+                    "invocations_per_minute": 60000, "concurrent_executions": 100}),
+        ),
+        200,
+    )
+    .await;
+    // Warm up both plugins (compile once per digest).
+    steady(&s, &b.member, &b_echo, b_rps, 50).await;
+
+    let solo = steady(&s, &b.member, &b_echo, b_rps, b_n).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts: Arc<[AtomicU64; 3]> = Arc::new(Default::default()); // ran, 429, other
+    let mut hammers = Vec::new();
+    for c in 0..a_clients {
+        let (s, stop, counts) = (s.clone(), stop.clone(), counts.clone());
+        let (key, path) = (a.member.clone(), format!("/v1/installs/{a_loop}/invoke"));
+        let period = Duration::from_micros(1_000_000 * a_clients / a_rps.max(1));
+        hammers.push(tokio::spawn(async move {
+            tokio::time::sleep(period * c as u32 / a_clients as u32).await;
+            let mut tick = tokio::time::interval(period);
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let (st, _) = s
+                    .call(
+                        "POST",
+                        &path,
+                        Some(&key),
+                        Some(json!({"action": "loop", "input": {}})),
+                    )
+                    .await;
+                let i = match st {
+                    200 => 0,
+                    429 => 1,
+                    _ => 2,
+                };
+                counts[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = Instant::now();
+    let beside = steady(&s, &b.member, &b_echo, b_rps, b_n).await;
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for h in hammers {
+        let _ = h.await;
+    }
+    let [ran, limited, other] = [0, 1, 2].map(|i| counts[i].load(Ordering::Relaxed));
+
+    println!(
+        "noisy neighbour: B = {b_rps} echo/s × {b_n} per phase; A = {a_clients} clients, {a_rps} loop attempts/s"
+    );
+    println!(
+        "A beside B: {ran} loops ran to their CPU budget, {limited} refused with 429, {other} other ({:.0} attempts/s)",
+        (ran + limited + other) as f64 / secs
+    );
+    println!("{}", line("B solo", &solo));
+    println!("{}", line("B beside A", &beside));
+    println!(
+        "p99 ratio beside/solo = {:.2} (target <= 1.5); p50 ratio = {:.2}",
+        pct(&beside, 99.0) / pct(&solo, 99.0),
+        pct(&beside, 50.0) / pct(&solo, 50.0)
+    );
+}
