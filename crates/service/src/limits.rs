@@ -27,6 +27,9 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::Service;
 
+/// How many seeded counters a process remembers before starting over.
+const MAX_SEEDED: usize = 100_000;
+
 /// The clock quotas use for their calendar windows (injectable for tests).
 pub type NowFn = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
@@ -217,7 +220,14 @@ impl Service {
             .limiters
             .seeded
             .lock()
-            .map(|mut s| s.insert(key.redis_key()))
+            .map(|mut s| {
+                // Old windows' keys are never used again; forgetting them all only
+                // costs one (harmless, if-absent) re-seed per live counter.
+                if s.len() >= MAX_SEEDED {
+                    s.clear();
+                }
+                s.insert(key.redis_key())
+            })
             .unwrap_or(false);
         if !first {
             return Ok(());
