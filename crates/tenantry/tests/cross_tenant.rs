@@ -36,6 +36,7 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("patch", "/v1/orgs/{org_id}") => Operator,
         ("post", "/v1/orgs/{org_id}/users") => Operator,
         ("post", "/v1/orgs/{org_id}/keys") => Operator,
+        ("put", "/v1/orgs/{org_id}/limits") => Operator,
         ("post", "/v1/publishers") => Operator,
         ("post", "/v1/publishers/{publisher}/keys") => Operator,
         ("delete", "/v1/publisher-keys/{key_id}") => Operator,
@@ -45,6 +46,7 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("get", "/v1/plugins/{scope}/{name}/reviews") => Registry,
         ("put", "/v1/plugins/{scope}/{name}/review") => Registry,
         ("get", "/v1/org") => TenantOwn,
+        ("get", "/v1/limits") => TenantOwn,
         ("get" | "post", "/v1/users") => TenantOwn,
         ("patch", "/v1/users/{user_id}") => TenantById,
         ("get" | "post", "/v1/agents") => TenantOwn,
@@ -72,6 +74,7 @@ fn body(method: &str, path: &str, a: &Snapshot) -> Option<Value> {
     Some(match (method, path) {
         ("post", "/v1/orgs") => json!({"name": "probe-org"}),
         ("patch", "/v1/orgs/{org_id}") => json!({"tier": "enterprise"}),
+        ("put", "/v1/orgs/{org_id}/limits") => json!({"executions_per_day": 1}),
         ("post", "/v1/orgs/{org_id}/users") => json!({"name": "probe", "role": "owner"}),
         ("post", "/v1/orgs/{org_id}/keys") => {
             json!({"owner": {"kind": "user", "id": a.owner_user_id}, "name": "probe"})
