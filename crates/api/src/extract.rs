@@ -3,11 +3,11 @@
 //! - [`Tenant`]: an authenticated principal of an org; the org comes from its key.
 //! - [`Operator`]: the platform operator.
 //! - [`Authed`]: either (registry reads).
-//! - [`Json`] and [`Path`]: like axum's, but malformed input becomes
+//! - [`Json`], [`Query`] and [`Path`]: like axum's, but malformed input becomes
 //!   `INVALID_REQUEST` (or `TOO_LARGE`), and an id that does not parse in a path is
 //!   `NOT_FOUND`, exactly like an id that does not exist.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -116,6 +116,23 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(PathRejection::FailedToDeserializePathParams(_)) => {
                 Err(Error::not_found("resource").into())
+            }
+            Err(e) => Err(Error::invalid(e.body_text()).into()),
+        }
+    }
+}
+
+/// Query-string parameters; anything that does not parse (unknown enum value, bad
+/// time, bad id, wrong type) is `INVALID_REQUEST` saying which parameter.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(Error::invalid(format!("bad query parameter: {}", e.body_text())).into())
             }
             Err(e) => Err(Error::invalid(e.body_text()).into()),
         }

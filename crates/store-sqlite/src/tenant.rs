@@ -751,9 +751,14 @@ impl TenantTx for SqliteTenantTx {
     }
 
     async fn list_usage(&mut self, f: &UsageFilter) -> StoreResult<Vec<UsageEvent>> {
+        // The cursor is the (at, id) of the `after` event, looked up in this org only;
+        // an unknown id makes the row-value comparison NULL, so nothing matches.
+        let after = f.after.map(|i| i.to_string());
         let q = sqlx::query(
             "SELECT * FROM usage_events WHERE org_id = ? \
              AND (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?) AND (? IS NULL OR install_id = ?) \
+             AND (? IS NULL OR (at, id) > \
+                  (SELECT c.at, c.id FROM usage_events c WHERE c.org_id = ? AND c.id = ?)) \
              ORDER BY at, id LIMIT ?",
         )
         .bind(&self.org)
@@ -763,6 +768,9 @@ impl TenantTx for SqliteTenantTx {
         .bind(f.until)
         .bind(f.install_id.map(|i| i.to_string()))
         .bind(f.install_id.map(|i| i.to_string()))
+        .bind(after.clone())
+        .bind(&self.org)
+        .bind(after)
         .bind(i64::from(f.limit.unwrap_or(10_000)));
         fetch_all!(self, q, usage)
     }

@@ -259,11 +259,16 @@ pub struct UsageEvent {
     pub bytes_out: u64,
 }
 
+/// Which usage events to read: `since <= at < until`, in `(at, id)` order.
 #[derive(Debug, Clone, Default)]
 pub struct UsageFilter {
     pub since: Option<OffsetDateTime>,
     pub until: Option<OffsetDateTime>,
     pub install_id: Option<InstallId>,
+    /// Cursor: only events strictly after this one in `(at, id)` order. An id that
+    /// is not one of the org's events matches nothing (a foreign cursor reads
+    /// nothing).
+    pub after: Option<InvocationId>,
     pub limit: Option<u32>,
 }
 

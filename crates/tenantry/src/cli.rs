@@ -111,10 +111,13 @@ pub enum Command {
         #[arg(long, default_value = "{}")]
         input: String,
     },
-    /// Your org's usage events.
+    /// Your org's usage: events (`list`, the default), `summary`, `export`.
+    #[command(args_conflicts_with_subcommands = true)]
     Usage {
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(subcommand)]
+        cmd: Option<UsageCmd>,
+        #[command(flatten)]
+        list: UsageListArgs,
     },
     /// A guided, self-checking tour on a fresh data directory: two orgs, the same
     /// plugins, different config and secrets, isolation shown and checked.
@@ -122,6 +125,57 @@ pub enum Command {
         /// Where to keep the demo's data (default: a new temporary directory).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+}
+
+/// A time range and install filter shared by the usage commands.
+#[derive(Args, Debug, Clone, Default)]
+pub struct UsageRange {
+    /// Only events at or after this time (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only events of this install (id).
+    #[arg(long)]
+    pub install_id: Option<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct UsageListArgs {
+    #[command(flatten)]
+    pub range: UsageRange,
+    /// Only events after this event id (the last id of the previous page).
+    #[arg(long)]
+    pub after: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsageCmd {
+    /// Usage events (one per invocation), oldest first.
+    List(UsageListArgs),
+    /// Counts, errors, p50/p95/p99 duration, fuel, host calls and bytes per group.
+    Summary {
+        #[command(flatten)]
+        range: UsageRange,
+        /// none, day (UTC), plugin, install or agent.
+        #[arg(long, default_value = "none", value_parser = ["none", "day", "plugin", "install", "agent"])]
+        group_by: String,
+    },
+    /// Every event in range as JSON lines or CSV, for a billing system.
+    Export {
+        #[command(flatten)]
+        range: UsageRange,
+        /// jsonl or csv.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+        format: String,
+        /// Write to FILE (written to FILE.partial, renamed when complete) instead of
+        /// standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 

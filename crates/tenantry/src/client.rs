@@ -42,6 +42,26 @@ impl Client {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// A GET whose successful body is not JSON (exports): the response to read in
+    /// chunks. Errors are rendered like [`Client::send`]'s.
+    pub async fn get_raw(&self, path: &str) -> Result<reqwest::Response> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.get(&url);
+        if let Some(k) = &self.key {
+            req = req.bearer_auth(k);
+        }
+        let res = req.send().await.map_err(|e| {
+            anyhow!("cannot reach the Tenantry server at {}: {e}; start it with `tenantry serve` or set TENANTRY_URL", self.base)
+        })?;
+        if res.status().is_success() {
+            return Ok(res);
+        }
+        let status = res.status();
+        let text = res.text().await.context("reading the response")?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Err(self.error(status, &value))
+    }
+
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url);
@@ -64,6 +84,10 @@ impl Client {
         if status.is_success() {
             return Ok(value);
         }
+        Err(self.error(status, &value))
+    }
+
+    fn error(&self, status: reqwest::StatusCode, value: &Value) -> anyhow::Error {
         let e = &value["error"];
         match (e["code"].as_str(), e["message"].as_str()) {
             (Some(code), Some(msg)) => {
@@ -72,12 +96,12 @@ impl Client {
                 } else {
                     ""
                 };
-                Err(anyhow!(
+                anyhow!(
                     "{code}: {msg}{hint} [request {}]",
                     e["request_id"].as_str().unwrap_or("?")
-                ))
+                )
             }
-            _ => Err(anyhow!("HTTP {status}: {value}")),
+            _ => anyhow!("HTTP {status}: {value}"),
         }
     }
 }

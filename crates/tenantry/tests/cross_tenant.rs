@@ -62,6 +62,8 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("put" | "delete", "/v1/agents/{agent_id}/installs/{install_id}") => TenantById,
         ("get", "/v1/audit") => TenantOwn,
         ("get", "/v1/usage") => TenantOwn,
+        ("get", "/v1/usage/summary") => TenantOwn,
+        ("get", "/v1/usage/export") => TenantOwn,
         ("post", "/v1/installs/{install_id}/invoke") => TenantById,
         _ => return None,
     })

@@ -23,7 +23,7 @@ pub async fn run(cmd: Command, c: &Client, json: bool) -> Result<()> {
             action,
             input,
         } => invoke(c, json, &install, &action, &input).await,
-        Command::Usage { limit } => usage(c, json, limit).await,
+        Command::Usage { cmd, list } => usage(c, json, cmd, list).await,
         Command::Serve(_)
         | Command::Admin(_)
         | Command::Migrate { .. }
@@ -596,19 +596,109 @@ async fn invoke(c: &Client, json: bool, install: &str, action: &str, input: &str
     Ok(())
 }
 
-async fn usage(c: &Client, json: bool, limit: u32) -> Result<()> {
-    let v = c.get(&format!("/v1/usage?limit={limit}")).await?;
-    let cols = [
-        "at",
-        "plugin",
-        "action",
-        "outcome",
-        "duration_us",
-        "fuel",
-        "host_calls",
-    ];
-    print(json, &v, |v| table(&cols, rows(v, &cols)));
+async fn usage(c: &Client, json: bool, cmd: Option<UsageCmd>, list: UsageListArgs) -> Result<()> {
+    match cmd.unwrap_or(UsageCmd::List(list)) {
+        UsageCmd::List(a) => {
+            let q = query(&[
+                ("since", a.range.since),
+                ("until", a.range.until),
+                ("install_id", a.range.install_id),
+                ("after", a.after),
+                ("limit", Some(a.limit.to_string())),
+            ]);
+            let v = c.get(&format!("/v1/usage{q}")).await?;
+            let cols = [
+                "id",
+                "at",
+                "plugin",
+                "action",
+                "outcome",
+                "duration_us",
+                "fuel",
+                "host_calls",
+            ];
+            print(json, &v, |v| table(&cols, rows(v, &cols)));
+        }
+        UsageCmd::Summary { range, group_by } => {
+            let q = query(&[
+                ("group_by", Some(group_by)),
+                ("since", range.since),
+                ("until", range.until),
+                ("install_id", range.install_id),
+            ]);
+            let v = c.get(&format!("/v1/usage/summary{q}")).await?;
+            let cols = [
+                "key",
+                "count",
+                "errors",
+                "p50_duration_ms",
+                "p95_duration_ms",
+                "p99_duration_ms",
+                "fuel",
+                "host_calls",
+                "bytes_in",
+                "bytes_out",
+            ];
+            print(json, &v, |v| table(&cols, rows(&v["rows"], &cols)));
+        }
+        UsageCmd::Export {
+            range,
+            format,
+            output,
+        } => {
+            let q = query(&[
+                ("format", Some(format)),
+                ("since", range.since),
+                ("until", range.until),
+                ("install_id", range.install_id),
+            ]);
+            let mut res = c.get_raw(&format!("/v1/usage/export{q}")).await?;
+            match output {
+                Some(path) => {
+                    let mut partial = path.clone().into_os_string();
+                    partial.push(".partial");
+                    let partial = std::path::PathBuf::from(partial);
+                    let mut f = std::fs::File::create(&partial)
+                        .with_context(|| format!("creating {}", partial.display()))?;
+                    let mut bytes = 0usize;
+                    while let Some(chunk) = res.chunk().await.context("reading the export")? {
+                        std::io::Write::write_all(&mut f, &chunk)
+                            .with_context(|| format!("writing {}", partial.display()))?;
+                        bytes += chunk.len();
+                    }
+                    f.sync_all().context("flushing the export")?;
+                    std::fs::rename(&partial, &path)
+                        .with_context(|| format!("renaming to {}", path.display()))?;
+                    if json {
+                        println!("{}", json!({"ok": true, "path": path, "bytes": bytes}));
+                    } else {
+                        println!("wrote {bytes} bytes to {}", path.display());
+                    }
+                }
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    while let Some(chunk) = res.chunk().await.context("reading the export")? {
+                        std::io::Write::write_all(&mut out, &chunk).context("writing stdout")?;
+                    }
+                    std::io::Write::flush(&mut out).context("writing stdout")?;
+                }
+            }
+        }
+    }
     Ok(())
+}
+
+/// `?a=1&b=2` from the parameters that are set (values percent-encoded), or "".
+fn query(params: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", seg(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
 }
 
 fn rows(v: &Value, cols: &[&str]) -> Vec<Vec<String>> {
