@@ -92,13 +92,14 @@ async fn main() {
         json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}}),
     )
     .await;
-    // A on the free tier's shape: one execution at a time, 10 per second.
+    // A on the free tier's shape: one execution at a time (each loop burns its whole
+    // CPU budget, up to the free tier's 5 s), 10 starts per second.
     s.ok(
         "PUT",
         &format!("/v1/orgs/{}/limits", a.id),
         Some(&s.operator_key),
         Some(
-            json!({"concurrent_executions": 1, "invocations_per_minute": 600,
+            json!({"concurrent_executions": 1, "invocations_per_minute": 600, "max_wall_time_ms": 5000,
                     "executions_per_day": 10000000, "executions_per_month": 10000000}),
         ),
         200,
