@@ -105,20 +105,38 @@ pub async fn set_tier(
     tier: &str,
 ) -> Result<OrgRecord> {
     check_tier(svc, tier)?;
-    if !svc.control.set_org_tier(org, tier).await? {
+    let changed = svc.control.set_org_tier(org, tier).await?;
+    audit_org_change(
+        svc,
+        op,
+        ctx,
+        org,
+        changed,
+        "org.set_tier",
+        json!({"tier": tier}),
+    )
+    .await
+}
+
+/// After an operator changed an org's directory row: audits the change in the org
+/// and returns the updated row (`changed` false = no such org).
+async fn audit_org_change(
+    svc: &Service,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
+    org: OrgId,
+    changed: bool,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<OrgRecord> {
+    if !changed {
         return Err(Error::not_found("org"));
     }
     let scope = op.enter_org(org);
     let tx = svc.write(&scope).await?;
     svc.finish(
         tx,
-        audit_entry(
-            &scope,
-            ctx,
-            "org.set_tier",
-            org.to_string(),
-            json!({"tier": tier}),
-        ),
+        audit_entry(&scope, ctx, action, org.to_string(), details),
     )
     .await?;
     svc.control
@@ -136,26 +154,9 @@ pub async fn set_overrides(
     overrides: &tenantry_core::TierOverrides,
 ) -> Result<OrgRecord> {
     overrides.validate().map_err(Error::invalid)?;
-    if !svc.control.set_org_overrides(org, overrides).await? {
-        return Err(Error::not_found("org"));
-    }
-    let scope = op.enter_org(org);
-    let tx = svc.write(&scope).await?;
-    svc.finish(
-        tx,
-        audit_entry(
-            &scope,
-            ctx,
-            "org.set_limits",
-            org.to_string(),
-            json!({"overrides": overrides}),
-        ),
-    )
-    .await?;
-    svc.control
-        .get_org(org)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))
+    let changed = svc.control.set_org_overrides(org, overrides).await?;
+    let details = json!({"overrides": overrides});
+    audit_org_change(svc, op, ctx, org, changed, "org.set_limits", details).await
 }
 
 /// One billing quota's state in the current window.
