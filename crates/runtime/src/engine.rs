@@ -18,9 +18,17 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::builtins::{ConfigHost, LogHost};
 use crate::{Invocation, InvocationResult, Stats};
 
-/// Bytes of each pooled memory and table kept resident (reset with `memset`
+/// Bytes of each pooled table and async stack kept resident (reset with `memset`
 /// rather than `madvise`) between invocations: fewer page faults per instantiate.
 const KEEP_RESIDENT: usize = 64 << 10;
+/// Dirty bytes of each pooled linear memory kept resident between invocations.
+/// With `PAGEMAP_SCAN` (Linux ≥ 6.7) the pool finds the pages the guest wrote and
+/// copies the image back over just those, instead of `madvise` + page faults on the
+/// next use; a Rust SDK plugin's fresh instance + invoke drops from ~33 µs to
+/// ~12 µs (docs/benchmarks.md). Guests that dirty more than this get the rest
+/// decommitted as before. Without it (older kernels) the pool would `memset` the
+/// first N bytes whether dirty or not, so there the table/stack figure is used.
+const MEM_KEEP_RESIDENT_DIRTY: usize = 1 << 20;
 
 /// Engine-wide settings (the per-invocation ones are [`crate::Limits`]).
 #[derive(Debug, Clone)]
@@ -156,6 +164,11 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
         let mut pool = PoolingAllocationConfig::new();
         let n = config.max_instances;
+        let memory_keep_resident = if PoolingAllocationConfig::is_pagemap_scan_available() {
+            MEM_KEEP_RESIDENT_DIRTY
+        } else {
+            KEEP_RESIDENT
+        };
         pool.total_component_instances(n)
             .total_core_instances(n * 16)
             .total_memories(n * 2)
@@ -164,9 +177,10 @@ impl Runtime {
             .max_memories_per_component(2)
             .max_tables_per_component(16)
             .max_memory_size(usize::try_from(config.max_memory_bytes).map_err(engine_err)?)
-            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .linear_memory_keep_resident(memory_keep_resident)
             .table_keep_resident(KEEP_RESIDENT)
-            .async_stack_keep_resident(KEEP_RESIDENT);
+            .async_stack_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut c = Config::new();
         c.wasm_component_model(true)
             .consume_fuel(true)

@@ -480,3 +480,55 @@ async fn tool_call_recursion_is_bounded() {
         .await;
     assert_eq!(r.outcome, Outcome::PermissionDenied);
 }
+
+/// Pool slots are reused (and, with `PAGEMAP_SCAN`, their dirty pages are reset in
+/// place rather than discarded): whatever one invocation wrote (static data, heap,
+/// stack, a grown page) must be gone for the next one, of the same install or of
+/// another org.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_previous_invocations_memory_finds_nothing() {
+    let w = w();
+    let planted = attack(
+        &w,
+        "plant",
+        json!({"secret": "org-a-remnant-7f3c"}),
+        Grants::default(),
+        Outcome::Ok,
+    )
+    .await;
+    // The scanner sees what was planted in its own invocation (static, heap ×64,
+    // stack, grown page), so a zero below means the memory really was reset.
+    let seen: serde_json::Value = serde_json::from_str(planted.output.as_deref().unwrap()).unwrap();
+    assert!(seen["found"].as_u64().unwrap() >= 66, "{seen}");
+    let attacks = w.load("attacks");
+    let (org_a, org_b) = (install(), install());
+    for round in 0..20 {
+        let input = json!({"secret": "org-a-remnant-7f3c"}).to_string();
+        let p = w
+            .run(
+                &attacks,
+                org_a,
+                "plant",
+                &input,
+                &Grants::default(),
+                limits(),
+            )
+            .await;
+        assert_eq!(p.outcome, Outcome::Ok);
+        for reader in [org_a, org_b] {
+            let r = w
+                .run(
+                    &attacks,
+                    reader,
+                    "find",
+                    &input,
+                    &Grants::default(),
+                    limits(),
+                )
+                .await;
+            assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+            let v: serde_json::Value = serde_json::from_str(r.output.as_deref().unwrap()).unwrap();
+            assert_eq!(v["found"], 0, "round {round}: a remnant was readable: {v}");
+        }
+    }
+}

@@ -30,6 +30,34 @@ async fn echo_returns_input_and_config() {
     assert!(r.stats.fuel > 0 && r.stats.peak_memory_bytes > 0 && r.stats.bytes_out > 0);
 }
 
+/// The hand-written WAT component (the benchmark's trivial plugin) is a valid
+/// plugin: it describes itself and returns its input unchanged.
+#[tokio::test]
+async fn wat_echo_returns_its_input() {
+    let w = world(RuntimeConfig::default());
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/plugins-wat/echo.wat"
+    );
+    let p =
+        w.rt.load("wat-echo", &wat::parse_file(path).unwrap())
+            .unwrap();
+    let input = r#"{"message":"hello","n":42}"#;
+    let r = w
+        .run(
+            &p,
+            install(),
+            "echo",
+            input,
+            &Grants::default(),
+            Limits::default(),
+        )
+        .await;
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    assert_eq!(r.output.as_deref(), Some(input));
+    assert_eq!(r.stats.bytes_out, input.len() as u64);
+}
+
 #[tokio::test]
 async fn kv_counter_keeps_state_per_install() {
     let w = world(RuntimeConfig::default());

@@ -5,6 +5,31 @@ use tenantry_plugin_sdk::{Error, Plugin, export_plugin, http, kv, secrets, tools
 
 struct Attacks;
 
+const MASK: u8 = 0x5a;
+static mut PLANTED: [u8; 256] = [0; 256];
+
+/// Copies of `secret`, XOR-masked, anywhere in linear memory. Compares byte by byte
+/// with the mask applied on the fly, so the masked needle itself is never in memory.
+fn count_masked(secret: &str) -> usize {
+    let secret = secret.as_bytes();
+    let size = core::arch::wasm32::memory_size(0) * 65536;
+    if secret.is_empty() {
+        return 0;
+    }
+    (8..size.saturating_sub(secret.len()))
+        .filter(|&start| {
+            // SAFETY: `start + i < size`, inside linear memory.
+            (0..secret.len()).all(|i| unsafe {
+                std::ptr::read_volatile((start + i) as *const u8) == secret[i] ^ MASK
+            })
+        })
+        .count()
+}
+
+fn mask(s: &str) -> Vec<u8> {
+    s.bytes().map(|b| b ^ MASK).collect()
+}
+
 #[inline(never)]
 #[allow(unconditional_recursion)]
 fn recurse(n: u64, pad: &mut [u8; 256]) -> u64 {
@@ -27,6 +52,8 @@ impl Plugin for Attacks {
         ("kv-set", "Writes kv `key` = `value`"),
         ("fetch", "GETs `url`"),
         ("tool", "Calls `plugin`#`action`"),
+        ("plant", "Writes `secret` (masked) to static data, the heap, the stack and a grown page"),
+        ("find", "Counts copies of `secret` (masked) anywhere in its linear memory"),
     ];
     fn call(action: &str, input: Value) -> Result<Value, Error> {
         match action {
@@ -70,6 +97,33 @@ impl Plugin for Attacks {
                 input["action"].as_str().unwrap_or(""),
                 &input["input"].to_string()
             )?)),
+            "plant" => {
+                // The secret is stored XOR-masked so the input the host copied in
+                // does not match what `find` looks for.
+                let masked: Vec<u8> = mask(input["secret"].as_str().unwrap_or(""));
+                // SAFETY: single-threaded guest; nothing else touches PLANTED.
+                unsafe {
+                    let planted = &mut *std::ptr::addr_of_mut!(PLANTED);
+                    let n = masked.len().min(planted.len());
+                    planted[..n].copy_from_slice(&masked[..n]);
+                    std::hint::black_box(&planted);
+                }
+                std::mem::forget(std::hint::black_box(masked.repeat(64)));
+                let mut on_stack = [0u8; 1024];
+                on_stack[..masked.len().min(1024)].copy_from_slice(&masked[..masked.len().min(1024)]);
+                std::hint::black_box(&on_stack);
+                let page = core::arch::wasm32::memory_grow(0, 1);
+                if page != usize::MAX {
+                    // SAFETY: the page was just added to linear memory.
+                    unsafe {
+                        let at = (page * 65536) as *mut u8;
+                        std::ptr::copy_nonoverlapping(masked.as_ptr(), at, masked.len().min(65536));
+                    }
+                }
+                // Proof that `find` would see what was planted.
+                Ok(json!({"found": count_masked(input["secret"].as_str().unwrap_or(""))}))
+            }
+            "find" => Ok(json!({"found": count_masked(input["secret"].as_str().unwrap_or(""))})),
             _ => Ok(json!("ok")),
         }
     }
