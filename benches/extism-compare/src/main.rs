@@ -5,11 +5,14 @@
 //! blocks so both sides see the same machine noise; every invocation is timed on
 //! its own and the report gives median, p90 and p99 and the Extism/Tenantry ratios.
 //!
-//! - Tenantry: the example `echo` component (Rust, ~100 KB: parses the JSON input,
-//!   makes one `config` host call, serialises JSON) through
-//!   `tenantry_runtime::Runtime::invoke`: fresh `Store` + limiter + fuel + epoch
-//!   deadline + instantiate from the `InstancePre` + `invoke` + drop. The same
-//!   code path the server uses, with the free tier's limits.
+//! - Tenantry, through `tenantry_runtime::Runtime::invoke` (fresh `Store` +
+//!   limiter + fuel + epoch deadline + instantiate from the `InstancePre` +
+//!   `invoke` + drop: the server's own code path, with the free tier's limits),
+//!   for two plugins:
+//!   - like for like, an echo written in WAT as a component
+//!     (`examples/plugins-wat/echo.wat`: returns its input);
+//!   - the example Rust `echo` component (~100 KB, built with the SDK: parses the
+//!     JSON input, makes one `config` host call, serialises JSON).
 //! - Extism 1.30: an echo written in WAT against Extism's ABI (`src/echo.wat`),
 //!   compiled once into a `CompiledPlugin`; each invocation is
 //!   `Plugin::new_from_compiled` (new store, kernel + plugin instances) +
@@ -100,20 +103,30 @@ fn main() {
     // Tenantry.
     let w = support::world(RuntimeConfig::default());
     let echo = w.load("echo");
+    let wat_echo =
+        w.rt.load(
+            "wat-echo",
+            &wat::parse_str(include_str!("../../../examples/plugins-wat/echo.wat"))
+                .expect("echo.wat component"),
+        )
+        .expect("load the WAT echo");
     let install = support::install();
     let (grants, limits) = (Grants::default(), Limits::default());
-    let tenantry_once = || async {
-        let r = w.run(&echo, install, "echo", INPUT, &grants, limits).await;
+    let (w, grants) = (&w, &grants);
+    let tenantry_once = |plugin| async move {
+        let r = w.run(plugin, install, "echo", INPUT, grants, limits).await;
         assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
         r
     };
-    let r = rt.block_on(tenantry_once());
+    let r = rt.block_on(tenantry_once(&echo));
     let v: serde_json::Value =
         serde_json::from_str(r.output.as_deref().unwrap_or("")).expect("json");
     assert_eq!(
         v["echo"],
         serde_json::from_str::<serde_json::Value>(INPUT).expect("json")
     );
+    let r = rt.block_on(tenantry_once(&wat_echo));
+    assert_eq!(r.output.as_deref(), Some(INPUT));
 
     // Extism.
     let wasm = wat::parse_str(include_str!("echo.wat")).expect("echo.wat");
@@ -123,18 +136,21 @@ fn main() {
     assert_eq!(extism_once(&pooled), INPUT.as_bytes());
 
     for _ in 0..warmup {
-        rt.block_on(tenantry_once());
+        rt.block_on(tenantry_once(&wat_echo));
+        rt.block_on(tenantry_once(&echo));
         extism_once(&compiled);
         extism_once(&pooled);
     }
 
-    let (mut t, mut e, mut ep) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut tw, mut t, mut e, mut ep) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         rt.block_on(async {
-            for _ in 0..per_round {
-                let s = Instant::now();
-                std::hint::black_box(tenantry_once().await);
-                t.push(s.elapsed());
+            for (plugin, times) in [(&wat_echo, &mut tw), (&echo, &mut t)] {
+                for _ in 0..per_round {
+                    let s = Instant::now();
+                    std::hint::black_box(tenantry_once(plugin).await);
+                    times.push(s.elapsed());
+                }
             }
         });
         for _ in 0..per_round {
@@ -163,20 +179,23 @@ fn main() {
         "input: {INPUT} ({} bytes); {rounds} interleaved rounds",
         INPUT.len()
     );
-    let ts = report("tenantry: fresh instance + invoke (pooling)", &mut t);
-    let es = report("extism: new_from_compiled + call", &mut e);
+    let ts = report("tenantry: WAT echo, fresh instance + invoke", &mut tw);
+    let rs = report("tenantry: Rust SDK echo, same", &mut t);
+    let es = report("extism: WAT echo, new_from_compiled + call", &mut e);
     let eps = report("extism: same, pooling allocator", &mut ep);
     report("extism: Plugin::new(wasm) + call (compiles)", &mut naive);
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    for (name, x) in [("WAT echo", &ts), ("Rust SDK echo", &rs)] {
+        println!(
+            "extism / tenantry {name:<14} median {:>5.2}x  p99 {:>5.2}x   (pooled extism: median {:>5.2}x  p99 {:>5.2}x)",
+            ratio(es.median, x.median),
+            ratio(es.p99, x.p99),
+            ratio(eps.median, x.median),
+            ratio(eps.p99, x.p99),
+        );
+    }
     println!(
-        "ratio extism/tenantry: median {:.2}x  p99 {:.2}x   (pooled extism: median {:.2}x  p99 {:.2}x)",
-        ratio(es.median, ts.median),
-        ratio(es.p99, ts.p99),
-        ratio(eps.median, ts.median),
-        ratio(eps.p99, ts.p99),
-    );
-    println!(
-        "targets: tenantry median <= 10 µs: {}; >= 10x faster than extism (median): {}",
+        "targets (WAT echo, like for like): tenantry median <= 10 µs: {}; >= 10x faster than extism (median): {}",
         if ts.median <= Duration::from_micros(10) {
             "met"
         } else {
