@@ -12,7 +12,9 @@ use tenantry_host_tools::ToolsHost;
 use tenantry_world::bindings::{PluginPre, tenantry::plugin as wit};
 use tenantry_world::{GuestError, Meter, Stop};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    AsContextMut, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::builtins::{ConfigHost, LogHost};
@@ -45,6 +47,31 @@ pub struct RuntimeConfig {
     pub max_tool_depth: u32,
     pub egress: EgressPolicy,
     pub kv: KvLimits,
+    /// Where guest code runs. `None`: on the caller's executor (tests, benches,
+    /// embedding). The server uses [`GuestPool::for_this_machine`].
+    pub guest_pool: Option<GuestPool>,
+}
+
+/// A dedicated set of threads, at a lower OS priority, that run every top-level
+/// invocation. The server's own work (accepting requests, auth, storage, limits,
+/// recording) stays on its normal-priority executor, so a tenant whose plugin
+/// burns CPU up to its budget delays other tenants' guests only by sharing these
+/// threads (it yields every 100,000 fuel), never their request handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestPool {
+    pub threads: usize,
+    /// Added to the process's nice value for these threads (Linux; 0 = same).
+    pub nice_increment: i32,
+}
+
+impl GuestPool {
+    /// One thread per core, ten nice steps below the server's threads.
+    pub fn for_this_machine() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            nice_increment: 10,
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -57,6 +84,7 @@ impl Default for RuntimeConfig {
             max_tool_depth: 4,
             egress: EgressPolicy::default(),
             kv: KvLimits::default(),
+            guest_pool: None,
         }
     }
 }
@@ -92,6 +120,7 @@ pub(crate) struct HostState {
     tools: ToolsHost,
     config: ConfigHost,
     log: LogHost,
+    fuel: FuelAccount,
 }
 
 impl WasiView for HostState {
@@ -148,11 +177,96 @@ struct Inner {
     config: RuntimeConfig,
     egress: Arc<EgressPolicy>,
     ticker_stop: Arc<AtomicBool>,
+    guests: Option<tokio::runtime::Runtime>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
+        // Never blocks, so this may run inside an async context (or a guest thread).
+        if let Some(guests) = self.guests.take() {
+            guests.shutdown_background();
+        }
+    }
+}
+
+fn guest_executor(pool: GuestPool) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(pool.threads.max(1))
+        .thread_name("tenantry-guest")
+        .on_thread_start(move || lower_this_threads_priority(pool.nice_increment))
+        .enable_all()
+        .build()
+}
+
+/// Raises the calling thread's nice value by `increment` (capped at 19). On Linux,
+/// `setpriority(PRIO_PROCESS, tid)` applies to that one thread. Best effort: a
+/// failure leaves the thread at the process's priority.
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority(increment: i32) {
+    if increment <= 0 {
+        return;
+    }
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is shared.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        *libc::__errno_location() = 0;
+        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if current == -1 && *libc::__errno_location() != 0 {
+            return;
+        }
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, (current + increment).min(19));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority(_increment: i32) {}
+
+/// Aborts the spawned invocation if the caller stops waiting (a dropped request):
+/// the guest stops at its next yield, as it would running inline.
+struct AbortOnDrop(tokio::task::JoinHandle<InvocationResult>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An [`Invocation`] that owns its data, to cross to the guest threads.
+struct OwnedInvocation {
+    install: tenantry_world::InstallRef,
+    action: String,
+    input: String,
+    config: serde_json::Value,
+    grants: tenantry_core::manifest::Grants,
+    limits: crate::Limits,
+    backends: crate::Backends,
+}
+
+impl OwnedInvocation {
+    fn new(inv: Invocation<'_>) -> Self {
+        Self {
+            install: inv.install,
+            action: inv.action.to_string(),
+            input: inv.input.to_string(),
+            config: inv.config.clone(),
+            grants: inv.grants.clone(),
+            limits: inv.limits,
+            backends: inv.backends,
+        }
+    }
+
+    fn as_invocation(&self) -> Invocation<'_> {
+        Invocation {
+            install: self.install,
+            action: &self.action,
+            input: &self.input,
+            config: &self.config,
+            grants: &self.grants,
+            limits: self.limits,
+            backends: self.backends.clone(),
+            nested: None,
+        }
     }
 }
 
@@ -221,6 +335,11 @@ impl Runtime {
                 .map_err(engine_err)?;
         }
         let egress = Arc::new(config.egress.clone());
+        let guests = config
+            .guest_pool
+            .map(guest_executor)
+            .transpose()
+            .map_err(engine_err)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -229,6 +348,7 @@ impl Runtime {
                 config,
                 egress,
                 ticker_stop,
+                guests,
             }),
         })
     }
@@ -271,8 +391,39 @@ impl Runtime {
         &self.inner.config
     }
 
-    /// Runs one action in a fresh instance. Never panics on guest behaviour.
-    pub async fn invoke(&self, plugin: &LoadedPlugin, inv: Invocation<'_>) -> InvocationResult {
+    /// Runs one action in a fresh instance, on the guest threads if the runtime
+    /// has them (tool calls stay on the calling guest's thread). Never panics on
+    /// guest behaviour.
+    pub async fn invoke(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        inv: Invocation<'_>,
+    ) -> InvocationResult {
+        let pool = match &self.inner.guests {
+            Some(pool) if inv.nested.is_none() => pool,
+            _ => return self.run(plugin, inv).await,
+        };
+        let owned = OwnedInvocation::new(inv);
+        let (this, plugin) = (self.clone(), plugin.clone());
+        let mut task =
+            AbortOnDrop(pool.spawn(async move { this.run(&plugin, owned.as_invocation()).await }));
+        match (&mut task.0).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "the guest task ended without a result");
+                InvocationResult {
+                    outcome: Outcome::Internal,
+                    output: None,
+                    error: Some("the sandbox stopped unexpectedly; try again".into()),
+                    stats: Stats::default(),
+                    denied: vec![],
+                }
+            }
+        }
+    }
+
+    /// One invocation, on the current executor.
+    async fn run(&self, plugin: &LoadedPlugin, inv: Invocation<'_>) -> InvocationResult {
         let start = Instant::now();
         let limits = inv.limits;
         let mut stats = Stats {
@@ -310,8 +461,15 @@ impl Runtime {
         let depth = inv.nested.as_ref().map_or(0, |n| n.depth);
         let meter = match &inv.nested {
             Some(n) => n.meter.clone(),
-            None => Arc::new(Meter::new(limits.max_host_calls, start + limits.wall_time)),
+            None => Arc::new(Meter::new(
+                limits.max_host_calls,
+                start + limits.wall_time,
+                limits.fuel,
+            )),
         };
+        // A tool call's store starts with what is left of the whole execution's
+        // budget (never more than its own tier allows).
+        let fuel_at_start = meter.fuel_left().min(limits.fuel);
         let grants = inv.grants;
         let state = HostState {
             wasi: WasiCtx::builder().build(),
@@ -354,15 +512,28 @@ impl Runtime {
                 meter: meter.clone(),
                 lines: 0,
             },
+            fuel: FuelAccount {
+                settled: fuel_at_start,
+                used: 0,
+            },
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // Fuel is enabled in the engine config, so this cannot fail.
+        let _ = store.set_fuel(fuel_at_start);
         let ticks = (meter.remaining().as_micros()
             / self.inner.config.epoch_tick.as_micros().max(1)) as u64
             + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        let fuel_ok = store.set_fuel(limits.fuel).is_ok();
+        // Settle the guest's fuel against the execution's shared budget at every
+        // crossing between wasm and host: a tool call starts with exactly what is
+        // left, and what it spent is taken from the caller the moment it returns
+        // (including the guest allocator calls the host makes to hand it results).
+        store.call_hook(|mut ctx, _| {
+            settle_fuel(&mut ctx);
+            Ok(())
+        });
         // Yield to the async executor periodically so a CPU-bound guest cannot hog a
         // worker thread (other tenants' requests keep being served).
         let _ = store.fuel_async_yield_interval(Some(100_000));
@@ -376,11 +547,10 @@ impl Runtime {
         };
         let result = tokio::time::timeout(remaining, run).await;
 
-        stats.fuel = if fuel_ok {
-            limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0))
-        } else {
-            0
-        };
+        settle_fuel(&mut store.as_context_mut());
+        // Each invocation reports its own share (tool calls have their own usage
+        // records, so sums over records count every unit once).
+        stats.fuel = store.data().fuel.used;
         stats.peak_memory_bytes = store.data().limiter.peak as u64;
         stats.host_calls = meter.host_calls();
         stats.duration_us = start.elapsed().as_micros() as u64;
@@ -439,6 +609,29 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Fuel bookkeeping of one store against the execution's shared budget.
+struct FuelAccount {
+    /// The store's fuel when it was last settled.
+    settled: u64,
+    /// Fuel this store has spent (settled so far).
+    used: u64,
+}
+
+/// Charges what the store spent since the last settlement to the shared budget,
+/// and lowers the store's fuel to what is left of that budget.
+fn settle_fuel(ctx: &mut wasmtime::StoreContextMut<'_, HostState>) {
+    let Ok(left) = ctx.get_fuel() else { return };
+    let account = &mut ctx.data_mut().fuel;
+    let used = account.settled.saturating_sub(left);
+    account.used += used;
+    let budget = ctx.data().limiter.meter.spend_fuel(used);
+    let now = left.min(budget);
+    if now < left {
+        let _ = ctx.set_fuel(now);
+    }
+    ctx.data_mut().fuel.settled = now;
 }
 
 fn classify_trap(e: &wasmtime::Error, meter: &Meter, wall: Duration) -> (Outcome, String) {

@@ -20,7 +20,7 @@
 mod builtins;
 mod engine;
 
-pub use engine::{LoadError, LoadedPlugin, Runtime, RuntimeConfig};
+pub use engine::{GuestPool, LoadError, LoadedPlugin, Runtime, RuntimeConfig};
 pub use tenantry_host_http::EgressPolicy;
 pub use tenantry_host_kv::{KvBackend, KvLimits};
 pub use tenantry_host_secrets::SecretsBackend;

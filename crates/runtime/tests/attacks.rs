@@ -481,6 +481,50 @@ async fn tool_call_recursion_is_bounded() {
     assert_eq!(r.outcome, Outcome::PermissionDenied);
 }
 
+/// A plugin that hands its CPU-heavy work to a tool call does not get a second
+/// budget: the nested loop runs on what is left of the caller's fuel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_call_cannot_spend_more_than_the_callers_cpu_budget() {
+    let w = w();
+    let attacks = w.load("attacks");
+    let me = install();
+    let grants = Grants {
+        tools: vec!["@test/attacks".into()],
+        ..Grants::default()
+    };
+    w.tools.installs.lock().unwrap().insert(
+        "@test/attacks".into(),
+        (me, attacks.clone(), grants.clone()),
+    );
+    // The nested install's own tier would allow the default 2·10⁹; the caller has
+    // 5·10⁷ for the whole execution.
+    let budget = 50_000_000;
+    let caller = Limits {
+        fuel: budget,
+        wall_time: Duration::from_secs(10),
+        ..limits()
+    };
+    let input = json!({"plugin": "@test/attacks", "action": "loop", "input": {}});
+    let t = std::time::Instant::now();
+    let r = w
+        .run(&attacks, me, "tool", &input.to_string(), &grants, caller)
+        .await;
+    // The nested loop spends the rest of the budget; back in the caller, the
+    // execution has none left.
+    assert_eq!(r.outcome, Outcome::OutOfFuel, "{r:?}");
+    let nested = w.tools.nested_stats.lock().unwrap()[0].fuel;
+    assert!(
+        nested + r.stats.fuel <= budget && nested >= budget * 95 / 100,
+        "caller {} + tool call {nested} against a budget of {budget}",
+        r.stats.fuel
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "ran for {:?}",
+        t.elapsed()
+    );
+}
+
 /// Pool slots are reused (and, with `PAGEMAP_SCAN`, their dirty pages are reset in
 /// place rather than discarded): whatever one invocation wrote (static data, heap,
 /// stack, a grown page) must be gone for the next one, of the same install or of

@@ -62,13 +62,17 @@ pub struct Meter {
     stopped: Mutex<Option<Stop>>,
     denied: Mutex<Vec<String>>,
     memory_limit_hit: AtomicBool,
+    /// The execution's CPU budget (fuel) still unspent, shared by the caller and
+    /// every nested tool call; stores settle against it (see `spend_fuel`).
+    fuel_left: AtomicU64,
 }
 
 impl Meter {
-    pub fn new(max_host_calls: u64, deadline: Instant) -> Self {
+    pub fn new(max_host_calls: u64, deadline: Instant, fuel: u64) -> Self {
         Self {
             max_host_calls,
             deadline,
+            fuel_left: AtomicU64::new(fuel),
             host_calls: AtomicU64::new(0),
             stopped: Mutex::new(None),
             denied: Mutex::new(Vec::new()),
@@ -133,6 +137,22 @@ impl Meter {
     }
     pub fn memory_limit_hit(&self) -> bool {
         self.memory_limit_hit.load(Ordering::Relaxed)
+    }
+
+    /// Charges `used` fuel to the shared budget and returns what is left (0 once
+    /// it is spent).
+    pub fn spend_fuel(&self, used: u64) -> u64 {
+        let before = self
+            .fuel_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
+                Some(f.saturating_sub(used))
+            })
+            .unwrap_or(0);
+        before.saturating_sub(used)
+    }
+
+    pub fn fuel_left(&self) -> u64 {
+        self.fuel_left.load(Ordering::Relaxed)
     }
 }
 

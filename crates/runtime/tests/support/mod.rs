@@ -82,6 +82,8 @@ pub type Installed = (InstallRef, Arc<LoadedPlugin>, Grants);
 /// Tool calls resolve plugin names to (install, component, grants) in one org.
 #[derive(Default)]
 pub struct MemTools {
+    /// Stats of every nested invocation, in order.
+    pub nested_stats: Mutex<Vec<Stats>>,
     pub runtime: OnceLock<Runtime>,
     pub installs: Mutex<HashMap<String, Installed>>,
     pub backends: OnceLock<Backends>,
@@ -121,6 +123,7 @@ impl ToolBackend for MemTools {
                 },
             )
             .await;
+        self.nested_stats.lock().unwrap().push(r.stats.clone());
         match r.outcome {
             Outcome::Ok => Ok(r.output.unwrap_or_default()),
             o => Err(ToolError {
@@ -175,7 +178,7 @@ impl World {
 
     pub async fn run(
         &self,
-        plugin: &LoadedPlugin,
+        plugin: &Arc<LoadedPlugin>,
         install: InstallRef,
         action: &str,
         input: &str,

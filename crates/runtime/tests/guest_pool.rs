@@ -1,0 +1,204 @@
+//! The guest thread pool (`RuntimeConfig::guest_pool`): guest code and its host
+//! calls run on dedicated, lower-priority threads; the caller's executor only waits.
+
+mod support;
+
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::*;
+use tenantry_core::Outcome;
+use tenantry_core::manifest::Grants;
+use tenantry_runtime::*;
+
+/// The calling thread's name and nice value (field 19 of /proc/thread-self/stat).
+fn this_thread() -> (String, i64) {
+    let name = std::thread::current().name().unwrap_or("").to_string();
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // Fields after the parenthesised command name; nice is field 19 overall.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let nice = after.split(' ').nth(16).unwrap().parse().unwrap();
+    (name, nice)
+}
+
+/// A kv backend that notes which thread served each call.
+struct Observed(MemKv, Mutex<Vec<(String, i64)>>);
+
+#[async_trait::async_trait]
+impl KvBackend for Observed {
+    async fn get(&self, i: &InstallRef, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        self.1.lock().unwrap().push(this_thread());
+        self.0.get(i, key).await
+    }
+    async fn set(&self, i: &InstallRef, key: &str, value: &[u8]) -> Result<(), BackendError> {
+        self.0.set(i, key, value).await
+    }
+    async fn delete(&self, i: &InstallRef, key: &str) -> Result<bool, BackendError> {
+        self.0.delete(i, key).await
+    }
+    async fn list(
+        &self,
+        i: &InstallRef,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, BackendError> {
+        self.0.list(i, prefix, limit).await
+    }
+}
+
+fn pooled(threads: usize) -> World {
+    world(RuntimeConfig {
+        guest_pool: Some(GuestPool {
+            threads,
+            nice_increment: 10,
+        }),
+        ..RuntimeConfig::default()
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_code_and_its_host_calls_run_on_the_lower_priority_threads() {
+    let mut w = pooled(2);
+    let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
+    w.backends.kv = observed.clone();
+    let attacks = w.load("attacks");
+    let grants = Grants {
+        kv: true,
+        ..Grants::default()
+    };
+    let r = w
+        .run(
+            &attacks,
+            install(),
+            "kv-get",
+            &json!({"key": "k"}).to_string(),
+            &grants,
+            Limits::default(),
+        )
+        .await;
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    let (caller, caller_nice) = this_thread();
+    let seen = observed.1.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let (name, nice) = &seen[0];
+    assert_eq!(
+        name, "tenantry-guest",
+        "host call ran on {name:?}, not a guest thread (caller {caller:?})"
+    );
+    assert_eq!(
+        *nice,
+        (caller_nice + 10).min(19),
+        "guest thread nice {nice}, caller {caller_nice}"
+    );
+}
+
+/// Without a pool the guest runs on the caller's executor (the library default).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "current_thread")]
+async fn without_a_pool_the_guest_runs_on_the_callers_thread() {
+    let mut w = world(RuntimeConfig::default());
+    let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
+    w.backends.kv = observed.clone();
+    let attacks = w.load("attacks");
+    let grants = Grants {
+        kv: true,
+        ..Grants::default()
+    };
+    w.run(
+        &attacks,
+        install(),
+        "kv-get",
+        r#"{"key":"k"}"#,
+        &grants,
+        Limits::default(),
+    )
+    .await;
+    assert_eq!(observed.1.lock().unwrap()[0], this_thread());
+}
+
+/// A CPU-bound guest on a one-thread pool while other invocations arrive: they
+/// share the guest thread (the loop yields every 100,000 fuel), every one of them
+/// completes, and the loop still ends at its own limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_guest_on_the_pool_does_not_starve_the_others() {
+    let w = pooled(1);
+    let (attacks, echo) = (w.load("attacks"), w.load("echo"));
+    let spin = Limits {
+        fuel: u64::MAX / 2,
+        wall_time: Duration::from_millis(1500),
+        ..Limits::default()
+    };
+    let none = Grants::default();
+    let hog = w.run(&attacks, install(), "loop", "{}", &none, spin);
+    let others = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut worst = Duration::ZERO;
+        for _ in 0..20 {
+            let t = Instant::now();
+            let r = w
+                .run(
+                    &echo,
+                    install(),
+                    "echo",
+                    "{}",
+                    &Grants::default(),
+                    Limits::default(),
+                )
+                .await;
+            assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+            worst = worst.max(t.elapsed());
+        }
+        worst
+    };
+    let (hog, worst) = tokio::join!(hog, others);
+    assert_eq!(hog.outcome, Outcome::Timeout, "{hog:?}");
+    assert!(
+        worst < Duration::from_millis(500),
+        "an echo beside the spinning guest took {worst:?}"
+    );
+}
+
+/// A caller that stops waiting (a dropped request) stops its guest too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_caller_stops_the_guest() {
+    let w = pooled(1);
+    let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
+    let mut w = w;
+    w.backends.kv = observed.clone();
+    let attacks = w.load("attacks");
+    let grants = Grants {
+        kv: true,
+        ..Grants::default()
+    };
+    let flood = Limits {
+        max_host_calls: u64::MAX,
+        wall_time: Duration::from_secs(10),
+        fuel: u64::MAX / 2,
+        ..Limits::default()
+    };
+    let input = json!({"n": 100_000_000u64}).to_string();
+    let run = w.run(&attacks, install(), "host-flood", &input, &grants, flood);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), run)
+            .await
+            .is_err()
+    );
+    let count = || observed.1.lock().unwrap().len();
+    assert!(count() > 0, "the guest never ran");
+    // The abort lands at the guest's next yield; the task then drops its store,
+    // and with it the backends it held. Left running, the flood would go on for
+    // its whole 10 s wall time.
+    let idle = 2; // `observed` here and `w.backends.kv`
+    let start = Instant::now();
+    while Arc::strong_count(&observed) > idle {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the guest kept running after its caller left"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stopped_at = count();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(), stopped_at);
+}
