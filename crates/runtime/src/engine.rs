@@ -56,7 +56,8 @@ pub struct RuntimeConfig {
 /// invocation. The server's own work (accepting requests, auth, storage, limits,
 /// recording) stays on its normal-priority executor, so a tenant whose plugin
 /// burns CPU up to its budget delays other tenants' guests only by sharing these
-/// threads (it yields every 100,000 fuel), never their request handling.
+/// threads (it yields every 100,000 fuel, and a newcomer is picked up at the next
+/// yield), never their request handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuestPool {
     pub threads: usize,
@@ -65,10 +66,15 @@ pub struct GuestPool {
 }
 
 impl GuestPool {
-    /// One thread per core, ten nice steps below the server's threads.
+    /// One thread per core but one (at least one), ten nice steps below the
+    /// server's threads. Keeping a core for the host measured better for the
+    /// neighbours of a spinning guest than one thread per core: idle guest threads
+    /// woken onto the spinner's core waited for its time slice, while on a shared
+    /// thread a newcomer waits at most one yield interval (docs/benchmarks.md).
     pub fn for_this_machine() -> Self {
         Self {
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1).max(1)),
             nice_increment: 10,
         }
     }
@@ -194,6 +200,12 @@ fn guest_executor(pool: GuestPool) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(pool.threads.max(1))
         .thread_name("tenantry-guest")
+        // New invocations arrive through the global queue. By default a worker
+        // looks there only every few polls while its own queue has work (tokio
+        // tunes it, 2–127), and a spinning guest that yields every 100,000 fuel
+        // keeps its queue busy: a newcomer would wait several of its time
+        // slices. Look at every poll instead.
+        .global_queue_interval(1)
         .on_thread_start(move || lower_this_threads_priority(pool.nice_increment))
         .enable_all()
         .build()
@@ -201,13 +213,14 @@ fn guest_executor(pool: GuestPool) -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Raises the calling thread's nice value by `increment` (capped at 19). On Linux,
 /// `setpriority(PRIO_PROCESS, tid)` applies to that one thread. Best effort: a
-/// failure leaves the thread at the process's priority.
+/// refused syscall leaves the thread at the process's priority.
 #[cfg(target_os = "linux")]
 fn lower_this_threads_priority(increment: i32) {
     if increment <= 0 {
         return;
     }
-    // SAFETY: plain syscalls on the calling thread's own id; no memory is shared.
+    // SAFETY: get/setpriority on the calling thread's own id; errno is
+    // thread-local; no memory is shared.
     unsafe {
         let tid = libc::gettid() as libc::id_t;
         *libc::__errno_location() = 0;

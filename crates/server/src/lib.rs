@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tenantry_api::AppState;
 use tenantry_crypto::{MasterKey, SecretValue};
-use tenantry_runtime::{Runtime, RuntimeConfig};
+use tenantry_runtime::{GuestPool, Runtime, RuntimeConfig};
 use tenantry_service::limits::Limiters;
 use tenantry_service::{ArtifactStore, Service, Settings};
 use tenantry_store::{BlobStore, ControlStore, TenantStore};
@@ -99,6 +99,9 @@ impl Server {
         let stores = open_stores(&config).await?;
         let mut runtime_config = RuntimeConfig::default();
         runtime_config.egress.allow_cidrs = config.egress_allow_cidrs.clone();
+        // Guest code runs on its own lower-priority threads, never on the threads
+        // that serve requests (ARCHITECTURE.md, invariants).
+        runtime_config.guest_pool = Some(GuestPool::for_this_machine());
         let runtime =
             Runtime::new(runtime_config).map_err(|e| StartError::Runtime(e.to_string()))?;
         let service = Service::new(
