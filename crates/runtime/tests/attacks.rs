@@ -77,6 +77,21 @@ fn w() -> World {
     world(RuntimeConfig::default())
 }
 
+/// The attacks plugin installed as `@test/attacks`, granted to call itself as a tool.
+fn attacks_calling_itself(w: &World) -> (std::sync::Arc<LoadedPlugin>, InstallRef, Grants) {
+    let attacks = w.load("attacks");
+    let me = install();
+    let grants = Grants {
+        tools: vec!["@test/attacks".into()],
+        ..Grants::default()
+    };
+    w.tools.installs.lock().unwrap().insert(
+        "@test/attacks".into(),
+        (me, attacks.clone(), grants.clone()),
+    );
+    (attacks, me, grants)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_runs_out_of_fuel() {
     attack(
@@ -444,17 +459,8 @@ fn component_importing_an_interface_we_do_not_provide_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_call_recursion_is_bounded() {
     let w = w();
-    let attacks = w.load("attacks");
-    let me = install();
     // The attacks plugin calls itself through the tools capability, forever.
-    let grants = Grants {
-        tools: vec!["@test/attacks".into()],
-        ..Grants::default()
-    };
-    w.tools.installs.lock().unwrap().insert(
-        "@test/attacks".into(),
-        (me, attacks.clone(), grants.clone()),
-    );
+    let (attacks, me, grants) = attacks_calling_itself(&w);
     let mut input = json!({});
     for _ in 0..10 {
         input = json!({"plugin": "@test/attacks", "action": "tool", "input": input});
@@ -486,16 +492,7 @@ async fn tool_call_recursion_is_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tool_call_cannot_spend_more_than_the_callers_cpu_budget() {
     let w = w();
-    let attacks = w.load("attacks");
-    let me = install();
-    let grants = Grants {
-        tools: vec!["@test/attacks".into()],
-        ..Grants::default()
-    };
-    w.tools.installs.lock().unwrap().insert(
-        "@test/attacks".into(),
-        (me, attacks.clone(), grants.clone()),
-    );
+    let (attacks, me, grants) = attacks_calling_itself(&w);
     // The nested install's own tier would allow the default 2·10⁹; the caller has
     // 5·10⁷ for the whole execution.
     let budget = 50_000_000;
