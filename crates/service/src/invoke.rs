@@ -19,6 +19,7 @@ use tenantry_runtime::{
 };
 use tenantry_store::{AuditEntry, InstallRecord, UsageEvent};
 
+use crate::limits::RateLimitHeaders;
 use crate::recorder::Record;
 use crate::{RequestCtx, Service, audit_entry, registry};
 
@@ -73,6 +74,12 @@ pub struct Prepared {
     pub manifest: Manifest,
 }
 
+/// An invocation's response and the rate limits it was counted against.
+pub struct Invoked {
+    pub response: InvokeResponse,
+    pub rate_limit: RateLimitHeaders,
+}
+
 /// Invokes an action as `scope`'s principal.
 pub async fn invoke(
     svc: &Service,
@@ -80,8 +87,10 @@ pub async fn invoke(
     ctx: &RequestCtx,
     install: InstallId,
     req: &InvokeRequest,
-) -> Result<InvokeResponse> {
+) -> Result<Invoked> {
     scope.require(Permission::Invoke)?;
+    let tier = svc.tier_of(scope.org_id()).await?;
+    let rate_limit = svc.check_org_rate(scope, &tier).await?;
     let mut tx = svc.read(scope).await?;
     let record = tx
         .get_install(install)
@@ -101,10 +110,16 @@ pub async fn invoke(
             "the install is disabled; enable it with `tenantry install enable`",
         ));
     }
-    let tier = svc.tier_of(scope.org_id()).await?;
-    let admission = svc
-        .admit(scope, install, record.rate_limit_per_minute, &tier)
+    let mut admission = svc
+        .admit(
+            scope,
+            install,
+            record.rate_limit_per_minute,
+            &tier,
+            rate_limit,
+        )
         .await?;
+    let rate_limit = std::mem::take(&mut admission.rate_limit);
     let result = run_install(
         svc,
         scope,
@@ -118,7 +133,10 @@ pub async fn invoke(
     .await;
     let ran = matches!(&result, Ok((_, true)));
     svc.release(admission, ran).await;
-    result.map(|(r, _)| r)
+    result.map(|(response, _)| Invoked {
+        response,
+        rate_limit,
+    })
 }
 
 /// Loads (verify + compile, once per version) the plugin an install runs.

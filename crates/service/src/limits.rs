@@ -136,6 +136,8 @@ pub struct LimiterStatus {
 pub(crate) struct Admission {
     lease: Option<Lease>,
     reserved: Vec<QuotaKey>,
+    /// The rate limits it was counted against, for the response's headers.
+    pub(crate) rate_limit: RateLimitHeaders,
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -175,7 +177,37 @@ pub(crate) fn check_standing(
     .with_details(serde_json::json!({"quota": quota, "limit": limit, "used": used})))
 }
 
-async fn check_rate(svc: &Service, key: RateKey, limit: u64, name: &'static str) -> Result<()> {
+/// The rate limits a request was counted against, for the `RateLimit` and
+/// `RateLimit-Policy` headers of its response: one list item per limit, named
+/// `org` or `install`.
+#[derive(Debug, Default)]
+pub struct RateLimitHeaders {
+    policy: Vec<String>,
+    state: Vec<String>,
+}
+
+impl RateLimitHeaders {
+    /// The header pairs (none when no limit was checked).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        if self.policy.is_empty() {
+            return vec![];
+        }
+        vec![
+            ("RateLimit-Policy", self.policy.join(", ")),
+            ("RateLimit", self.state.join(", ")),
+        ]
+    }
+}
+
+/// Counts one request against a per-minute rate limit. Admitted: its state is added
+/// to `seen`; refused: `RATE_LIMITED` with that limit's headers and `Retry-After`.
+async fn check_rate(
+    svc: &Service,
+    key: RateKey,
+    limit: u64,
+    name: &'static str,
+    seen: &mut RateLimitHeaders,
+) -> Result<()> {
     let policy = Policy::per_minute(limit.max(1));
     let d = svc
         .limiters
@@ -184,6 +216,8 @@ async fn check_rate(svc: &Service, key: RateKey, limit: u64, name: &'static str)
         .await
         .map_err(limiter_failed)?;
     if d.allowed {
+        seen.policy.push(policy.header_value(name));
+        seen.state.push(d.header_value(name));
         return Ok(());
     }
     let retry = d.retry_after_header().unwrap_or_else(|| "1".into());
@@ -304,17 +338,38 @@ impl Service {
         }
     }
 
-    /// Admits an invocation of `install` or refuses it with `RATE_LIMITED`,
-    /// `QUOTA_EXCEEDED` or `UNAVAILABLE`.
+    /// Counts an invocation attempt against the org's rate limit, or refuses it with
+    /// `RATE_LIMITED`. Runs before anything else is read for the request, so a
+    /// tenant hammering beyond its limit costs the node as little as possible.
+    pub(crate) async fn check_org_rate(
+        &self,
+        scope: &TenantScope,
+        tier: &Tier,
+    ) -> Result<RateLimitHeaders> {
+        let org = scope.org_id().to_string();
+        let mut seen = RateLimitHeaders::default();
+        check_rate(
+            self,
+            RateKey::org(&org),
+            tier.invocations_per_minute,
+            "org",
+            &mut seen,
+        )
+        .await?;
+        Ok(seen)
+    }
+
+    /// Admits an invocation of `install` (whose org passed [`Service::check_org_rate`])
+    /// or refuses it with `RATE_LIMITED`, `QUOTA_EXCEEDED` or `UNAVAILABLE`.
     pub(crate) async fn admit(
         &self,
         scope: &TenantScope,
         install: InstallId,
         install_limit: Option<u32>,
         tier: &Tier,
+        mut rate_limit: RateLimitHeaders,
     ) -> Result<Admission> {
         let org = scope.org_id().to_string();
-        check_rate(self, RateKey::org(&org), tier.invocations_per_minute, "org").await?;
         if let Some(l) = install_limit {
             let limit = u64::from(l).min(tier.invocations_per_minute);
             check_rate(
@@ -322,6 +377,7 @@ impl Service {
                 RateKey::install(&org, &install.to_string()),
                 limit,
                 "install",
+                &mut rate_limit,
             )
             .await?;
         }
@@ -366,6 +422,7 @@ impl Service {
         Ok(Admission {
             lease: Some(lease),
             reserved,
+            rate_limit,
         })
     }
 

@@ -286,6 +286,53 @@ async fn org_rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
 }
 
 #[tokio::test]
+async fn admitted_invocations_say_where_each_rate_limit_stands() {
+    let s = Server::start();
+    let (o, echo, _, _) = setup(&s, json!({"invocations_per_minute": 5})).await;
+    s.ok(
+        "PATCH",
+        &format!("/v1/installs/{echo}"),
+        Some(&o.admin),
+        Some(json!({"rate_limit_per_minute": 3})),
+        200,
+    )
+    .await;
+    let path = format!("/v1/installs/{echo}/invoke");
+    let body = json!({"action": "echo", "input": {}});
+    for remaining in [(4, 2), (3, 1)] {
+        let (st, h, v) = s
+            .call_with_headers("POST", &path, Some(&o.member), Some(body.clone()))
+            .await;
+        assert_eq!((st, v["outcome"].as_str()), (200, Some("OK")), "{v}");
+        assert_eq!(
+            h["ratelimit-policy"], "\"org\";q=5;w=60, \"install\";q=3;w=60",
+            "{h:?}"
+        );
+        let state = &h["ratelimit"];
+        let (org_r, install_r) = remaining;
+        assert!(
+            state.starts_with(&format!("\"org\";r={org_r};t="))
+                && state.contains(&format!(", \"install\";r={install_r};t=")),
+            "{state}"
+        );
+        assert!(!h.contains_key("retry-after"), "{h:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limited_org_is_refused_before_its_install_is_looked_up() {
+    let s = Server::start();
+    let (o, echo, _, _) = setup(&s, json!({"invocations_per_minute": 1})).await;
+    assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
+    // Over the limit, even a request for an install that does not exist is counted
+    // and refused as rate limited: refusing is cheap.
+    let missing = "01a20000-0000-7000-8000-000000000000";
+    let (st, v) = invoke(&s, &o, missing, "echo").await;
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+}
+
+#[tokio::test]
 async fn an_install_rate_limit_below_the_orgs_applies_to_that_install_only() {
     let s = Server::start();
     let (o, echo, attacks, _) = setup(&s, json!({})).await;
