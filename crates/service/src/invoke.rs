@@ -185,8 +185,8 @@ pub fn limits_for(tier: &Tier) -> Limits {
 }
 
 /// Runs one action of an install (already authorised and admitted) and records it.
-/// The flag says whether the sandbox ran (quotas of runs that never started are
-/// refunded).
+/// `nested` is set for a tool call (the caller's meter and depth). The flag says
+/// whether the sandbox ran (quotas of runs that never started are refunded).
 #[allow(clippy::too_many_arguments)]
 async fn run_install(
     svc: &Service,
@@ -196,9 +196,10 @@ async fn run_install(
     install: &InstallRecord,
     action: &str,
     input: &Value,
-    nested: Option<Nested>,
+    nested: Option<(Nested, InvocationId)>,
 ) -> Result<(InvokeResponse, bool)> {
     let id = InvocationId::new();
+    let (nested, caller_id) = nested.unzip();
     let prepared = prepare(svc, install).await?;
     let input_text = input.to_string();
     let validated = prepared.manifest.validate_input(action, input);
@@ -227,6 +228,7 @@ async fn run_install(
                 scope: scope.system_for_same_org(),
                 ctx: *ctx,
                 tier: tier.clone(),
+                invocation: id,
             });
             let r = svc
                 .runtime
@@ -279,6 +281,7 @@ async fn run_install(
         host_calls: stats.host_calls,
         bytes_in: stats.bytes_in,
         bytes_out: stats.bytes_out,
+        caller_id,
     };
     let audit = AuditEntry {
         outcome: outcome.as_str().to_string(),
@@ -322,6 +325,8 @@ struct StoreHost {
     scope: TenantScope,
     ctx: RequestCtx,
     tier: Tier,
+    /// The invocation these capabilities serve: the caller of its tool calls.
+    invocation: InvocationId,
 }
 
 fn backend(e: impl std::fmt::Display) -> BackendError {
@@ -496,7 +501,7 @@ impl ToolBackend for StoreHost {
             &target,
             action,
             &input,
-            Some(nested),
+            Some((nested, self.invocation)),
         )
         .await;
         if !matches!(&result, Ok((_, true))) {

@@ -22,6 +22,7 @@ use tenantry_limits::{
     QuotaDecision, QuotaKey, RateKey, RateLimiter, RedisConcurrencyLimiter, RedisConn,
     RedisOptions, RedisQuotaCounter, RedisRateLimiter, quota_ttl, window_reset,
 };
+use tenantry_store::RunKind;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -233,13 +234,12 @@ async fn check_rate(
 }
 
 impl Service {
-    /// Seeds an execution quota's counter from the org's durable usage records the
-    /// first time this process uses it (and again after a quota-store outage), only if
-    /// the counter does not exist: after a restart of a single node, or a Redis that
-    /// lost its data, the count resumes instead of restarting at zero. The records
-    /// count every run, including runs started by tool calls, so a seeded count errs
-    /// high (billing fails closed). The tool-call counter is not seeded: usage
-    /// records do not tell tool calls apart, so it restarts at zero.
+    /// Seeds a quota's counter from the org's durable usage records the first time
+    /// this process uses it (and again after a quota-store outage), only if the
+    /// counter does not exist: after a restart of a single node, or a Redis that lost
+    /// its data, the count resumes instead of restarting at zero. Execution quotas
+    /// count runs requested through the API; the tool-call quota counts runs whose
+    /// record names a caller.
     async fn seed_once(
         &self,
         scope: &TenantScope,
@@ -247,9 +247,6 @@ impl Service {
         key: &QuotaKey,
         now: OffsetDateTime,
     ) -> Result<()> {
-        if matches!(quota, BillingQuota::ToolCallsPerDay) {
-            return Ok(());
-        }
         let first = self
             .limiters
             .seeded
@@ -276,7 +273,13 @@ impl Service {
         let reset = window_reset(quota.window(), now);
         let used = {
             let mut tx = self.read(&scope.system_for_same_org()).await?;
-            tx.count_usage(start, reset).await?
+            let kind = match quota {
+                BillingQuota::ToolCallsPerDay => RunKind::ToolCall,
+                BillingQuota::ExecutionsPerDay | BillingQuota::ExecutionsPerMonth => {
+                    RunKind::Requested
+                }
+            };
+            tx.count_usage(kind, start, reset).await?
         };
         if let Err(e) = self
             .limiters

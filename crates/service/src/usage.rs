@@ -304,7 +304,7 @@ impl ExportFormat {
 }
 
 /// The CSV columns, in their stable order (part of the public API: append only).
-pub const CSV_COLUMNS: [&str; 14] = [
+pub const CSV_COLUMNS: [&str; 15] = [
     "id",
     "at",
     "install_id",
@@ -319,6 +319,7 @@ pub const CSV_COLUMNS: [&str; 14] = [
     "host_calls",
     "bytes_in",
     "bytes_out",
+    "caller_id",
 ];
 
 fn encode_err(e: impl std::fmt::Display) -> Error {
@@ -371,6 +372,7 @@ pub fn encode(format: ExportFormat, events: &[UsageEvent]) -> Result<Vec<u8>> {
                     e.host_calls.to_string(),
                     e.bytes_in.to_string(),
                     e.bytes_out.to_string(),
+                    e.caller_id.map(|c| c.to_string()).unwrap_or_default(),
                 ])
                 .map_err(encode_err)?;
             }
@@ -449,6 +451,7 @@ mod tests {
             host_calls: 1,
             bytes_in: 3,
             bytes_out: 4,
+            caller_id: None,
         }
     }
 

@@ -219,6 +219,8 @@ CREATE TABLE usage_events (
     host_calls         bigint NOT NULL,
     bytes_in           bigint NOT NULL,
     bytes_out          bigint NOT NULL,
+    -- The invocation whose tool call started this run; NULL: requested through the API.
+    caller_id          uuid,
     PRIMARY KEY (org_id, id)
 );
 CREATE INDEX usage_events_at ON usage_events (org_id, at);

@@ -274,6 +274,10 @@ fn usage(row: &PgRow) -> StoreResult<UsageEvent> {
         host_calls: uint(row, "host_calls")?,
         bytes_in: uint(row, "bytes_in")?,
         bytes_out: uint(row, "bytes_out")?,
+        caller_id: get::<Option<Uuid>>(row, "caller_id")?
+            .map(|c| c.to_string().parse())
+            .transpose()
+            .map_err(|_| corrupt("caller_id"))?,
     })
 }
 
@@ -745,8 +749,9 @@ impl TenantTx for PgTenantTx {
         for e in events {
             let q = sqlx::query(
                 "INSERT INTO usage_events (org_id, id, at, install_id, plugin, action, actor_kind, \
-                 actor_id, outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, bytes_out) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 actor_id, outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, bytes_out, \
+                 caller_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(self.org())
             .bind(*e.id.as_uuid())
@@ -762,7 +767,8 @@ impl TenantTx for PgTenantTx {
             .bind(i64_of(e.peak_memory_bytes))
             .bind(i64_of(e.host_calls))
             .bind(i64_of(e.bytes_in))
-            .bind(i64_of(e.bytes_out));
+            .bind(i64_of(e.bytes_out))
+            .bind(e.caller_id.map(|c| *c.as_uuid()));
             self.exec(q).await?;
         }
         Ok(())
@@ -791,16 +797,18 @@ impl TenantTx for PgTenantTx {
 
     async fn count_usage(
         &mut self,
+        kind: RunKind,
         since: OffsetDateTime,
         until: OffsetDateTime,
     ) -> StoreResult<u64> {
         let q = sqlx::query(
             "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = $1 AND at >= $2 AND at < $3 \
-             AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND')",
+             AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND') AND (caller_id IS NOT NULL) = $4",
         )
         .bind(self.org())
         .bind(since)
-        .bind(until);
+        .bind(until)
+        .bind(kind == RunKind::ToolCall);
         let row = q.fetch_one(&mut *self.tx).await.map_err(db_err)?;
         uint(&row, "n")
     }

@@ -1,7 +1,8 @@
 //! `list_usage` with `since`/`until`/`after` on both backends: the cursor pages in
 //! `(at, id)` order (ties on `at` broken by id), returns each event once, and a
 //! cursor that is not one of the org's events (another org's, or unknown) reads
-//! nothing.
+//! nothing. `count_usage` counts requested runs and tool-call runs apart (what the
+//! quota counters are seeded from).
 
 use tenantry_core::scope::{CredentialRecord, Principal, Session, authenticate};
 use tenantry_core::{
@@ -46,6 +47,7 @@ fn event(id: InvocationId, at: OffsetDateTime, install: InstallId) -> UsageEvent
         host_calls: 0,
         bytes_in: 0,
         bytes_out: 0,
+        caller_id: None,
     }
 }
 
@@ -142,6 +144,47 @@ async fn check(tenants: &dyn TenantStore) {
         ..Default::default()
     };
     assert!(page(tenants, &sb, &f).await.is_empty());
+
+    // A tool call's run keeps its caller; counts split requested runs from tool
+    // calls, leave out runs refused before they started, and honour the range.
+    let mut tool = event(InvocationId::new(), t0 + Duration::seconds(1), install);
+    tool.caller_id = Some(want[0]);
+    let mut refused = tool.clone();
+    refused.id = InvocationId::new();
+    refused.outcome = Outcome::InvalidInput;
+    let mut tx = tenants.begin(&sa, true).await.unwrap();
+    tx.insert_usage(&[tool.clone(), refused]).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = tenants.begin(&sa, false).await.unwrap();
+    let all = tx.list_usage(&UsageFilter::default()).await.unwrap();
+    let got = all
+        .iter()
+        .find(|e| e.id == tool.id)
+        .expect("tool call listed");
+    assert_eq!(got.caller_id, Some(want[0]));
+    assert!(
+        all.iter()
+            .filter(|e| want.contains(&e.id))
+            .all(|e| e.caller_id.is_none())
+    );
+    let end = t0 + Duration::seconds(3);
+    assert_eq!(
+        tx.count_usage(RunKind::Requested, t0, end).await.unwrap(),
+        9
+    );
+    assert_eq!(tx.count_usage(RunKind::ToolCall, t0, end).await.unwrap(), 1);
+    let before = t0 + Duration::seconds(1);
+    assert_eq!(
+        tx.count_usage(RunKind::ToolCall, t0, before).await.unwrap(),
+        0
+    );
+    drop(tx);
+    let mut tx = tenants.begin(&sb, false).await.unwrap();
+    assert_eq!(tx.count_usage(RunKind::ToolCall, t0, end).await.unwrap(), 0);
+    assert_eq!(
+        tx.count_usage(RunKind::Requested, t0, end).await.unwrap(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -285,6 +285,10 @@ fn usage(row: &SqliteRow) -> StoreResult<UsageEvent> {
         host_calls: uint(row, "host_calls")?,
         bytes_in: uint(row, "bytes_in")?,
         bytes_out: uint(row, "bytes_out")?,
+        caller_id: opt_text(row, "caller_id")?
+            .map(|c| c.parse())
+            .transpose()
+            .map_err(|_| corrupt("caller_id"))?,
     })
 }
 
@@ -727,8 +731,8 @@ impl TenantTx for SqliteTenantTx {
         for e in events {
             let q = sqlx::query(
                 "INSERT INTO usage_events (org_id, id, at, install_id, plugin, action, actor_kind, actor_id, \
-                 outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, bytes_out) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, bytes_out, caller_id) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(self.org.clone())
             .bind(e.id.to_string())
@@ -744,7 +748,8 @@ impl TenantTx for SqliteTenantTx {
             .bind(i64_of(e.peak_memory_bytes))
             .bind(i64_of(e.host_calls))
             .bind(i64_of(e.bytes_in))
-            .bind(i64_of(e.bytes_out));
+            .bind(i64_of(e.bytes_out))
+            .bind(e.caller_id.map(|c| c.to_string()));
             self.exec(q).await?;
         }
         Ok(())
@@ -777,16 +782,18 @@ impl TenantTx for SqliteTenantTx {
 
     async fn count_usage(
         &mut self,
+        kind: RunKind,
         since: OffsetDateTime,
         until: OffsetDateTime,
     ) -> StoreResult<u64> {
         let q = sqlx::query(
             "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = ? AND at >= ? AND at < ? \
-             AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND')",
+             AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND') AND (caller_id IS NOT NULL) = ?",
         )
         .bind(&self.org)
         .bind(since)
-        .bind(until);
+        .bind(until)
+        .bind(kind == RunKind::ToolCall);
         let row = q.fetch_one(&mut *self.tx).await.map_err(db_err)?;
         uint(&row, "n")
     }

@@ -208,11 +208,12 @@ pub trait TenantTx: Send {
     // ---- usage ----
     async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()>;
     async fn list_usage(&mut self, filter: &UsageFilter) -> StoreResult<Vec<UsageEvent>>;
-    /// Runs recorded with `since <= at < until`: usage events except those refused
-    /// before the sandbox started (`INVALID_INPUT`, `NOT_FOUND`). Seeds the execution
-    /// quota counters after a restart.
+    /// Runs of one kind recorded with `since <= at < until`: usage events except
+    /// those refused before the sandbox started (`INVALID_INPUT`, `NOT_FOUND`). Seeds
+    /// the quota counters after a restart.
     async fn count_usage(
         &mut self,
+        kind: RunKind,
         since: time::OffsetDateTime,
         until: time::OffsetDateTime,
     ) -> StoreResult<u64>;

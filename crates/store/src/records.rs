@@ -257,6 +257,18 @@ pub struct UsageEvent {
     pub host_calls: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The invocation whose tool call started this run; `None` for an invocation
+    /// requested through the API.
+    pub caller_id: Option<InvocationId>,
+}
+
+/// Which runs [`crate::TenantTx::count_usage`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// Invocations requested through the API (what the execution quotas count).
+    Requested,
+    /// Runs started by a plugin's tool call (what the tool-call quota counts).
+    ToolCall,
 }
 
 /// Which usage events to read: `since <= at < until`, in `(at, id)` order.

@@ -199,6 +199,57 @@ async fn tool_calls_per_day_are_counted_and_refused_beyond_the_quota() {
 }
 
 #[tokio::test]
+async fn quota_counts_resume_after_a_restart_each_from_its_own_runs() {
+    let mut s = Server::start();
+    let (o, echo, _, tools) = setup(&s, json!({"tool_calls_per_day": 2})).await;
+    let call = json!({"action": "call", "input": {"plugin": "@examples/echo", "action": "echo", "input": {"n": 1}}});
+    let path = format!("/v1/installs/{tools}/invoke");
+    let v = s
+        .ok("POST", &path, Some(&o.member), Some(call.clone()), 200)
+        .await;
+    assert_eq!(v["outcome"], "OK", "{v}");
+    assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
+    async fn counts(s: &Server, o: &Org) -> (Value, Value) {
+        (
+            quota(s, o, "executions_per_day").await["used"].clone(),
+            quota(s, o, "tool_calls_per_day").await["used"].clone(),
+        )
+    }
+    assert_eq!(counts(&s, &o).await, (json!(2), json!(1)));
+
+    // The counters lived in this process only; the new one seeds each from the
+    // durable usage records: two requested runs, one run started by a tool call.
+    s.terminate_and_restart();
+    assert_eq!(counts(&s, &o).await, (json!(2), json!(1)));
+    // The tool call's own usage event names its caller; the others name none.
+    let events = s.ok("GET", "/v1/usage", Some(&o.admin), None, 200).await;
+    let callers: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["caller_id"])
+        .collect();
+    assert_eq!(callers.len(), 3, "{events}");
+    assert_eq!(
+        callers
+            .iter()
+            .filter(|c| **c == &v["invocation_id"])
+            .count(),
+        1,
+        "{events}"
+    );
+    assert_eq!(callers.iter().filter(|c| c.is_null()).count(), 2);
+    let v = s
+        .ok("POST", &path, Some(&o.member), Some(call.clone()), 200)
+        .await;
+    assert_eq!(v["outcome"], "OK", "{v}");
+    // The third tool call of the day is refused (the caller sees it fail).
+    let v = s.ok("POST", &path, Some(&o.member), Some(call), 200).await;
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("tool_calls_per_day quota (2)"), "{v}");
+}
+
+#[tokio::test]
 async fn concurrent_executions_beyond_the_limit_are_refused() {
     let s = Server::start();
     let (o, echo, attacks, _) = setup(

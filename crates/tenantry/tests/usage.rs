@@ -7,7 +7,7 @@ use common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 
-const CSV_COLUMNS: [&str; 14] = [
+const CSV_COLUMNS: [&str; 15] = [
     "id",
     "at",
     "install_id",
@@ -22,6 +22,7 @@ const CSV_COLUMNS: [&str; 14] = [
     "host_calls",
     "bytes_in",
     "bytes_out",
+    "caller_id",
 ];
 
 struct Setup {
@@ -442,6 +443,7 @@ async fn export_jsonl_and_csv_hold_exactly_the_orgs_events_on(s: Server) {
         for (i, col) in CSV_COLUMNS.iter().enumerate() {
             let want = match &e[*col] {
                 Value::String(v) => v.clone(),
+                Value::Null => String::new(),
                 other => other.to_string(),
             };
             if *col == "at" {
