@@ -2,6 +2,7 @@
 //!
 //! - [`Tenant`]: an authenticated principal of an org; the org comes from its key.
 //! - [`Operator`]: the platform operator.
+//! - [`Invoking`]: like `Tenant`, for the invoke route (see its docs).
 //! - [`Authed`]: either (registry reads).
 //! - [`Json`], [`Query`] and [`Path`]: like axum's, but malformed input becomes
 //!   `INVALID_REQUEST` (or `TOO_LARGE`), and an id that does not parse in a path is
@@ -14,18 +15,23 @@ use serde::de::DeserializeOwned;
 use tenantry_core::scope::Session;
 use tenantry_core::{Error, ErrorCode, OperatorScope, TenantScope};
 use tenantry_service::RequestCtx;
+use tenantry_service::invoke::Invoker;
 
 use crate::AppState;
 use crate::error::{ApiError, ReqId};
 
-async fn session(parts: &Parts, state: &AppState) -> Result<Session, ApiError> {
+/// The API key in `Authorization: Bearer …` (empty when there is none).
+fn bearer(parts: &Parts) -> &str {
     let header = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let key = header.strip_prefix("Bearer ").unwrap_or_default().trim();
-    Ok(tenantry_service::auth::authenticate(&state.svc, key).await?)
+    header.strip_prefix("Bearer ").unwrap_or_default().trim()
+}
+
+async fn session(parts: &Parts, state: &AppState) -> Result<Session, ApiError> {
+    Ok(tenantry_service::auth::authenticate(&state.svc, bearer(parts)).await?)
 }
 
 /// The request context (request id) for audit entries.
@@ -43,13 +49,21 @@ pub struct Tenant(pub TenantScope, pub RequestCtx);
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match session(parts, state).await? {
-            Session::Tenant(s) => Ok(Tenant(s, ctx(parts))),
-            Session::Operator(_) => Err(Error::denied(
-                "operator keys cannot use org routes; use a key of a user or agent of the org",
-            )
-            .into()),
-        }
+        let scope = tenantry_service::auth::tenant(&state.svc, bearer(parts)).await?;
+        Ok(Tenant(scope, ctx(parts)))
+    }
+}
+
+/// An org principal invoking an action, plus the request context: like [`Tenant`],
+/// but a key its org's rate limit refused moments ago is refused again before it is
+/// authenticated (`tenantry_service::invoke::invoker`).
+pub struct Invoking(pub Invoker, pub RequestCtx);
+
+impl FromRequestParts<AppState> for Invoking {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let who = tenantry_service::invoke::invoker(&state.svc, bearer(parts)).await?;
+        Ok(Invoking(who, ctx(parts)))
     }
 }
 

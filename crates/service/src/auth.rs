@@ -6,7 +6,7 @@
 //! that into a scope. Nothing in the request other than the key is consulted.
 
 use tenantry_core::scope::{CredentialRecord, Principal, Session, authenticate as mint};
-use tenantry_core::{Error, ErrorCode, Result};
+use tenantry_core::{Error, ErrorCode, Result, TenantScope};
 use tenantry_store::KeyLookup;
 use time::Duration;
 
@@ -17,6 +17,17 @@ fn unauthenticated() -> Error {
         ErrorCode::Unauthenticated,
         "missing or unknown API key; send 'Authorization: Bearer tny_…' (set TENANTRY_API_KEY for the CLI)",
     )
+}
+
+/// Authenticates a presented key of an org's user or agent (an operator key is
+/// `PERMISSION_DENIED`: org routes act inside one org).
+pub async fn tenant(svc: &Service, presented: &str) -> Result<TenantScope> {
+    match authenticate(svc, presented).await? {
+        Session::Tenant(s) => Ok(s),
+        Session::Operator(_) => Err(Error::denied(
+            "operator keys cannot use org routes; use a key of a user or agent of the org",
+        )),
+    }
 }
 
 /// Authenticates a presented key. Unknown, malformed, expired and revoked keys are

@@ -80,17 +80,38 @@ pub struct Invoked {
     pub rate_limit: RateLimitHeaders,
 }
 
-/// Invokes an action as `scope`'s principal.
+/// Who invokes: an org's principal, and the hash of the key it presented.
+pub struct Invoker {
+    pub scope: TenantScope,
+    key_hash: Option<[u8; 32]>,
+}
+
+/// Authenticates the key of an invoke request. A key whose org's rate limit refused
+/// it moments ago is refused again first, without reading storage (see
+/// `service::limits`), so hammering far beyond a limit costs the node almost nothing.
+pub async fn invoker(svc: &Service, presented_key: &str) -> Result<Invoker> {
+    let key_hash = tenantry_crypto::hash_api_key(presented_key);
+    if let Some(e) = key_hash.as_ref().and_then(|h| svc.refused_again(h)) {
+        return Err(e);
+    }
+    let scope = crate::auth::tenant(svc, presented_key).await?;
+    Ok(Invoker { scope, key_hash })
+}
+
+/// Invokes an action as the invoker's principal.
 pub async fn invoke(
     svc: &Service,
-    scope: &TenantScope,
+    who: &Invoker,
     ctx: &RequestCtx,
     install: InstallId,
     req: &InvokeRequest,
 ) -> Result<Invoked> {
+    let scope = &who.scope;
     scope.require(Permission::Invoke)?;
     let tier = svc.tier_of(scope.org_id()).await?;
-    let rate_limit = svc.check_org_rate(scope, &tier).await?;
+    let rate_limit = svc
+        .check_org_rate(scope, &tier, who.key_hash.as_ref())
+        .await?;
     let mut tx = svc.read(scope).await?;
     let record = tx
         .get_install(install)

@@ -12,15 +12,15 @@
 //! After a restart (or a Redis flush) a quota counter is seeded from the org's
 //! durable usage events before its first use.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tenantry_core::{Error, ErrorCode, InstallId, Result, TenantScope, Tier};
 use tenantry_limits::{
-    BillingQuota, ConcurrencyLimiter, FallbackConcurrencyLimiter, FallbackRateLimiter, Lease,
-    LimitError, LocalConcurrencyLimiter, LocalQuotaCounter, LocalRateLimiter, Policy, QuotaCounter,
-    QuotaDecision, QuotaKey, RateKey, RateLimiter, RedisConcurrencyLimiter, RedisConn,
-    RedisOptions, RedisQuotaCounter, RedisRateLimiter, quota_ttl, window_reset,
+    BillingQuota, ConcurrencyLimiter, Decision, FallbackConcurrencyLimiter, FallbackRateLimiter,
+    Lease, LimitError, LocalConcurrencyLimiter, LocalQuotaCounter, LocalRateLimiter, Policy,
+    QuotaCounter, QuotaDecision, QuotaKey, RateKey, RateLimiter, RedisConcurrencyLimiter,
+    RedisConn, RedisOptions, RedisQuotaCounter, RedisRateLimiter, quota_ttl, window_reset,
 };
 use tenantry_store::RunKind;
 use time::OffsetDateTime;
@@ -30,6 +30,9 @@ use crate::Service;
 
 /// How many seeded counters a process remembers before starting over.
 const MAX_SEEDED: usize = 100_000;
+
+/// How many refused keys a process remembers before dropping those that reopened.
+const MAX_REFUSED: usize = 100_000;
 
 /// The clock quotas use for their calendar windows (injectable for tests).
 pub type NowFn = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -45,6 +48,7 @@ pub struct Limiters {
     now: NowFn,
     /// Quota counters already seeded from durable usage by this process.
     seeded: Arc<Mutex<HashSet<String>>>,
+    refused: Arc<RecentRefusals>,
     /// `local` or `redis`, for `/v1/limits` and logs.
     pub backend: &'static str,
 }
@@ -59,6 +63,7 @@ impl Limiters {
             quotas: Arc::new(LocalQuotaCounter::new()),
             now: Arc::new(OffsetDateTime::now_utc),
             seeded: Arc::default(),
+            refused: Arc::default(),
             backend: "local",
         }
     }
@@ -82,6 +87,7 @@ impl Limiters {
             quotas: Arc::new(RedisQuotaCounter::new(conn)),
             now: Arc::new(OffsetDateTime::now_utc),
             seeded: Arc::default(),
+            refused: Arc::default(),
             backend: "redis",
         })
     }
@@ -202,12 +208,85 @@ impl RateLimitHeaders {
 
 /// Counts one request against a per-minute rate limit. Admitted: its state is added
 /// to `seen`; refused: `RATE_LIMITED` with that limit's headers and `Retry-After`.
+/// `RATE_LIMITED` for one refused limit, with its headers and `Retry-After`.
+fn rate_refused(name: &str, policy: &Policy, d: &Decision) -> Error {
+    let limit = policy.limit;
+    let retry = d.retry_after_header().unwrap_or_else(|| "1".into());
+    let mut e = Error::new(
+        ErrorCode::RateLimited,
+        format!("the {name} rate limit ({limit} invocations per minute) is reached; retry after {retry} s"),
+    )
+    .with_details(serde_json::json!({"limit": name, "per_minute": limit, "retry_after_s": retry}));
+    for (h, v) in d.headers(name, policy) {
+        e = e.with_header(h, v);
+    }
+    e
+}
+
+/// Presented keys (by hash) whose org's rate limit refused them moments ago, with
+/// when the limit next admits a request. A repeat from such a key before then is
+/// refused at once, before authentication and storage: the limiter would refuse it
+/// too (a refused request does not move a GCRA limit), and a tenant hammering far
+/// beyond its rate then costs the node almost nothing. Only a key that
+/// authenticated can be in here; an entry lives one emission interval at most.
+#[derive(Default)]
+struct RecentRefusals(Mutex<HashMap<[u8; 32], Refusal>>);
+
+struct Refusal {
+    policy: Policy,
+    reopens: Instant,
+    full: Instant,
+}
+
+impl RecentRefusals {
+    fn note(&self, key: [u8; 32], policy: Policy, d: &Decision) {
+        let now = Instant::now();
+        let Some(retry) = d.retry_after else { return };
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= MAX_REFUSED {
+                m.retain(|_, r| r.reopens > now);
+            }
+            m.insert(
+                key,
+                Refusal {
+                    policy,
+                    reopens: now + retry,
+                    full: now + d.reset_after,
+                },
+            );
+        }
+    }
+
+    fn refuse_again(&self, key: &[u8; 32]) -> Option<Error> {
+        let now = Instant::now();
+        let mut m = self.0.lock().ok()?;
+        let r = m.get(key)?;
+        if r.reopens <= now {
+            m.remove(key);
+            return None;
+        }
+        let d = Decision {
+            allowed: false,
+            limit: r.policy.limit,
+            remaining: 0,
+            reset_after: r.full.saturating_duration_since(now),
+            retry_after: Some(r.reopens - now),
+        };
+        Some(rate_refused("org", &r.policy, &d))
+    }
+}
+
+/// Counts one request against a per-minute rate limit. Admitted: its state is added
+/// to `seen`; refused: `RATE_LIMITED` with that limit's headers and `Retry-After`,
+/// and the presented key `refused_key` (if given) is remembered until the limit
+/// reopens.
 async fn check_rate(
     svc: &Service,
     key: RateKey,
     limit: u64,
     name: &'static str,
     seen: &mut RateLimitHeaders,
+    refused_key: Option<&[u8; 32]>,
 ) -> Result<()> {
     let policy = Policy::per_minute(limit.max(1));
     let d = svc
@@ -221,16 +300,10 @@ async fn check_rate(
         seen.state.push(d.header_value(name));
         return Ok(());
     }
-    let retry = d.retry_after_header().unwrap_or_else(|| "1".into());
-    let mut e = Error::new(
-        ErrorCode::RateLimited,
-        format!("the {name} rate limit ({limit} invocations per minute) is reached; retry after {retry} s"),
-    )
-    .with_details(serde_json::json!({"limit": name, "per_minute": limit, "retry_after_s": retry}));
-    for (h, v) in d.headers(name, &policy) {
-        e = e.with_header(h, v);
+    if let Some(k) = refused_key {
+        svc.limiters.refused.note(*k, policy, &d);
     }
-    Err(e)
+    Err(rate_refused(name, &policy, &d))
 }
 
 impl Service {
@@ -343,11 +416,13 @@ impl Service {
 
     /// Counts an invocation attempt against the org's rate limit, or refuses it with
     /// `RATE_LIMITED`. Runs before anything else is read for the request, so a
-    /// tenant hammering beyond its limit costs the node as little as possible.
+    /// tenant hammering beyond its limit costs the node as little as possible; a
+    /// refusal is remembered for the presented key (see [`Service::refused_again`]).
     pub(crate) async fn check_org_rate(
         &self,
         scope: &TenantScope,
         tier: &Tier,
+        presented_key: Option<&[u8; 32]>,
     ) -> Result<RateLimitHeaders> {
         let org = scope.org_id().to_string();
         let mut seen = RateLimitHeaders::default();
@@ -357,9 +432,17 @@ impl Service {
             tier.invocations_per_minute,
             "org",
             &mut seen,
+            presented_key,
         )
         .await?;
         Ok(seen)
+    }
+
+    /// The org rate refusal to repeat for a presented key (by hash) whose org was
+    /// refused less than one emission interval ago, or `None` (then authenticate and
+    /// check as usual).
+    pub(crate) fn refused_again(&self, presented_key: &[u8; 32]) -> Option<Error> {
+        self.limiters.refused.refuse_again(presented_key)
     }
 
     /// Admits an invocation of `install` (whose org passed [`Service::check_org_rate`])
@@ -381,6 +464,7 @@ impl Service {
                 limit,
                 "install",
                 &mut rate_limit,
+                None,
             )
             .await?;
         }
@@ -481,5 +565,52 @@ impl Service {
             out.push((q.quota_name(), used, limit, window_reset(q.window(), now)));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(retry: Duration) -> Decision {
+        Decision {
+            allowed: false,
+            limit: 600,
+            remaining: 0,
+            reset_after: retry * 2,
+            retry_after: Some(retry),
+        }
+    }
+
+    #[test]
+    fn a_refused_key_is_refused_again_until_its_limit_reopens_and_no_longer() {
+        let r = RecentRefusals::default();
+        let (key, other) = ([1u8; 32], [2u8; 32]);
+        r.note(
+            key,
+            Policy::per_minute(600),
+            &refused(Duration::from_millis(80)),
+        );
+        let e = r.refuse_again(&key).expect("refused again");
+        assert_eq!(e.code, ErrorCode::RateLimited);
+        let headers: HashMap<_, _> = e.headers.iter().cloned().collect();
+        assert_eq!(headers["Retry-After"], "1");
+        assert_eq!(headers["RateLimit-Policy"], "\"org\";q=600;w=60");
+        assert!(headers["RateLimit"].starts_with("\"org\";r=0;t="));
+        assert!(
+            r.refuse_again(&other).is_none(),
+            "another key is not affected"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(r.refuse_again(&key).is_none(), "reopened: check as usual");
+    }
+
+    #[test]
+    fn an_admitted_decision_is_not_remembered() {
+        let r = RecentRefusals::default();
+        let mut d = refused(Duration::from_millis(80));
+        d.retry_after = None;
+        r.note([1u8; 32], Policy::per_minute(600), &d);
+        assert!(r.refuse_again(&[1u8; 32]).is_none());
     }
 }

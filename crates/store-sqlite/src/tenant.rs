@@ -99,13 +99,24 @@ impl TenantStore for SqliteTenants {
             Err(StoreError::TenantNotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let org_s = org.to_string();
-        let Some(row) = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? AND id = ?")
-            .bind(&org_s)
-            .bind(key_id.to_string())
-            .fetch_optional(&pool)
-            .await
-            .map_err(db_err)?
+        // One statement for the key, its agent (if any) and the role of the user it
+        // acts for: authentication runs on every request, and each statement is a
+        // round trip to the connection's worker thread.
+        let Some(row) = sqlx::query(
+            "SELECT k.*, a.on_behalf_of AS agent_on_behalf_of, a.grants AS agent_grants, \
+                    u.role AS user_role \
+             FROM api_keys k \
+             LEFT JOIN agents a ON k.principal_kind = 'agent' \
+                  AND a.org_id = k.org_id AND a.id = k.principal_id \
+             LEFT JOIN users u ON u.org_id = k.org_id AND u.id = \
+                  (CASE WHEN k.principal_kind = 'agent' THEN a.on_behalf_of ELSE k.principal_id END) \
+             WHERE k.org_id = ? AND k.id = ?",
+        )
+        .bind(org.to_string())
+        .bind(key_id.to_string())
+        .fetch_optional(&pool)
+        .await
+        .map_err(db_err)?
         else {
             return Ok(None);
         };
@@ -113,53 +124,24 @@ impl TenantStore for SqliteTenants {
         if key.hash != *hash {
             return Ok(None);
         }
-        let user_role = |uid: String| {
-            let (pool, org_s) = (pool.clone(), org_s.clone());
-            async move {
-                sqlx::query("SELECT role FROM users WHERE org_id = ? AND id = ?")
-                    .bind(org_s)
-                    .bind(uid)
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(db_err)?
-                    .map(|r| Role::parse(&text(&r, "role")?).ok_or_else(|| corrupt("role")))
-                    .transpose()
-            }
+        // A key whose user (or whose agent's user) is gone authenticates no one.
+        let Some(role) = opt_text(&row, "user_role")? else {
+            return Ok(None);
         };
+        let role = Role::parse(&role).ok_or_else(|| corrupt("role"))?;
         let principal = match key.principal_kind {
-            PrincipalKind::User => {
-                let uid = UserId::from_uuid(key.principal_id);
-                match user_role(uid.to_string()).await? {
-                    Some(role) => Principal::User {
-                        org_id: org,
-                        id: uid,
-                        role,
-                    },
-                    None => return Ok(None),
-                }
-            }
-            PrincipalKind::Agent => {
-                let Some(a) = sqlx::query("SELECT * FROM agents WHERE org_id = ? AND id = ?")
-                    .bind(&org_s)
-                    .bind(key.principal_id.to_string())
-                    .fetch_optional(&pool)
-                    .await
-                    .map_err(db_err)?
-                else {
-                    return Ok(None);
-                };
-                let a = agent(&a)?;
-                let Some(user_role) = user_role(a.on_behalf_of.to_string()).await? else {
-                    return Ok(None);
-                };
-                Principal::Agent {
-                    org_id: org,
-                    id: a.id,
-                    on_behalf_of: a.on_behalf_of,
-                    user_role,
-                    grants: a.grants,
-                }
-            }
+            PrincipalKind::User => Principal::User {
+                org_id: org,
+                id: UserId::from_uuid(key.principal_id),
+                role,
+            },
+            PrincipalKind::Agent => Principal::Agent {
+                org_id: org,
+                id: AgentId::from_uuid(key.principal_id),
+                on_behalf_of: id(&row, "agent_on_behalf_of")?,
+                user_role: role,
+                grants: json(&row, "agent_grants")?,
+            },
             PrincipalKind::Operator => return Ok(None),
         };
         Ok(Some((

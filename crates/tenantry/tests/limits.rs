@@ -384,6 +384,68 @@ async fn a_rate_limited_org_is_refused_before_its_install_is_looked_up() {
 }
 
 #[tokio::test]
+async fn hammering_beyond_the_org_rate_keeps_getting_the_same_refusal_and_spares_others() {
+    let s = Server::start();
+    let (o, echo, _, _) = setup(&s, json!({"invocations_per_minute": 2})).await;
+    let path = format!("/v1/installs/{echo}/invoke");
+    let body = json!({"action": "echo", "input": {}});
+    for _ in 0..2 {
+        assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
+    }
+    // Every repeat is refused the same way, whether the limiter or the node's
+    // memory of the last refusal answers (the second and later ones).
+    for _ in 0..20 {
+        let (st, h, v) = s
+            .call_with_headers("POST", &path, Some(&o.member), Some(body.clone()))
+            .await;
+        assert_eq!(st, 429, "{v}");
+        assert_eq!(v["error"]["code"], "RATE_LIMITED");
+        assert_eq!(v["error"]["details"]["limit"], "org");
+        let retry: u64 = h["retry-after"].parse().expect("whole seconds");
+        assert!((1..=30).contains(&retry), "retry-after {retry}");
+        assert_eq!(h["ratelimit-policy"], "\"org\";q=2;w=60");
+        assert!(h["ratelimit"].starts_with("\"org\";r=0;t="), "{h:?}");
+    }
+    // The org's other keys are refused too (one limit per org), a key that never
+    // authenticated is still unauthenticated, and another org is untouched.
+    let (st, _) = invoke_with(&s, &o.admin, &echo).await;
+    assert_eq!(st, 429);
+    let (st, v) = invoke_with(&s, "tny_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &echo).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (401, Some("UNAUTHENTICATED"))
+    );
+    let other = org(&s, "other").await;
+    let i = s
+        .ok(
+            "POST",
+            "/v1/installs",
+            Some(&other.admin),
+            Some(json!({"plugin": "@examples/echo", "config": {"greeting": "yo"}})),
+            201,
+        )
+        .await;
+    assert_eq!(
+        invoke(&s, &other, i["id"].as_str().unwrap(), "echo")
+            .await
+            .0,
+        200
+    );
+    // None of the refusals was metered.
+    assert_eq!(quota(&s, &o, "executions_per_day").await["used"], 2);
+}
+
+async fn invoke_with(s: &Server, key: &str, install: &str) -> (u16, Value) {
+    s.call(
+        "POST",
+        &format!("/v1/installs/{install}/invoke"),
+        Some(key),
+        Some(json!({"action": "echo", "input": {}})),
+    )
+    .await
+}
+
+#[tokio::test]
 async fn an_install_rate_limit_below_the_orgs_applies_to_that_install_only() {
     let s = Server::start();
     let (o, echo, attacks, _) = setup(&s, json!({})).await;

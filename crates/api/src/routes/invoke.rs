@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{Json, Path, Tenant};
+use crate::extract::{Invoking, Json, Path};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(invoke_action))
@@ -25,11 +25,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 ))))]
 async fn invoke_action(
     State(s): State<AppState>,
-    Tenant(t, ctx): Tenant,
+    Invoking(who, ctx): Invoking,
     Path(id): Path<InstallId>,
     Json(b): Json<InvokeRequest>,
 ) -> ApiResult<(HeaderMap, axum::Json<InvokeResponse>)> {
-    let done = invoke::invoke(&s.svc, &t, &ctx, id, &b).await?;
+    let done = invoke::invoke(&s.svc, &who, &ctx, id, &b).await?;
     let mut headers = HeaderMap::new();
     for (name, value) in done.rate_limit.headers() {
         // Rendered from numbers and fixed names, so always a valid value.
