@@ -206,7 +206,8 @@ pub fn limits_for(tier: &Tier) -> Limits {
 }
 
 /// Runs one action of an install (already authorised and admitted) and records it.
-/// `nested` is set for a tool call (the caller's meter and depth). The flag says
+/// `nested` is set for a tool call (the caller's meter and depth, and the caller's
+/// invocation id for the usage record). The flag says
 /// whether the sandbox ran (quotas of runs that never started are refunded).
 #[allow(clippy::too_many_arguments)]
 async fn run_install(
