@@ -228,28 +228,48 @@ fn rate_refused(name: &str, policy: &Policy, d: &Decision) -> Error {
 /// refused at once, before authentication and storage: the limiter would refuse it
 /// too (a refused request does not move a GCRA limit), and a tenant hammering far
 /// beyond its rate then costs the node almost nothing. Only a key that
-/// authenticated can be in here; an entry lives one emission interval at most.
-#[derive(Default)]
-struct RecentRefusals(Mutex<HashMap<[u8; 32], Refusal>>);
+/// authenticated can be in here. An entry is kept until the limit reopens but at
+/// most `memory` (1 s): the limiter's state can change under it (a limit raised, a
+/// Redis that returns empty after an outage), and the next check after that asks
+/// the limiter again. Refusals decided by the local fallback are not remembered.
+struct RecentRefusals {
+    memory: Duration,
+    keys: Mutex<HashMap<[u8; 32], Refusal>>,
+}
 
 struct Refusal {
     policy: Policy,
+    forget: Instant,
     reopens: Instant,
     full: Instant,
 }
 
+impl Default for RecentRefusals {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(1))
+    }
+}
+
 impl RecentRefusals {
+    fn new(memory: Duration) -> Self {
+        Self {
+            memory,
+            keys: Mutex::default(),
+        }
+    }
+
     fn note(&self, key: [u8; 32], policy: Policy, d: &Decision) {
         let now = Instant::now();
         let Some(retry) = d.retry_after else { return };
-        if let Ok(mut m) = self.0.lock() {
+        if let Ok(mut m) = self.keys.lock() {
             if m.len() >= MAX_REFUSED {
-                m.retain(|_, r| r.reopens > now);
+                m.retain(|_, r| r.forget > now);
             }
             m.insert(
                 key,
                 Refusal {
                     policy,
+                    forget: now + retry.min(self.memory),
                     reopens: now + retry,
                     full: now + d.reset_after,
                 },
@@ -259,9 +279,9 @@ impl RecentRefusals {
 
     fn refuse_again(&self, key: &[u8; 32]) -> Option<Error> {
         let now = Instant::now();
-        let mut m = self.0.lock().ok()?;
+        let mut m = self.keys.lock().ok()?;
         let r = m.get(key)?;
-        if r.reopens <= now {
+        if r.forget <= now {
             m.remove(key);
             return None;
         }
@@ -270,7 +290,7 @@ impl RecentRefusals {
             limit: r.policy.limit,
             remaining: 0,
             reset_after: r.full.saturating_duration_since(now),
-            retry_after: Some(r.reopens - now),
+            retry_after: Some(r.reopens.saturating_duration_since(now)),
         };
         Some(rate_refused("org", &r.policy, &d))
     }
@@ -278,8 +298,8 @@ impl RecentRefusals {
 
 /// Counts one request against a per-minute rate limit. Admitted: its state is added
 /// to `seen`; refused: `RATE_LIMITED` with that limit's headers and `Retry-After`,
-/// and the presented key `refused_key` (if given) is remembered until the limit
-/// reopens.
+/// and the presented key `refused_key` (if given) is remembered (see
+/// [`RecentRefusals`]).
 async fn check_rate(
     svc: &Service,
     key: RateKey,
@@ -300,7 +320,9 @@ async fn check_rate(
         seen.state.push(d.header_value(name));
         return Ok(());
     }
-    if let Some(k) = refused_key {
+    if let Some(k) = refused_key
+        && !svc.limiters.status().degraded
+    {
         svc.limiters.refused.note(*k, policy, &d);
     }
     Err(rate_refused(name, &policy, &d))
@@ -603,6 +625,24 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(100));
         assert!(r.refuse_again(&key).is_none(), "reopened: check as usual");
+    }
+
+    #[test]
+    fn a_long_refusal_is_remembered_only_briefly_then_the_limiter_is_asked_again() {
+        let r = RecentRefusals::new(Duration::from_millis(50));
+        r.note(
+            [1u8; 32],
+            Policy::per_minute(4),
+            &refused(Duration::from_secs(15)),
+        );
+        let e = r.refuse_again(&[1u8; 32]).expect("refused again");
+        let headers: HashMap<_, _> = e.headers.iter().cloned().collect();
+        assert_eq!(
+            headers["Retry-After"], "15",
+            "the real wait, not the memory"
+        );
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(r.refuse_again(&[1u8; 32]).is_none());
     }
 
     #[test]
