@@ -175,18 +175,28 @@ async fn failed_before_start_invocations_are_refunded_but_runs_that_fail_are_not
     );
 }
 
+/// Invokes `tool-caller` (install `tools`) to call `@examples/echo` as a tool; the
+/// response body (the HTTP status is 200 whatever the plugin's outcome).
+async fn call_echo_as_tool(s: &Server, o: &Org, tools: &str) -> Value {
+    let call = json!({"action": "call", "input": {"plugin": "@examples/echo", "action": "echo", "input": {"n": 1}}});
+    s.ok(
+        "POST",
+        &format!("/v1/installs/{tools}/invoke"),
+        Some(&o.member),
+        Some(call),
+        200,
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_calls_per_day_are_counted_and_refused_beyond_the_quota() {
     let clock = TestClock::at(datetime!(2030-06-02 08:00:00 UTC));
     let s = Server::start_in_process(clock.now_fn()).await;
     let (o, _, _, tools) = setup(&s, json!({"tool_calls_per_day": 1})).await;
-    let call = json!({"action": "call", "input": {"plugin": "@examples/echo", "action": "echo", "input": {"n": 1}}});
-    let path = format!("/v1/installs/{tools}/invoke");
-    let v = s
-        .ok("POST", &path, Some(&o.member), Some(call.clone()), 200)
-        .await;
+    let v = call_echo_as_tool(&s, &o, &tools).await;
     assert_eq!(v["outcome"], "OK", "{v}");
-    let v = s.ok("POST", &path, Some(&o.member), Some(call), 200).await;
+    let v = call_echo_as_tool(&s, &o, &tools).await;
     assert_ne!(v["outcome"], "OK", "{v}");
     assert!(
         v["error"]["message"]
@@ -202,11 +212,7 @@ async fn tool_calls_per_day_are_counted_and_refused_beyond_the_quota() {
 async fn quota_counts_resume_after_a_restart_each_from_its_own_runs() {
     let mut s = Server::start();
     let (o, echo, _, tools) = setup(&s, json!({"tool_calls_per_day": 2})).await;
-    let call = json!({"action": "call", "input": {"plugin": "@examples/echo", "action": "echo", "input": {"n": 1}}});
-    let path = format!("/v1/installs/{tools}/invoke");
-    let v = s
-        .ok("POST", &path, Some(&o.member), Some(call.clone()), 200)
-        .await;
+    let v = call_echo_as_tool(&s, &o, &tools).await;
     assert_eq!(v["outcome"], "OK", "{v}");
     assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
     async fn counts(s: &Server, o: &Org) -> (Value, Value) {
@@ -239,12 +245,10 @@ async fn quota_counts_resume_after_a_restart_each_from_its_own_runs() {
         "{events}"
     );
     assert_eq!(callers.iter().filter(|c| c.is_null()).count(), 2);
-    let v = s
-        .ok("POST", &path, Some(&o.member), Some(call.clone()), 200)
-        .await;
+    let v = call_echo_as_tool(&s, &o, &tools).await;
     assert_eq!(v["outcome"], "OK", "{v}");
     // The third tool call of the day is refused (the caller sees it fail).
-    let v = s.ok("POST", &path, Some(&o.member), Some(call), 200).await;
+    let v = call_echo_as_tool(&s, &o, &tools).await;
     let message = v["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("tool_calls_per_day quota (2)"), "{v}");
 }
