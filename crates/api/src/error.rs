@@ -44,9 +44,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(Debug, Clone, Copy)]
 pub struct ReqId(pub RequestId);
 
-/// Assigns a request id, runs the request inside a span that carries it, and renders
-/// error bodies.
+/// Assigns a request id, runs the request inside a span that carries it, renders
+/// error bodies, and says how long the server spent on the request
+/// (`Server-Timing: app;dur=<ms>`, from here to the response; a client's total
+/// minus this is network and queueing outside the handlers).
 pub async fn render_errors(mut req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let id = RequestId::new();
     req.extensions_mut().insert(ReqId(id));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
@@ -81,6 +84,12 @@ pub async fn render_errors(mut req: Request, next: Next) -> Response {
     }
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         res.headers_mut().insert("x-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "app;dur={:.3}",
+        started.elapsed().as_secs_f64() * 1e3
+    )) {
+        res.headers_mut().insert("server-timing", v);
     }
     res
 }

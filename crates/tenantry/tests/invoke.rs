@@ -289,3 +289,37 @@ fn demo_runs_and_checks_itself() {
     assert!(text.contains("All checks passed"), "{text}");
     assert!(!text.contains('\u{2717}'), "{text}");
 }
+
+/// `Server-Timing: app;dur=<ms>` on every response, refusals included: the server's
+/// part of what the client waited for (the rest is network and queueing).
+#[tokio::test]
+async fn every_response_says_how_long_the_server_spent_on_it() {
+    let (s, o, ids) = setup(Server::start()).await;
+    let dur = |h: &std::collections::HashMap<String, String>| -> f64 {
+        let t = &h["server-timing"];
+        t.strip_prefix("app;dur=")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| panic!("server-timing {t:?}"))
+    };
+    let path = format!("/v1/installs/{}/invoke", ids["echo"]);
+    let start = std::time::Instant::now();
+    let (st, h, v) = s
+        .call_with_headers(
+            "POST",
+            &path,
+            Some(&o.member),
+            Some(json!({"action": "echo", "input": {"x": 1}})),
+        )
+        .await;
+    let waited = start.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(st, 200, "{v}");
+    let sandbox = v["stats"]["duration_us"].as_f64().unwrap() / 1e3;
+    let server = dur(&h);
+    assert!(
+        sandbox <= server && server <= waited,
+        "sandbox {sandbox} ms, server {server} ms, client {waited} ms"
+    );
+    let (st, h, _) = s.call_with_headers("POST", &path, None, None).await;
+    assert_eq!(st, 401);
+    assert!(dur(&h) >= 0.0);
+}
