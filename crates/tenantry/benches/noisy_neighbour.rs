@@ -29,12 +29,14 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// B's latencies in one phase (ms): end to end as the client sees them, and the
-/// sandbox's own part as the server reports it (`stats.duration_us`).
+/// B's latencies in one phase (ms): end to end as the client sees them, the
+/// server's part (`Server-Timing`), and the sandbox's own part as the server
+/// reports it (`stats.duration_us`).
 #[derive(Default)]
 struct Phase {
     total: Vec<f64>,
     guest: Vec<f64>,
+    server: Vec<f64>,
 }
 
 /// B's steady load: one echo every 1/rps seconds, each timed.
@@ -44,11 +46,12 @@ async fn steady(s: &Server, key: &str, install: &str, rps: u64, n: u64) -> Phase
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lat = Vec::with_capacity(n as usize);
     let mut guest = Vec::with_capacity(n as usize);
+    let mut server = Vec::with_capacity(n as usize);
     for i in 0..n {
         tick.tick().await;
         let t = Instant::now();
-        let (st, v) = s
-            .call(
+        let (st, h, v) = s
+            .call_with_headers(
                 "POST",
                 &path,
                 Some(key),
@@ -62,14 +65,25 @@ async fn steady(s: &Server, key: &str, install: &str, rps: u64, n: u64) -> Phase
         );
         lat.push(t.elapsed().as_secs_f64() * 1e3);
         guest.push(v["stats"]["duration_us"].as_f64().unwrap_or(0.0) / 1e3);
+        server.push(
+            h.get("server-timing")
+                .and_then(|t| t.strip_prefix("app;dur="))
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0.0),
+        );
     }
-    Phase { total: lat, guest }
+    Phase {
+        total: lat,
+        guest,
+        server,
+    }
 }
 
 impl Phase {
     fn extend(&mut self, other: Phase) {
         self.total.extend(other.total);
         self.guest.extend(other.guest);
+        self.server.extend(other.server);
     }
 }
 
@@ -205,6 +219,7 @@ async fn main() {
     for p in [&mut solo, &mut beside] {
         p.total.sort_by(f64::total_cmp);
         p.guest.sort_by(f64::total_cmp);
+        p.server.sort_by(f64::total_cmp);
     }
 
     println!(
@@ -217,6 +232,8 @@ async fn main() {
     );
     println!("{}", line("B solo", &solo.total));
     println!("{}", line("B beside A", &beside.total));
+    println!("{}", line("  server part, solo", &solo.server));
+    println!("{}", line("  server part, beside A", &beside.server));
     println!("{}", line("  sandbox part, solo", &solo.guest));
     println!("{}", line("  sandbox part, beside A", &beside.guest));
     println!(
