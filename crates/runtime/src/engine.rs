@@ -18,6 +18,7 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::builtins::{ConfigHost, LogHost};
+use crate::guests::{GuestPool, GuestThreads};
 use crate::{Invocation, InvocationResult, Stats};
 
 /// Bytes of each pooled table and async stack kept resident (reset with `memset`
@@ -48,36 +49,9 @@ pub struct RuntimeConfig {
     pub egress: EgressPolicy,
     pub kv: KvLimits,
     /// Where guest code runs. `None`: on the caller's executor (tests, benches,
-    /// embedding). The server uses [`GuestPool::for_this_machine`].
+    /// embedding). The server uses [`GuestPool::for_this_machine`]: foreground
+    /// and background guest threads (see `crate::guests`).
     pub guest_pool: Option<GuestPool>,
-}
-
-/// A dedicated set of threads, at a lower OS priority, that run every top-level
-/// invocation. The server's own work (accepting requests, auth, storage, limits,
-/// recording) stays on its normal-priority executor, so a tenant whose plugin
-/// burns CPU up to its budget delays other tenants' guests only by sharing these
-/// threads (it yields every 100,000 fuel, and a newcomer is picked up at the next
-/// yield), never their request handling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GuestPool {
-    pub threads: usize,
-    /// Added to the process's nice value for these threads (Linux; 0 = same).
-    pub nice_increment: i32,
-}
-
-impl GuestPool {
-    /// One thread per core but one (at least one), ten nice steps below the
-    /// server's threads. Keeping a core for the host measured better for the
-    /// neighbours of a spinning guest than one thread per core: idle guest threads
-    /// woken onto the spinner's core waited for its time slice, while on a shared
-    /// thread a newcomer waits at most one yield interval (docs/benchmarks.md).
-    pub fn for_this_machine() -> Self {
-        Self {
-            threads: std::thread::available_parallelism()
-                .map_or(1, |n| n.get().saturating_sub(1).max(1)),
-            nice_increment: 10,
-        }
-    }
 }
 
 impl Default for RuntimeConfig {
@@ -183,65 +157,12 @@ struct Inner {
     config: RuntimeConfig,
     egress: Arc<EgressPolicy>,
     ticker_stop: Arc<AtomicBool>,
-    guests: Option<tokio::runtime::Runtime>,
+    guests: Option<GuestThreads>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
-        // Never blocks, so this may run inside an async context (or a guest thread).
-        if let Some(guests) = self.guests.take() {
-            guests.shutdown_background();
-        }
-    }
-}
-
-fn guest_executor(pool: GuestPool) -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(pool.threads.max(1))
-        .thread_name("tenantry-guest")
-        // New invocations arrive through the global queue. By default a worker
-        // looks there only every few polls while its own queue has work (tokio
-        // tunes it, 2–127), and a spinning guest that yields every 100,000 fuel
-        // keeps its queue busy: a newcomer would wait several of its time
-        // slices. Look at every poll instead.
-        .global_queue_interval(1)
-        .on_thread_start(move || lower_this_threads_priority(pool.nice_increment))
-        .enable_all()
-        .build()
-}
-
-/// Raises the calling thread's nice value by `increment` (capped at 19). On Linux,
-/// `setpriority(PRIO_PROCESS, tid)` applies to that one thread. Best effort: a
-/// refused syscall leaves the thread at the process's priority.
-#[cfg(target_os = "linux")]
-fn lower_this_threads_priority(increment: i32) {
-    if increment <= 0 {
-        return;
-    }
-    // SAFETY: get/setpriority on the calling thread's own id; errno is
-    // thread-local; no memory is shared.
-    unsafe {
-        let tid = libc::gettid() as libc::id_t;
-        *libc::__errno_location() = 0;
-        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
-        if current == -1 && *libc::__errno_location() != 0 {
-            return;
-        }
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, (current + increment).min(19));
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_this_threads_priority(_increment: i32) {}
-
-/// Aborts the spawned invocation if the caller stops waiting (a dropped request):
-/// the guest stops at its next yield, as it would running inline.
-struct AbortOnDrop(tokio::task::JoinHandle<InvocationResult>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -350,7 +271,7 @@ impl Runtime {
         let egress = Arc::new(config.egress.clone());
         let guests = config
             .guest_pool
-            .map(guest_executor)
+            .map(GuestThreads::new)
             .transpose()
             .map_err(engine_err)?;
         Ok(Self {
@@ -405,8 +326,8 @@ impl Runtime {
     }
 
     /// Runs one action in a fresh instance, on the guest threads if the runtime
-    /// has them (tool calls stay on the calling guest's thread). Never panics on
-    /// guest behaviour.
+    /// has them (`crate::guests`; tool calls stay on the calling guest's thread).
+    /// Never panics on guest behaviour.
     pub async fn invoke(
         &self,
         plugin: &Arc<LoadedPlugin>,
@@ -418,21 +339,10 @@ impl Runtime {
         };
         let owned = OwnedInvocation::new(inv);
         let (this, plugin) = (self.clone(), plugin.clone());
-        let mut task =
-            AbortOnDrop(pool.spawn(async move { this.run(&plugin, owned.as_invocation()).await }));
-        match (&mut task.0).await {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::error!(error = %e, "the guest task ended without a result");
-                InvocationResult {
-                    outcome: Outcome::Internal,
-                    output: None,
-                    error: Some("the sandbox stopped unexpectedly; try again".into()),
-                    stats: Stats::default(),
-                    denied: vec![],
-                }
-            }
-        }
+        pool.run(Box::pin(async move {
+            this.run(&plugin, owned.as_invocation()).await
+        }))
+        .await
     }
 
     /// One invocation, on the current executor.

@@ -19,8 +19,10 @@
 
 mod builtins;
 mod engine;
+mod guests;
 
-pub use engine::{GuestPool, LoadError, LoadedPlugin, Runtime, RuntimeConfig};
+pub use engine::{LoadError, LoadedPlugin, Runtime, RuntimeConfig};
+pub use guests::GuestPool;
 pub use tenantry_host_http::EgressPolicy;
 pub use tenantry_host_kv::{KvBackend, KvLimits};
 pub use tenantry_host_secrets::SecretsBackend;

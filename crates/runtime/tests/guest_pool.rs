@@ -1,5 +1,6 @@
-//! The guest thread pool (`RuntimeConfig::guest_pool`): guest code and its host
-//! calls run on dedicated, lower-priority threads; the caller's executor only waits.
+//! The guest thread pools (`RuntimeConfig::guest_pool`): guest code and its host
+//! calls run on dedicated threads, the caller's executor only waits; a guest that
+//! has used its quantum continues on background threads under `SCHED_IDLE`.
 
 mod support;
 
@@ -11,18 +12,22 @@ use tenantry_core::Outcome;
 use tenantry_core::manifest::Grants;
 use tenantry_runtime::*;
 
-/// The calling thread's name and nice value (field 19 of /proc/thread-self/stat).
-fn this_thread() -> (String, i64) {
+/// `SCHED_IDLE` in /proc's `policy` field.
+const SCHED_IDLE: i64 = 5;
+
+/// The calling thread's name, nice value and scheduling policy (fields 19 and 41
+/// of /proc/thread-self/stat).
+fn this_thread() -> (String, i64, i64) {
     let name = std::thread::current().name().unwrap_or("").to_string();
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    // Fields after the parenthesised command name; nice is field 19 overall.
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let nice = after.split(' ').nth(16).unwrap().parse().unwrap();
-    (name, nice)
+    // Fields after the parenthesised command name, which is field 2.
+    let after: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let field = |n: usize| after[n - 3].parse().unwrap();
+    (name, field(19), field(41))
 }
 
 /// A kv backend that notes which thread served each call.
-struct Observed(MemKv, Mutex<Vec<(String, i64)>>);
+struct Observed(MemKv, Mutex<Vec<(String, i64, i64)>>);
 
 #[async_trait::async_trait]
 impl KvBackend for Observed {
@@ -46,20 +51,17 @@ impl KvBackend for Observed {
     }
 }
 
-fn pooled(threads: usize) -> World {
+fn pooled(threads: usize, quantum: Duration) -> World {
     world(RuntimeConfig {
-        guest_pool: Some(GuestPool {
-            threads,
-            nice_increment: 10,
-        }),
+        guest_pool: Some(GuestPool { threads, quantum }),
         ..RuntimeConfig::default()
     })
 }
 
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guest_code_and_its_host_calls_run_on_the_lower_priority_threads() {
-    let mut w = pooled(2);
+async fn a_short_guest_and_its_host_calls_run_on_the_foreground_guest_threads() {
+    let mut w = pooled(2, Duration::from_millis(10));
     let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
     w.backends.kv = observed.clone();
     let attacks = w.load("attacks");
@@ -78,19 +80,61 @@ async fn guest_code_and_its_host_calls_run_on_the_lower_priority_threads() {
         )
         .await;
     assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
-    let (caller, caller_nice) = this_thread();
+    let (caller, caller_nice, caller_policy) = this_thread();
     let seen = observed.1.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
-    let (name, nice) = &seen[0];
+    let (name, nice, policy) = &seen[0];
     assert_eq!(
         name, "tenantry-guest",
-        "host call ran on {name:?}, not a guest thread (caller {caller:?})"
+        "host call ran on {name:?}, not a foreground guest thread (caller {caller:?})"
     );
     assert_eq!(
-        *nice,
-        (caller_nice + 10).min(19),
-        "guest thread nice {nice}, caller {caller_nice}"
+        (*nice, *policy),
+        (caller_nice, caller_policy),
+        "a foreground guest thread runs at the process's priority"
     );
+}
+
+/// A guest that keeps running past its quantum (here a flood of host calls) moves
+/// to the background threads, under `SCHED_IDLE`, and finishes there.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_past_its_quantum_finishes_on_the_idle_priority_background_threads() {
+    let mut w = pooled(1, Duration::from_millis(5));
+    let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
+    w.backends.kv = observed.clone();
+    let attacks = w.load("attacks");
+    let grants = Grants {
+        kv: true,
+        ..Grants::default()
+    };
+    let long = Limits {
+        max_host_calls: u64::MAX,
+        fuel: u64::MAX / 2,
+        wall_time: Duration::from_secs(20),
+        ..Limits::default()
+    };
+    let input = json!({"n": 50_000}).to_string();
+    let r = w
+        .run(&attacks, install(), "host-flood", &input, &grants, long)
+        .await;
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    let seen = observed.1.lock().unwrap().clone();
+    assert_eq!(seen.len(), 50_000);
+    let (first, last) = (&seen[0], &seen[seen.len() - 1]);
+    assert_eq!(first.0, "tenantry-guest", "started on {first:?}");
+    assert_ne!(first.2, SCHED_IDLE);
+    assert_eq!(
+        (last.0.as_str(), last.2),
+        ("tenantry-guest-bg", SCHED_IDLE),
+        "finished on {last:?}"
+    );
+    // Once moved, it stays moved.
+    let moved = seen
+        .iter()
+        .position(|t| t.0 == "tenantry-guest-bg")
+        .unwrap();
+    assert!(seen[moved..].iter().all(|t| t == last));
 }
 
 /// Without a pool the guest runs on the caller's executor (the library default).
@@ -122,7 +166,7 @@ async fn without_a_pool_the_guest_runs_on_the_callers_thread() {
 /// completes, and the loop still ends at its own limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spinning_guest_on_the_pool_does_not_starve_the_others() {
-    let w = pooled(1);
+    let w = pooled(1, Duration::from_millis(10));
     let (attacks, echo) = (w.load("attacks"), w.load("echo"));
     let spin = Limits {
         fuel: u64::MAX / 2,
@@ -162,7 +206,7 @@ async fn a_spinning_guest_on_the_pool_does_not_starve_the_others() {
 /// A caller that stops waiting (a dropped request) stops its guest too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_caller_stops_the_guest() {
-    let w = pooled(1);
+    let w = pooled(1, Duration::from_millis(10));
     let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
     let mut w = w;
     w.backends.kv = observed.clone();
