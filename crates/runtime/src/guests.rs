@@ -3,7 +3,7 @@
 //!
 //! Every top-level invocation starts on the **foreground** threads (the process's
 //! own priority). Most actions finish there within a few milliseconds. One that has
-//! spent its *quantum* (10 ms by default) of time in the guest's polls is moved, at
+//! spent its *quantum* (1 ms by default) of time in the guest's polls is moved, at
 //! its next yield, to the **background** threads, which run under `SCHED_IDLE` on
 //! Linux (or the lowest nice value where that is refused): the kernel preempts them
 //! the moment any other thread wakes, and counts their core as idle when placing
@@ -38,9 +38,11 @@ pub struct GuestPool {
 }
 
 impl GuestPool {
-    /// One thread per core but one (at least one) in each pool, and a 10 ms
-    /// quantum. Keeping a core for the host measured better for a spinning guest's
-    /// neighbours than one thread per core (docs/benchmarks.md).
+    /// One thread per core but one (at least one) in each pool, and a 1 ms
+    /// quantum: no longer than one scheduler time slice, so a spinner's turn at
+    /// normal priority does not make other threads wait for a slice to end. (10 ms
+    /// measured worse for a steady neighbour's p95; 0.2–1 ms alike,
+    /// docs/benchmarks.md.)
     pub fn for_this_machine() -> Self {
         Self {
             threads: std::thread::available_parallelism()
