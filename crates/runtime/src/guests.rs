@@ -2,9 +2,9 @@
 //! manner of a multilevel feedback queue.
 //!
 //! Every top-level invocation starts on the **foreground** threads (the process's
-//! own priority). Most actions finish there within a few milliseconds. One that has
-//! spent its *quantum* (1 ms by default) of time in the guest's polls is moved, at
-//! its next yield, to the **background** threads, which run under `SCHED_IDLE` on
+//! own priority), and most actions finish there within their first millisecond.
+//! One that has spent its *quantum* (1 ms by default) of time in the guest's polls
+//! is moved, at its next yield, to the **background** threads, which run under `SCHED_IDLE` on
 //! Linux (or the lowest nice value where that is refused): the kernel preempts them
 //! the moment any other thread wakes, and counts their core as idle when placing
 //! wake-ups. So a tenant spinning up to its CPU budget uses only CPU nobody else
@@ -13,7 +13,7 @@
 //! its wall-time limit still ends it.
 //!
 //! Why not a lower nice value alone: under the kernel's EEVDF scheduler a running
-//! thread of any weight keeps its core until its time slice (a few ms) ends, so every
+//! thread of any weight keeps its core until its time slice ends (milliseconds), so every
 //! wake-up of a request or storage thread that lands on the spinner's core waited for
 //! it; that was most of a steady neighbour's tail latency (docs/benchmarks.md).
 //!

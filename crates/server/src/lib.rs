@@ -99,8 +99,9 @@ impl Server {
         let stores = open_stores(&config).await?;
         let mut runtime_config = RuntimeConfig::default();
         runtime_config.egress.allow_cidrs = config.egress_allow_cidrs.clone();
-        // Guest code runs on its own lower-priority threads, never on the threads
-        // that serve requests (ARCHITECTURE.md, invariants).
+        // Guest code runs on its own threads, never on the threads that serve
+        // requests; past a 1 ms quantum, at idle priority (ARCHITECTURE.md,
+        // invariants).
         runtime_config.guest_pool = Some(GuestPool::for_this_machine());
         let runtime =
             Runtime::new(runtime_config).map_err(|e| StartError::Runtime(e.to_string()))?;
