@@ -6,7 +6,8 @@
 //! Run: `cargo bench -p tenantry --bench noisy_neighbour`
 //! Env: `B_RPS` (default 50), `B_REQUESTS` per side (default 1200), `ROUNDS` of
 //! solo + beside-A segments (default 6), `A_CLIENTS` (default 8), `A_RPS` attempts
-//! per second across A's clients (default 200).
+//! per second across A's clients (default 200), `A_WALL_MS` A's wall time, which
+//! sets its CPU budget per loop (default 5000, the free tier's).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -136,7 +137,7 @@ async fn main() {
         &format!("/v1/orgs/{}/limits", a.id),
         Some(&s.operator_key),
         Some(
-            json!({"concurrent_executions": 1, "invocations_per_minute": 600, "max_wall_time_ms": 5000,
+            json!({"concurrent_executions": 1, "invocations_per_minute": 600, "max_wall_time_ms": env("A_WALL_MS", 5000),
                     "executions_per_day": 10000000, "executions_per_month": 10000000}),
         ),
         200,
