@@ -58,10 +58,8 @@ fn pooled(threads: usize, quantum: Duration) -> World {
     })
 }
 
-#[cfg(target_os = "linux")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_guest_and_its_host_calls_run_on_the_foreground_guest_threads() {
-    let mut w = pooled(2, Duration::from_millis(10));
+/// `w` with its kv backend observed, the `attacks` plugin, and grants for kv.
+fn observing(mut w: World) -> (World, Arc<Observed>, Arc<LoadedPlugin>, Grants) {
     let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
     w.backends.kv = observed.clone();
     let attacks = w.load("attacks");
@@ -69,6 +67,13 @@ async fn a_short_guest_and_its_host_calls_run_on_the_foreground_guest_threads() 
         kv: true,
         ..Grants::default()
     };
+    (w, observed, attacks, grants)
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_guest_and_its_host_calls_run_on_the_foreground_guest_threads() {
+    let (w, observed, attacks, grants) = observing(pooled(2, Duration::from_millis(10)));
     let r = w
         .run(
             &attacks,
@@ -100,14 +105,7 @@ async fn a_short_guest_and_its_host_calls_run_on_the_foreground_guest_threads() 
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_past_its_quantum_finishes_on_the_idle_priority_background_threads() {
-    let mut w = pooled(1, Duration::from_millis(5));
-    let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
-    w.backends.kv = observed.clone();
-    let attacks = w.load("attacks");
-    let grants = Grants {
-        kv: true,
-        ..Grants::default()
-    };
+    let (w, observed, attacks, grants) = observing(pooled(1, Duration::from_millis(5)));
     let long = Limits {
         max_host_calls: u64::MAX,
         fuel: u64::MAX / 2,
@@ -141,14 +139,7 @@ async fn a_guest_past_its_quantum_finishes_on_the_idle_priority_background_threa
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "current_thread")]
 async fn without_a_pool_the_guest_runs_on_the_callers_thread() {
-    let mut w = world(RuntimeConfig::default());
-    let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
-    w.backends.kv = observed.clone();
-    let attacks = w.load("attacks");
-    let grants = Grants {
-        kv: true,
-        ..Grants::default()
-    };
+    let (w, observed, attacks, grants) = observing(world(RuntimeConfig::default()));
     w.run(
         &attacks,
         install(),
@@ -206,15 +197,7 @@ async fn a_spinning_guest_on_the_pool_does_not_starve_the_others() {
 /// A caller that stops waiting (a dropped request) stops its guest too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_caller_stops_the_guest() {
-    let w = pooled(1, Duration::from_millis(10));
-    let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
-    let mut w = w;
-    w.backends.kv = observed.clone();
-    let attacks = w.load("attacks");
-    let grants = Grants {
-        kv: true,
-        ..Grants::default()
-    };
+    let (w, observed, attacks, grants) = observing(pooled(1, Duration::from_millis(10)));
     let flood = Limits {
         max_host_calls: u64::MAX,
         wall_time: Duration::from_secs(10),
