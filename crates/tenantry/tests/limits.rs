@@ -303,6 +303,16 @@ async fn concurrent_executions_beyond_the_limit_are_refused() {
     assert_eq!((st, v["outcome"].as_str()), (200, Some("OK")), "{v}");
 }
 
+/// A `429 RATE_LIMITED` from the org's rate limit, with a `Retry-After` in whole
+/// seconds.
+fn assert_org_rate_refusal(st: u16, h: &std::collections::HashMap<String, String>, v: &Value) {
+    assert_eq!(st, 429, "{v}");
+    assert_eq!(v["error"]["code"], "RATE_LIMITED");
+    assert_eq!(v["error"]["details"]["limit"], "org");
+    let retry: u64 = h["retry-after"].parse().expect("whole seconds");
+    assert!((1..=30).contains(&retry), "retry-after {retry}");
+}
+
 #[tokio::test]
 async fn org_rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
     let s = Server::start();
@@ -317,11 +327,7 @@ async fn org_rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
             Some(json!({"action": "echo", "input": {}})),
         )
         .await;
-    assert_eq!(st, 429, "{v}");
-    assert_eq!(v["error"]["code"], "RATE_LIMITED");
-    assert_eq!(v["error"]["details"]["limit"], "org");
-    let retry: u64 = h["retry-after"].parse().expect("whole seconds");
-    assert!((1..=30).contains(&retry), "retry-after {retry}");
+    assert_org_rate_refusal(st, &h, &v);
     assert!(h["ratelimit-policy"].contains("q=2"), "{h:?}");
     assert!(h["ratelimit-policy"].contains("w=60"), "{h:?}");
     assert!(h["ratelimit"].contains("r=0"), "{h:?}");
@@ -406,11 +412,7 @@ async fn hammering_beyond_the_org_rate_keeps_getting_the_same_refusal_and_spares
         let (st, h, v) = s
             .call_with_headers("POST", &path, Some(&o.member), Some(body.clone()))
             .await;
-        assert_eq!(st, 429, "{v}");
-        assert_eq!(v["error"]["code"], "RATE_LIMITED");
-        assert_eq!(v["error"]["details"]["limit"], "org");
-        let retry: u64 = h["retry-after"].parse().expect("whole seconds");
-        assert!((1..=30).contains(&retry), "retry-after {retry}");
+        assert_org_rate_refusal(st, &h, &v);
         assert_eq!(h["ratelimit-policy"], "\"org\";q=2;w=60");
         assert!(h["ratelimit"].starts_with("\"org\";r=0;t="), "{h:?}");
     }
