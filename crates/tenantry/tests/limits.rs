@@ -256,9 +256,13 @@ async fn quota_counts_resume_after_a_restart_each_from_its_own_runs() {
 #[tokio::test]
 async fn concurrent_executions_beyond_the_limit_are_refused() {
     let s = Server::start();
+    // The loop holds the org's one lease until its CPU budget runs out. The budget
+    // follows the wall time (fuel per ms), and on a fast, idle machine 1.5 s of it
+    // was spent in 35 ms, before the probe arrived: give it 20 s (about half a
+    // second of spinning here, longer under a loaded test run).
     let (o, echo, attacks, _) = setup(
         &s,
-        json!({"concurrent_executions": 1, "max_wall_time_ms": 1500}),
+        json!({"concurrent_executions": 1, "max_wall_time_ms": 20000}),
     )
     .await;
     let slow = {
@@ -276,7 +280,7 @@ async fn concurrent_executions_beyond_the_limit_are_refused() {
         }
     };
     let probe = async {
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let (st, h, v) = s
             .call_with_headers(
                 "POST",
