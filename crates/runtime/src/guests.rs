@@ -17,6 +17,17 @@
 //! wake-up of a request or storage thread that lands on the spinner's core waited for
 //! it; that was most of a steady neighbour's tail latency (docs/benchmarks.md).
 //!
+//! Why a background thread also offers its core after every poll (`sched_yield`):
+//! `SCHED_IDLE` wins only at wake-ups. When the kernel next picks a task for a core
+//! it goes by EEVDF eligibility and deadline, not by policy, so a request thread
+//! that was runnable but not eligible at that moment (say, just preempted by a
+//! storage thread's wake-up) can lose the pick to the idle-policy guest, which then
+//! keeps the core until the next tick (4 ms at `HZ=250`) while the request waits.
+//! A scheduler trace of the noisy-neighbour benchmark showed exactly that, with the
+//! other core idle. Yielding after each poll (a guest yields every 100,000 fuel,
+//! tens of microseconds) bounds that wait by one poll; when nothing else is
+//! runnable the call returns at once.
+//!
 //! Both pools yield to newcomers at every poll (`global_queue_interval(1)`), and a
 //! guest yields every 100,000 fuel, so invocations sharing a thread interleave.
 
@@ -87,7 +98,7 @@ impl GuestThreads {
             Err(e) => return stopped(e),
         };
         tracing::debug!(quantum = ?self.quantum, "guest moved to the background threads");
-        match self.background.spawn(rest).join().await {
+        match self.background.spawn(OfferTheCore(rest)).join().await {
             Ok(result) => result,
             Err(e) => stopped(e),
         }
@@ -187,6 +198,23 @@ impl Future for Quantum {
             },
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// A guest on the background threads: after each poll that leaves it unfinished,
+/// the thread offers its core to any other runnable thread (see the module docs).
+struct OfferTheCore(GuestFuture);
+
+impl Future for OfferTheCore {
+    type Output = InvocationResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<InvocationResult> {
+        let polled = self.0.as_mut().poll(cx);
+        if polled.is_pending() {
+            // `sched_yield` on Linux: returns at once when nothing else is runnable.
+            std::thread::yield_now();
+        }
+        polled
     }
 }
 
