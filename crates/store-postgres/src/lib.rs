@@ -8,8 +8,10 @@
 //!
 //! Roles: the schema is owned by the role that runs [`migrate`]; the server connects
 //! as an application role that owns nothing and cannot bypass RLS, which
-//! [`PgStores::connect`] checks before serving. RLS modes ([`RlsMode`]) are schema
-//! versions, switched forward and back by [`migrate`] without touching data.
+//! [`PgStores::connect`] checks before serving. [`migrate`] runs the schema
+//! migrations (`migrations/`, forward only), then puts the database in an RLS mode
+//! ([`RlsMode`], `rls/`): modes are not schema versions, so a later schema change is
+//! never undone by switching modes, and switching never touches data.
 //!
 //! This crate must not depend on HTTP, crypto or the service layer.
 
@@ -28,8 +30,15 @@ use std::str::FromStr;
 use std::time::Duration;
 use tenantry_store::StoreError;
 
-/// The schema's migrations: 1 = tables (RLS off), 2 = RLS shadow, 3 = RLS strict.
+/// The schema's migrations (tables, functions, the `rls_mode` row). RLS modes are
+/// applied after them (the scripts in `rls/`), so schema versions grow on their own.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Versions 2 and 3 once were the shadow and strict modes. A database migrated then
+/// has them in `_sqlx_migrations`; [`migrate`] forgets them (by these descriptions
+/// only, so later schema migrations with the same numbers are never touched) and
+/// keeps the database's mode.
+const OLD_MODE_MIGRATIONS: [&str; 2] = ["rls shadow", "rls strict"];
 
 /// Maps a driver error: unique violations become `Conflict`, the rest `Backend`.
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
@@ -55,12 +64,13 @@ pub enum RlsMode {
 impl RlsMode {
     pub const ALL: [RlsMode; 3] = [RlsMode::Off, RlsMode::Shadow, RlsMode::Strict];
 
-    /// The schema version that puts the database in this mode.
-    pub fn version(self) -> i64 {
+    /// The script that puts a database in this mode from any mode: run after
+    /// `rls/clear.sql`, in the same transaction.
+    fn sql(self) -> &'static str {
         match self {
-            RlsMode::Off => 1,
-            RlsMode::Shadow => 2,
-            RlsMode::Strict => 3,
+            RlsMode::Off => include_str!("../rls/off.sql"),
+            RlsMode::Shadow => include_str!("../rls/shadow.sql"),
+            RlsMode::Strict => include_str!("../rls/strict.sql"),
         }
     }
 
@@ -202,10 +212,11 @@ pub struct MigrateReport {
     pub app_role: String,
 }
 
-/// Migrates the schema (connected as its owner) forward or back to `target` (the
-/// newest when `None`), then creates the application role if it is missing (it
-/// needs `CREATEROLE` for that) and grants it exactly what the server needs. Data is
-/// never dropped when moving between RLS modes.
+/// Migrates the schema (connected as its owner) to the newest version, puts it in
+/// the RLS mode `target` (when `None`: the mode it is in, or strict for a new
+/// database) in one transaction, then creates the application role if it is missing
+/// (it needs `CREATEROLE` for that) and grants it exactly what the server needs.
+/// Data is never dropped when moving between RLS modes.
 pub async fn migrate(
     owner_url: &str,
     target: Option<RlsMode>,
@@ -223,25 +234,46 @@ pub async fn migrate(
         .ok()
         .flatten()
         .and_then(|m| RlsMode::parse(&m));
-    let to = target.unwrap_or(RlsMode::Strict);
-    if from.is_some_and(|f| f > to) {
-        MIGRATOR
-            .undo(&mut conn, to.version())
-            .await
-            .map_err(|e| PgError::Migrate(e.to_string()))?;
-    } else {
-        MIGRATOR
-            .run_to(to.version(), &mut conn)
-            .await
-            .map_err(|e| PgError::Migrate(e.to_string()))?;
-    }
-    grant_app_role(&mut conn, app_role).await?;
+    forget_old_mode_migrations(&mut conn).await?;
+    MIGRATOR
+        .run(&mut conn)
+        .await
+        .map_err(|e| PgError::Migrate(e.to_string()))?;
+    let to = target.or(from).unwrap_or(RlsMode::Strict);
+    // The mode and the grants in one transaction. Two `migrate` runs at once take
+    // turns (catalog updates from concurrent ALTER TABLE and GRANT would otherwise
+    // fail with "tuple concurrently updated"); the migrator above locks likewise.
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry rls mode'))")
+        .execute(&mut *tx)
+        .await?;
+    tx.execute(include_str!("../rls/clear.sql")).await?;
+    tx.execute(to.sql()).await?;
+    grant_app_role(&mut tx, app_role).await?;
+    tx.commit().await?;
     conn.close().await?;
     Ok(MigrateReport {
         from,
         to,
         app_role: app_role.to_string(),
     })
+}
+
+/// Removes the records of the old mode migrations (see [`OLD_MODE_MIGRATIONS`]), if
+/// the database has any, so the migrator does not refuse it for missing migrations.
+async fn forget_old_mode_migrations(conn: &mut PgConnection) -> Result<(), PgError> {
+    let tracked: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    if tracked {
+        sqlx::query(
+            "DELETE FROM _sqlx_migrations WHERE version IN (2, 3) AND description = ANY($1)",
+        )
+        .bind(&OLD_MODE_MIGRATIONS[..])
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 fn valid_role_name(s: &str) -> bool {

@@ -565,3 +565,87 @@ async fn migrations_off_shadow_strict_rollback_strict_keep_data_and_record_viola
     let mut t = tx(stores.pool(), &ctx(s.b)).await;
     assert_eq!(count(&mut t, "SELECT COUNT(*) FROM users".into()).await, 1);
 }
+
+/// The schema versions recorded as applied, oldest first.
+async fn applied_versions(db: &TestDb) -> Vec<i64> {
+    let mut c = PgConnection::connect(&db.owner_url).await.unwrap();
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+}
+
+fn all_schema_versions() -> Vec<i64> {
+    tenantry_store_postgres::MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| m.version)
+        .collect()
+}
+
+#[tokio::test]
+async fn switching_rls_modes_never_moves_the_schema_version() {
+    let db = TestDb::migrated(RlsMode::Strict).await;
+    let migrate = |to: Option<RlsMode>| {
+        let (url, role) = (db.owner_url.clone(), db.app_role.clone());
+        async move {
+            tenantry_store_postgres::migrate(&url, to, &role)
+                .await
+                .unwrap()
+        }
+    };
+    for to in [
+        RlsMode::Shadow,
+        RlsMode::Off,
+        RlsMode::Strict,
+        RlsMode::Strict,
+        RlsMode::Off,
+    ] {
+        let r = migrate(Some(to)).await;
+        assert_eq!(r.to, to);
+        assert_eq!(mode_row(&db).await, to.as_str());
+        assert_eq!(
+            applied_versions(&db).await,
+            all_schema_versions(),
+            "the schema stays at its newest version in mode {}",
+            to.as_str()
+        );
+    }
+    // Two nodes migrating at once take turns instead of colliding on policies.
+    let (a, b) = tokio::join!(
+        migrate(Some(RlsMode::Strict)),
+        migrate(Some(RlsMode::Shadow))
+    );
+    assert_eq!((a.to, b.to), (RlsMode::Strict, RlsMode::Shadow));
+    // Without a target, a schema upgrade keeps the mode the database is in.
+    migrate(Some(RlsMode::Shadow)).await;
+    let r = migrate(None).await;
+    assert_eq!((r.from, r.to), (Some(RlsMode::Shadow), RlsMode::Shadow));
+    assert_eq!(mode_row(&db).await, "shadow");
+}
+
+#[tokio::test]
+async fn a_database_from_when_rls_modes_were_migrations_migrates_in_place() {
+    let (db, stores, s) = setup(RlsMode::Strict).await;
+    drop(stores);
+    let before = dump(&db).await;
+    // What the old scheme left behind: modes recorded as schema versions 2 and 3.
+    let mut owner = PgConnection::connect(&db.owner_url).await.unwrap();
+    owner
+        .execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (2, 'rls shadow', true, '\\x00', 0), (3, 'rls strict', true, '\\x00', 0)",
+        )
+        .await
+        .unwrap();
+    let r = tenantry_store_postgres::migrate(&db.owner_url, None, &db.app_role)
+        .await
+        .unwrap();
+    assert_eq!((r.from, r.to), (Some(RlsMode::Strict), RlsMode::Strict));
+    assert_eq!(applied_versions(&db).await, all_schema_versions());
+    assert_eq!(dump(&db).await, before, "data intact");
+    // Still strict in fact, not only in name.
+    let stores = PgStores::connect(&db.app_url, 2).await.unwrap();
+    let mut t = tx(stores.pool(), &ctx(s.a)).await;
+    assert_eq!(count(&mut t, "SELECT COUNT(*) FROM users".into()).await, 1);
+}

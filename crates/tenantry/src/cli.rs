@@ -66,7 +66,8 @@ pub enum Command {
         /// PostgreSQL URL of the role that owns the schema (not the app role).
         #[arg(long, env = "TENANTRY_MIGRATE_DATABASE_URL", hide_env_values = true)]
         database_url: String,
-        /// Target RLS mode: off, shadow or strict (default strict, the newest).
+        /// RLS mode: off, shadow or strict (default: the database's current mode, or
+        /// strict for a new database).
         #[arg(long)]
         to: Option<String>,
         /// The role the server connects as; created (LOGIN, no password) if missing.

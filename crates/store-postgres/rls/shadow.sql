@@ -1,7 +1,8 @@
--- RLS mode "shadow": row security is enabled and forced on every tenant table, but a
--- row outside the transaction's tenant context stays visible and writable; each such
--- row is recorded in rls_violations for the operator to read. Run this, watch
--- rls_violations stay empty under real traffic, then migrate to strict (0003).
+-- RLS mode "shadow" (after rls/clear.sql): row security is enabled and forced on
+-- every tenant table, but a row outside the transaction's tenant context stays
+-- visible and writable; each such row is recorded in rls_violations for the operator
+-- to read. Switch to it, watch rls_violations stay empty under real traffic, then
+-- switch to strict.
 DO $$
 DECLARE t text;
 BEGIN
