@@ -81,6 +81,14 @@ pub async fn render_errors(mut req: Request, next: Next) -> Response {
                 res.headers_mut().insert(*k, v);
             }
         }
+        // RFC 9110 §11.6.1: a 401 names the scheme that would work (RFC 6750 for
+        // bearer tokens).
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="tenantry""#),
+            );
+        }
     }
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         res.headers_mut().insert("x-request-id", v);

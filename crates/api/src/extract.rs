@@ -8,7 +8,7 @@
 //!   `INVALID_REQUEST` (or `TOO_LARGE`), and an id that does not parse in a path is
 //!   `NOT_FOUND`, exactly like an id that does not exist.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -90,17 +90,68 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
-/// JSON body with Tenantry's error codes.
+/// JSON body with Tenantry's error codes. Text holding NUL is refused
+/// ([`tenantry_core::text`]), so both stores see the same strings.
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(Error::invalid("send 'Content-Type: application/json'").into());
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::new(
+                        ErrorCode::TooLarge,
+                        "request body is over this route's limit",
+                    )
+                } else {
+                    Error::invalid(e.body_text())
+                }
+            })?;
+        if tenantry_core::text::json_has_nul(&bytes) {
+            return Err(Error::invalid(tenantry_core::text::NUL_REFUSED).into());
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(r) => Err(json_rejection(r).into()),
         }
     }
+}
+
+/// `application/json`, or any `application/…+json`, as axum's own `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    let Some(sub) = essence
+        .split_once('/')
+        .filter(|(ty, _)| ty.eq_ignore_ascii_case("application"))
+        .map(|(_, sub)| sub.to_ascii_lowercase())
+    else {
+        return false;
+    };
+    sub == "json" || sub.ends_with("+json")
+}
+
+/// Refuses a request whose path or query holds a NUL (`%00`) before any routing,
+/// extraction or storage sees it (the same rule as [`Json`]'s).
+pub async fn refuse_nul(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    if tenantry_core::text::uri_has_nul(uri.path())
+        || uri.query().is_some_and(tenantry_core::text::uri_has_nul)
+    {
+        return ApiError(Error::invalid(tenantry_core::text::NUL_REFUSED)).into_response();
+    }
+    next.run(req).await
 }
 
 fn json_rejection(r: JsonRejection) -> Error {
@@ -137,18 +188,25 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 }
 
 /// Query-string parameters; anything that does not parse (unknown enum value, bad
-/// time, bad id, wrong type) is `INVALID_REQUEST` saying which parameter.
+/// time, bad id, wrong type) is `INVALID_REQUEST` naming the parameter. The one
+/// query extractor of every route.
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Query(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                Err(Error::invalid(format!("bad query parameter: {}", e.body_text())).into())
-            }
-            Err(e) => Err(Error::invalid(e.body_text()).into()),
-        }
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let param = e.path().to_string();
+                let why = e.into_inner();
+                if param == "." {
+                    Error::invalid(format!("the query string is not valid: {why}")).into()
+                } else {
+                    Error::invalid(format!("query parameter '{param}' is not valid: {why}")).into()
+                }
+            })
     }
 }

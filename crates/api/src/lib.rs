@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     )
     .fallback(|| async { error::ApiError(tenantry_core::Error::not_found("route")) })
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(axum::middleware::from_fn(extract::refuse_nul))
     .layer(axum::middleware::from_fn(error::render_errors))
     .with_state(state)
 }

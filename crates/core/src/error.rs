@@ -30,12 +30,20 @@ pub enum ErrorCode {
     KeyNotValid,
     /// An artifact's digest does not match (tampered or corrupted).
     ArtifactTampered,
+    /// A published artifact is not a component this host can run (malformed,
+    /// imports outside the plugin world, missing exports, memory beyond every tier).
+    InvalidArtifact,
+    /// An installed version cannot be loaded by this server (its artifact stopped
+    /// validating, e.g. after the host's limits changed).
+    PluginNotRunnable,
     /// A size ceiling was exceeded (artifact, body, value).
     TooLarge,
     /// A plugin dependency is not installed in this org.
     DependencyMissing,
     /// The install is needed by another install.
     DependencyInUse,
+    /// The change would make installs depend on each other in a cycle.
+    DependencyCycle,
     /// A name is already taken.
     Conflict,
     /// No API key was presented, or it is not valid.
@@ -71,9 +79,12 @@ impl ErrorCode {
             InvalidSignature => "INVALID_SIGNATURE",
             KeyNotValid => "KEY_NOT_VALID",
             ArtifactTampered => "ARTIFACT_TAMPERED",
+            InvalidArtifact => "INVALID_ARTIFACT",
+            PluginNotRunnable => "PLUGIN_NOT_RUNNABLE",
             TooLarge => "TOO_LARGE",
             DependencyMissing => "DEPENDENCY_MISSING",
             DependencyInUse => "DEPENDENCY_IN_USE",
+            DependencyCycle => "DEPENDENCY_CYCLE",
             Conflict => "CONFLICT",
             Unauthenticated => "UNAUTHENTICATED",
             PermissionDenied => "PERMISSION_DENIED",
@@ -91,12 +102,13 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             InvalidRequest | InvalidManifest | InvalidConfig | InvalidInput | InvalidGrant
-            | InvalidVersion | InvalidSignature | KeyNotValid | ArtifactTampered => 400,
+            | InvalidVersion | InvalidSignature | KeyNotValid | ArtifactTampered
+            | InvalidArtifact => 400,
             Unauthenticated => 401,
             PermissionDenied => 403,
             NotFound => 404,
             VersionNotIncreasing | Conflict | DependencyMissing | DependencyInUse
-            | InstallDisabled => 409,
+            | DependencyCycle | InstallDisabled | PluginNotRunnable => 409,
             TooLarge => 413,
             RateLimited | QuotaExceeded => 429,
             Internal => 500,
@@ -162,11 +174,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Shortens a user-supplied string before it is echoed in an error message.
 pub fn clip(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.chars().count() <= MAX {
+    clip_to(s, 64)
+}
+
+/// Shortens a string to at most `max` characters (plus `…` when cut).
+pub fn clip_to(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_string()
     } else {
-        let mut out: String = s.chars().take(MAX).collect();
+        let mut out: String = s.chars().take(max).collect();
         out.push('…');
         out
     }

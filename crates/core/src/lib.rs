@@ -10,6 +10,7 @@ pub mod ids;
 pub mod manifest;
 pub mod outcome;
 pub mod scope;
+pub mod text;
 pub mod tier;
 
 pub use error::{Error, ErrorCode, Result};

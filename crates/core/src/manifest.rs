@@ -210,6 +210,9 @@ impl Manifest {
                 ),
             ));
         }
+        if crate::text::json_has_nul(bytes) {
+            return Err(bad(format!("manifest: {}", crate::text::NUL_REFUSED)));
+        }
         let m: Manifest = serde_json::from_slice(bytes)
             .map_err(|e| bad(format!("manifest is not valid: {e}")))?;
         m.validate()?;
@@ -229,11 +232,28 @@ impl Manifest {
         })
     }
 
+    /// The scope of the plugin's name (`acme` for `@acme/weather`).
+    pub fn scope(&self) -> Option<&str> {
+        self.name.strip_prefix('@')?.split_once('/').map(|(s, _)| s)
+    }
+
     /// Checks every rule a manifest must satisfy.
     pub fn validate(&self) -> Result<()> {
         validate_plugin_name(&self.name).map_err(|e| bad(e.message))?;
         self.semver()?;
         validate_ident("publisher", &self.publisher).map_err(|e| bad(e.message))?;
+        // A publisher owns exactly the scope of its name (the operator assigns a
+        // scope by registering its publisher), so no one can publish into, or
+        // shadow, another publisher's scope.
+        if self.scope() != Some(self.publisher.as_str()) {
+            return Err(bad(format!(
+                "'{}' is outside publisher '{}''s scope; publisher '{}' publishes only '@{}/…' plugins",
+                clip(&self.name),
+                self.publisher,
+                self.publisher,
+                self.publisher
+            )));
+        }
         if self.description.trim().is_empty() || self.description.len() > 1024 {
             return Err(bad("description must be 1-1024 characters"));
         }
@@ -351,7 +371,16 @@ impl Manifest {
         let spec = self.action(action).ok_or_else(|| {
             Error::new(
                 ErrorCode::NotFound,
-                format!("plugin {} has no action '{}'", self.name, clip(action)),
+                format!(
+                    "plugin {} has no action '{}'; its actions are: {}",
+                    self.name,
+                    clip(action),
+                    self.actions
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             )
         })?;
         let validator = compile_schema("input_schema", &spec.input_schema)?;

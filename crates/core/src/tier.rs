@@ -85,6 +85,19 @@ impl TierOverrides {
         at_least("memory_bytes", self.memory_bytes, 1024 * 1024)?;
         at_least("output_bytes", self.output_bytes, 1)?;
         at_least("invocations_per_minute", self.invocations_per_minute, 1)?;
+        if self
+            .invocations_per_minute
+            .is_some_and(|v| v > MAX_INVOCATIONS_PER_MINUTE)
+        {
+            return Err(format!(
+                "invocations_per_minute must be at most {MAX_INVOCATIONS_PER_MINUTE} (one per microsecond, what the rate limiters can represent)"
+            ));
+        }
+        if self.memory_bytes.is_some_and(|v| v > MAX_MEMORY_BYTES) {
+            return Err(format!(
+                "memory_bytes must be at most {MAX_MEMORY_BYTES} (4 GiB, a 32-bit WebAssembly memory)"
+            ));
+        }
         if self.max_wall_time_ms.is_some_and(|v| v > 15 * 60 * 1000) {
             return Err("max_wall_time_ms must be at most 900000 (15 minutes)".into());
         }
@@ -95,6 +108,13 @@ impl TierOverrides {
         *self == Self::default()
     }
 }
+
+/// The highest per-minute rate the limiters can enforce: one request per microsecond
+/// (the Redis backend's resolution; see `tenantry_limits::Policy::validate`).
+pub const MAX_INVOCATIONS_PER_MINUTE: u64 = 60_000_000;
+
+/// The largest linear memory a 32-bit WebAssembly guest can address.
+pub const MAX_MEMORY_BYTES: u64 = 4 * GIB;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -175,11 +195,12 @@ impl Tier {
         Duration::from_millis(self.max_wall_time_ms)
     }
 
-    /// CPU budget per execution, in wasmtime fuel (≈ wasm instructions): 5·10⁵ per
-    /// millisecond of the tier's wall time. A tight guest loop burns the starter
-    /// tier's 1.5·10¹⁰ in about 1.2 s on the 2-core reference machine (`tenantry
-    /// demo`), so CPU-bound guests end with `OUT_OF_FUEL` well before their wall time,
-    /// and fuel is the billed compute unit.
+    /// Compute budget per execution, in wasmtime fuel (≈ executed wasm operations):
+    /// 5·10⁵ per millisecond of the tier's wall time. Fuel is the billed unit because
+    /// it is deterministic; it is **not** a CPU-time bound: the CPU time per unit
+    /// varies with code shape (about 10×), so a CPU-bound guest may hit its wall time
+    /// (`TIMEOUT`) first. The wall-time deadline is what bounds CPU
+    /// (`docs/limits.md`, "CPU and fuel").
     pub fn fuel_per_execution(&self) -> u64 {
         self.max_wall_time_ms.saturating_mul(500_000)
     }
@@ -209,5 +230,34 @@ fn make(name: &str, v: [u64; 12]) -> Tier {
             "starter" => 600,
             _ => default_rate(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_override_the_rate_limiters_cannot_represent_is_refused() {
+        let o = TierOverrides {
+            invocations_per_minute: Some(1_000_000_000),
+            ..Default::default()
+        };
+        let e = o.validate().unwrap_err();
+        assert!(e.contains("invocations_per_minute"), "{e}");
+        let ok = TierOverrides {
+            invocations_per_minute: Some(MAX_INVOCATIONS_PER_MINUTE),
+            ..Default::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_memory_override_beyond_32_bit_wasm_is_refused() {
+        let o = TierOverrides {
+            memory_bytes: Some(MAX_MEMORY_BYTES + 1),
+            ..Default::default()
+        };
+        assert!(o.validate().unwrap_err().contains("memory_bytes"));
     }
 }

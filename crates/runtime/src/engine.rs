@@ -593,7 +593,17 @@ fn classify_trap(e: &wasmtime::Error, meter: &Meter, wall: Duration) -> (Outcome
             "the plugin overflowed its stack".into(),
         ),
         Some(t) => (Outcome::PluginTrap, format!("the plugin trapped: {t}")),
-        None => (Outcome::PluginTrap, "the plugin failed to run".into()),
+        // Not a wasm trap: the host refused what the guest did (a result pointer
+        // outside its memory, a full WASI handle table, …). The reason is wasmtime's
+        // own text about the guest's behaviour (host capabilities fail with typed
+        // guest errors, never with host details), kept for the plugin's author.
+        None => (
+            Outcome::PluginTrap,
+            format!(
+                "the plugin failed to run: {}",
+                tenantry_core::error::clip_to(&format!("{e:#}"), 400)
+            ),
+        ),
     }
 }
 

@@ -573,3 +573,39 @@ async fn reading_a_previous_invocations_memory_finds_nothing() {
         }
     }
 }
+
+/// A guest that answers with a result string pointing outside its memory: the
+/// host cannot lift it. The outcome keeps the reason for the plugin's author.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_bounds_result_pointer_says_why_it_failed() {
+    let w = w();
+    let echo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/plugins-wat/echo.wat"
+    ))
+    .unwrap();
+    let bad = echo.replace(
+        "(i32.store (i32.const 4) (local.get 2))",
+        "(i32.store (i32.const 4) (i32.const 0x7ffffff0))",
+    );
+    assert_ne!(
+        bad, echo,
+        "the fixture's pointer store moved; update the test"
+    );
+    let plugin =
+        w.rt.load("oob-result", &wat::parse_str(&bad).unwrap())
+            .unwrap();
+    let r = w
+        .run(
+            &plugin,
+            install(),
+            "echo",
+            "{\"n\": 1}",
+            &Grants::default(),
+            limits(),
+        )
+        .await;
+    assert_eq!(r.outcome, Outcome::PluginTrap, "{r:?}");
+    let msg = r.error.unwrap_or_default();
+    assert!(msg.contains("out of bounds"), "the reason is lost: {msg:?}");
+}

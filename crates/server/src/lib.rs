@@ -99,6 +99,13 @@ impl Server {
         let stores = open_stores(&config).await?;
         let mut runtime_config = RuntimeConfig::default();
         runtime_config.egress.allow_cidrs = config.egress_allow_cidrs.clone();
+        // The sandbox's memory ceiling covers the largest tier (custom tiers may
+        // grant more than the built-in 256 MiB; config validation caps them at 4 GiB).
+        runtime_config.max_memory_bytes = config
+            .tiers
+            .values()
+            .map(|t| t.memory_bytes)
+            .fold(runtime_config.max_memory_bytes, u64::max);
         // Guest code runs on its own threads, never on the threads that serve
         // requests; past a 1 ms quantum, at idle priority (ARCHITECTURE.md,
         // invariants).

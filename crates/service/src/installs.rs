@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tenantry_core::manifest::{Grants, Manifest, Permissions};
 use tenantry_core::{AgentId, Error, ErrorCode, InstallId, Permission, Result, TenantScope};
 use tenantry_store::{BindingRecord, InstallRecord, TenantTx};
@@ -90,6 +91,74 @@ async fn check_dependencies(tx: &mut Box<dyn TenantTx>, m: &Manifest) -> Result<
     }
 }
 
+/// Which plugins each install of the org depends on (by plugin name), with
+/// `changed`'s dependencies taken from the manifest it is about to get.
+async fn dependency_graph(
+    svc: &Service,
+    tx: &mut Box<dyn TenantTx>,
+    changed: Option<&Manifest>,
+) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let mut graph = BTreeMap::new();
+    for i in tx.list_installs().await? {
+        if changed.is_some_and(|m| m.name == i.plugin) {
+            continue;
+        }
+        let m = manifest_of(svc, &i.plugin, &i.version).await?;
+        graph.insert(i.plugin, m.dependencies.into_keys().collect());
+    }
+    if let Some(m) = changed {
+        graph.insert(m.name.clone(), m.dependencies.keys().cloned().collect());
+    }
+    Ok(graph)
+}
+
+/// A dependency path `from → … → to`, if there is one.
+fn dependency_path(
+    graph: &BTreeMap<String, BTreeSet<String>>,
+    from: &str,
+    to: &str,
+) -> Option<Vec<String>> {
+    let mut came_from: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut queue = VecDeque::from([from]);
+    while let Some(at) = queue.pop_front() {
+        for next in graph.get(at).into_iter().flatten() {
+            if next == to {
+                let mut path = vec![to.to_string(), at.to_string()];
+                let mut cur = at;
+                while cur != from {
+                    cur = came_from[cur];
+                    path.push(cur.to_string());
+                }
+                path.reverse();
+                return Some(path);
+            }
+            if next != from && !came_from.contains_key(next.as_str()) {
+                came_from.insert(next, at);
+                queue.push_back(next);
+            }
+        }
+    }
+    None
+}
+
+/// Refuses a manifest whose dependencies would lead back to itself through the org's
+/// installs (an org with a cycle could uninstall neither side).
+async fn check_no_cycle(svc: &Service, tx: &mut Box<dyn TenantTx>, m: &Manifest) -> Result<()> {
+    let graph = dependency_graph(svc, tx, Some(m)).await?;
+    match dependency_path(&graph, &m.name, &m.name) {
+        None => Ok(()),
+        Some(path) => Err(Error::new(
+            ErrorCode::DependencyCycle,
+            format!(
+                "{} {} would make a dependency cycle: {}; choose a version of one of them without that dependency",
+                m.name,
+                m.version,
+                path.join(" → ")
+            ),
+        )),
+    }
+}
+
 pub async fn install(
     svc: &Service,
     scope: &TenantScope,
@@ -112,6 +181,7 @@ pub async fn install(
         ));
     }
     check_dependencies(&mut tx, &manifest).await?;
+    check_no_cycle(svc, &mut tx, &manifest).await?;
     let tier = svc.tier_of(scope.org_id()).await?;
     let installed = tx.list_installs().await?.len() as u64;
     check_standing(
@@ -274,6 +344,7 @@ pub async fn change_version(
         ));
     }
     check_dependencies(&mut tx, &manifest).await?;
+    check_no_cycle(svc, &mut tx, &manifest).await?;
     let from = std::mem::replace(&mut install.version, version.version.clone());
     install.previous_version = Some(from.clone());
     install.artifact_sha256 = version.artifact_sha256.clone();
@@ -304,18 +375,17 @@ pub async fn uninstall(
         .get_install(id)
         .await?
         .ok_or_else(|| Error::not_found("install"))?;
-    for other in tx.list_installs().await? {
-        if other.id == id {
-            continue;
-        }
-        let m = manifest_of(svc, &other.plugin, &other.version).await?;
-        if m.dependencies.contains_key(&install.plugin) {
+    // A dependent blocks the uninstall, unless it is also a dependency of this
+    // install: a cycle (left by an older version of Tenantry) must not trap an org.
+    let graph = dependency_graph(svc, &mut tx, None).await?;
+    for (other, deps) in &graph {
+        if other != &install.plugin
+            && deps.contains(&install.plugin)
+            && dependency_path(&graph, &install.plugin, other).is_none()
+        {
             return Err(Error::new(
                 ErrorCode::DependencyInUse,
-                format!(
-                    "{} depends on {}; uninstall it first",
-                    other.plugin, install.plugin
-                ),
+                format!("{other} depends on {}; uninstall it first", install.plugin),
             ));
         }
     }
@@ -398,4 +468,32 @@ pub async fn unbind(
 pub async fn bindings(svc: &Service, scope: &TenantScope) -> Result<Vec<BindingRecord>> {
     scope.require(Permission::ReadOrg)?;
     Ok(svc.read(scope).await?.list_bindings().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(edges: &[(&str, &[&str])]) -> BTreeMap<String, BTreeSet<String>> {
+        edges
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn a_dependency_cycle_is_found_with_its_path() {
+        let g = graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &[])]);
+        assert_eq!(
+            dependency_path(&g, "a", "a"),
+            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+        );
+        assert_eq!(dependency_path(&g, "d", "d"), None);
+        let acyclic = graph(&[("a", &["b", "c"]), ("b", &["c"]), ("c", &[])]);
+        assert_eq!(dependency_path(&acyclic, "a", "a"), None);
+        assert_eq!(
+            dependency_path(&acyclic, "a", "c"),
+            Some(vec!["a".into(), "c".into()])
+        );
+    }
 }

@@ -72,6 +72,10 @@ pub struct InvokeResponse {
 pub struct Prepared {
     pub loaded: Arc<LoadedPlugin>,
     pub manifest: Manifest,
+    /// The key that signed the version and its publisher: checked again at every use,
+    /// so a revocation stops a cached version on its next invocation, on every node.
+    key_id: String,
+    publisher_id: tenantry_core::PublisherId,
 }
 
 /// An invocation's response and the rate limits it was counted against.
@@ -160,11 +164,25 @@ pub async fn invoke(
     })
 }
 
-/// Loads (verify + compile, once per version) the plugin an install runs.
+/// Loads (verify + compile, once per version) the plugin an install runs. A cached
+/// version is used only while the key that signed it is still registered and not
+/// revoked (one read of the control store, shared by every node).
 pub async fn prepare(svc: &Service, install: &InstallRecord) -> Result<Arc<Prepared>> {
     let key = (install.plugin.clone(), install.version.clone());
-    if let Some(p) = svc.prepared.lock().ok().and_then(|m| m.get(&key).cloned()) {
-        return Ok(p);
+    let cached = svc.prepared.lock().ok().and_then(|m| m.get(&key).cloned());
+    if let Some(p) = cached {
+        let usable = svc
+            .control
+            .get_publisher_key(&p.key_id)
+            .await?
+            .is_some_and(|k| k.publisher_id == p.publisher_id && k.revoked_at.is_none());
+        if usable {
+            return Ok(p);
+        }
+        // Verify from scratch below: the error then says exactly what is wrong.
+        if let Ok(mut m) = svc.prepared.lock() {
+            m.remove(&key);
+        }
     }
     let version = svc
         .control
@@ -172,6 +190,11 @@ pub async fn prepare(svc: &Service, install: &InstallRecord) -> Result<Arc<Prepa
         .await?
         .ok_or_else(Error::internal)?;
     let (manifest, artifact) = registry::verify_for_use(svc, &version).await?;
+    let signer = svc
+        .control
+        .get_publisher_key(&version.key_id)
+        .await?
+        .ok_or_else(Error::internal)?;
     let rt = svc.runtime.clone();
     let digest = version.artifact_sha256.clone();
     let loaded = tokio::task::spawn_blocking(move || rt.load(&digest, &artifact))
@@ -179,14 +202,19 @@ pub async fn prepare(svc: &Service, install: &InstallRecord) -> Result<Arc<Prepa
         .map_err(|_| Error::internal())?
         .map_err(|e| {
             Error::new(
-                ErrorCode::Conflict,
+                ErrorCode::PluginNotRunnable,
                 format!(
-                    "{}@{} cannot run here: {e}",
+                    "{}@{} cannot run on this server: {e}; install another version",
                     install.plugin, install.version
                 ),
             )
         })?;
-    let prepared = Arc::new(Prepared { loaded, manifest });
+    let prepared = Arc::new(Prepared {
+        loaded,
+        manifest,
+        key_id: version.key_id,
+        publisher_id: signer.publisher_id,
+    });
     if let Ok(mut m) = svc.prepared.lock() {
         m.insert(key, prepared.clone());
     }
@@ -318,11 +346,13 @@ async fn run_install(
             }),
         )
     };
-    svc.recorder.record(Record {
-        scope: scope.system_for_same_org(),
-        usage,
-        audit,
-    });
+    svc.recorder
+        .record(Record {
+            scope: scope.system_for_same_org(),
+            usage,
+            audit,
+        })
+        .await;
     let output = output.map(|o| serde_json::from_str(&o).unwrap_or(Value::String(o)));
     let error = error.map(|message| InvokeError {
         code: outcome,

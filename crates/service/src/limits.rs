@@ -308,7 +308,10 @@ async fn check_rate(
     seen: &mut RateLimitHeaders,
     refused_key: Option<&[u8; 32]>,
 ) -> Result<()> {
-    let policy = Policy::per_minute(limit.max(1));
+    // Tiers and overrides are validated when they are set; clamping here keeps a
+    // value from an older configuration from ever failing a request.
+    let policy =
+        Policy::per_minute(limit.clamp(1, tenantry_core::tier::MAX_INVOCATIONS_PER_MINUTE));
     let d = svc
         .limiters
         .rate

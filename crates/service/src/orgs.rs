@@ -154,6 +154,14 @@ pub async fn set_overrides(
     overrides: &tenantry_core::TierOverrides,
 ) -> Result<OrgRecord> {
     overrides.validate().map_err(Error::invalid)?;
+    let runtime_max = svc.runtime.config().max_memory_bytes;
+    if let Some(m) = overrides.memory_bytes
+        && m > runtime_max
+    {
+        return Err(Error::invalid(format!(
+            "memory_bytes must be at most {runtime_max} (the sandbox's largest memory on this server; got {m})"
+        )));
+    }
     let changed = svc.control.set_org_overrides(org, overrides).await?;
     let details = json!({"overrides": overrides});
     audit_org_change(svc, op, ctx, org, changed, "org.set_limits", details).await

@@ -1,9 +1,12 @@
 //! Batched writes of invocation usage events and audit entries.
 //!
 //! The invoke path hands each record to a channel and returns; one background task
-//! groups records by org and writes each org's batch in one transaction, every
-//! [`FLUSH_INTERVAL`] or [`MAX_BATCH`] records, whichever comes first. So no request
-//! waits for a disk flush. [`Recorder::shutdown`] drains the channel: a clean
+//! groups records by org and writes each org's batch in one transaction at most
+//! [`FLUSH_INTERVAL`] after the batch's first record, or at [`MAX_BATCH`] records,
+//! whichever comes first (the deadline does not move as records keep arriving). So
+//! no request waits for a disk flush. The channel is bounded ([`QUEUE`]): if the
+//! writer falls behind, invocations wait to hand over their records rather than
+//! pile up in memory. [`Recorder::shutdown`] drains the channel: a clean
 //! shutdown loses nothing. A crash (`kill -9`, power loss) can lose the records of
 //! the last interval (≤ 50 ms of invocations): their results were already returned,
 //! so only metering and the audit trail of those invocations are lost. That is the
@@ -18,6 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 pub const MAX_BATCH: usize = 512;
+/// Records waiting for the writer before invocations wait for it.
+pub const QUEUE: usize = 4 * MAX_BATCH;
 
 /// One invocation's records.
 pub struct Record {
@@ -26,27 +31,31 @@ pub struct Record {
     pub audit: AuditEntry,
 }
 
-enum Msg {
-    Record(Box<Record>),
+enum Msg<T> {
+    Record(Box<T>),
     Flush(oneshot::Sender<()>),
 }
 
 /// Handle to the background writer. Cheap to clone.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::Sender<Msg<Record>>,
 }
 
 impl Recorder {
     /// Starts the writer on the current tokio runtime.
     pub fn start(tenants: std::sync::Arc<dyn TenantStore>) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(tenants, rx));
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(batches(rx, move |records| {
+            let tenants = tenants.clone();
+            async move { write(&*tenants, records).await }
+        }));
         Self { tx }
     }
 
-    pub fn record(&self, r: Record) {
-        if self.tx.send(Msg::Record(Box::new(r))).is_err() {
+    /// Hands a record to the writer; waits only if the writer is [`QUEUE`] behind.
+    pub async fn record(&self, r: Record) {
+        if self.tx.send(Msg::Record(Box::new(r))).await.is_err() {
             tracing::error!("usage recorder is stopped; an invocation record was dropped");
         }
     }
@@ -54,7 +63,7 @@ impl Recorder {
     /// Waits until everything recorded so far is written.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Msg::Flush(tx)).is_ok() {
+        if self.tx.send(Msg::Flush(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -65,30 +74,40 @@ impl Recorder {
     }
 }
 
-async fn run(tenants: std::sync::Arc<dyn TenantStore>, mut rx: mpsc::UnboundedReceiver<Msg>) {
-    let mut pending: Vec<Record> = Vec::new();
-    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+/// The batching loop: collects items and hands them to `write` at most
+/// [`FLUSH_INTERVAL`] after the first item of a batch, at [`MAX_BATCH`] items, on a
+/// flush request, and when every sender is gone.
+async fn batches<T, F, Fut>(mut rx: mpsc::Receiver<Msg<T>>, mut write: F)
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut pending: Vec<T> = Vec::new();
+    let mut deadline = tokio::time::Instant::now();
     loop {
         let msg = if pending.is_empty() {
             rx.recv().await
         } else {
-            match tokio::time::timeout(FLUSH_INTERVAL, rx.recv()).await {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(m) => m,
                 Err(_) => {
-                    write(&*tenants, std::mem::take(&mut pending)).await;
+                    write(std::mem::take(&mut pending)).await;
                     continue;
                 }
             }
         };
         match msg {
             Some(Msg::Record(r)) => {
+                if pending.is_empty() {
+                    deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
+                }
                 pending.push(*r);
                 if pending.len() >= MAX_BATCH {
-                    write(&*tenants, std::mem::take(&mut pending)).await;
+                    write(std::mem::take(&mut pending)).await;
                 }
             }
             Some(Msg::Flush(w)) => {
-                waiters.push(w);
+                let mut waiters = vec![w];
                 // Take everything already queued, then write and answer.
                 while let Ok(m) = rx.try_recv() {
                     match m {
@@ -96,13 +115,13 @@ async fn run(tenants: std::sync::Arc<dyn TenantStore>, mut rx: mpsc::UnboundedRe
                         Msg::Flush(w) => waiters.push(w),
                     }
                 }
-                write(&*tenants, std::mem::take(&mut pending)).await;
-                for w in waiters.drain(..) {
+                write(std::mem::take(&mut pending)).await;
+                for w in waiters {
                     let _ = w.send(());
                 }
             }
             None => {
-                write(&*tenants, std::mem::take(&mut pending)).await;
+                write(std::mem::take(&mut pending)).await;
                 return;
             }
         }
@@ -110,6 +129,9 @@ async fn run(tenants: std::sync::Arc<dyn TenantStore>, mut rx: mpsc::UnboundedRe
 }
 
 async fn write(tenants: &dyn TenantStore, records: Vec<Record>) {
+    if records.is_empty() {
+        return;
+    }
     let mut by_org: HashMap<OrgId, Vec<Record>> = HashMap::new();
     for r in records {
         by_org.entry(r.scope.org_id()).or_default().push(r);
@@ -127,6 +149,48 @@ async fn write(tenants: &dyn TenantStore, records: Vec<Record>) {
         .await;
         if let Err(e) = result {
             tracing::error!(%org, records = batch.len(), error = %e, "writing invocation records failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::time::Instant;
+
+    /// Under a steady stream (a record every 10 ms, so the channel is never quiet
+    /// for 50 ms), every record is written within FLUSH_INTERVAL of its batch's first
+    /// record: a crash loses at most that much, not everything since the last
+    /// MAX_BATCH.
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_stream_is_flushed_every_interval_not_only_at_max_batch() {
+        let (tx, rx) = mpsc::channel::<Msg<Instant>>(QUEUE);
+        type Batches = Vec<(Instant, Vec<Instant>)>;
+        let written: Arc<Mutex<Batches>> = Arc::default();
+        let w = written.clone();
+        let writer = tokio::spawn(batches(rx, move |batch| {
+            w.lock().unwrap().push((Instant::now(), batch));
+            async {}
+        }));
+        for _ in 0..100 {
+            tx.send(Msg::Record(Box::new(Instant::now())))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(tx);
+        writer.await.unwrap();
+        let written = written.lock().unwrap();
+        let records: usize = written.iter().map(|(_, b)| b.len()).sum();
+        assert_eq!(records, 100);
+        assert!(written.len() >= 15, "only {} batches", written.len());
+        for (at, batch) in written.iter() {
+            let waited = *at - batch[0];
+            assert!(
+                waited <= FLUSH_INTERVAL,
+                "a record waited {waited:?} to be written"
+            );
         }
     }
 }

@@ -235,9 +235,11 @@ pub async fn publish(
         ));
     }
     // The component-model preamble: magic, version 0x0d, layer 1. Core modules and
-    // other files are refused here; full validation happens when the runtime loads it.
+    // other files are refused here, cheaply; the whole component is validated and
+    // compiled below, once the signature holds.
     if !artifact.starts_with(b"\0asm\x0d\x00\x01\x00") {
-        return Err(Error::invalid(
+        return Err(Error::new(
+            ErrorCode::InvalidArtifact,
             "artifact is not a WebAssembly component; build with a component toolchain (e.g. cargo build --target wasm32-wasip2)",
         ));
     }
@@ -279,6 +281,7 @@ pub async fn publish(
             ),
         ));
     }
+    check_runnable(svc, &st.artifact_sha256, artifact).await?;
     let digest = svc.artifacts.put(artifact).await?;
     let record = VersionRecord {
         plugin: manifest.name.clone(),
@@ -301,6 +304,28 @@ pub async fn publish(
         )
     })?;
     Ok(record)
+}
+
+/// Refuses an artifact this host could never run: it must parse and validate as a
+/// component, import only what the plugin world provides, export the world, and fit
+/// the sandbox's limits (initial memories and tables within the largest tier). The
+/// runtime compiles it to find out (and keeps the result for the first invocation).
+async fn check_runnable(svc: &Service, digest: &str, artifact: &[u8]) -> Result<()> {
+    let rt = svc.runtime.clone();
+    let (digest, bytes) = (digest.to_string(), artifact.to_vec());
+    tokio::task::spawn_blocking(move || rt.load(&digest, &bytes))
+        .await
+        .map_err(|_| Error::internal())?
+        .map(drop)
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidArtifact,
+                format!(
+                    "the artifact cannot run on Tenantry: {}; rebuild it against wit/plugin.wit",
+                    tenantry_core::error::clip_to(&e.to_string(), 600)
+                ),
+            )
+        })
 }
 
 /// Re-checks a version before use: manifest digest, key, signature, and the

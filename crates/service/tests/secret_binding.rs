@@ -100,7 +100,15 @@ async fn secret_ciphertext_copied_to_another_install_or_org_does_not_decrypt() {
             "permissions": {"secrets": ["api_token"]}
         })
         .to_string();
-        let artifact = format!("\0asm\x0d\0\x01\0{name}").into_bytes();
+        // A runnable component (publish validates it), made distinct per plugin by a
+        // custom section.
+        let mut artifact = wat::parse_file(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/plugins-wat/echo.wat"
+        ))
+        .unwrap();
+        artifact.extend([0, 1 + name.len() as u8, name.len() as u8]);
+        artifact.extend(name.as_bytes());
         let created = time::OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap();

@@ -231,30 +231,46 @@ async fn attack_insert_update_delete_across_tenants_change_nothing() {
     // UPDATE and DELETE of B's rows from A's context touch zero rows.
     for table in TENANT_TABLES {
         let mut t = tx(pool, &ctx(s.a)).await;
-        let upd = if table == "audit" {
-            0
-        } else {
-            sqlx::query(AssertSqlSafe(format!(
-                "UPDATE {table} SET org_id = org_id WHERE org_id = '{}'",
-                s.b
-            )))
-            .execute(&mut *t)
-            .await
-            .unwrap()
-            .rows_affected()
-        };
-        assert_eq!(upd, 0, "{table}: update of B's rows");
-        if table != "audit" {
-            let del = sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE org_id = '{}'",
-                s.b
-            )))
-            .execute(&mut *t)
-            .await
-            .unwrap()
-            .rows_affected();
-            assert_eq!(del, 0, "{table}: delete of B's rows");
+        if table == "audit" {
+            // The trail is append-only for the app role: it cannot update or delete
+            // any audit row, another org's or its own.
+            drop(t);
+            for sql in [
+                format!("UPDATE audit SET action = 'x' WHERE org_id = '{}'", s.b),
+                format!("DELETE FROM audit WHERE org_id = '{}'", s.b),
+                format!("UPDATE audit SET action = 'x' WHERE org_id = '{}'", s.a),
+                format!("DELETE FROM audit WHERE org_id = '{}'", s.a),
+            ] {
+                let mut t = tx(pool, &ctx(s.a)).await;
+                let err = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .execute(&mut *t)
+                    .await
+                    .expect_err("the app role must not rewrite the audit trail");
+                assert!(
+                    err.to_string().contains("permission denied"),
+                    "{sql}: {err}"
+                );
+            }
+            continue;
         }
+        let upd = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {table} SET org_id = org_id WHERE org_id = '{}'",
+            s.b
+        )))
+        .execute(&mut *t)
+        .await
+        .unwrap()
+        .rows_affected();
+        assert_eq!(upd, 0, "{table}: update of B's rows");
+        let del = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE org_id = '{}'",
+            s.b
+        )))
+        .execute(&mut *t)
+        .await
+        .unwrap()
+        .rows_affected();
+        assert_eq!(del, 0, "{table}: delete of B's rows");
         // Moving A's own row into B is refused too.
         if table == "kv" {
             let err = sqlx::query("UPDATE kv SET org_id = $1")

@@ -134,7 +134,7 @@ async fn publishing_refuses_bad_manifests_signatures_and_versions_on(s: Server) 
         &s,
         p.publish_body(&m2, b"\0asm\x01\x00\x00\x00"),
         400,
-        "INVALID_REQUEST",
+        "INVALID_ARTIFACT",
     )
     .await;
 
@@ -319,16 +319,29 @@ async fn malformed_requests_get_stable_codes_on(s: Server) {
         .raw("POST", "/v1/users", k, "application/json", big.into_bytes())
         .await;
     assert_eq!((st, code(&e)), (413, "TOO_LARGE"), "{e}");
-    // path-traversal-looking ids are plain 404s
+    // Path-traversal-looking ids are plain 404s. Sent as raw request lines: an
+    // HTTP client would normalise `..` and `%2e%2e` away before sending.
     for path in [
         "/v1/installs/..%2F..%2Fcontrol",
         "/v1/installs/../../etc/passwd",
+        "/v1/installs/..",
         "/v1/installs/%2e%2e",
-        "/v1/installs/0190a0a0-a0a0-7a0a-8a0a-0a0a0a0a0a0a%00",
+        "/v1/installs/%2e%2e/%2e%2e/control.db",
+        "/v1/installs/.%2e/secrets",
     ] {
-        let (st, e) = s.call("GET", path, k, None).await;
-        assert_eq!(st, 404, "{path}: {e}");
+        let (st, head) = raw_request_line(&s, "GET", path, &o.admin).await;
+        assert_eq!(st, 404, "{path}: {head}");
     }
+    // A NUL is refused at the edge, like NUL anywhere in a request.
+    let (st, e) = s
+        .call(
+            "GET",
+            "/v1/installs/0190a0a0-a0a0-7a0a-8a0a-0a0a0a0a0a0a%00",
+            k,
+            None,
+        )
+        .await;
+    assert_eq!((st, code(&e)), (400, "INVALID_REQUEST"), "{e}");
     // no key, bad key
     let (st, e) = s.call("GET", "/v1/installs", None, None).await;
     assert_eq!((st, code(&e)), (401, "UNAUTHENTICATED"));
@@ -345,4 +358,25 @@ async fn malformed_requests_get_stable_codes_on(s: Server) {
         "refused requests wrote audit entries"
     );
     assert_eq!(s.rows(Some(&o.id), "users").await, 4);
+}
+
+/// Sends `METHOD path HTTP/1.1` exactly as given (no client-side normalisation) and
+/// returns the status and the response head.
+async fn raw_request_line(s: &Server, method: &str, path: &str, key: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.url.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(req.as_bytes()).await.expect("send");
+    let mut out = Vec::new();
+    conn.read_to_end(&mut out).await.expect("read");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
 }

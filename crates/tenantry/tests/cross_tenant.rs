@@ -21,8 +21,8 @@ enum Class {
     Operator,
     /// Global registry data any principal may read or write through its own org.
     Registry,
-    /// Org-scoped with a resource id in the path: another org's id answers 404
-    /// (or 403 if the principal lacks the permission regardless of the resource).
+    /// Org-scoped with a resource id in the path: another org's id answers exactly
+    /// like a random id that exists nowhere (same status, code and message).
     TenantById,
     /// Org-scoped without an id: acts on the caller's own org only.
     TenantOwn,
@@ -67,6 +67,23 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("post", "/v1/installs/{install_id}/invoke") => TenantById,
         _ => return None,
     })
+}
+
+/// A well-formed id (UUIDv7 layout) that exists in no org.
+fn random_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("random bytes");
+    b[6] = (b[6] & 0x0f) | 0x70;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// A plausible body for each write route, aimed at A's resources where it has ids.
@@ -227,22 +244,37 @@ async fn every_route_refuses_another_orgs_resources_on(s: Server) {
                 unclassified.push(format!("{} {path}", method.to_uppercase()));
                 continue;
             };
-            let concrete = path
-                .replace("{org_id}", &before.org_id)
-                .replace("{user_id}", &before.owner_user_id)
-                .replace("{agent_id}", &before.agent_id)
-                .replace("{install_id}", &before.install_id)
-                .replace("{key_id}", &before.key_id)
-                .replace("{publisher}", "acme")
-                .replace("{scope}", "@acme")
-                .replace(
-                    "{name}",
-                    if path.contains("secrets") {
-                        "api_token"
-                    } else {
-                        "weather"
-                    },
-                );
+            let fill = |org: &str, user: &str, agent: &str, install: &str, key: &str| {
+                path.replace("{org_id}", org)
+                    .replace("{user_id}", user)
+                    .replace("{agent_id}", agent)
+                    .replace("{install_id}", install)
+                    .replace("{key_id}", key)
+                    .replace("{publisher}", "acme")
+                    .replace("{scope}", "@acme")
+                    .replace(
+                        "{name}",
+                        if path.contains("secrets") {
+                            "api_token"
+                        } else {
+                            "weather"
+                        },
+                    )
+            };
+            let concrete = fill(
+                &before.org_id,
+                &before.owner_user_id,
+                &before.agent_id,
+                &before.install_id,
+                &before.key_id,
+            );
+            let nowhere = fill(
+                &random_id(),
+                &random_id(),
+                &random_id(),
+                &random_id(),
+                &random_id(),
+            );
             let body = body(method, path, &before);
             for (role, key) in b.keys() {
                 let (status, resp) = s
@@ -259,7 +291,25 @@ async fn every_route_refuses_another_orgs_resources_on(s: Server) {
                 let ok = match class {
                     Class::Public => status == 200,
                     Class::Operator => status == 403,
-                    Class::TenantById => status == 404 || status == 403,
+                    Class::TenantById => {
+                        let (st, missing) = s
+                            .call(&method.to_uppercase(), &nowhere, Some(key), body.clone())
+                            .await;
+                        let answer = |st: u16, v: &Value| {
+                            (
+                                st,
+                                v["error"]["code"].clone(),
+                                v["error"]["message"].clone(),
+                            )
+                        };
+                        assert_eq!(
+                            answer(status, &resp),
+                            answer(st, &missing),
+                            "{role} of B: {} {path}: A's ids must answer exactly like ids that exist nowhere",
+                            method.to_uppercase()
+                        );
+                        status == 404 || status == 403
+                    }
                     Class::TenantOwn | Class::Registry => status < 500,
                 };
                 assert!(

@@ -317,3 +317,43 @@ async fn redis_killed_rate_limits_fall_back_to_local_and_billing_quotas_refuse_t
         "no log line says it recovered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_key_revoked_on_one_node_stops_the_version_on_every_node() {
+    let db = Server::migrated_db().await;
+    let launch = Launch {
+        database_url: Some(db.app_url.clone()),
+        args: vec![],
+        env: vec![("TENANTRY_MASTER_KEY".into(), master_key())],
+    };
+    let a = Server::start_with(launch.clone(), Some(db));
+    let mut b = Server::start_with(launch, None);
+    b.operator_key = a.operator_key.clone();
+    let p = publish_examples(&a).await;
+    let (o, echo) = org_with_echo(&a, "revoked", json!({})).await;
+    let path = format!("/v1/installs/{echo}/invoke");
+    let body = json!({"action": "echo", "input": {}});
+    // Both nodes have verified, compiled and cached the version.
+    for node in [&a, &b] {
+        node.ok("POST", &path, Some(&o.member), Some(body.clone()), 200)
+            .await;
+    }
+    a.ok(
+        "DELETE",
+        &format!("/v1/publisher-keys/{}", p.key.public_key().key_id()),
+        Some(&a.operator_key),
+        None,
+        204,
+    )
+    .await;
+    for (name, node) in [("a", &a), ("b", &b)] {
+        let (st, v) = node
+            .call("POST", &path, Some(&o.member), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (400, Some("KEY_NOT_VALID")),
+            "node {name} must refuse at once: {v}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! The org's audit trail.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use tenantry_store::{AuditEntry, AuditFilter};
 use utoipa::IntoParams;
@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::Tenant;
+use crate::extract::{Query, Tenant};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))

@@ -1,6 +1,6 @@
 //! The registry: publishers (operator), plugin search and details, reviews.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tenantry_core::scope::Session;
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{Authed, Json, Operator, Path, Tenant};
+use crate::extract::{Authed, Json, Operator, Path, Query, Tenant};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

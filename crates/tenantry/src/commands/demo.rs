@@ -320,8 +320,11 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
         )
         .await;
     c.check(
-        cross.is_err(),
-        "an agent cannot invoke another org's install",
+        cross
+            .as_ref()
+            .err()
+            .is_some_and(|e| e.to_string().contains("NOT_FOUND")),
+        "an agent cannot invoke another org's install (NOT_FOUND)",
     );
     let all_text = format!(
         "{}{}{}",

@@ -420,10 +420,11 @@ fn spawn(dir: &Path, port: Option<&str>, launch: &Launch) -> (Child, String, Opt
     (child, url, key)
 }
 
-/// A minimal valid WebAssembly component with a custom section carrying `tag`, so
-/// different fixtures have different digests.
+/// A runnable component (the hand-written WAT echo plugin) with a custom section
+/// carrying `tag`, so different fixtures have different digests.
 pub fn component(tag: &str) -> Vec<u8> {
-    let mut out = b"\0asm\x0d\x00\x01\x00".to_vec();
+    let echo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins-wat/echo.wat");
+    let mut out = wat::parse_file(echo).expect("examples/plugins-wat/echo.wat");
     let name = b"tenantry-fixture";
     let mut payload = vec![name.len() as u8];
     payload.extend_from_slice(name);

@@ -1,0 +1,579 @@
+//! Defects found from the outside (issue 14), each as the attack or mistake that
+//! reached it, on both stores. Every test here failed before its fix.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn echo_wat() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/plugins-wat/echo.wat"
+    ))
+    .expect("examples/plugins-wat/echo.wat")
+}
+
+/// An org with `@<publisher>/<plugin>` installed; returns (org, install id).
+async fn installed(s: &Server, org_name: &str, plugin: &str) -> (Org, String) {
+    let o = org(s, org_name).await;
+    let i = s
+        .ok(
+            "POST",
+            "/v1/installs",
+            Some(&o.admin),
+            Some(json!({"plugin": plugin, "config": {"greeting": "hi"}})),
+            201,
+        )
+        .await;
+    (o, i["id"].as_str().expect("install id").to_string())
+}
+
+async fn invoke(s: &Server, key: &str, install: &str) -> (u16, Value) {
+    s.call(
+        "POST",
+        &format!("/v1/installs/{install}/invoke"),
+        Some(key),
+        Some(json!({"action": "run", "input": {"n": 1}})),
+    )
+    .await
+}
+
+on_both_stores!(
+    a_revoked_publisher_key_stops_an_already_running_version,
+    a_revoked_publisher_key_stops_an_already_running_version_pooled,
+    a_revoked_publisher_key_stops_an_already_running_version_on
+);
+
+async fn a_revoked_publisher_key_stops_an_already_running_version_on(s: Server) {
+    let p = publisher(&s, "acme").await;
+    s.publish(
+        &p,
+        &manifest("acme", "tool", "1.0.0"),
+        &component("revoked"),
+    )
+    .await;
+    let (o, install) = installed(&s, "victim", "@acme/tool").await;
+    // The version is verified, compiled and cached by a first invocation.
+    let (st, v) = invoke(&s, &o.member, &install).await;
+    assert_eq!((st, &v["outcome"]), (200, &json!("OK")), "{v}");
+
+    s.ok(
+        "DELETE",
+        &format!("/v1/publisher-keys/{}", p.key.public_key().key_id()),
+        Some(&s.operator_key),
+        None,
+        204,
+    )
+    .await;
+    let (st, v) = invoke(&s, &o.member, &install).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("KEY_NOT_VALID")),
+        "the next invocation after a revocation must be refused: {v}"
+    );
+}
+
+on_both_stores!(
+    publishing_a_component_that_cannot_run_is_refused_and_stores_nothing,
+    publishing_a_component_that_cannot_run_is_refused_and_stores_nothing_pooled,
+    publishing_a_component_that_cannot_run_is_refused_and_stores_nothing_on
+);
+
+async fn publishing_a_component_that_cannot_run_is_refused_and_stores_nothing_on(s: Server) {
+    let p = publisher(&s, "acme").await;
+    let whole = component("whole");
+    let cut_in_half = whole[..whole.len() / 2].to_vec();
+    let backdoor = wat::parse_str(echo_wat().replacen(
+        "(component",
+        r#"(component (import "tenantry:plugin/backdoor@0.1.0" (instance (export "open" (func))))"#,
+        1,
+    ))
+    .expect("backdoor wat");
+    // 40,000 pages = 2.4 GiB of initial memory: more than any tier grants.
+    let huge_memory = wat::parse_str(echo_wat().replace(
+        r#"(memory (export "memory") 1)"#,
+        r#"(memory (export "memory") 40000)"#,
+    ))
+    .expect("huge memory wat");
+    let exports_nothing = wat::parse_str("(component)").expect("empty component");
+    for (i, (what, artifact)) in [
+        ("a component cut in half", cut_in_half),
+        ("an import outside the plugin world", backdoor),
+        ("initial memory beyond every tier", huge_memory),
+        ("no exports", exports_nothing),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let m = manifest("acme", &format!("broken{i}"), "1.0.0");
+        let (st, e) = s
+            .call(
+                "POST",
+                "/v1/plugins",
+                Some(&s.operator_key),
+                Some(p.publish_body(&m, &artifact)),
+            )
+            .await;
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (400, Some("INVALID_ARTIFACT")),
+            "{what}: {e}"
+        );
+        let (st, _) = s
+            .call(
+                "GET",
+                &format!("/v1/plugins/@acme/broken{i}"),
+                Some(&s.operator_key),
+                None,
+            )
+            .await;
+        assert_eq!(st, 404, "{what}: nothing may be stored");
+    }
+    assert_eq!(s.rows(None, "plugin_versions").await, 0);
+}
+
+on_both_stores!(
+    a_publisher_cannot_publish_into_another_publishers_scope,
+    a_publisher_cannot_publish_into_another_publishers_scope_pooled,
+    a_publisher_cannot_publish_into_another_publishers_scope_on
+);
+
+async fn a_publisher_cannot_publish_into_another_publishers_scope_on(s: Server) {
+    let acme = publisher(&s, "acme").await;
+    let mallory = publisher(&s, "mallory").await;
+    s.publish(&acme, &manifest("acme", "tool", "1.0.0"), &component("a"))
+        .await;
+    // Mallory signs as herself a plugin named in acme's scope: a new name, and a
+    // higher version of acme's own plugin (shadowing it).
+    for (name, version) in [("@acme/secret-user", "1.0.0"), ("@acme/tool", "2.0.0")] {
+        let mut m = manifest("mallory", "x", version);
+        m["name"] = json!(name);
+        let (st, e) = s
+            .call(
+                "POST",
+                "/v1/plugins",
+                Some(&s.operator_key),
+                Some(mallory.publish_body(&m, &component(name))),
+            )
+            .await;
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (400, Some("INVALID_MANIFEST")),
+            "{name}: {e}"
+        );
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("scope"),
+            "{e}"
+        );
+    }
+    let v = s
+        .ok(
+            "GET",
+            "/v1/plugins/@acme/tool",
+            Some(&s.operator_key),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(v["latest_version"], "1.0.0");
+    let (st, _) = s
+        .call(
+            "GET",
+            "/v1/plugins/@acme/secret-user",
+            Some(&s.operator_key),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+}
+
+on_both_stores!(
+    an_override_the_rate_limiters_cannot_represent_is_refused,
+    an_override_the_rate_limiters_cannot_represent_is_refused_pooled,
+    an_override_the_rate_limiters_cannot_represent_is_refused_on
+);
+
+async fn an_override_the_rate_limiters_cannot_represent_is_refused_on(s: Server) {
+    let p = publisher(&s, "acme").await;
+    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("o"))
+        .await;
+    let (o, install) = installed(&s, "big", "@acme/tool").await;
+    let path = format!("/v1/orgs/{}/limits", o.id);
+    for body in [
+        json!({"invocations_per_minute": 1_000_000_000u64}),
+        json!({"memory_bytes": 1u64 << 40}),
+    ] {
+        let (st, e) = s
+            .call("PUT", &path, Some(&s.operator_key), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (400, Some("INVALID_REQUEST")),
+            "{body}: {e}"
+        );
+    }
+    // The highest representable rate is accepted, and invocations keep working.
+    s.ok(
+        "PUT",
+        &path,
+        Some(&s.operator_key),
+        Some(json!({"invocations_per_minute": 60_000_000u64})),
+        200,
+    )
+    .await;
+    let (st, v) = invoke(&s, &o.member, &install).await;
+    assert_eq!((st, &v["outcome"]), (200, &json!("OK")), "{v}");
+}
+
+on_both_stores!(
+    an_upgrade_that_makes_a_dependency_cycle_is_refused,
+    an_upgrade_that_makes_a_dependency_cycle_is_refused_pooled,
+    an_upgrade_that_makes_a_dependency_cycle_is_refused_on
+);
+
+async fn an_upgrade_that_makes_a_dependency_cycle_is_refused_on(s: Server) {
+    let p = publisher(&s, "acme").await;
+    s.publish(&p, &manifest("acme", "pong", "1.0.0"), &component("pong1"))
+        .await;
+    let mut ping = manifest("acme", "ping", "1.0.0");
+    ping["dependencies"] = json!({"@acme/pong": "*"});
+    s.publish(&p, &ping, &component("ping")).await;
+    let mut pong2 = manifest("acme", "pong", "2.0.0");
+    pong2["dependencies"] = json!({"@acme/ping": "*"});
+    s.publish(&p, &pong2, &component("pong2")).await;
+
+    let o = org(&s, "loops").await;
+    let admin = Some(o.admin.as_str());
+    let pong = s
+        .ok(
+            "POST",
+            "/v1/installs",
+            admin,
+            Some(json!({"plugin": "@acme/pong", "version": "1.0.0", "config": {"greeting": "x"}})),
+            201,
+        )
+        .await;
+    let pong = pong["id"].as_str().expect("id").to_string();
+    s.ok(
+        "POST",
+        "/v1/installs",
+        admin,
+        Some(json!({"plugin": "@acme/ping", "config": {"greeting": "x"}})),
+        201,
+    )
+    .await;
+    let (st, e) = s
+        .call(
+            "POST",
+            &format!("/v1/installs/{pong}/version"),
+            admin,
+            Some(json!({"version": "2.0.0"})),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("DEPENDENCY_CYCLE")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("@acme/pong → @acme/ping → @acme/pong"),
+        "{e}"
+    );
+    // Nothing changed, and the org can still get back to a clean state.
+    let v = s
+        .ok("GET", &format!("/v1/installs/{pong}"), admin, None, 200)
+        .await;
+    assert_eq!(v["version"], "1.0.0");
+    let installs = s.ok("GET", "/v1/installs", admin, None, 200).await;
+    for i in installs.as_array().expect("installs") {
+        if i["plugin"] == "@acme/ping" {
+            let id = i["id"].as_str().expect("id");
+            s.ok("DELETE", &format!("/v1/installs/{id}"), admin, None, 204)
+                .await;
+        }
+    }
+    s.ok("DELETE", &format!("/v1/installs/{pong}"), admin, None, 204)
+        .await;
+}
+
+on_both_stores!(
+    nul_characters_are_refused_at_the_edge_and_other_text_round_trips,
+    nul_characters_are_refused_at_the_edge_and_other_text_round_trips_pooled,
+    nul_characters_are_refused_at_the_edge_and_other_text_round_trips_on
+);
+
+async fn nul_characters_are_refused_at_the_edge_and_other_text_round_trips_on(s: Server) {
+    let p = publisher(&s, "ex").await;
+    s.publish(&p, &manifest("ex", "tool", "1.0.0"), &component("nul"))
+        .await;
+    let (o, install) = installed(&s, "texts", "@ex/tool").await;
+    let op = s.operator_key.clone();
+    let cases: Vec<(&str, String, Option<&str>, Option<Value>)> = vec![
+        ("GET", "/v1/plugins?q=%00".into(), Some(&o.owner), None),
+        ("GET", "/v1/audit?target=%00".into(), Some(&o.owner), None),
+        ("GET", "/v1/audit?action=a%00b".into(), Some(&o.owner), None),
+        (
+            "DELETE",
+            format!("/v1/installs/{install}/secrets/%00"),
+            Some(&o.owner),
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/v1/installs/{install}"),
+            Some(&o.admin),
+            Some(json!({"config": {"greeting": "a\u{0}b"}})),
+        ),
+        (
+            "PUT",
+            "/v1/plugins/@ex/tool/review".into(),
+            Some(&o.owner),
+            Some(json!({"rating": 5, "body": "good\u{0}"})),
+        ),
+        ("DELETE", "/v1/publisher-keys/%00".into(), Some(&op), None),
+        (
+            "POST",
+            "/v1/publishers/ex%00/keys".into(),
+            Some(&op),
+            Some(json!({"public_key": p.key.public_key().to_string()})),
+        ),
+    ];
+    for (method, path, key, body) in cases {
+        let (st, e) = s.call(method, &path, key, body).await;
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (400, Some("INVALID_REQUEST")),
+            "{method} {path}: {e}"
+        );
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("NUL"),
+            "{method} {path}: {e}"
+        );
+    }
+    // Every other character round-trips the same on both stores.
+    let text = "a\u{1}b\t\u{7f} é 😀 \\u0000";
+    s.ok(
+        "PATCH",
+        &format!("/v1/installs/{install}"),
+        Some(&o.admin),
+        Some(json!({"config": {"greeting": text}})),
+        200,
+    )
+    .await;
+    let v = s
+        .ok(
+            "GET",
+            &format!("/v1/installs/{install}"),
+            Some(&o.admin),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(v["config"]["greeting"], text);
+    s.ok(
+        "PUT",
+        "/v1/plugins/@ex/tool/review",
+        Some(&o.owner),
+        Some(json!({"rating": 4, "body": text})),
+        200,
+    )
+    .await;
+    let r = s
+        .ok(
+            "GET",
+            "/v1/plugins/@ex/tool/reviews",
+            Some(&o.owner),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(r[0]["body"], text, "{r}");
+}
+
+/// Walks every operation in `/openapi.json` with a query parameter that is not a
+/// free string, sends a value that cannot parse, and checks the answer names it.
+#[tokio::test]
+async fn a_bad_query_parameter_is_named_on_every_route() {
+    let s = Server::start();
+    let o = org(&s, "queries").await;
+    let doc = s.ok("GET", "/openapi.json", None, None, 200).await;
+    let mut checked = Vec::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        let Some(get) = ops.get("get") else { continue };
+        for param in get["parameters"].as_array().into_iter().flatten() {
+            if param["in"] != "query" {
+                continue;
+            }
+            let name = param["name"].as_str().expect("name");
+            let schema = &param["schema"];
+            let ty = schema["type"].as_str().unwrap_or_else(|| {
+                schema["type"]
+                    .as_array()
+                    .and_then(|t| t.iter().find(|t| *t != "null"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            });
+            let parses = ty == "integer"
+                || schema["format"].is_string()
+                || schema.get("enum").is_some()
+                || schema.get("$ref").is_some()
+                || schema.get("oneOf").is_some();
+            if !parses {
+                continue;
+            }
+            let url = format!("{path}?{name}=%E2%9C%97not-a-value");
+            let (st, e) = s.call("GET", &url, Some(&o.owner), None).await;
+            assert_eq!(
+                (st, e["error"]["code"].as_str()),
+                (400, Some("INVALID_REQUEST")),
+                "{url}: {e}"
+            );
+            let msg = e["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                msg.contains(name),
+                "{url}: the message must name '{name}': {msg}"
+            );
+            checked.push(format!("{path}?{name}"));
+        }
+    }
+    for must in ["/v1/audit?limit", "/v1/plugins?limit", "/v1/usage?limit"] {
+        assert!(
+            checked.iter().any(|c| c == must),
+            "{must} not walked: {checked:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unauthenticated_request_is_told_the_scheme() {
+    let s = Server::start();
+    for key in [None, Some("tny_not-a-real-key")] {
+        let (st, h, _) = s.call_with_headers("GET", "/v1/org", key, None).await;
+        assert_eq!(st, 401);
+        assert_eq!(
+            h.get("www-authenticate").map(String::as_str),
+            Some(r#"Bearer realm="tenantry""#)
+        );
+    }
+}
+
+on_both_stores!(
+    an_unknown_action_lists_the_plugins_actions,
+    an_unknown_action_lists_the_plugins_actions_pooled,
+    an_unknown_action_lists_the_plugins_actions_on
+);
+
+async fn an_unknown_action_lists_the_plugins_actions_on(s: Server) {
+    let p = publisher(&s, "acme").await;
+    let mut m = manifest("acme", "tool", "1.0.0");
+    m["actions"] = json!([{"name": "run"}, {"name": "stop"}]);
+    s.publish(&p, &m, &component("actions")).await;
+    let (o, install) = installed(&s, "acts", "@acme/tool").await;
+    let v = s
+        .ok(
+            "POST",
+            &format!("/v1/installs/{install}/invoke"),
+            Some(&o.member),
+            Some(json!({"action": "nope", "input": {}})),
+            200,
+        )
+        .await;
+    assert_eq!(v["outcome"], "NOT_FOUND", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("run, stop"), "{msg}");
+}
+
+on_both_stores!(
+    an_expired_api_key_is_refused_end_to_end,
+    an_expired_api_key_is_refused_end_to_end_pooled,
+    an_expired_api_key_is_refused_end_to_end_on
+);
+
+/// A key that expires is refused at its first request after `expires_at`, with a
+/// message that tells its holder what to do. (Waiting for the clock is the
+/// behaviour under test here.)
+async fn an_expired_api_key_is_refused_end_to_end_on(s: Server) {
+    let o = org(&s, "expiring").await;
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let k = s
+        .ok(
+            "POST",
+            "/v1/keys",
+            Some(&o.owner),
+            Some(json!({
+                "owner": {"kind": "user", "id": o.owner_user_id},
+                "name": "short-lived",
+                "expires_at": at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            })),
+            201,
+        )
+        .await;
+    let key = k["key"].as_str().expect("key").to_string();
+    s.ok("GET", "/v1/org", Some(&key), None, 200).await;
+    let left = at - time::OffsetDateTime::now_utc();
+    tokio::time::sleep(std::time::Duration::from_millis(
+        u64::try_from(left.whole_milliseconds()).unwrap_or(0) + 300,
+    ))
+    .await;
+    let (st, e) = s.call("GET", "/v1/org", Some(&key), None).await;
+    assert_eq!(
+        (st, &e["error"]["code"]),
+        (401, &json!("UNAUTHENTICATED")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
+        "{e}"
+    );
+}
+
+on_both_stores!(
+    a_deleted_agent_s_keys_stop_and_an_unbound_agent_cannot_invoke,
+    a_deleted_agent_s_keys_stop_and_an_unbound_agent_cannot_invoke_pooled,
+    a_deleted_agent_s_keys_stop_and_an_unbound_agent_cannot_invoke_on
+);
+
+async fn a_deleted_agent_s_keys_stop_and_an_unbound_agent_cannot_invoke_on(s: Server) {
+    let p = publisher(&s, "acme").await;
+    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("agent"))
+        .await;
+    let (o, install) = installed(&s, "agents", "@acme/tool").await;
+    let bind = format!("/v1/agents/{}/installs/{install}", o.agent_id);
+    s.ok("PUT", &bind, Some(&o.admin), None, 201).await;
+    let (st, v) = invoke(&s, &o.agent, &install).await;
+    assert_eq!((st, &v["outcome"]), (200, &json!("OK")), "{v}");
+    s.ok("DELETE", &bind, Some(&o.admin), None, 204).await;
+    let (st, e) = invoke(&s, &o.agent, &install).await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (403, Some("PERMISSION_DENIED")),
+        "unbound: {e}"
+    );
+    s.ok(
+        "DELETE",
+        &format!("/v1/agents/{}", o.agent_id),
+        Some(&o.admin),
+        None,
+        204,
+    )
+    .await;
+    let (st, e) = s.call("GET", "/v1/org", Some(&o.agent), None).await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (401, Some("UNAUTHENTICATED")),
+        "deleted agent's key: {e}"
+    );
+}
