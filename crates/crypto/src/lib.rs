@@ -36,6 +36,9 @@ pub enum CryptoError {
     BadSignature,
     #[error("bad key: {0}")]
     BadKey(String),
+    /// A low-order ("weak") ed25519 public key: it belongs to no real key pair.
+    #[error("weak key: a low-order ed25519 public key is refused")]
+    WeakKey,
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

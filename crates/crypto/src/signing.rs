@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signer, Verifier};
+use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -83,9 +83,13 @@ impl PublicKey {
         hex::encode(&sha256(self.0.as_bytes())[..8])
     }
 
+    /// Strict verification (`verify_strict`): besides the usual checks (S reduced,
+    /// R recomputed), it refuses a low-order key or a low-order R. The lenient check
+    /// accepts, for instance, (R = identity, S = 0) for *every* message under the
+    /// identity key, so a weak key registered by mistake would sign anything.
     pub fn verify(&self, statement: &SigningStatement, sig: &Signature) -> Result<(), CryptoError> {
         self.0
-            .verify(&statement.canonical_bytes(), &sig.0)
+            .verify_strict(&statement.canonical_bytes(), &sig.0)
             .map_err(|_| CryptoError::BadSignature)
     }
 }
@@ -102,6 +106,10 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// Parsing refuses weak (low-order) keys with [`CryptoError::WeakKey`]: such a key
+/// is never the public half of a real key pair and could "sign" almost any message
+/// under lenient verification (strict verification refuses it too, so refusing it
+/// here loses nothing and tells whoever registers it why).
 impl FromStr for PublicKey {
     type Err = CryptoError;
     fn from_str(s: &str) -> Result<Self, CryptoError> {
@@ -115,9 +123,12 @@ impl FromStr for PublicKey {
             .as_slice()
             .try_into()
             .map_err(|_| CryptoError::BadKey("expected 32 bytes".into()))?;
-        ed25519_dalek::VerifyingKey::from_bytes(&raw)
-            .map(PublicKey)
-            .map_err(|_| CryptoError::BadKey("not a valid ed25519 point".into()))
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
+            .map_err(|_| CryptoError::BadKey("not a valid ed25519 point".into()))?;
+        if key.is_weak() {
+            return Err(CryptoError::WeakKey);
+        }
+        Ok(PublicKey(key))
     }
 }
 
@@ -288,6 +299,100 @@ mod tests {
                 .verify(&statement(), &sig)
                 .is_err()
         );
+    }
+
+    /// Small-order points of edwards25519, as encoded keys (libsodium's blocklist):
+    /// the identity (order 1), y = 0 (order 4), y = -1 (order 2) and two of order 8.
+    const LOW_ORDER_KEYS: [(&str, [u8; 32]); 5] = [
+        ("identity", {
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        }),
+        ("order 4 (y = 0)", [0u8; 32]),
+        ("order 2 (y = -1)", {
+            let mut b = [0xffu8; 32];
+            b[0] = 0xec;
+            b[31] = 0x7f;
+            b
+        }),
+        (
+            "order 8 (a)",
+            [
+                0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+                0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+                0x6d, 0x53, 0xfc, 0x05,
+            ],
+        ),
+        (
+            "order 8 (b)",
+            [
+                0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+                0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+                0x92, 0xac, 0x03, 0x7a,
+            ],
+        ),
+    ];
+
+    #[test]
+    fn a_low_order_public_key_is_refused() {
+        for (name, raw) in LOW_ORDER_KEYS {
+            let text = format!("{PUBLIC_PREFIX}{}", STANDARD.encode(raw));
+            match text.parse::<PublicKey>() {
+                Err(CryptoError::WeakKey) => {}
+                other => panic!("{name}: expected WeakKey, got {other:?}"),
+            }
+        }
+        // A real key still parses.
+        let k = SigningKeyPair::generate().public_key();
+        assert_eq!(k.to_string().parse::<PublicKey>().unwrap(), k);
+    }
+
+    #[test]
+    fn a_signature_forged_for_the_identity_key_is_refused_by_strict_verification() {
+        // Under the identity key A, (R = identity, S = 0) satisfies the lenient
+        // equation [S]B = R + [k]A for every message; strict verification refuses it.
+        // (The key cannot come from text, parsing refuses it; this is the defence in depth.)
+        let (_, identity) = LOW_ORDER_KEYS[0];
+        let weak = PublicKey(ed25519_dalek::VerifyingKey::from_bytes(&identity).unwrap());
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(&identity);
+        let forged = Signature(ed25519_dalek::Signature::from_bytes(&forged));
+        assert!(matches!(
+            weak.verify(&statement(), &forged),
+            Err(CryptoError::BadSignature)
+        ));
+        let mut other = statement();
+        other.version = "6.6.6".into();
+        assert!(weak.verify(&other, &forged).is_err());
+    }
+
+    #[test]
+    fn a_signature_with_an_unreduced_s_is_refused() {
+        // Malleability: S + L verifies the same equation as S; only the reduced S is
+        // accepted, so a signature has one encoding.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x10,
+        ];
+        let k = SigningKeyPair::generate();
+        let sig = k.sign(&statement());
+        k.public_key().verify(&statement(), &sig).unwrap();
+        let mut bytes = sig.0.to_bytes();
+        // S < L < 2^253, so S + L < 2^254 fits in 32 bytes.
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(bytes[32 + i]) + u16::from(L[i]) + carry;
+            bytes[32 + i] = (sum & 0xff) as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        let malleated: Signature = STANDARD.encode(bytes).parse().unwrap();
+        assert!(matches!(
+            k.public_key().verify(&statement(), &malleated),
+            Err(CryptoError::BadSignature)
+        ));
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub enum ConfigError {
     Listen(String),
     #[error("tiers.{0}: {1}")]
     Tier(String, String),
+    #[error(
+        "log_format '{0}' is not known; use 'json' or 'human' (config key log_format, TENANTRY_LOG_FORMAT or --log-format)"
+    )]
+    LogFormat(String),
 }
 
 /// A tier defined (or redefined) in the configuration file: a built-in tier as its
@@ -116,7 +120,8 @@ impl Config {
         let log_format = o.log_format.or(file.log_format);
         let log_json = match log_format.as_deref() {
             Some("json") => true,
-            Some(_) => false,
+            Some("human") => false,
+            Some(other) => return Err(ConfigError::LogFormat(other.to_string())),
             None => !stderr_is_terminal,
         };
         let egress_allow_cidrs = file
@@ -186,4 +191,61 @@ fn resolve_tiers(file: BTreeMap<String, FileTier>) -> Result<BTreeMap<String, Ti
 fn read_file(p: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse(p.to_path_buf(), e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resolves with only the given overrides, from an empty directory's point of
+    /// view (an explicit empty config file, so no `tenantry.toml` is picked up).
+    fn resolve(o: Overrides, file: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tenantry.toml");
+        std::fs::write(&path, file).unwrap();
+        Config::resolve(
+            Overrides {
+                config_file: Some(path),
+                ..o
+            },
+            true,
+        )
+    }
+
+    fn with_log_format(f: &str) -> Overrides {
+        Overrides {
+            log_format: Some(f.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_misspelt_log_format_is_refused_not_silently_human() {
+        for bad in ["jsno", "JSON", "text", ""] {
+            match resolve(with_log_format(bad), "") {
+                Err(e @ ConfigError::LogFormat(_)) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains("'json' or 'human'"), "{msg}");
+                }
+                other => panic!("{bad:?}: expected LogFormat, got {other:?}"),
+            }
+        }
+        assert!(matches!(
+            resolve(Overrides::default(), "log_format = \"yaml\"\n"),
+            Err(ConfigError::LogFormat(f)) if f == "yaml"
+        ));
+    }
+
+    #[test]
+    fn json_and_human_log_formats_are_accepted() {
+        assert!(resolve(with_log_format("json"), "").unwrap().log_json);
+        assert!(!resolve(with_log_format("human"), "").unwrap().log_json);
+        assert!(
+            resolve(Overrides::default(), "log_format = \"json\"\n")
+                .unwrap()
+                .log_json
+        );
+        // Unset: JSON unless stderr is a terminal (`resolve` above says it is).
+        assert!(!resolve(Overrides::default(), "").unwrap().log_json);
+    }
 }

@@ -2,8 +2,8 @@
 //! versions, search, and reviews.
 //!
 //! Publishing checks, in order and before writing anything: artifact size, manifest,
-//! publisher, key (known, owned by the publisher, valid at the statement's `created`,
-//! not revoked), signature over the canonical statement, and that the version is
+//! publisher, key (known, owned by the publisher, valid at the statement's `created`
+//! and also now, not revoked), signature over the canonical statement, and that the version is
 //! higher than every published one. Artifacts are checked again ([`verify_for_use`])
 //! every time they are about to be used.
 
@@ -109,10 +109,13 @@ pub async fn list_publishers(
 }
 
 fn parse_public_key(s: &str) -> Result<PublicKey> {
-    s.parse::<PublicKey>().map_err(|_| {
-        Error::invalid(
-            "public_key must be 'ed25519:<base64>' as printed by `tenantry plugin keygen`",
-        )
+    s.parse::<PublicKey>().map_err(|e| match e {
+        tenantry_crypto::CryptoError::WeakKey => Error::invalid(
+            "public_key is a weak (low-order) ed25519 key, which belongs to no real key pair and is refused; generate a key with `tenantry plugin keygen`",
+        ),
+        _ => Error::invalid(
+            "public_key is not a valid ed25519 public key; it must be 'ed25519:<base64>' as printed by `tenantry plugin keygen`",
+        ),
     })
 }
 
@@ -170,8 +173,14 @@ pub fn statement_for(
     }
 }
 
-/// Checks a statement's key and signature. `at` is when the key must have been valid.
-async fn check_signature(svc: &Service, st: &SigningStatement, signature: &str) -> Result<()> {
+/// Checks a statement's key and signature: the key must have been valid at the
+/// statement's `created` time (so a version signed while its key was valid stays
+/// usable until the key is revoked). Returns the key's record.
+async fn check_signature(
+    svc: &Service,
+    st: &SigningStatement,
+    signature: &str,
+) -> Result<PublisherKeyRecord> {
     let publisher = svc
         .control
         .get_publisher_by_name(&st.publisher)
@@ -205,7 +214,14 @@ async fn check_signature(svc: &Service, st: &SigningStatement, signature: &str) 
             st.key_id, st.created
         )));
     }
-    let pk: PublicKey = key.public_key.parse().map_err(|_| Error::internal())?;
+    // A stored key that no longer parses (e.g. a weak key registered before they
+    // were refused) can verify nothing.
+    let pk: PublicKey = key.public_key.parse().map_err(|_| {
+        key_not_valid(format!(
+            "key '{}' is not a usable ed25519 key; ask the operator to revoke it and add a new key",
+            st.key_id
+        ))
+    })?;
     let sig: Signature = signature.parse().map_err(|_| {
         Error::new(
             ErrorCode::InvalidSignature,
@@ -214,7 +230,28 @@ async fn check_signature(svc: &Service, st: &SigningStatement, signature: &str) 
     })?;
     pk.verify(st, &sig).map_err(|_| {
         Error::new(ErrorCode::InvalidSignature, "signature does not match the manifest and artifact; re-sign with `tenantry plugin sign`")
-    })
+    })?;
+    Ok(key)
+}
+
+/// At publish time the key must also be valid now: `created` is chosen by the
+/// signer, so an expired key could otherwise publish with a backdated timestamp.
+fn check_key_valid_now(key: &PublisherKeyRecord, now: OffsetDateTime) -> Result<()> {
+    if now < key.not_before {
+        return Err(key_not_valid(format!(
+            "key '{}' is not valid yet (from {}); publish after that time or sign with a key valid now",
+            key.key_id, key.not_before
+        )));
+    }
+    if let Some(end) = key.not_after
+        && now >= end
+    {
+        return Err(key_not_valid(format!(
+            "key '{}' expired at {end}; ask the operator to add a new key for the publisher and sign with it",
+            key.key_id
+        )));
+    }
+    Ok(())
 }
 
 /// Publishes a signed version.
@@ -257,7 +294,8 @@ pub async fn publish(
         &sig.key_id,
         sig.created,
     );
-    check_signature(svc, &st, &sig.signature).await?;
+    let key = check_signature(svc, &st, &sig.signature).await?;
+    check_key_valid_now(&key, now)?;
     let version = manifest.semver()?;
     let existing = svc.control.list_versions(&manifest.name).await?;
     if let Some(first) = existing.first()
@@ -534,4 +572,62 @@ pub async fn reviews(
             updated_at: r.updated_at,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn key(not_before: OffsetDateTime, not_after: Option<OffsetDateTime>) -> PublisherKeyRecord {
+        PublisherKeyRecord {
+            key_id: "0011223344556677".into(),
+            publisher_id: PublisherId::new(),
+            public_key: String::new(),
+            not_before,
+            not_after,
+            revoked_at: None,
+            created_at: not_before,
+        }
+    }
+
+    #[test]
+    fn an_expired_key_cannot_publish_with_a_backdated_signature() {
+        let k = key(
+            datetime!(2026-01-01 00:00 UTC),
+            Some(datetime!(2026-02-01 00:00 UTC)),
+        );
+        // The signer picks `created` inside the window: the signed-time check passes...
+        assert!(k.valid_at(datetime!(2026-01-15 00:00 UTC)));
+        // ...but the key is checked now too.
+        let e = check_key_valid_now(&k, datetime!(2026-03-01 00:00 UTC)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::KeyNotValid);
+        assert!(e.message.contains("expired"), "{}", e.message);
+        assert!(
+            check_key_valid_now(&k, datetime!(2026-02-01 00:00 UTC)).is_err(),
+            "not_after is exclusive"
+        );
+        check_key_valid_now(&k, datetime!(2026-01-31 23:59:59 UTC)).unwrap();
+    }
+
+    #[test]
+    fn a_key_not_yet_valid_cannot_publish() {
+        let k = key(datetime!(2026-06-01 00:00 UTC), None);
+        let e = check_key_valid_now(&k, datetime!(2026-05-31 23:59:59 UTC)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::KeyNotValid);
+        assert!(e.message.contains("not valid yet"), "{}", e.message);
+        check_key_valid_now(&k, datetime!(2026-06-01 00:00 UTC)).unwrap();
+    }
+
+    #[test]
+    fn registering_a_low_order_public_key_is_refused_as_weak() {
+        // The identity point, base64 of [1, 0, 0, ...].
+        let e =
+            parse_public_key("ed25519:AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.message.contains("weak"), "{}", e.message);
+        let e = parse_public_key("ed25519:nope").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.message.contains("not a valid"), "{}", e.message);
+    }
 }

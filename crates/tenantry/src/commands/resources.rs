@@ -193,18 +193,39 @@ async fn agent(cmd: AgentCmd, c: &Client, json: bool) -> Result<()> {
 }
 
 /// Parses `30d`, `12h`, `90m`, `45s`.
+/// The longest `--expires-in`: 100 years, beyond any sensible expiry and far inside
+/// what `OffsetDateTime` can add without overflowing.
+const MAX_DURATION: time::Duration = time::Duration::days(36_500);
+
+/// Parses `30d`, `12h`, `90m` or `45s`: a positive whole number and a unit. Small
+/// enough that a crate (humantime etc.) would bring more syntax than we want to
+/// support and document.
 fn parse_duration(s: &str) -> Result<time::Duration> {
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = n
-        .parse()
-        .map_err(|_| anyhow!("'{s}' is not a duration like 30d, 12h or 90m"))?;
-    Ok(match unit {
-        "d" => time::Duration::days(n),
-        "h" => time::Duration::hours(n),
-        "m" => time::Duration::minutes(n),
-        "s" => time::Duration::seconds(n),
-        _ => bail!("'{s}' is not a duration like 30d, 12h or 90m"),
-    })
+    let bad = || {
+        anyhow!(
+            "'{s}' is not a duration like 30d, 12h or 90m (a positive whole number up to 36500d, then d, h, m or s)"
+        )
+    };
+    // Split before the last character on a char boundary: the unit may be any
+    // character a user typed (`5é`, `1日`).
+    let (at, unit) = s.char_indices().last().ok_or_else(bad)?;
+    let seconds_per_unit: i64 = match unit {
+        'd' => 86_400,
+        'h' => 3_600,
+        'm' => 60,
+        's' => 1,
+        _ => return Err(bad()),
+    };
+    let n: i64 = s[..at].parse().map_err(|_| bad())?;
+    let seconds = n
+        .checked_mul(seconds_per_unit)
+        .filter(|&x| x > 0)
+        .ok_or_else(bad)?;
+    let d = time::Duration::seconds(seconds);
+    if d > MAX_DURATION {
+        return Err(bad());
+    }
+    Ok(d)
 }
 
 async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
@@ -223,7 +244,9 @@ async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
             };
             let expires_at = match expires_in {
                 Some(d) => {
-                    let t = time::OffsetDateTime::now_utc() + parse_duration(&d)?;
+                    let t = time::OffsetDateTime::now_utc()
+                        .checked_add(parse_duration(&d)?)
+                        .ok_or_else(|| anyhow!("--expires-in {d} is too far in the future"))?;
                     Some(t.format(&time::format_description::well_known::Rfc3339)?)
                 }
                 None => None,
@@ -727,5 +750,47 @@ fn done(json: bool, msg: &str) {
         println!("{}", json!({"ok": true}));
     } else {
         println!("{msg}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_days_hours_minutes_and_seconds_parse() {
+        assert_eq!(parse_duration("30d").unwrap(), time::Duration::days(30));
+        assert_eq!(parse_duration("12h").unwrap(), time::Duration::hours(12));
+        assert_eq!(parse_duration("90m").unwrap(), time::Duration::minutes(90));
+        assert_eq!(parse_duration("45s").unwrap(), time::Duration::seconds(45));
+        assert_eq!(parse_duration("36500d").unwrap(), MAX_DURATION);
+    }
+
+    #[test]
+    fn a_multi_byte_last_character_is_an_error_not_a_panic() {
+        for s in ["5é", "1日", "é", "日日"] {
+            let e = parse_duration(s).unwrap_err().to_string();
+            assert!(e.contains("is not a duration like 30d"), "{s}: {e}");
+        }
+    }
+
+    #[test]
+    fn empty_negative_zero_and_overflowing_durations_are_refused() {
+        for s in [
+            "",
+            "d",
+            "-1d",
+            "0d",
+            "0s",
+            "99999999999999d",
+            "36501d",
+            "9223372036854775807s",
+            "1.5h",
+            " 1d",
+            "1w",
+        ] {
+            let e = parse_duration(s).unwrap_err().to_string();
+            assert!(e.contains("is not a duration like 30d"), "{s:?}: {e}");
+        }
     }
 }
