@@ -577,3 +577,88 @@ async fn a_deleted_agent_s_keys_stop_and_an_unbound_agent_cannot_invoke_on(s: Se
         "deleted agent's key: {e}"
     );
 }
+
+on_both_stores!(
+    an_expired_key_cannot_publish_with_a_backdated_signature,
+    an_expired_key_cannot_publish_with_a_backdated_signature_pooled,
+    an_expired_key_cannot_publish_with_a_backdated_signature_on
+);
+
+/// The signer chooses `created`: an expired key backdates its signature into its
+/// old window. At publish the key must be valid now.
+async fn an_expired_key_cannot_publish_with_a_backdated_signature_on(s: Server) {
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("rfc3339")
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let old = Publisher::new("old");
+    s.ok(
+        "POST",
+        "/v1/publishers",
+        Some(&s.operator_key),
+        Some(json!({
+            "name": "old",
+            "public_key": old.key.public_key().to_string(),
+            "not_before": rfc(now - time::Duration::days(10)),
+            "not_after": rfc(now - time::Duration::days(1)),
+        })),
+        201,
+    )
+    .await;
+    let body = old.publish_body_at(
+        &manifest("old", "x", "1.0.0"),
+        &component("backdated"),
+        now - time::Duration::days(5),
+    );
+    let (st, e) = s
+        .call("POST", "/v1/plugins", Some(&s.operator_key), Some(body))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (400, Some("KEY_NOT_VALID")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
+        "{e}"
+    );
+    assert_eq!(s.rows(None, "plugin_versions").await, 0);
+}
+
+on_both_stores!(
+    a_weak_publisher_key_is_refused_at_registration,
+    a_weak_publisher_key_is_refused_at_registration_pooled,
+    a_weak_publisher_key_is_refused_at_registration_on
+);
+
+async fn a_weak_publisher_key_is_refused_at_registration_on(s: Server) {
+    // The identity point: every signature "verifies" under lenient checks.
+    let (st, e) = s
+        .call(
+            "POST",
+            "/v1/publishers",
+            Some(&s.operator_key),
+            Some(json!({
+                "name": "weak",
+                "public_key": "ed25519:AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            })),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("weak"),
+        "{e}"
+    );
+    assert_eq!(s.rows(None, "publishers").await, 0);
+}
