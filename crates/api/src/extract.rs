@@ -8,7 +8,7 @@
 //!   `INVALID_REQUEST` (or `TOO_LARGE`), and an id that does not parse in a path is
 //!   `NOT_FOUND`, exactly like an id that does not exist.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -115,10 +115,45 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         if tenantry_core::text::json_has_nul(&bytes) {
             return Err(Error::invalid(tenantry_core::text::NUL_REFUSED).into());
         }
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(r) => Err(json_rejection(r).into()),
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(format!("body is not valid JSON: {e}")))?;
+        integral_floats_as_integers(&mut value);
+        serde_path_to_error::deserialize(value)
+            .map(Json)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let why = e.into_inner();
+                if path == "." {
+                    Error::invalid(format!("body does not match the expected shape: {why}"))
+                } else {
+                    Error::invalid(format!(
+                        "body does not match the expected shape: {path}: {why}"
+                    ))
+                }
+                .into()
+            })
+    }
+}
+
+/// JSON Schema's `integer` is any number without a fractional part (`5.0` is one),
+/// so such numbers are given to serde as integers, as the OpenAPI document promises.
+fn integral_floats_as_integers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+            {
+                if f >= 0.0 && f <= u64::MAX as f64 {
+                    *v = Value::from(f as u64);
+                } else if f < 0.0 && f >= i64::MIN as f64 {
+                    *v = Value::from(f as i64);
+                }
+            }
         }
+        Value::Array(a) => a.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(o) => o.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
     }
 }
 
@@ -154,23 +189,6 @@ pub async fn refuse_nul(req: Request, next: axum::middleware::Next) -> axum::res
     next.run(req).await
 }
 
-fn json_rejection(r: JsonRejection) -> Error {
-    use JsonRejection::*;
-    match r {
-        MissingJsonContentType(_) => Error::invalid("send 'Content-Type: application/json'"),
-        JsonSyntaxError(e) => Error::invalid(format!("body is not valid JSON: {}", e.body_text())),
-        JsonDataError(e) => Error::invalid(format!(
-            "body does not match the expected shape: {}",
-            e.body_text()
-        )),
-        BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Error::new(
-            ErrorCode::TooLarge,
-            "request body is over this route's limit",
-        ),
-        other => Error::invalid(other.body_text()),
-    }
-}
-
 /// Path parameters; anything that does not parse is `NOT_FOUND`.
 pub struct Path<T>(pub T);
 
@@ -184,6 +202,18 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             }
             Err(e) => Err(Error::invalid(e.body_text()).into()),
         }
+    }
+}
+
+/// A page size from the query: absent, or 1 to `max` (anything else is refused
+/// naming the parameter, as the OpenAPI document's bounds say).
+pub fn page_limit(name: &str, value: Option<u32>, max: u32) -> Result<Option<u32>, ApiError> {
+    match value {
+        Some(v) if v == 0 || v > max => Err(Error::invalid(format!(
+            "query parameter '{name}' must be 1 to {max} (got {v})"
+        ))
+        .into()),
+        v => Ok(v),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod openapi;
 mod routes;
 
 use axum::Router;
@@ -59,12 +60,25 @@ pub fn router(state: AppState) -> Router {
         )))
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    let doc = Arc::new(doc);
+    let doc = openapi::complete(
+        &doc,
+        &openapi::Contract {
+            tiers: state.svc.settings.tiers.keys().cloned().collect(),
+            max_memory_bytes: state.svc.runtime.config().max_memory_bytes,
+        },
+    );
+    // Serialised once: the document never changes while the server runs.
+    let doc = axum::body::Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
     api.route(
         "/openapi.json",
         axum::routing::get(move || {
             let doc = doc.clone();
-            async move { axum::Json(doc.as_ref().clone()) }
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    doc,
+                )
+            }
         }),
     )
     .fallback(|| async { error::ApiError(tenantry_core::Error::not_found("route")) })

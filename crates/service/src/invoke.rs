@@ -29,6 +29,7 @@ pub const MAX_INPUT_BYTES: usize = 1 << 20;
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvokeRequest {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub action: String,
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
@@ -111,6 +112,12 @@ pub async fn invoke(
     req: &InvokeRequest,
 ) -> Result<Invoked> {
     let scope = &who.scope;
+    tenantry_core::manifest::validate_ident("action name", &req.action)?;
+    if !req.input.is_object() {
+        return Err(Error::invalid(
+            "input must be a JSON object (the action's input_schema describes its fields)",
+        ));
+    }
     scope.require(Permission::Invoke)?;
     let tier = svc.tier_of(scope.org_id()).await?;
     let rate_limit = svc

@@ -508,10 +508,10 @@ pub async fn review(
     if !(1..=5).contains(&rating) {
         return Err(Error::invalid("rating must be 1 to 5"));
     }
-    if body.len() > 4096 {
+    if body.chars().count() > 4096 {
         return Err(Error::new(
             ErrorCode::TooLarge,
-            "a review is at most 4096 bytes",
+            "a review is at most 4096 characters",
         ));
     }
     validate_plugin_name(plugin).map_err(|_| Error::not_found("plugin"))?;

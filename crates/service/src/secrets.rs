@@ -13,7 +13,7 @@ use tenantry_store::{SecretMeta, SecretRecord, TenantTx};
 use crate::{RequestCtx, Service, audit_entry};
 
 /// Largest secret value accepted.
-pub const MAX_SECRET_BYTES: usize = 64 * 1024;
+pub const MAX_SECRET_BYTES: usize = 16 * 1024;
 
 async fn org_key(
     svc: &Service,
@@ -65,6 +65,11 @@ pub async fn set(
     value: SecretValue,
 ) -> Result<SecretMeta> {
     scope.require(Permission::ManageSecrets)?;
+    if value.is_empty() {
+        return Err(Error::invalid(
+            "a secret value cannot be empty; to remove a secret, delete it",
+        ));
+    }
     if value.len() > MAX_SECRET_BYTES {
         return Err(Error::new(
             ErrorCode::TooLarge,

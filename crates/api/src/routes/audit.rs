@@ -21,6 +21,8 @@ pub struct AuditQuery {
     action: Option<String>,
     target: Option<String>,
     actor_id: Option<uuid::Uuid>,
+    /// At most this many entries (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -36,7 +38,7 @@ async fn list(
         target: q.target,
         actor_id: q.actor_id,
         since: None,
-        limit: q.limit,
+        limit: crate::extract::page_limit("limit", q.limit, 1000)?,
     };
     Ok(axum::Json(
         tenantry_service::audit::list(&s.svc, &t, &f).await?,

@@ -28,6 +28,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddUser {
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     name: String,
     role: Role,
 }
@@ -76,6 +81,11 @@ async fn set_role(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     name: String,
     /// The user the agent acts for; the caller if omitted.
     on_behalf_of: Option<UserId>,
@@ -119,6 +129,11 @@ async fn delete_agent(
 pub struct CreateKey {
     /// Whose key: `{"kind": "self"}`, `{"kind": "user", "id": …}` or `{"kind": "agent", "id": …}`.
     owner: KeyOwner,
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     name: String,
     #[serde(default, with = "time::serde::rfc3339::option")]
     expires_at: Option<time::OffsetDateTime>,

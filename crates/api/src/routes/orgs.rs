@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]*$", min_length = 1, max_length = 64)]
     name: String,
     tier: Option<String>,
 }
@@ -75,6 +76,11 @@ async fn set_tier(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisionUser {
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     name: String,
     role: Role,
 }
@@ -101,6 +107,11 @@ async fn provision_user(
 #[serde(deny_unknown_fields)]
 pub struct ProvisionKey {
     owner: KeyOwner,
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        min_length = 1,
+        max_length = 128
+    )]
     name: String,
     #[serde(default, with = "time::serde::rfc3339::option")]
     expires_at: Option<time::OffsetDateTime>,

@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterPublisher {
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]*$", min_length = 1, max_length = 64)]
     name: String,
     #[serde(flatten)]
     key: NewPublisherKey,
@@ -99,6 +100,8 @@ pub struct SearchQuery {
     /// Words matched against name, description, capabilities and docs.
     #[serde(default)]
     q: String,
+    /// At most this many results (1-200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -110,7 +113,12 @@ async fn search(
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<axum::Json<Vec<PluginSummary>>> {
     Ok(axum::Json(
-        registry::search(&s.svc, &q.q, q.limit.unwrap_or(50)).await?,
+        registry::search(
+            &s.svc,
+            &q.q,
+            crate::extract::page_limit("limit", q.limit, 200)?.unwrap_or(50),
+        )
+        .await?,
     ))
 }
 
@@ -145,8 +153,10 @@ async fn list_reviews(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutReview {
+    #[schema(minimum = 1, maximum = 5)]
     rating: u8,
     #[serde(default)]
+    #[schema(max_length = 4096)]
     body: String,
 }
 

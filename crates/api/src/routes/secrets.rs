@@ -25,7 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetSecret {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 16384)]
     #[serde(deserialize_with = "secret_value")]
     value: SecretValue,
 }

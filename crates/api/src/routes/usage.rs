@@ -38,7 +38,8 @@ pub struct UsageQuery {
     /// Cursor: only events after this one (the last `id` of the previous page).
     after: Option<InvocationId>,
     install_id: Option<InstallId>,
-    /// Page size (default and maximum 10,000).
+    /// Page size (1-10,000; default 10,000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
 }
 
@@ -55,7 +56,11 @@ async fn list(
         until: q.until,
         install_id: q.install_id,
         after: q.after,
-        limit: q.limit,
+        limit: crate::extract::page_limit(
+            "limit",
+            q.limit,
+            tenantry_service::usage::MAX_LIST_LIMIT,
+        )?,
     };
     Ok(axum::Json(
         tenantry_service::usage::list(&s.svc, &t, &f).await?,
