@@ -89,7 +89,11 @@ fn lock_data_dir(dir: &Path) -> Result<DataDirLock, StartError> {
             let pid = pid.trim();
             return Err(StartError::Locked {
                 dir: dir.to_path_buf(),
-                pid: if pid.is_empty() { "unknown".into() } else { pid.to_string() },
+                pid: if pid.is_empty() {
+                    "unknown".into()
+                } else {
+                    pid.to_string()
+                },
             });
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),

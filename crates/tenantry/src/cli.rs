@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Args, Debug, Clone, Default)]
 pub struct ClientArgs {
     /// Server URL [default: the login profile's, else `listen` of ./tenantry.toml
-    /// (or --config), else http://127.0.0.1:7431].
+    /// (or --server-config), else http://127.0.0.1:7431].
     #[arg(long, global = true, env = "TENANTRY_URL", value_name = "URL")]
     pub url: Option<String>,
     /// API key [default: the login profile's; see `tenantry login`].
@@ -47,10 +47,10 @@ pub struct ClientArgs {
     /// Login profile to use (see `tenantry login`) [default: default].
     #[arg(long, global = true, env = "TENANTRY_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
-    /// Server configuration file whose `listen` locates the server [default:
+    /// The server's configuration file, whose `listen` locates the server [default:
     /// ./tenantry.toml if present].
     #[arg(long, global = true, env = "TENANTRY_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub server_config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -50,7 +50,7 @@ pub struct Target {
 }
 
 /// Resolves the server URL: `--url`/`TENANTRY_URL`, the login profile's, `listen` of
-/// `--config` or ./tenantry.toml, then [`DEFAULT_URL`]. The key: `--api-key`/
+/// `--server-config` or ./tenantry.toml, then [`DEFAULT_URL`]. The key: `--api-key`/
 /// `TENANTRY_API_KEY`, else the profile's, but only when talking to the profile's
 /// server (a key is never sent to another server than the one it was checked on).
 pub fn resolve(a: &ClientArgs) -> Result<Target> {
@@ -68,7 +68,7 @@ pub fn resolve(a: &ClientArgs) -> Result<Target> {
         (u, "--url or TENANTRY_URL".to_string())
     } else if let Some(p) = &prof {
         (p.url.clone(), format!("login profile '{name}'"))
-    } else if let Some((u, file)) = listen_url(a.config.as_deref())? {
+    } else if let Some((u, file)) = listen_url(a.server_config.as_deref())? {
         (u, format!("`listen` in {file}"))
     } else {
         (DEFAULT_URL.to_string(), "the default".to_string())
@@ -100,8 +100,8 @@ fn listen_url(config: Option<&Path>) -> Result<Option<(String, String)>> {
     };
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("reading the configuration file {}", file.display()))?;
-    let table: toml::Table = toml::from_str(&text)
-        .with_context(|| format!("{} is not valid TOML", file.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", file.display()))?;
     let Some(listen) = table.get("listen").and_then(|v| v.as_str()) else {
         return Ok(None);
     };

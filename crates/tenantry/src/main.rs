@@ -38,7 +38,10 @@ fn main() -> std::process::ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            report(&anyhow::anyhow!("cannot start the async runtime: {e}"), json);
+            report(
+                &anyhow::anyhow!("cannot start the async runtime: {e}"),
+                json,
+            );
             return std::process::ExitCode::FAILURE;
         }
     };

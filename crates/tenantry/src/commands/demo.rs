@@ -68,8 +68,7 @@ impl Checks {
 /// Quotes a path for a POSIX shell when it holds anything but plain characters.
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@".contains(c))
     {
         s.to_string()

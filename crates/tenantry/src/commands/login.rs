@@ -78,9 +78,9 @@ pub async fn login(a: &ClientArgs, json: bool) -> Result<()> {
         None => read_key()?,
     };
     let c = Client::new(&url, Some(key.clone()))?;
-    let who = identify(&c).await.with_context(|| {
-        format!("{url} did not accept the key, so nothing was stored")
-    })?;
+    let who = identify(&c)
+        .await
+        .with_context(|| format!("{url} did not accept the key, so nothing was stored"))?;
     creds.profiles.insert(
         name.clone(),
         Profile {
@@ -120,7 +120,9 @@ pub fn logout(given: Option<&str>, json: bool) -> Result<()> {
     let v = json!({"profile": name, "removed": removed});
     print(json, &v, |_| {
         if removed {
-            println!("Forgot profile '{name}' (its key still works until revoked: `tenantry key revoke`).");
+            println!(
+                "Forgot profile '{name}' (its key still works until revoked: `tenantry key revoke`)."
+            );
         } else {
             println!("There was no profile '{name}'; nothing to do.");
         }
@@ -143,7 +145,8 @@ pub async fn whoami(a: &ClientArgs, json: bool) -> Result<()> {
         Identity::Org(v) => json!({"operator": false, "org": v}),
         Identity::Operator => json!({"operator": true}),
     };
-    let v = json!({"url": t.url, "url_from": t.url_from, "key_from": t.key_from, "identity": identity});
+    let v =
+        json!({"url": t.url, "url_from": t.url_from, "key_from": t.key_from, "identity": identity});
     print(json, &v, |_| {
         println!("server: {} (from {})", t.url, t.url_from);
         println!("   key: from {}", t.key_from);

@@ -55,9 +55,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Install { client, cmd } => {
             resources::install(cmd, &Client::connect(&client)?, json).await
         }
-        Command::Secret { client, cmd } => {
-            resources::secret(cmd, &client, json).await
-        }
+        Command::Secret { client, cmd } => resources::secret(cmd, &client, json).await,
         Command::Audit { client, cmd } => {
             resources::audit(cmd, &Client::connect(&client)?, json).await
         }

@@ -578,7 +578,13 @@ pub async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn invoke(c: &Client, json: bool, install: &str, action: &str, input: &str) -> Result<()> {
+pub async fn invoke(
+    c: &Client,
+    json: bool,
+    install: &str,
+    action: &str,
+    input: &str,
+) -> Result<()> {
     let id = install_id(c, install).await?;
     let input = config_arg(input).context("--input must be JSON")?;
     let v = c
@@ -613,7 +619,12 @@ pub async fn invoke(c: &Client, json: bool, install: &str, action: &str, input: 
     Ok(())
 }
 
-pub async fn usage(c: &Client, json: bool, cmd: Option<UsageCmd>, list: UsageListArgs) -> Result<()> {
+pub async fn usage(
+    c: &Client,
+    json: bool,
+    cmd: Option<UsageCmd>,
+    list: UsageListArgs,
+) -> Result<()> {
     match cmd.unwrap_or(UsageCmd::List(list)) {
         UsageCmd::List(a) => {
             let q = query(&[
