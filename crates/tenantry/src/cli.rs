@@ -96,8 +96,9 @@ pub enum Command {
     /// Operator tasks on a local data directory.
     #[command(subcommand)]
     Admin(AdminCmd),
-    /// Check an API key against a server and remember both in a login profile
-    /// (the key is read from a hidden prompt, or from standard input).
+    /// Check an API key against a server and remember both in a login profile (the
+    /// key comes from --api-key/TENANTRY_API_KEY, else a hidden prompt, else
+    /// standard input).
     Login {
         #[command(flatten)]
         client: ClientArgs,

@@ -55,15 +55,22 @@ pub struct Target {
 /// server (a key is never sent to another server than the one it was checked on).
 pub fn resolve(a: &ClientArgs) -> Result<Target> {
     let name = profile::name(a.profile.as_deref()).to_string();
-    let path = profile::path()?;
-    let creds = profile::load(&path)?;
-    let prof = creds.profiles.get(&name).cloned();
-    if a.profile.is_some() && prof.is_none() {
-        anyhow::bail!(
-            "there is no login profile '{name}' in {}; run `tenantry login --profile {name}`",
-            path.display()
-        );
-    }
+    // Without a per-user directory (no $HOME) there are no profiles, unless one
+    // was asked for.
+    let prof = match profile::path() {
+        Ok(path) => {
+            let prof = profile::load(&path)?.profiles.get(&name).cloned();
+            if a.profile.is_some() && prof.is_none() {
+                anyhow::bail!(
+                    "there is no login profile '{name}' in {}; run `tenantry login --profile {name}`",
+                    path.display()
+                );
+            }
+            prof
+        }
+        Err(e) if a.profile.is_some() => return Err(e),
+        Err(_) => None,
+    };
     let (url, url_from) = if let Some(u) = a.url.clone().filter(|u| !u.is_empty()) {
         (u, "--url or TENANTRY_URL".to_string())
     } else if let Some(p) = &prof {
