@@ -24,8 +24,26 @@ pub struct Cli {
     /// `{"error": {"code", "message"}}` object on standard error.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Client options given before the command (`tenantry --url URL org list`); the
+    /// command's own (documented there) take them over.
+    #[command(flatten)]
+    pub early: EarlyClientArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// [`ClientArgs`] accepted before the subcommand, hidden: they belong to client
+/// commands, whose help documents them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EarlyClientArgs {
+    #[arg(long, hide = true, value_name = "URL")]
+    pub url: Option<String>,
+    #[arg(long, hide = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+    #[arg(long, hide = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub server_config: Option<PathBuf>,
 }
 
 /// Where the server is and who you are, for commands that call the API.

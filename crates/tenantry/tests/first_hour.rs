@@ -136,6 +136,13 @@ async fn json_failures_are_one_error_object_on_stderr_with_the_server_code() {
         .output()
         .unwrap();
     assert_eq!(json_error(&out)["error"]["code"], "CONNECTION_FAILED");
+    // Client options are still taken before the command, too.
+    let out = s
+        .cli(Some(&o.owner))
+        .args(["--json", "--url", "http://127.0.0.1:9", "org", "show"])
+        .output()
+        .unwrap();
+    assert_eq!(json_error(&out)["error"]["code"], "CONNECTION_FAILED");
     // A local failure.
     let out = s
         .cli(None)
