@@ -17,16 +17,16 @@ fn git(args: &[&str]) -> Option<String> {
 fn main() {
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=TENANTRY_GIT_COMMIT={commit}");
-    // Rebuild the stamp when HEAD moves (a commit, a checkout).
-    for path in ["HEAD", "packed-refs"] {
-        if let Some(p) = git(&["rev-parse", "--git-path", path]) {
+    // Rebuild the stamp when HEAD moves (a commit, a checkout). Only files that
+    // exist: cargo reruns a build script on every build for a missing one.
+    let mut watch = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    watch.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for name in watch {
+        if let Some(p) = git(&["rev-parse", "--git-path", &name])
+            && Path::new(&p).exists()
+        {
             println!("cargo:rerun-if-changed={p}");
         }
-    }
-    if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"])
-        && let Some(p) = git(&["rev-parse", "--git-path", &r])
-    {
-        println!("cargo:rerun-if-changed={p}");
     }
 
     let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit/plugin.wit");
