@@ -26,6 +26,12 @@ use tenantry_store_sqlite::{FileBlobs, SqliteControl, SqliteTenants};
 pub enum StartError {
     #[error("cannot create data directory {0}: {1}; pass --data-dir to a writable folder")]
     DataDir(PathBuf, std::io::Error),
+    #[error(
+        "data directory {dir} is in use by another tenantry process (PID {pid}); stop it, or pass --data-dir to another directory"
+    )]
+    Locked { dir: PathBuf, pid: String },
+    #[error("cannot lock data directory {0}: {1}; pass --data-dir to a writable local folder")]
+    Lock(PathBuf, std::io::Error),
     #[error("master key: {0}")]
     MasterKey(String),
     #[error("storage: {0}")]
@@ -48,6 +54,56 @@ pub struct Server {
     pub master_key_created: Option<PathBuf>,
     /// Which store this server runs on, for logs and `/v1/system`.
     pub storage: String,
+    /// The exclusive lock on the data directory, released when the server is dropped
+    /// (or the process exits).
+    _lock: DataDirLock,
+}
+
+/// The name of the lock file in a data directory; it holds the PID of the holder.
+pub const LOCK_FILE: &str = "tenantry.lock";
+
+/// An exclusive advisory lock (`flock`) on `<data dir>/tenantry.lock`, so that two
+/// servers never share a data directory (its SQLite files, artifacts and master
+/// key). The lock goes with the process: a crash releases it.
+struct DataDirLock {
+    _file: std::fs::File,
+}
+
+fn lock_data_dir(dir: &Path) -> Result<DataDirLock, StartError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK_FILE);
+    let err = |e| StartError::Lock(path.clone(), e);
+    // Not truncated on open: the holder's PID must survive a refused second start.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(StartError::Locked {
+                dir: dir.to_path_buf(),
+                pid: if pid.is_empty() {
+                    "unknown".into()
+                } else {
+                    pid.to_string()
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .and_then(|()| file.sync_all())
+        .map_err(err)?;
+    Ok(DataDirLock { _file: file })
 }
 
 struct Stores {
@@ -95,6 +151,9 @@ impl Server {
     pub async fn open(config: Config) -> Result<Self, StartError> {
         let data = config.data_dir.clone();
         create_private_dir(&data).map_err(|e| StartError::DataDir(data.clone(), e))?;
+        // Before anything in it is read or written (the master key too, which the
+        // data directory holds in pooled mode as well).
+        let lock = lock_data_dir(&data)?;
         let (master_key, created) = load_master_key(&config)?;
         let stores = open_stores(&config).await?;
         let mut runtime_config = RuntimeConfig::default();
@@ -134,6 +193,7 @@ impl Server {
             service,
             master_key_created: created,
             storage: stores.description,
+            _lock: lock,
         })
     }
 

@@ -3,35 +3,72 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// `tenantry --version`: the version, the git commit it was built from, and the
+/// plugin interface (WIT package) it serves.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TENANTRY_GIT_COMMIT"),
+    ")\nserves WIT packages: ",
+    env!("TENANTRY_WIT_PACKAGE"),
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tenantry",
-    version,
+    version = VERSION,
     about = "Multi-tenant WebAssembly plugin host for AI agents"
 )]
 pub struct Cli {
+    /// Print machine-readable JSON instead of human output; a failure prints one
+    /// `{"error": {"code", "message"}}` object on standard error.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Client options given before the command (`tenantry --url URL org list`); the
+    /// command's own (documented there) take them over.
     #[command(flatten)]
-    pub global: Global,
+    pub early: EarlyClientArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct Global {
-    /// Server URL for client commands.
+/// [`ClientArgs`] accepted before the subcommand, hidden: they belong to client
+/// commands, whose help documents them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EarlyClientArgs {
+    #[arg(long, hide = true, value_name = "URL")]
+    pub url: Option<String>,
+    #[arg(long, hide = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+    #[arg(long, hide = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub server_config: Option<PathBuf>,
+}
+
+/// Where the server is and who you are, for commands that call the API.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClientArgs {
+    /// Server URL [default: the login profile's, else `listen` of ./tenantry.toml
+    /// (or --server-config), else http://127.0.0.1:7431].
+    #[arg(long, global = true, env = "TENANTRY_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// API key [default: the login profile's; see `tenantry login`].
     #[arg(
         long,
         global = true,
-        env = "TENANTRY_URL",
-        default_value = "http://127.0.0.1:7431"
+        env = "TENANTRY_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
     )]
-    pub url: String,
-    /// API key for client commands.
-    #[arg(long, global = true, env = "TENANTRY_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Print machine-readable JSON instead of human output.
-    #[arg(long, global = true)]
-    pub json: bool,
+    /// Login profile to use (see `tenantry login`) [default: default].
+    #[arg(long, global = true, env = "TENANTRY_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The server's configuration file, whose `listen` locates the server [default:
+    /// ./tenantry.toml if present].
+    #[arg(long, global = true, env = "TENANTRY_CONFIG", value_name = "FILE")]
+    pub server_config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -68,7 +105,7 @@ pub enum Command {
         database_url: String,
         /// RLS mode: off, shadow or strict (default: the database's current mode, or
         /// strict for a new database).
-        #[arg(long)]
+        #[arg(long, value_parser = ["off", "shadow", "strict"])]
         to: Option<String>,
         /// The role the server connects as; created (LOGIN, no password) if missing.
         #[arg(long, default_value = "tenantry_app")]
@@ -77,36 +114,90 @@ pub enum Command {
     /// Operator tasks on a local data directory.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Check an API key against a server and remember both in a login profile (the
+    /// key comes from --api-key/TENANTRY_API_KEY, else a hidden prompt, else
+    /// standard input).
+    Login {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Forget a login profile's URL and key.
+    Logout {
+        /// Login profile to forget [default: default].
+        #[arg(long, env = "TENANTRY_PROFILE", value_name = "NAME")]
+        profile: Option<String>,
+    },
+    /// Show which server and identity client commands use.
+    Whoami {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Orgs (operator), and your own org.
-    #[command(subcommand)]
-    Org(OrgCmd),
+    Org {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: OrgCmd,
+    },
     /// Users of an org.
-    #[command(subcommand)]
-    User(UserCmd),
+    User {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
     /// Agents: non-human principals acting for a user.
-    #[command(subcommand)]
-    Agent(AgentCmd),
+    Agent {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: AgentCmd,
+    },
     /// API keys.
-    #[command(subcommand)]
-    Key(KeyCmd),
+    Key {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: KeyCmd,
+    },
     /// Registry publishers (operator).
-    #[command(subcommand)]
-    Publisher(PublisherCmd),
+    Publisher {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: PublisherCmd,
+    },
     /// Plugins: author tools (keygen, sign, publish) and the registry.
     #[command(subcommand)]
     Plugin(PluginCmd),
     /// Installs of plugins in your org.
-    #[command(subcommand)]
-    Install(InstallCmd),
+    Install {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: InstallCmd,
+    },
     /// Install secrets (write-only).
-    #[command(subcommand)]
-    Secret(SecretCmd),
+    Secret {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: SecretCmd,
+    },
     /// Your org's audit trail.
-    #[command(subcommand)]
-    Audit(AuditCmd),
+    Audit {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// Invoke an action of an install (by id or plugin name).
     Invoke {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
+        /// The action to run, one of the plugin's actions (see `tenantry plugin show`).
         action: String,
         /// JSON input (or @file.json).
         #[arg(long, default_value = "{}")]
@@ -115,6 +206,8 @@ pub enum Command {
     /// Your org's usage: events (`list`, the default), `summary`, `export`.
     #[command(args_conflicts_with_subcommands = true)]
     Usage {
+        #[command(flatten)]
+        client: ClientArgs,
         #[command(subcommand)]
         cmd: Option<UsageCmd>,
         #[command(flatten)]
@@ -123,9 +216,16 @@ pub enum Command {
     /// A guided, self-checking tour on a fresh data directory: two orgs, the same
     /// plugins, different config and secrets, isolation shown and checked.
     Demo {
-        /// Where to keep the demo's data (default: a new temporary directory).
+        /// Keep the demo's data in this new directory, to explore it afterwards with
+        /// `tenantry serve` (default: a temporary directory, deleted at the end).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Print a shell completion script, e.g. `tenantry completions bash >
+    /// ~/.local/share/bash-completion/completions/tenantry`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -150,6 +250,7 @@ pub struct UsageListArgs {
     /// Only events after this event id (the last id of the previous page).
     #[arg(long)]
     pub after: Option<String>,
+    /// At most this many events.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
 }
@@ -166,7 +267,10 @@ pub enum UsageCmd {
         #[arg(long, default_value = "none", value_parser = ["none", "day", "plugin", "install", "agent"])]
         group_by: String,
     },
-    /// Every event in range as JSON lines or CSV, for a billing system.
+    /// Every event in range as JSON lines or CSV, for a billing system. `--json` does
+    /// not change the stream: jsonl (one JSON object per line, so it streams and can
+    /// be appended to) is already machine-readable; with --output, `--json` prints a
+    /// JSON summary of what was written.
     Export {
         #[command(flatten)]
         range: UsageRange,
@@ -186,18 +290,29 @@ pub enum AdminCmd {
     Bootstrap(ServerArgs),
 }
 
+/// The tier help shared by `org create` and `org set-tier`.
+const TIER_HELP: &str = "free, starter, enterprise, or a custom tier of the server's configuration";
+
 #[derive(Subcommand, Debug)]
 pub enum OrgCmd {
     /// Create an org (operator).
     Create {
+        /// The org's name (unique).
         name: String,
+        /// The org's tier: free, starter, enterprise, or a custom tier of the
+        /// server's configuration [default: the server's default_tier].
         #[arg(long)]
         tier: Option<String>,
     },
     /// List orgs (operator).
     List,
     /// Change an org's tier (operator).
-    SetTier { org: String, tier: String },
+    SetTier {
+        /// The org (id).
+        org: String,
+        #[arg(help = TIER_HELP)]
+        tier: String,
+    },
     /// Show your own org and permissions.
     Show,
     /// Your org's effective limits and where it stands against its quotas.
@@ -205,6 +320,7 @@ pub enum OrgCmd {
     /// Override some of an org's limits (operator), e.g.
     /// `--set '{"executions_per_day": 5000}'`; `--set '{}'` clears every override.
     SetLimits {
+        /// The org (id).
         org: String,
         /// JSON object of limits to override (or @file.json).
         #[arg(long)]
@@ -216,15 +332,23 @@ pub enum OrgCmd {
 pub enum UserCmd {
     /// Add a user. Operators name the org with --org.
     Add {
+        /// The user's name, e.g. alice@acme.
         name: String,
-        #[arg(long, default_value = "member")]
+        /// owner, admin, member or viewer.
+        #[arg(long, default_value = "member", value_parser = ["owner", "admin", "member", "viewer"])]
         role: String,
+        /// The org to add the user to (id; operators only).
         #[arg(long)]
         org: Option<String>,
     },
+    /// List your org's users.
     List,
+    /// Change a user's role.
     SetRole {
+        /// The user (id).
         user: String,
+        /// owner, admin, member or viewer.
+        #[arg(value_parser = ["owner", "admin", "member", "viewer"])]
         role: String,
     },
 }
@@ -233,24 +357,34 @@ pub enum UserCmd {
 pub enum AgentCmd {
     /// Create an agent acting for a user (you, by default).
     Create {
+        /// The agent's name.
         name: String,
         /// A permission to grant (repeat): invoke, read_org, read_audit, …
         #[arg(long = "grant", default_values = ["invoke"])]
         grants: Vec<String>,
+        /// The user the agent acts for (id) [default: you].
         #[arg(long)]
         on_behalf_of: Option<String>,
     },
+    /// List your org's agents.
     List,
+    /// Delete an agent and revoke its keys.
     Delete {
+        /// The agent (id).
         agent: String,
     },
     /// Let an agent use an install.
     Bind {
+        /// The agent (id).
         agent: String,
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
     },
+    /// Stop an agent using an install.
     Unbind {
+        /// The agent (id).
         agent: String,
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
     },
     /// List agent ↔ install bindings.
@@ -261,10 +395,13 @@ pub enum AgentCmd {
 pub enum KeyCmd {
     /// Create an API key for yourself, a user (--user) or an agent (--agent).
     Create {
+        /// A name to recognise the key by.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Create the key for this user (id).
         #[arg(long, conflicts_with = "agent")]
         user: Option<String>,
+        /// Create the key for this agent (id).
         #[arg(long)]
         agent: Option<String>,
         /// Operators provision keys in an org with --org.
@@ -274,8 +411,11 @@ pub enum KeyCmd {
         #[arg(long)]
         expires_in: Option<String>,
     },
+    /// List your org's keys (never their secret part).
     List,
+    /// Revoke a key.
     Revoke {
+        /// The key (id, as in `tenantry key list`).
         key: String,
     },
 }
@@ -284,25 +424,34 @@ pub enum KeyCmd {
 pub enum PublisherCmd {
     /// Register a publisher with its public key (operator).
     Register {
+        /// The publisher's name: the scope of its plugins (@name/…).
         name: String,
+        /// The publisher's public key, as printed by `tenantry plugin keygen`.
         #[arg(long)]
         public_key: String,
+        /// The key is valid from this time (RFC 3339) [default: now].
         #[arg(long)]
         not_before: Option<String>,
+        /// The key is valid until this time (RFC 3339) [default: no end].
         #[arg(long)]
         not_after: Option<String>,
     },
+    /// List publishers and their keys.
     List,
     /// Add a key to a publisher (operator).
     AddKey {
+        /// The publisher (name).
         publisher: String,
+        /// The new public key, as printed by `tenantry plugin keygen`.
         #[arg(long)]
         public_key: String,
+        /// The key is valid until this time (RFC 3339) [default: no end].
         #[arg(long)]
         not_after: Option<String>,
     },
     /// Revoke a publisher key (operator).
     RevokeKey {
+        /// The key id, as in `tenantry publisher list`.
         key_id: String,
     },
 }
@@ -310,10 +459,12 @@ pub enum PublisherCmd {
 /// Where a plugin's files are: a directory, or explicit paths.
 #[derive(Args, Debug, Clone)]
 pub struct PluginFiles {
-    /// Plugin directory with tenantry.json and plugin.wasm.
+    /// Plugin directory with tenantry.json and plugin.wasm [default: .].
     pub dir: Option<PathBuf>,
+    /// The manifest [default: DIR/tenantry.json].
     #[arg(long)]
     pub manifest: Option<PathBuf>,
+    /// The component [default: DIR/plugin.wasm].
     #[arg(long)]
     pub artifact: Option<PathBuf>,
     /// Signature file (default: tenantry.sig.json next to the manifest).
@@ -333,25 +484,48 @@ pub enum PluginCmd {
     Sign {
         #[command(flatten)]
         files: PluginFiles,
+        /// Your publisher secret key file (from `tenantry plugin keygen`).
         #[arg(long, env = "TENANTRY_PUBLISHER_KEY", default_value = "publisher.key")]
         key: PathBuf,
     },
     /// Publish a signed plugin version to the registry.
     Publish {
         #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
         files: PluginFiles,
     },
     /// Search the registry.
-    Search { query: Vec<String> },
+    Search {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Words to look for in names, descriptions and capabilities (none: list all).
+        query: Vec<String>,
+    },
     /// Show a plugin's details and versions.
-    Show { name: String },
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The plugin (@scope/name).
+        name: String,
+    },
     /// Reviews of a plugin.
-    Reviews { name: String },
+    Reviews {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The plugin (@scope/name).
+        name: String,
+    },
     /// Write your org's review of a plugin.
     Review {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The plugin (@scope/name).
         name: String,
-        #[arg(long)]
+        /// 1 to 5.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
         rating: u8,
+        /// The review's text.
         #[arg(long, default_value = "")]
         body: String,
     },
@@ -377,7 +551,9 @@ pub struct GrantArgs {
 pub enum InstallCmd {
     /// Install a plugin into your org.
     Add {
+        /// The plugin (@scope/name).
         plugin: String,
+        /// A version or requirement, e.g. 1.2.0 or ^1 [default: the latest].
         #[arg(long)]
         version: Option<String>,
         /// Config as JSON, or @file.json.
@@ -385,21 +561,27 @@ pub enum InstallCmd {
         config: Option<String>,
         #[command(flatten)]
         grants: GrantArgs,
+        /// Install it disabled (no invocations until `tenantry install enable`).
         #[arg(long)]
         disabled: bool,
     },
+    /// List your org's installs.
     List,
     /// Show an install (by id or plugin name).
     Show {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
     },
     /// Replace an install's config (JSON or @file.json).
     Config {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
+        /// The new config: JSON, or @file.json.
         config: String,
     },
     /// Replace an install's grants.
     Grants {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
         #[command(flatten)]
         grants: GrantArgs,
@@ -407,54 +589,76 @@ pub enum InstallCmd {
     /// Set the install's own invocation rate limit (per minute, at most the tier's),
     /// or `none` to use the org's.
     RateLimit {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
+        /// Invocations per minute, or `none`.
         per_minute: String,
     },
+    /// Allow invocations again.
     Enable {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
     },
+    /// Refuse invocations (config, secrets and data are kept).
     Disable {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
     },
     /// Move to a newer (or any) version.
     Upgrade {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
+        /// A version or requirement [default: the latest].
         #[arg(long)]
         version: Option<String>,
     },
     /// Go back to the previous version.
     Rollback {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
     },
     /// Uninstall (destroys its secrets and data).
     Remove {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
     },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum SecretCmd {
-    /// Set a secret; the value is read from standard input.
+    /// Set a secret; the value is read from a hidden prompt on a terminal, else from
+    /// standard input (one trailing newline is dropped; an empty value is refused).
     Set {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
+        /// The secret's name, as the plugin's manifest declares it.
         name: String,
     },
+    /// Delete a secret.
     Delete {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
+        /// The secret's name.
         name: String,
     },
+    /// List an install's secrets (names and versions, never values).
     List {
+        /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
     },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
+    /// Your org's audit records, newest first.
     List {
+        /// Only records of this action, e.g. install.create.
         #[arg(long)]
         action: Option<String>,
+        /// Only records about this target (id).
         #[arg(long)]
         target: Option<String>,
+        /// At most this many records.
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },

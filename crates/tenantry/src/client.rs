@@ -4,8 +4,128 @@
 use anyhow::{Context, Result, anyhow};
 use reqwest::Method;
 use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 
-use crate::cli::Global;
+use crate::cli::ClientArgs;
+use crate::profile;
+
+/// Where client commands send requests when nothing else says.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7431";
+
+/// A failure with a stable code: the server's (`NOT_FOUND`, `UNAUTHENTICATED`, …) or
+/// `CONNECTION_FAILED` when the server could not be reached. `--json` prints it as
+/// `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    /// Advice for people, left out of the JSON form.
+    pub hint: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.code == "CONNECTION_FAILED" {
+            return write!(f, "{}{}", self.message, self.hint);
+        }
+        write!(f, "{}: {}{}", self.code, self.message, self.hint)?;
+        if let Some(r) = &self.request_id {
+            write!(f, " [request {r}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The server and key a client command uses, and where they came from.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub url_from: String,
+    pub key: Option<String>,
+    pub key_from: String,
+}
+
+/// Resolves the server URL: `--url`/`TENANTRY_URL`, the login profile's, `listen` of
+/// `--server-config` or ./tenantry.toml, then [`DEFAULT_URL`]. The key: `--api-key`/
+/// `TENANTRY_API_KEY`, else the profile's, but only when talking to the profile's
+/// server (a key is never sent to another server than the one it was checked on).
+pub fn resolve(a: &ClientArgs) -> Result<Target> {
+    let name = profile::name(a.profile.as_deref()).to_string();
+    // Without a per-user directory (no $HOME) there are no profiles, unless one
+    // was asked for.
+    let prof = match profile::path() {
+        Ok(path) => {
+            let prof = profile::load(&path)?.profiles.get(&name).cloned();
+            if a.profile.is_some() && prof.is_none() {
+                anyhow::bail!(
+                    "there is no login profile '{name}' in {}; run `tenantry login --profile {name}`",
+                    path.display()
+                );
+            }
+            prof
+        }
+        Err(e) if a.profile.is_some() => return Err(e),
+        Err(_) => None,
+    };
+    let (url, url_from) = if let Some(u) = a.url.clone().filter(|u| !u.is_empty()) {
+        (u, "--url or TENANTRY_URL".to_string())
+    } else if let Some(p) = &prof {
+        (p.url.clone(), format!("login profile '{name}'"))
+    } else if let Some((u, file)) = listen_url(a.server_config.as_deref())? {
+        (u, format!("`listen` in {file}"))
+    } else {
+        (DEFAULT_URL.to_string(), "the default".to_string())
+    };
+    let url = url.trim_end_matches('/').to_string();
+    let (key, key_from) = match (&a.api_key, &prof) {
+        (Some(k), _) if !k.is_empty() => (Some(k.clone()), "--api-key or TENANTRY_API_KEY".into()),
+        (_, Some(p)) if p.url.trim_end_matches('/') == url => {
+            (Some(p.api_key.clone()), format!("login profile '{name}'"))
+        }
+        _ => (None, "none".into()),
+    };
+    Ok(Target {
+        url,
+        url_from,
+        key,
+        key_from,
+    })
+}
+
+/// The server address from a configuration file's `listen`: the given file, else
+/// ./tenantry.toml when present. An unspecified address (0.0.0.0, ::) is reached on
+/// loopback.
+fn listen_url(config: Option<&Path>) -> Result<Option<(String, String)>> {
+    let file = match config {
+        Some(p) => p.to_path_buf(),
+        None if Path::new("tenantry.toml").exists() => "tenantry.toml".into(),
+        None => return Ok(None),
+    };
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("reading the configuration file {}", file.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", file.display()))?;
+    let Some(listen) = table.get("listen").and_then(|v| v.as_str()) else {
+        return Ok(None);
+    };
+    let url = match listen.parse::<SocketAddr>() {
+        Ok(mut addr) => {
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr.ip() {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                });
+            }
+            format!("http://{addr}")
+        }
+        Err(_) => format!("http://{listen}"),
+    };
+    Ok(Some((url, file.display().to_string())))
+}
 
 pub struct Client {
     http: reqwest::Client,
@@ -14,16 +134,32 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(g: &Global) -> Result<Self> {
+    /// A client for the server and key that `a` resolves to (see [`resolve`]).
+    pub fn connect(a: &ClientArgs) -> Result<Self> {
+        let t = resolve(a)?;
+        Self::new(&t.url, t.key)
+    }
+
+    pub fn new(url: &str, key: Option<String>) -> Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(120))
             .build()
             .context("building the HTTP client")?;
         Ok(Self {
             http,
-            base: g.url.trim_end_matches('/').to_string(),
-            key: g.api_key.clone(),
+            base: url.trim_end_matches('/').to_string(),
+            key,
         })
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        ApiError {
+            code: "CONNECTION_FAILED".into(),
+            message: format!("cannot reach the Tenantry server at {}: {e}", self.base),
+            request_id: None,
+            hint: "; start it with `tenantry serve`, or point at it with --url, TENANTRY_URL or `tenantry login`".into(),
+        }
+        .into()
     }
 
     pub async fn get(&self, path: &str) -> Result<Value> {
@@ -50,9 +186,7 @@ impl Client {
         if let Some(k) = &self.key {
             req = req.bearer_auth(k);
         }
-        let res = req.send().await.map_err(|e| {
-            anyhow!("cannot reach the Tenantry server at {}: {e}; start it with `tenantry serve` or set TENANTRY_URL", self.base)
-        })?;
+        let res = req.send().await.map_err(|e| self.unreachable(e))?;
         if res.status().is_success() {
             return Ok(res);
         }
@@ -71,9 +205,7 @@ impl Client {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.map_err(|e| {
-            anyhow!("cannot reach the Tenantry server at {}: {e}; start it with `tenantry serve` or set TENANTRY_URL", self.base)
-        })?;
+        let res = req.send().await.map_err(|e| self.unreachable(e))?;
         let status = res.status();
         let text = res.text().await.context("reading the response")?;
         let value: Value = if text.is_empty() {
@@ -92,14 +224,17 @@ impl Client {
         match (e["code"].as_str(), e["message"].as_str()) {
             (Some(code), Some(msg)) => {
                 let hint = if code == "UNAUTHENTICATED" && self.key.is_none() {
-                    " (TENANTRY_API_KEY is not set)"
+                    " (no API key: set TENANTRY_API_KEY or run `tenantry login`)"
                 } else {
                     ""
                 };
-                anyhow!(
-                    "{code}: {msg}{hint} [request {}]",
-                    e["request_id"].as_str().unwrap_or("?")
-                )
+                ApiError {
+                    code: code.to_string(),
+                    message: msg.to_string(),
+                    request_id: e["request_id"].as_str().map(String::from),
+                    hint: hint.into(),
+                }
+                .into()
             }
             _ => anyhow!("HTTP {status}: {value}"),
         }

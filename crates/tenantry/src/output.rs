@@ -51,10 +51,50 @@ pub fn s(v: &Value, k: &str) -> String {
     }
 }
 
+/// The items of a JSON array, comma-separated.
+pub fn list_of(v: &Value) -> String {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            x.as_str()
+                .map(String::from)
+                .unwrap_or_else(|| x.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Prints `key: value` lines for the given fields.
 pub fn fields(v: &Value, keys: &[&str]) {
     let w = keys.iter().map(|k| k.len()).max().unwrap_or(0);
     for k in keys {
         println!("{k:>w$}: {}", s(v, k));
+    }
+}
+
+/// Whether to colour what goes to `stream`: only on a terminal, and never when
+/// `NO_COLOR` is set (to anything but the empty string, as no-color.org says).
+pub fn colour(stream: &impl std::io::IsTerminal) -> bool {
+    colour_for(
+        stream.is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn colour_for(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_for;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(colour_for(true, None));
+        assert!(!colour_for(false, None));
+        assert!(!colour_for(true, Some("1".as_ref())));
+        assert!(colour_for(true, Some("".as_ref())));
     }
 }

@@ -14,7 +14,6 @@ use std::time::Instant;
 use tenantry_crypto::SigningKeyPair;
 use tenantry_server::{Config, Server, config::Overrides};
 
-use crate::cli::Global;
 use crate::client::Client;
 use crate::commands::plugin::{publish_body, sign};
 
@@ -66,12 +65,20 @@ impl Checks {
     }
 }
 
+/// Quotes a path for a POSIX shell when it holds anything but plain characters.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 fn client(url: &str, key: &str) -> Result<Client> {
-    Client::new(&Global {
-        url: url.to_string(),
-        api_key: Some(key.to_string()),
-        json: true,
-    })
+    Client::new(url, Some(key.to_string()))
 }
 
 struct DemoOrg {
@@ -172,6 +179,7 @@ async fn invoke(o: &DemoOrg, plugin: &str, action: &str, input: Value) -> Result
 
 pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
     let tmp;
+    let kept = data_dir.is_some();
     let dir = match data_dir {
         Some(d) => {
             if d.join("control.db").exists() {
@@ -379,8 +387,16 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
     if c.failed > 0 {
         bail!("{} demo check(s) failed", c.failed);
     }
-    println!(
-        "All checks passed. Explore with: tenantry serve --data-dir <dir>, then `tenantry --help`."
-    );
+    if kept {
+        let key = String::from_utf8_lossy(op_key.expose());
+        println!(
+            "All checks passed. The demo's data is kept in {dir}. Explore it with:\n\n    tenantry serve --data-dir {dir}\n\nand, in another terminal, as the operator (this key is shown only now):\n\n    export TENANTRY_API_KEY={key}\n    tenantry org list\n",
+            dir = shell_quote(&dir.display().to_string()),
+        );
+    } else {
+        println!(
+            "All checks passed. The demo's temporary data is deleted; run `tenantry demo --data-dir DIR` to keep it and explore it with `tenantry serve --data-dir DIR`."
+        );
+    }
     Ok(())
 }

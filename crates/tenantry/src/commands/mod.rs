@@ -1,27 +1,72 @@
 //! Command implementations, one module per group.
 
 mod demo;
+mod login;
 mod plugin;
 mod resources;
 mod server;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::cli::{Cli, Command};
 use crate::client::Client;
 
 pub async fn run(cli: Cli) -> Result<()> {
-    let g = cli.global;
+    let json = cli.json;
     match cli.command {
-        Command::Serve(a) => server::serve(a).await,
-        Command::Admin(c) => server::admin(c, &g).await,
+        Command::Serve(a) => server::serve(a, json).await,
+        Command::Admin(c) => server::admin(c, json).await,
         Command::Migrate {
             database_url,
             to,
             app_role,
-        } => server::migrate(&database_url, to.as_deref(), &app_role).await,
-        Command::Plugin(c) => plugin::run(c, &g).await,
-        Command::Demo { data_dir } => demo::run(data_dir).await,
-        other => resources::run(other, &Client::new(&g)?, g.json).await,
+        } => server::migrate(&database_url, to.as_deref(), &app_role, json).await,
+        Command::Plugin(c) => plugin::run(c, json).await,
+        Command::Demo { data_dir } => {
+            if json {
+                bail!(
+                    "the demo is a guided tour for people and has no JSON output; run `tenantry demo` without --json"
+                );
+            }
+            demo::run(data_dir).await
+        }
+        Command::Completions { shell } => {
+            if json {
+                bail!("completions are a shell script, not JSON; run without --json");
+            }
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "tenantry", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Login { client } => login::login(&client, json).await,
+        Command::Logout { profile } => login::logout(profile.as_deref(), json),
+        Command::Whoami { client } => login::whoami(&client, json).await,
+        Command::Org { client, cmd } => resources::org(cmd, &Client::connect(&client)?, json).await,
+        Command::User { client, cmd } => {
+            resources::user(cmd, &Client::connect(&client)?, json).await
+        }
+        Command::Agent { client, cmd } => {
+            resources::agent(cmd, &Client::connect(&client)?, json).await
+        }
+        Command::Key { client, cmd } => resources::key(cmd, &Client::connect(&client)?, json).await,
+        Command::Publisher { client, cmd } => {
+            resources::publisher(cmd, &Client::connect(&client)?, json).await
+        }
+        Command::Install { client, cmd } => {
+            resources::install(cmd, &Client::connect(&client)?, json).await
+        }
+        Command::Secret { client, cmd } => resources::secret(cmd, &client, json).await,
+        Command::Audit { client, cmd } => {
+            resources::audit(cmd, &Client::connect(&client)?, json).await
+        }
+        Command::Invoke {
+            client,
+            install,
+            action,
+            input,
+        } => resources::invoke(&Client::connect(&client)?, json, &install, &action, &input).await,
+        Command::Usage { client, cmd, list } => {
+            resources::usage(&Client::connect(&client)?, json, cmd, list).await
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tenantry_core::manifest::Manifest;
 use tenantry_crypto::{SigningKeyPair, SigningStatement, sha256_hex};
 
-use crate::cli::{Global, PluginCmd, PluginFiles};
+use crate::cli::{PluginCmd, PluginFiles};
 use crate::client::{Client, seg};
 use crate::output::{fields, print, s, table};
 
@@ -99,8 +99,7 @@ pub fn publish_body(manifest_bytes: &[u8], artifact: &[u8], sig: &Value) -> Resu
     }))
 }
 
-pub async fn run(cmd: PluginCmd, g: &Global) -> Result<()> {
-    let json_out = g.json;
+pub async fn run(cmd: PluginCmd, json_out: bool) -> Result<()> {
     match cmd {
         PluginCmd::Keygen { out } => {
             let key = SigningKeyPair::generate();
@@ -142,7 +141,7 @@ pub async fn run(cmd: PluginCmd, g: &Global) -> Result<()> {
                 println!("Signature written to {}", f.signature.display());
             });
         }
-        PluginCmd::Publish { files: f } => {
+        PluginCmd::Publish { client, files: f } => {
             let f = files(&f)?;
             let manifest = read(&f.manifest)?;
             let artifact = read(&f.artifact)?;
@@ -156,14 +155,15 @@ pub async fn run(cmd: PluginCmd, g: &Global) -> Result<()> {
             {
                 bail!("the artifact changed since it was signed; run `tenantry plugin sign` again");
             }
-            if !json_out {
+            // Progress for people watching a terminal; nothing on a pipe or in a log.
+            if !json_out && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                 eprintln!(
                     "Publishing {} ({} bytes)…",
                     f.artifact.display(),
                     artifact.len()
                 );
             }
-            let v = Client::new(g)?
+            let v = Client::connect(&client)?
                 .post("/v1/plugins", publish_body(&manifest, &artifact, &sig)?)
                 .await?;
             print(json_out, &v, |v| {
@@ -171,9 +171,9 @@ pub async fn run(cmd: PluginCmd, g: &Global) -> Result<()> {
                 fields(v, &["artifact_sha256", "key_id"]);
             });
         }
-        PluginCmd::Search { query } => {
+        PluginCmd::Search { client, query } => {
             let q = query.join(" ");
-            let v = Client::new(g)?
+            let v = Client::connect(&client)?
                 .get(&format!("/v1/plugins?q={}", seg(&q)))
                 .await?;
             let cols = [
@@ -193,8 +193,8 @@ pub async fn run(cmd: PluginCmd, g: &Global) -> Result<()> {
                 table(&cols, rows)
             });
         }
-        PluginCmd::Show { name } => {
-            let v = Client::new(g)?.get(&plugin_path(&name)?).await?;
+        PluginCmd::Show { client, name } => {
+            let v = Client::connect(&client)?.get(&plugin_path(&name)?).await?;
             print(json_out, &v, |v| {
                 fields(
                     v,
@@ -230,8 +230,8 @@ pub async fn run(cmd: PluginCmd, g: &Global) -> Result<()> {
                 println!("requests: {}", v["manifest"]["permissions"]);
             });
         }
-        PluginCmd::Reviews { name } => {
-            let v = Client::new(g)?
+        PluginCmd::Reviews { client, name } => {
+            let v = Client::connect(&client)?
                 .get(&format!("{}/reviews", plugin_path(&name)?))
                 .await?;
             print(json_out, &v, |v| {
@@ -244,8 +244,13 @@ pub async fn run(cmd: PluginCmd, g: &Global) -> Result<()> {
                 table(&["rating", "mine", "body"], rows)
             });
         }
-        PluginCmd::Review { name, rating, body } => {
-            let v = Client::new(g)?
+        PluginCmd::Review {
+            client,
+            name,
+            rating,
+            body,
+        } => {
+            let v = Client::connect(&client)?
                 .put(
                     &format!("{}/review", plugin_path(&name)?),
                     Some(json!({"rating": rating, "body": body})),

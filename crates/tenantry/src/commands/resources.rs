@@ -6,35 +6,9 @@ use std::io::Read;
 
 use crate::cli::*;
 use crate::client::{Client, seg};
-use crate::output::{fields, print, s, table};
+use crate::output::{fields, list_of, print, s, table};
 
-pub async fn run(cmd: Command, c: &Client, json: bool) -> Result<()> {
-    match cmd {
-        Command::Org(o) => org(o, c, json).await,
-        Command::User(u) => user(u, c, json).await,
-        Command::Agent(a) => agent(a, c, json).await,
-        Command::Key(k) => key(k, c, json).await,
-        Command::Publisher(p) => publisher(p, c, json).await,
-        Command::Install(i) => install(i, c, json).await,
-        Command::Secret(x) => secret(x, c, json).await,
-        Command::Audit(a) => audit(a, c, json).await,
-        Command::Invoke {
-            install,
-            action,
-            input,
-        } => invoke(c, json, &install, &action, &input).await,
-        Command::Usage { cmd, list } => usage(c, json, cmd, list).await,
-        Command::Serve(_)
-        | Command::Admin(_)
-        | Command::Migrate { .. }
-        | Command::Plugin(_)
-        | Command::Demo { .. } => {
-            bail!("this command is not a client command")
-        }
-    }
-}
-
-async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
+pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
     let v = match cmd {
         OrgCmd::Create { name, tier } => {
             c.post("/v1/orgs", json!({"name": name, "tier": tier}))
@@ -105,7 +79,7 @@ async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn user(cmd: UserCmd, c: &Client, json: bool) -> Result<()> {
+pub async fn user(cmd: UserCmd, c: &Client, json: bool) -> Result<()> {
     let v = match cmd {
         UserCmd::Add { name, role, org } => {
             let path = match org {
@@ -130,7 +104,7 @@ async fn user(cmd: UserCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn agent(cmd: AgentCmd, c: &Client, json: bool) -> Result<()> {
+pub async fn agent(cmd: AgentCmd, c: &Client, json: bool) -> Result<()> {
     match cmd {
         AgentCmd::Create {
             name,
@@ -228,7 +202,7 @@ fn parse_duration(s: &str) -> Result<time::Duration> {
     Ok(d)
 }
 
-async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
+pub async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
     match cmd {
         KeyCmd::Create {
             name,
@@ -290,7 +264,7 @@ async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn publisher(cmd: PublisherCmd, c: &Client, json: bool) -> Result<()> {
+pub async fn publisher(cmd: PublisherCmd, c: &Client, json: bool) -> Result<()> {
     match cmd {
         PublisherCmd::Register {
             name,
@@ -407,7 +381,7 @@ fn show_install(v: &Value) {
     }
 }
 
-async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
+pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
     let v = match cmd {
         InstallCmd::Add {
             plugin,
@@ -519,18 +493,36 @@ async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn secret(cmd: SecretCmd, c: &Client, json: bool) -> Result<()> {
+/// Reads a secret's value: from a hidden prompt on a terminal, else all of standard
+/// input less one trailing newline. An empty value is refused (an unset `$TOKEN` in
+/// `echo -n "$TOKEN" | tenantry secret set …` must not store an empty secret).
+fn read_secret(name: &str) -> Result<String> {
+    let value = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password(format!("Value of secret '{name}' (hidden): "))
+            .context("reading the secret from the terminal")?
+    } else {
+        let mut value = String::new();
+        std::io::stdin()
+            .read_to_string(&mut value)
+            .context("reading the secret from standard input")?;
+        let trimmed = value.strip_suffix('\n').unwrap_or(&value);
+        trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string()
+    };
+    if value.is_empty() {
+        bail!(
+            "the value of secret '{name}' is empty, so nothing was stored; pipe the value on standard input (e.g. `printf %s \"$TOKEN\" | tenantry secret set …`, and check that $TOKEN is set) or type it at the prompt"
+        );
+    }
+    Ok(value)
+}
+
+pub async fn secret(cmd: SecretCmd, args: &ClientArgs, json: bool) -> Result<()> {
     match cmd {
         SecretCmd::Set { install, name } => {
+            // Read (and check) the value before anything is sent.
+            let value = read_secret(&name)?;
+            let c = &Client::connect(args)?;
             let id = install_id(c, &install).await?;
-            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                eprintln!("Enter the value of '{name}', then press Ctrl-D:");
-            }
-            let mut value = String::new();
-            std::io::stdin()
-                .read_to_string(&mut value)
-                .context("reading the secret from standard input")?;
-            let value = value.strip_suffix('\n').unwrap_or(&value).to_string();
             let v = c
                 .put(
                     &format!("/v1/installs/{}/secrets/{}", seg(&id), seg(&name)),
@@ -546,12 +538,14 @@ async fn secret(cmd: SecretCmd, c: &Client, json: bool) -> Result<()> {
             });
         }
         SecretCmd::Delete { install, name } => {
+            let c = &Client::connect(args)?;
             let id = install_id(c, &install).await?;
             c.delete(&format!("/v1/installs/{}/secrets/{}", seg(&id), seg(&name)))
                 .await?;
             done(json, "secret deleted");
         }
         SecretCmd::List { install } => {
+            let c = &Client::connect(args)?;
             let id = install_id(c, &install).await?;
             let v = c.get(&format!("/v1/installs/{}/secrets", seg(&id))).await?;
             print(json, &v, |v| {
@@ -565,7 +559,7 @@ async fn secret(cmd: SecretCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
+pub async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
     let AuditCmd::List {
         action,
         target,
@@ -584,7 +578,13 @@ async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn invoke(c: &Client, json: bool, install: &str, action: &str, input: &str) -> Result<()> {
+pub async fn invoke(
+    c: &Client,
+    json: bool,
+    install: &str,
+    action: &str,
+    input: &str,
+) -> Result<()> {
     let id = install_id(c, install).await?;
     let input = config_arg(input).context("--input must be JSON")?;
     let v = c
@@ -619,7 +619,12 @@ async fn invoke(c: &Client, json: bool, install: &str, action: &str, input: &str
     Ok(())
 }
 
-async fn usage(c: &Client, json: bool, cmd: Option<UsageCmd>, list: UsageListArgs) -> Result<()> {
+pub async fn usage(
+    c: &Client,
+    json: bool,
+    cmd: Option<UsageCmd>,
+    list: UsageListArgs,
+) -> Result<()> {
     match cmd.unwrap_or(UsageCmd::List(list)) {
         UsageCmd::List(a) => {
             let q = query(&[
@@ -730,19 +735,6 @@ fn rows(v: &Value, cols: &[&str]) -> Vec<Vec<String>> {
         .flatten()
         .map(|r| cols.iter().map(|c| s(r, c)).collect())
         .collect()
-}
-
-fn list_of(v: &Value) -> String {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|x| {
-            x.as_str()
-                .map(String::from)
-                .unwrap_or_else(|| x.to_string())
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn done(json: bool, msg: &str) {

@@ -4,7 +4,16 @@ use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use tenantry_server::{Config, Server, config::Overrides};
 
-use crate::cli::{AdminCmd, Global, ServerArgs};
+use crate::cli::{AdminCmd, ServerArgs};
+use serde_json::json;
+
+/// Writes a line to stdout, ignoring a closed stdout: the server keeps serving
+/// whoever started it and went away (SIGPIPE is ignored while serving).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
 
 fn config(a: ServerArgs) -> Result<Config> {
     let o = Overrides {
@@ -21,7 +30,7 @@ fn config(a: ServerArgs) -> Result<Config> {
     Ok(Config::resolve(o, std::io::stderr().is_terminal())?)
 }
 
-pub async fn serve(a: ServerArgs) -> Result<()> {
+pub async fn serve(a: ServerArgs, json: bool) -> Result<()> {
     let config = config(a)?;
     tenantry_server::init_logging(config.log_json);
     let server = Server::open(config).await?;
@@ -30,35 +39,59 @@ pub async fn serve(a: ServerArgs) -> Result<()> {
     }
     if let Some(key) = server.bootstrap_operator().await? {
         // Printed once to stdout (not to the log), so it is never stored in log files.
-        println!(
-            "Operator API key (shown once; store it now):\n\n    {}\n\nexport TENANTRY_API_KEY={}",
-            String::from_utf8_lossy(key.expose()),
-            String::from_utf8_lossy(key.expose())
-        );
+        let key = String::from_utf8_lossy(key.expose());
+        if json {
+            say(&json!({ "operator_key": key }).to_string());
+        } else {
+            say(&format!(
+                "Operator API key (shown once; store it now):\n\n    {key}\n\nexport TENANTRY_API_KEY={key}"
+            ));
+        }
     }
     let listener = server.bind().await?;
     let addr = listener.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, storage = %server.storage, "tenantry listening");
-    match server.config.database_url {
-        Some(_) => println!("Tenantry listening on http://{addr} ({})", server.storage),
-        None => println!(
-            "Tenantry listening on http://{addr} (data in {})",
-            server.config.data_dir.display()
-        ),
+    if json {
+        say(&json!({"listening": format!("http://{addr}"), "storage": server.storage, "data_dir": server.config.data_dir}).to_string());
+    } else {
+        match server.config.database_url {
+            Some(_) => say(&format!(
+                "Tenantry listening on http://{addr} ({})",
+                server.storage
+            )),
+            None => say(&format!(
+                "Tenantry listening on http://{addr} (data in {})",
+                server.config.data_dir.display()
+            )),
+        }
     }
     server.serve(listener).await.context("serving HTTP")?;
     Ok(())
 }
 
-pub async fn migrate(database_url: &str, to: Option<&str>, app_role: &str) -> Result<()> {
+pub async fn migrate(
+    database_url: &str,
+    to: Option<&str>,
+    app_role: &str,
+    json: bool,
+) -> Result<()> {
     use tenantry_store_postgres::RlsMode;
     let target = to
         .map(|t| {
             RlsMode::parse(t).with_context(|| format!("--to {t}: use one of off, shadow, strict"))
         })
         .transpose()?;
-    eprintln!("migrating…");
+    if !json && std::io::stderr().is_terminal() {
+        eprintln!("migrating…");
+    }
     let report = tenantry_store_postgres::migrate(database_url, target, app_role).await?;
+    if json {
+        println!(
+            "{}",
+            json!({"rls_mode": report.to.as_str(), "previous_rls_mode": report.from.map(|m| m.as_str()), "app_role": report.app_role})
+        );
+        return Ok(());
+    }
     println!(
         "schema at RLS mode {} (was {}); application role '{}' granted",
         report.to.as_str(),
@@ -68,11 +101,15 @@ pub async fn migrate(database_url: &str, to: Option<&str>, app_role: &str) -> Re
     Ok(())
 }
 
-pub async fn admin(c: AdminCmd, _g: &Global) -> Result<()> {
+pub async fn admin(c: AdminCmd, json: bool) -> Result<()> {
     match c {
         AdminCmd::Bootstrap(a) => {
             let server = Server::open(config(a)?).await?;
             match server.bootstrap_operator().await? {
+                Some(key) if json => println!(
+                    "{}",
+                    json!({ "operator_key": String::from_utf8_lossy(key.expose()) })
+                ),
                 Some(key) => println!("{}", String::from_utf8_lossy(key.expose())),
                 None => anyhow::bail!(
                     "an operator key already exists; it was shown when it was created"

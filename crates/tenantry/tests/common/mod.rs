@@ -204,6 +204,11 @@ impl Server {
             .map_or(0, |kb| kb * 1024)
     }
 
+    /// The `tenantry serve` process's id (`None` for an in-process server).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
@@ -346,7 +351,11 @@ impl Server {
     pub fn cli(&self, key: Option<&str>) -> Command {
         let mut c = Command::new(BIN);
         c.env("TENANTRY_URL", &self.url)
-            .env_remove("TENANTRY_API_KEY");
+            .env_remove("TENANTRY_API_KEY")
+            // Never the developer's own login profiles or ./tenantry.toml settings.
+            .env("TENANTRY_CONFIG_HOME", self.dir.path().join("cli-config"))
+            .env_remove("TENANTRY_PROFILE")
+            .env_remove("TENANTRY_CONFIG");
         if let Some(k) = key {
             c.env("TENANTRY_API_KEY", k);
         }
