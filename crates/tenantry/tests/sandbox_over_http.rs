@@ -1,0 +1,221 @@
+//! Documented sandbox behaviour, checked end to end over HTTP with the real stores
+//! behind the capabilities (issue 14's "untested documented behaviour").
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn install(s: &Server, o: &Org, plugin: &str, grants: Value) -> String {
+    let i = s
+        .ok(
+            "POST",
+            "/v1/installs",
+            Some(&o.admin),
+            Some(json!({"plugin": plugin, "config": {"greeting": "hi"}, "grants": grants})),
+            201,
+        )
+        .await;
+    i["id"].as_str().expect("install id").to_string()
+}
+
+async fn run(s: &Server, o: &Org, install: &str, action: &str, input: Value) -> Value {
+    s.ok(
+        "POST",
+        &format!("/v1/installs/{install}/invoke"),
+        Some(&o.member),
+        Some(json!({"action": action, "input": input})),
+        200,
+    )
+    .await
+}
+
+on_both_stores!(
+    another_install_of_the_same_org_cannot_read_or_overwrite_its_kv_or_secrets,
+    another_install_of_the_same_org_cannot_read_or_overwrite_its_kv_or_secrets_pooled,
+    another_install_of_the_same_org_cannot_read_or_overwrite_its_kv_or_secrets_on
+);
+
+async fn another_install_of_the_same_org_cannot_read_or_overwrite_its_kv_or_secrets_on(s: Server) {
+    publish_examples(&s).await;
+    let o = org(&s, "one-org").await;
+    let counter = install(&s, &o, "@examples/kv-counter", json!({"kv": true})).await;
+    let attacks = install(
+        &s,
+        &o,
+        "@examples/attacks",
+        json!({"kv": true, "secrets": ["api_token"]}),
+    )
+    .await;
+    let victim = install(
+        &s,
+        &o,
+        "@examples/secret-user",
+        json!({"secrets": ["api_token"]}),
+    )
+    .await;
+    let r = run(&s, &o, &counter, "increment", json!({"name": "x"})).await;
+    assert_eq!(r["output"]["value"], 1, "the victim's own write: {r}");
+    s.ok(
+        "PUT",
+        &format!("/v1/installs/{victim}/secrets/api_token"),
+        Some(&o.owner),
+        Some(json!({"value": "victim-secret"})),
+        200,
+    )
+    .await;
+
+    // The attacker install of the same org reads the victim's key: nothing.
+    let r = run(&s, &o, &attacks, "kv-get", json!({"key": "counter/x"})).await;
+    assert_eq!((&r["outcome"], &r["output"]), (&json!("OK"), &Value::Null), "{r}");
+    // It writes the same key: only into its own namespace.
+    let r = run(
+        &s,
+        &o,
+        &attacks,
+        "kv-set",
+        json!({"key": "counter/x", "value": "999"}),
+    )
+    .await;
+    assert_eq!(r["outcome"], "OK", "{r}");
+    let r = run(&s, &o, &counter, "get", json!({"name": "x"})).await;
+    assert_eq!(r["output"]["value"], 1, "the victim's value survived: {r}");
+    // The same secret name on the attacker's install holds nothing of the victim's.
+    let r = run(&s, &o, &attacks, "secret", json!({"name": "api_token"})).await;
+    assert_eq!((&r["outcome"], &r["output"]), (&json!("OK"), &Value::Null), "{r}");
+    let r = run(&s, &o, &victim, "check", json!({})).await;
+    assert_eq!(r["output"]["length"], "victim-secret".len(), "{r}");
+
+    // Deleting the secret takes it out of the sandbox at once.
+    s.ok(
+        "DELETE",
+        &format!("/v1/installs/{victim}/secrets/api_token"),
+        Some(&o.owner),
+        None,
+        204,
+    )
+    .await;
+    let r = run(&s, &o, &victim, "check", json!({})).await;
+    assert_ne!(r["output"]["length"], "victim-secret".len(), "{r}");
+}
+
+on_both_stores!(
+    tier_overrides_of_memory_host_calls_output_and_storage_reach_the_sandbox,
+    tier_overrides_of_memory_host_calls_output_and_storage_reach_the_sandbox_pooled,
+    tier_overrides_of_memory_host_calls_output_and_storage_reach_the_sandbox_on
+);
+
+async fn tier_overrides_of_memory_host_calls_output_and_storage_reach_the_sandbox_on(s: Server) {
+    publish_examples(&s).await;
+    let o = org(&s, "overridden").await;
+    let attacks = install(&s, &o, "@examples/attacks", json!({"kv": true})).await;
+    s.ok(
+        "PUT",
+        &format!("/v1/orgs/{}/limits", o.id),
+        Some(&s.operator_key),
+        Some(json!({
+            "memory_bytes": 4 << 20,
+            "host_calls_per_execution": 3,
+            "output_bytes": 100,
+            "storage_bytes": 64,
+        })),
+        200,
+    )
+    .await;
+
+    let r = run(&s, &o, &attacks, "memory", json!({})).await;
+    assert_eq!(r["outcome"], "MEMORY_LIMIT", "{r}");
+    let peak = r["stats"]["peak_memory_bytes"].as_u64().unwrap_or(u64::MAX);
+    assert!(peak <= 4 << 20, "peak {peak} over the 4 MiB override");
+
+    let r = run(&s, &o, &attacks, "host-flood", json!({"n": 2})).await;
+    assert_eq!(r["outcome"], "OK", "{r}");
+    let r = run(&s, &o, &attacks, "host-flood", json!({"n": 5})).await;
+    assert_eq!(r["outcome"], "MAX_HOST_CALLS", "{r}");
+
+    let r = run(&s, &o, &attacks, "output", json!({"bytes": 50})).await;
+    assert_eq!(r["outcome"], "OK", "{r}");
+    let r = run(&s, &o, &attacks, "output", json!({"bytes": 200})).await;
+    assert_eq!(r["outcome"], "OUTPUT_TOO_LARGE", "{r}");
+
+    // The kv storage quota (64 bytes for the org): a small write fits, a larger one
+    // is refused inside the sandbox and stores nothing.
+    let r = run(&s, &o, &attacks, "kv-set", json!({"key": "k", "value": "small"})).await;
+    assert_eq!(r["outcome"], "OK", "{r}");
+    let big = "x".repeat(100);
+    let r = run(&s, &o, &attacks, "kv-set", json!({"key": "big", "value": big})).await;
+    assert_ne!(r["outcome"], "OK", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("storage quota"),
+        "{r}"
+    );
+    let r = run(&s, &o, &attacks, "kv-get", json!({"key": "big"})).await;
+    assert_eq!(r["output"], Value::Null, "{r}");
+}
+
+on_both_stores!(
+    operator_provisioning_leaves_an_audit_entry_in_the_org,
+    operator_provisioning_leaves_an_audit_entry_in_the_org_pooled,
+    operator_provisioning_leaves_an_audit_entry_in_the_org_on
+);
+
+async fn operator_provisioning_leaves_an_audit_entry_in_the_org_on(s: Server) {
+    // `org()` provisions the users and their keys with the operator key.
+    let o = org(&s, "provisioned").await;
+    let audit = s
+        .ok("GET", "/v1/audit?limit=1000", Some(&o.owner), None, 200)
+        .await;
+    let by_operator: Vec<&Value> = audit
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|e| e["actor_kind"] == "operator")
+        .collect();
+    for action in ["user.create", "key.create"] {
+        assert!(
+            by_operator.iter().any(|e| e["action"] == action),
+            "no operator {action} in the org's audit: {audit}"
+        );
+    }
+}
+
+/// Pooled mode: a manifest changed in the database behind the registry's back (say,
+/// widening its permissions) is refused before any use.
+#[tokio::test]
+async fn a_manifest_tampered_in_the_database_is_refused_before_use_pooled() {
+    use sqlx::Connection;
+    let s = Server::start_pooled().await;
+    let p = publisher(&s, "acme").await;
+    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("tamper"))
+        .await;
+    let db = s.db.as_ref().expect("pooled");
+    let mut c = sqlx::PgConnection::connect(&db.owner_url)
+        .await
+        .expect("connect as owner");
+    let n = sqlx::query(
+        "UPDATE plugin_versions SET manifest_json = replace(manifest_json, 'api.example.com', 'evil.example.com') WHERE plugin = '@acme/tool'",
+    )
+    .execute(&mut c)
+    .await
+    .expect("tamper")
+    .rows_affected();
+    assert_eq!(n, 1);
+    let o = org(&s, "tampered").await;
+    let (st, e) = s
+        .call(
+            "POST",
+            "/v1/installs",
+            Some(&o.admin),
+            Some(json!({"plugin": "@acme/tool", "config": {"greeting": "x"}})),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (400, Some("ARTIFACT_TAMPERED")),
+        "{e}"
+    );
+    assert_eq!(s.rows(Some(&o.id), "installs").await, 0);
+}
