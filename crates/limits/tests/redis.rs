@@ -154,9 +154,11 @@ async fn rate_limits_fail_open_to_local_when_redis_is_down() {
     assert_eq!(d.retry_after_header().as_deref(), Some("20"));
     assert!(limiter.degraded());
     assert_eq!(limiter.fallback_count(), 4);
+    // A refused connection falls back at once; the bound is loose on purpose (a
+    // loaded machine must not fail it) and only catches a limiter that hangs.
     assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "degraded decisions must be fast: {:?}",
+        started.elapsed() < Duration::from_secs(3),
+        "degraded decisions hung: {:?}",
         started.elapsed()
     );
     // Invalid input is still an error, not a fallback.

@@ -154,7 +154,8 @@ async fn without_a_pool_the_guest_runs_on_the_callers_thread() {
 
 /// A CPU-bound guest on a one-thread pool while other invocations arrive: they
 /// share the guest thread (the loop yields every 100,000 fuel), every one of them
-/// completes, and the loop still ends at its own limit.
+/// completes while the loop is still running, and the loop still ends at its own
+/// limit. (The loop is queued on the pool first: `join!` polls it first.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spinning_guest_on_the_pool_does_not_starve_the_others() {
     let w = pooled(1, Duration::from_millis(10));
@@ -165,12 +166,15 @@ async fn a_spinning_guest_on_the_pool_does_not_starve_the_others() {
         ..Limits::default()
     };
     let none = Grants::default();
-    let hog = w.run(&attacks, install(), "loop", "{}", &none, spin);
+    let hog_done = std::sync::atomic::AtomicBool::new(false);
+    let hog = async {
+        let r = w.run(&attacks, install(), "loop", "{}", &none, spin).await;
+        hog_done.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    };
     let others = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut worst = Duration::ZERO;
+        let mut done_beside_the_hog = 0;
         for _ in 0..20 {
-            let t = Instant::now();
             let r = w
                 .run(
                     &echo,
@@ -182,15 +186,17 @@ async fn a_spinning_guest_on_the_pool_does_not_starve_the_others() {
                 )
                 .await;
             assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
-            worst = worst.max(t.elapsed());
+            if !hog_done.load(std::sync::atomic::Ordering::SeqCst) {
+                done_beside_the_hog += 1;
+            }
         }
-        worst
+        done_beside_the_hog
     };
-    let (hog, worst) = tokio::join!(hog, others);
+    let (hog, done_beside_the_hog) = tokio::join!(hog, others);
     assert_eq!(hog.outcome, Outcome::Timeout, "{hog:?}");
-    assert!(
-        worst < Duration::from_millis(500),
-        "an echo beside the spinning guest took {worst:?}"
+    assert_eq!(
+        done_beside_the_hog, 20,
+        "echoes waited for the spinning guest to end instead of sharing its thread"
     );
 }
 
@@ -206,13 +212,22 @@ async fn dropping_the_caller_stops_the_guest() {
     };
     let input = json!({"n": 100_000_000u64}).to_string();
     let run = w.run(&attacks, install(), "host-flood", &input, &grants, flood);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(200), run)
-            .await
-            .is_err()
-    );
     let count = || observed.1.lock().unwrap().len();
-    assert!(count() > 0, "the guest never ran");
+    // The caller goes away once the guest is seen running (its first host call).
+    let started = async {
+        let start = Instant::now();
+        while count() == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the guest never ran"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        _ = run => panic!("a 100,000,000-call flood finished"),
+        _ = started => {}
+    }
     // The abort lands at the guest's next yield; the task then drops its store,
     // and with it the backends it held. Left running, the flood would go on for
     // its whole 10 s wall time.
@@ -225,7 +240,5 @@ async fn dropping_the_caller_stops_the_guest() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let stopped_at = count();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(count(), stopped_at);
+    // Its store (and with it every way to make a host call) is gone.
 }
