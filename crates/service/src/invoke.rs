@@ -573,3 +573,83 @@ impl ToolBackend for StoreHost {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The capability backends re-check the install's org even though the runtime
+    //! only ever hands them the invoking install: a host state pointing at another
+    //! org must be refused, never served from the invoking org's store.
+    use super::*;
+    use tenantry_core::scope::Session;
+    use tenantry_core::{InstallId, OrgId};
+    use tenantry_runtime::{KvBackend, Nested, SecretsBackend, ToolBackend};
+
+    async fn service(dir: &std::path::Path) -> Service {
+        use tenantry_store_sqlite::{FileBlobs, SqliteControl, SqliteTenants};
+        Service::new(
+            Arc::new(SqliteControl::open(dir).await.unwrap()),
+            Arc::new(SqliteTenants::open(dir).await.unwrap()),
+            Arc::new(tenantry_crypto::MasterKey::generate()),
+            crate::ArtifactStore::new(Arc::new(FileBlobs::new(dir))),
+            crate::Settings::default(),
+            tenantry_runtime::Runtime::new(tenantry_runtime::RuntimeConfig {
+                max_instances: 2,
+                ..Default::default()
+            })
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_backend_refuses_an_install_of_another_org() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path()).await;
+        let key = crate::orgs::bootstrap_operator(&svc)
+            .await
+            .unwrap()
+            .unwrap();
+        let key = String::from_utf8_lossy(key.expose()).into_owned();
+        let Session::Operator(op) = crate::auth::authenticate(&svc, &key).await.unwrap() else {
+            panic!("operator key")
+        };
+        let ctx = RequestCtx::new();
+        let a = crate::orgs::create(&svc, &op, &ctx, "a", None)
+            .await
+            .unwrap();
+        let host = StoreHost {
+            svc: svc.clone(),
+            scope: op.enter_org(a.id).system_for_same_org(),
+            ctx,
+            tier: Tier::free(),
+            invocation: InvocationId::new(),
+        };
+        let elsewhere = InstallRef {
+            org_id: OrgId::new(),
+            install_id: InstallId::new(),
+        };
+        assert!(matches!(
+            KvBackend::get(&host, &elsewhere, "k").await,
+            Err(BackendError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            KvBackend::set(&host, &elsewhere, "k", b"v").await,
+            Err(BackendError::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            SecretsBackend::get(&host, &elsewhere, "api_token").await,
+            Err(BackendError::PermissionDenied(_))
+        ));
+        let nested = Nested {
+            meter: Arc::new(tenantry_world::Meter::new(
+                10,
+                std::time::Instant::now() + std::time::Duration::from_secs(5),
+                1_000_000,
+            )),
+            depth: 1,
+        };
+        let e = ToolBackend::call(&host, &elsewhere, "@x/y", "run", "{}".into(), nested)
+            .await
+            .unwrap_err();
+        assert_eq!(e.outcome, Outcome::NotFound);
+    }
+}
