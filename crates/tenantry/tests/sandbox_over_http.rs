@@ -67,7 +67,11 @@ async fn another_install_of_the_same_org_cannot_read_or_overwrite_its_kv_or_secr
 
     // The attacker install of the same org reads the victim's key: nothing.
     let r = run(&s, &o, &attacks, "kv-get", json!({"key": "counter/x"})).await;
-    assert_eq!((&r["outcome"], &r["output"]), (&json!("OK"), &Value::Null), "{r}");
+    assert_eq!(
+        (&r["outcome"], &r["output"]),
+        (&json!("OK"), &Value::Null),
+        "{r}"
+    );
     // It writes the same key: only into its own namespace.
     let r = run(
         &s,
@@ -82,7 +86,11 @@ async fn another_install_of_the_same_org_cannot_read_or_overwrite_its_kv_or_secr
     assert_eq!(r["output"]["value"], 1, "the victim's value survived: {r}");
     // The same secret name on the attacker's install holds nothing of the victim's.
     let r = run(&s, &o, &attacks, "secret", json!({"name": "api_token"})).await;
-    assert_eq!((&r["outcome"], &r["output"]), (&json!("OK"), &Value::Null), "{r}");
+    assert_eq!(
+        (&r["outcome"], &r["output"]),
+        (&json!("OK"), &Value::Null),
+        "{r}"
+    );
     let r = run(&s, &o, &victim, "check", json!({})).await;
     assert_eq!(r["output"]["length"], "victim-secret".len(), "{r}");
 
@@ -140,10 +148,24 @@ async fn tier_overrides_of_memory_host_calls_output_and_storage_reach_the_sandbo
 
     // The kv storage quota (64 bytes for the org): a small write fits, a larger one
     // is refused inside the sandbox and stores nothing.
-    let r = run(&s, &o, &attacks, "kv-set", json!({"key": "k", "value": "small"})).await;
+    let r = run(
+        &s,
+        &o,
+        &attacks,
+        "kv-set",
+        json!({"key": "k", "value": "small"}),
+    )
+    .await;
     assert_eq!(r["outcome"], "OK", "{r}");
     let big = "x".repeat(100);
-    let r = run(&s, &o, &attacks, "kv-set", json!({"key": "big", "value": big})).await;
+    let r = run(
+        &s,
+        &o,
+        &attacks,
+        "kv-set",
+        json!({"key": "big", "value": big}),
+    )
+    .await;
     assert_ne!(r["outcome"], "OK", "{r}");
     assert!(
         r["error"]["message"]
@@ -218,4 +240,64 @@ async fn a_manifest_tampered_in_the_database_is_refused_before_use_pooled() {
         "{e}"
     );
     assert_eq!(s.rows(Some(&o.id), "installs").await, 0);
+}
+
+on_both_stores!(
+    a_nested_tool_call_shares_its_callers_host_call_budget,
+    a_nested_tool_call_shares_its_callers_host_call_budget_pooled,
+    a_nested_tool_call_shares_its_callers_host_call_budget_on
+);
+
+/// A tool call is part of its caller's execution: the caller's host calls and the
+/// callee's together are bounded by the one budget of the tier.
+async fn a_nested_tool_call_shares_its_callers_host_call_budget_on(s: Server) {
+    let p = publish_examples(&s).await;
+    // The tool-caller example, republished to call the kv counter (2 host calls).
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins/tool-caller");
+    let mut m: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tenantry.json")).expect("manifest"))
+            .expect("manifest json");
+    m["version"] = json!("0.2.0");
+    m["dependencies"] = json!({"@examples/kv-counter": "*"});
+    m["permissions"]["tools"] = json!(["@examples/kv-counter"]);
+    s.publish(
+        &p,
+        &m,
+        &std::fs::read(dir.join("plugin.wasm")).expect("wasm"),
+    )
+    .await;
+    let o = org(&s, "nested").await;
+    install(&s, &o, "@examples/kv-counter", json!({"kv": true})).await;
+    let caller = install(
+        &s,
+        &o,
+        "@examples/tool-caller",
+        json!({"tools": ["@examples/kv-counter"]}),
+    )
+    .await;
+    let input =
+        json!({"plugin": "@examples/kv-counter", "action": "increment", "input": {"name": "n"}});
+    let r = run(&s, &o, &caller, "call", input.clone()).await;
+    assert_eq!(r["outcome"], "OK", "{r}");
+    let total = r["stats"]["host_calls"].as_u64().expect("host_calls");
+    assert!(
+        total >= 3,
+        "the tool call plus the counter's kv get and set: {r}"
+    );
+    let limits = format!("/v1/orgs/{}/limits", o.id);
+    for (budget, ok) in [(total - 1, false), (total, true)] {
+        s.ok(
+            "PUT",
+            &limits,
+            Some(&s.operator_key),
+            Some(json!({"host_calls_per_execution": budget})),
+            200,
+        )
+        .await;
+        let r = run(&s, &o, &caller, "call", input.clone()).await;
+        // Where the budget runs out decides whether the caller sees a failed tool
+        // call or the whole execution ends: either way it is not OK.
+        assert_eq!(r["outcome"] == "OK", ok, "budget {budget} of {total}: {r}");
+    }
 }
