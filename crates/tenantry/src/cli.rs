@@ -308,7 +308,7 @@ pub enum OrgCmd {
     List,
     /// Change an org's tier (operator).
     SetTier {
-        /// The org (id).
+        /// The org (id or name).
         org: String,
         #[arg(help = TIER_HELP)]
         tier: String,
@@ -320,7 +320,7 @@ pub enum OrgCmd {
     /// Override some of an org's limits (operator), e.g.
     /// `--set '{"executions_per_day": 5000}'`; `--set '{}'` clears every override.
     SetLimits {
-        /// The org (id).
+        /// The org (id or name).
         org: String,
         /// JSON object of limits to override (or @file.json).
         #[arg(long)]
@@ -337,7 +337,7 @@ pub enum UserCmd {
         /// owner, admin, member or viewer.
         #[arg(long, default_value = "member", value_parser = ["owner", "admin", "member", "viewer"])]
         role: String,
-        /// The org to add the user to (id; operators only).
+        /// The org to add the user to (id or name; operators only).
         #[arg(long)]
         org: Option<String>,
     },
@@ -370,19 +370,19 @@ pub enum AgentCmd {
     List,
     /// Delete an agent and revoke its keys.
     Delete {
-        /// The agent (id).
+        /// The agent (id or name).
         agent: String,
     },
     /// Let an agent use an install.
     Bind {
-        /// The agent (id).
+        /// The agent (id or name).
         agent: String,
         /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
     },
     /// Stop an agent using an install.
     Unbind {
-        /// The agent (id).
+        /// The agent (id or name).
         agent: String,
         /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
@@ -401,10 +401,10 @@ pub enum KeyCmd {
         /// Create the key for this user (id).
         #[arg(long, conflicts_with = "agent")]
         user: Option<String>,
-        /// Create the key for this agent (id).
+        /// Create the key for this agent (id or name).
         #[arg(long)]
         agent: Option<String>,
-        /// Operators provision keys in an org with --org.
+        /// Operators provision keys in an org with --org (id or name).
         #[arg(long)]
         org: Option<String>,
         /// Lifetime, e.g. 30d, 12h, 90m.

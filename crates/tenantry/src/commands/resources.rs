@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::io::Read;
 
 use crate::cli::*;
-use crate::client::{Client, seg};
+use crate::client::{ApiError, Client, seg};
 use crate::output::{fields, list_of, print, s, table};
 
 pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
@@ -22,6 +22,7 @@ pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
             return Ok(());
         }
         OrgCmd::SetTier { org, tier } => {
+            let org = org_id(c, &org).await?;
             c.patch(&format!("/v1/orgs/{}", seg(&org)), json!({"tier": tier}))
                 .await?
         }
@@ -63,6 +64,7 @@ pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
         }
         OrgCmd::SetLimits { org, set } => {
             let body = json_arg(&set, "--set")?;
+            let org = org_id(c, &org).await?;
             c.put(&format!("/v1/orgs/{}/limits", seg(&org)), Some(body))
                 .await?
         }
@@ -83,7 +85,7 @@ pub async fn user(cmd: UserCmd, c: &Client, json: bool) -> Result<()> {
     let v = match cmd {
         UserCmd::Add { name, role, org } => {
             let path = match org {
-                Some(o) => format!("/v1/orgs/{}/users", seg(&o)),
+                Some(o) => format!("/v1/orgs/{}/users", seg(&org_id(c, &o).await?)),
                 None => "/v1/users".into(),
             };
             c.post(&path, json!({"name": name, "role": role})).await?
@@ -132,10 +134,12 @@ pub async fn agent(cmd: AgentCmd, c: &Client, json: bool) -> Result<()> {
             });
         }
         AgentCmd::Delete { agent } => {
+            let agent = agent_id(c, &agent).await?;
             c.delete(&format!("/v1/agents/{}", seg(&agent))).await?;
             done(json, "agent deleted; its keys are revoked");
         }
         AgentCmd::Bind { agent, install } => {
+            let agent = agent_id(c, &agent).await?;
             let id = install_id(c, &install).await?;
             let v = c
                 .put(
@@ -148,6 +152,7 @@ pub async fn agent(cmd: AgentCmd, c: &Client, json: bool) -> Result<()> {
             });
         }
         AgentCmd::Unbind { agent, install } => {
+            let agent = agent_id(c, &agent).await?;
             let id = install_id(c, &install).await?;
             c.delete(&format!("/v1/agents/{}/installs/{}", seg(&agent), seg(&id)))
                 .await?;
@@ -213,7 +218,7 @@ pub async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
         } => {
             let owner = match (user, agent) {
                 (Some(u), _) => json!({"kind": "user", "id": u}),
-                (None, Some(a)) => json!({"kind": "agent", "id": a}),
+                (None, Some(a)) => json!({"kind": "agent", "id": agent_id(c, &a).await?}),
                 (None, None) => json!({"kind": "self"}),
             };
             let expires_at = match expires_in {
@@ -226,7 +231,7 @@ pub async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
                 None => None,
             };
             let path = match org {
-                Some(o) => format!("/v1/orgs/{}/keys", seg(&o)),
+                Some(o) => format!("/v1/orgs/{}/keys", seg(&org_id(c, &o).await?)),
                 None => "/v1/keys".into(),
             };
             let v = c
@@ -327,12 +332,64 @@ pub async fn publisher(cmd: PublisherCmd, c: &Client, json: bool) -> Result<()> 
     Ok(())
 }
 
+/// Whether `r` has the shape of an id (a UUID), rather than a name.
+fn is_id(r: &str) -> bool {
+    r.len() == 36
+        && r.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// Resolves `r`, an id or the `name` of one item of the list at `path`.
+async fn id_by_name(c: &Client, path: &str, r: &str, what: &str, list: &str) -> Result<String> {
+    if is_id(r) {
+        return Ok(r.to_string());
+    }
+    let all = c.get(path).await?;
+    let found: Vec<&str> = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["name"] == r)
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    match found[..] {
+        [id] => Ok(id.to_string()),
+        [] => bail!("no {what} named {r}; see `{list}`"),
+        _ => bail!("several {what}s are named {r}; give the id (see `{list}`)"),
+    }
+}
+
+/// Resolves an org given by id or by name (operator).
+pub async fn org_id(c: &Client, r: &str) -> Result<String> {
+    id_by_name(c, "/v1/orgs", r, "org", "tenantry org list").await
+}
+
+/// Resolves an agent of your org given by id or by name.
+pub async fn agent_id(c: &Client, r: &str) -> Result<String> {
+    id_by_name(c, "/v1/agents", r, "agent", "tenantry agent list").await
+}
+
 /// Resolves an install given by id or by plugin name (`@scope/name`).
 pub async fn install_id(c: &Client, r: &str) -> Result<String> {
     if !r.starts_with('@') {
         return Ok(r.to_string());
     }
-    let all = c.get("/v1/installs").await?;
+    let all = match c.get("/v1/installs").await {
+        Ok(all) => all,
+        Err(mut e) => {
+            if let Some(a) = e.downcast_mut::<ApiError>()
+                && a.code == "PERMISSION_DENIED"
+            {
+                a.hint.push_str(&format!(
+                    " (naming the install {r} by its plugin lists your org's installs, which needs \
+                     read_org: give the install's id instead, or grant the agent read_org)"
+                ));
+            }
+            return Err(e);
+        }
+    };
     all.as_array()
         .into_iter()
         .flatten()
