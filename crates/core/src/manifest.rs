@@ -190,12 +190,57 @@ pub fn host_pattern_covers(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// Compiles a publisher's JSON Schema. Patterns use the `regex` engine (linear time,
+/// no look-around or back-references), so an untrusted schema cannot make the host
+/// backtrack for seconds on every invocation.
 fn compile_schema(what: &str, schema: &Value) -> Result<jsonschema::Validator> {
     if !schema.is_object() {
         return Err(bad(format!("{what} must be a JSON Schema object")));
     }
-    jsonschema::validator_for(schema)
+    jsonschema::options()
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(schema)
         .map_err(|e| bad(format!("{what} is not a valid JSON Schema: {e}")))
+}
+
+/// The actions' input schemas of one plugin version, compiled once and used for
+/// every invocation of that version ([`Manifest::input_schemas`]).
+pub struct InputSchemas {
+    plugin: String,
+    actions: BTreeMap<String, jsonschema::Validator>,
+}
+
+impl InputSchemas {
+    /// Validates an action's input: `NOT_FOUND` (listing the actions) for an
+    /// unknown action, `INVALID_INPUT` naming the field otherwise.
+    pub fn validate(&self, action: &str, input: &Value) -> Result<()> {
+        let validator = self.actions.get(action).ok_or_else(|| {
+            Error::new(
+                ErrorCode::NotFound,
+                format!(
+                    "plugin {} has no action '{}'; its actions are: {}",
+                    self.plugin,
+                    clip(action),
+                    self.actions
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        if let Some(e) = validator.iter_errors(input).next() {
+            let path = e.instance_path.to_string();
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "input field '{}' is invalid: {e}",
+                    if path.is_empty() { "(root)" } else { &path }
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Manifest {
@@ -366,35 +411,21 @@ impl Manifest {
         Ok(())
     }
 
-    /// Validates an action's input against its schema.
-    pub fn validate_input(&self, action: &str, input: &Value) -> Result<()> {
-        let spec = self.action(action).ok_or_else(|| {
-            Error::new(
-                ErrorCode::NotFound,
-                format!(
-                    "plugin {} has no action '{}'; its actions are: {}",
-                    self.name,
-                    clip(action),
-                    self.actions
-                        .iter()
-                        .map(|a| a.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
-        let validator = compile_schema("input_schema", &spec.input_schema)?;
-        if let Some(e) = validator.iter_errors(input).next() {
-            let path = e.instance_path.to_string();
-            return Err(Error::new(
-                ErrorCode::InvalidInput,
-                format!(
-                    "input field '{}' is invalid: {e}",
-                    if path.is_empty() { "(root)" } else { &path }
-                ),
-            ));
+    /// Compiles every action's input schema (once per plugin version; see
+    /// [`InputSchemas`]).
+    pub fn input_schemas(&self) -> Result<InputSchemas> {
+        let mut actions = BTreeMap::new();
+        for a in &self.actions {
+            let v = compile_schema(
+                &format!("input_schema of action '{}'", a.name),
+                &a.input_schema,
+            )?;
+            actions.insert(a.name.clone(), v);
         }
-        Ok(())
+        Ok(InputSchemas {
+            plugin: self.name.clone(),
+            actions,
+        })
     }
 
     /// Checks that `grants` ⊆ the requested permissions; the error names the excess.
@@ -481,6 +512,27 @@ mod tests {
     #[test]
     fn valid_manifest_passes() {
         manifest().validate().unwrap();
+    }
+
+    /// A publisher's schema is untrusted: a catastrophic-backtracking pattern must
+    /// not cost the host seconds per invocation, and look-around (which needs a
+    /// backtracking engine) is refused at publish.
+    #[test]
+    fn a_redos_pattern_in_an_input_schema_runs_in_linear_time() {
+        let mut m = manifest();
+        m.actions[0].input_schema = json!({"type": "object", "properties": {"city": {"type": "string", "pattern": "^(a+)+$"}}});
+        m.validate().unwrap();
+        let inputs = m.input_schemas().unwrap();
+        let evil = format!("{}!", "a".repeat(50_000));
+        let started = std::time::Instant::now();
+        let e = inputs
+            .validate("forecast", &json!({"city": evil}))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        // A backtracking engine needs 2^50000 steps here; a linear one microseconds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        m.actions[0].input_schema = json!({"type": "object", "properties": {"city": {"type": "string", "pattern": "(?=a)a"}}});
+        assert_eq!(m.validate().unwrap_err().code, ErrorCode::InvalidManifest);
     }
 
     #[test]

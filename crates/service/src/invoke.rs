@@ -73,6 +73,8 @@ pub struct InvokeResponse {
 pub struct Prepared {
     pub loaded: Arc<LoadedPlugin>,
     pub manifest: Manifest,
+    /// The actions' input schemas, compiled once per version.
+    inputs: tenantry_core::manifest::InputSchemas,
     /// The key that signed the version and its publisher: checked again at every use,
     /// so a revocation stops a cached version on its next invocation, on every node.
     key_id: String,
@@ -216,8 +218,10 @@ pub async fn prepare(svc: &Service, install: &InstallRecord) -> Result<Arc<Prepa
                 ),
             )
         })?;
+    let inputs = manifest.input_schemas()?;
     let prepared = Arc::new(Prepared {
         loaded,
+        inputs,
         manifest,
         key_id: version.key_id,
         publisher_id: signer.publisher_id,
@@ -259,7 +263,7 @@ async fn run_install(
     let (nested, caller_id) = nested.unzip();
     let prepared = prepare(svc, install).await?;
     let input_text = input.to_string();
-    let validated = prepared.manifest.validate_input(action, input);
+    let validated = prepared.inputs.validate(action, input);
     let ran = validated.is_ok();
     let (outcome, output, error, stats, denied) = match validated {
         Err(e) => {
