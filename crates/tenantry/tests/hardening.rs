@@ -662,3 +662,76 @@ async fn a_weak_publisher_key_is_refused_at_registration_on(s: Server) {
     );
     assert_eq!(s.rows(None, "publishers").await, 0);
 }
+
+/// Under a steady stream of invocations (never 50 ms apart, far fewer than 512), a
+/// `kill -9` loses at most the last moments of usage records: the recorder flushes
+/// 50 ms after a batch's first record, not only after a quiet 50 ms or 512 records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_under_steady_traffic_loses_only_the_last_moments_of_usage() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let mut s = Server::start();
+    let p = publisher(&s, "acme").await;
+    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("steady"))
+        .await;
+    let (o, install) = installed(&s, "steady", "@acme/tool").await;
+    s.ok(
+        "PUT",
+        &format!("/v1/orgs/{}/limits", o.id),
+        Some(&s.operator_key),
+        Some(json!({"invocations_per_minute": 100000, "executions_per_day": 100000, "executions_per_month": 100000})),
+        200,
+    )
+    .await;
+    let acked = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stream = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        let url = format!("{}/v1/installs/{install}/invoke", s.url);
+        let key = o.member.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            while !stop.load(Ordering::SeqCst) {
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&json!({"action": "run", "input": {}}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => {
+                        acked.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => break,
+                }
+            }
+        })
+    };
+    // Stream until a few batches' worth were acknowledged (and at least 600 ms).
+    let started = std::time::Instant::now();
+    while acked.load(Ordering::SeqCst) < 40
+        || started.elapsed() < std::time::Duration::from_millis(600)
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the stream stalled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let before_kill = acked.load(Ordering::SeqCst);
+    s.crash_and_restart();
+    stop.store(true, Ordering::SeqCst);
+    let _ = stream.await;
+    assert!(
+        before_kill < 512,
+        "the stream must stay under one full batch"
+    );
+    let usage = s
+        .ok("GET", "/v1/usage?limit=10000", Some(&o.admin), None, 200)
+        .await;
+    let kept = usage.as_array().map_or(0, Vec::len);
+    assert!(
+        kept * 2 >= before_kill,
+        "only {kept} of {before_kill} acknowledged invocations kept their usage record"
+    );
+}
