@@ -113,45 +113,38 @@ fn the_readme_quickstart_runs_as_written() {
         "the quickstart failed ({status}):\n{shown}"
     );
 
-    // Both invocations succeeded, showing the install's config and its secret.
-    assert_eq!(out.matches("outcome: OK").count(), 2, "{shown}");
+    // The invocation succeeded in the install's configured units, with its secret.
+    assert_eq!(out.matches("outcome: OK").count(), 1, "{shown}");
     assert!(
-        out.contains(r#""greeting": "Hello from acme""#),
-        "echo must show the configured greeting:\n{shown}"
+        out.contains(r#""units": "metric""#) && out.contains(r#""temperature": 4.0"#),
+        "weather must answer in the configured units (it needs the secret to answer):\n{shown}"
     );
     assert!(
-        out.contains(r#""set": true"#) && out.contains(r#""length": 16"#),
-        "secret-user must see the 16-byte secret:\n{shown}"
-    );
-    assert!(
-        !out.contains("not-a-real-token"),
+        !out.contains("not-a-real-key"),
         "the secret's value must never be printed:\n{shown}"
     );
 
-    // `tenantry usage`: one OK event per invocation (ID AT PLUGIN ACTION OUTCOME …).
+    // `tenantry usage`: one OK event (ID AT PLUGIN ACTION OUTCOME …).
     let rows = rows(&out);
-    for (plugin, action) in [
-        ("@examples/echo", "echo"),
-        ("@examples/secret-user", "check"),
-    ] {
-        assert!(
-            rows.iter()
-                .any(|r| r.len() > 4 && r[2] == plugin && r[3] == action && r[4] == "OK"),
-            "`tenantry usage` must list {plugin} {action}:\n{shown}"
-        );
-    }
-    // `tenantry audit list`: the agent's two invocations (SEQ AT ACTOR_KIND ACTION TARGET OUTCOME).
+    assert!(
+        rows.iter().any(|r| r.len() > 4
+            && r[2] == "@examples/weather"
+            && r[3] == "forecast"
+            && r[4] == "OK"),
+        "`tenantry usage` must list @examples/weather forecast:\n{shown}"
+    );
+    // `tenantry audit list`: the agent's invocation (SEQ AT ACTOR_KIND ACTION TARGET OUTCOME).
     let invokes = rows
         .iter()
         .filter(|r| r.len() > 5 && r[2] == "agent" && r[3] == "invoke" && r[5] == "OK")
         .count();
     assert_eq!(
-        invokes, 2,
-        "`tenantry audit list` must show the agent's two invocations:\n{shown}"
+        invokes, 1,
+        "`tenantry audit list` must show the agent's invocation:\n{shown}"
     );
 
     // Nothing was written into the repository's examples.
-    for name in ["echo", "secret-user"] {
+    for name in ["weather"] {
         let sig = root
             .join("examples/plugins")
             .join(name)
