@@ -217,9 +217,31 @@ pub async fn install(
     Ok(view(install, &manifest))
 }
 
+/// The org's installs; an agent without `read_org` but with `invoke` sees the installs
+/// bound to it (the ones it may invoke), so it can name them.
 pub async fn list(svc: &Service, scope: &TenantScope) -> Result<Vec<InstallRecord>> {
-    scope.require(Permission::ReadOrg)?;
-    Ok(svc.read(scope).await?.list_installs().await?)
+    let agent_invoking = scope.agent_id().filter(|_| {
+        !scope.permissions().contains(&Permission::ReadOrg)
+            && scope.permissions().contains(&Permission::Invoke)
+    });
+    let Some(agent) = agent_invoking else {
+        scope.require(Permission::ReadOrg)?;
+        return Ok(svc.read(scope).await?.list_installs().await?);
+    };
+    let mut tx = svc.read(scope).await?;
+    let bound: BTreeSet<InstallId> = tx
+        .list_bindings()
+        .await?
+        .into_iter()
+        .filter(|b| b.agent_id == agent)
+        .map(|b| b.install_id)
+        .collect();
+    Ok(tx
+        .list_installs()
+        .await?
+        .into_iter()
+        .filter(|i| bound.contains(&i.id))
+        .collect())
 }
 
 pub async fn get(svc: &Service, scope: &TenantScope, id: InstallId) -> Result<InstallView> {

@@ -735,3 +735,76 @@ async fn a_crash_under_steady_traffic_loses_only_the_last_moments_of_usage() {
         "only {kept} of {before_kill} acknowledged invocations kept their usage record"
     );
 }
+
+on_both_stores!(
+    an_invoke_only_agent_lists_just_the_installs_bound_to_it,
+    an_invoke_only_agent_lists_just_the_installs_bound_to_it_pooled,
+    an_invoke_only_agent_lists_just_the_installs_bound_to_it_on
+);
+
+/// An agent that may only invoke can still name the installs it may invoke (the
+/// CLI resolves `@scope/name` by listing), and sees no other install of its org.
+async fn an_invoke_only_agent_lists_just_the_installs_bound_to_it_on(s: Server) {
+    let p = publisher(&s, "acme").await;
+    for name in ["bound", "other"] {
+        s.publish(&p, &manifest("acme", name, "1.0.0"), &component(name))
+            .await;
+    }
+    let o = org(&s, "narrow").await;
+    let mut ids = Vec::new();
+    for name in ["bound", "other"] {
+        let i = s
+            .ok(
+                "POST",
+                "/v1/installs",
+                Some(&o.admin),
+                Some(json!({"plugin": format!("@acme/{name}"), "config": {"greeting": "x"}})),
+                201,
+            )
+            .await;
+        ids.push(i["id"].as_str().expect("id").to_string());
+    }
+    let a = s
+        .ok(
+            "POST",
+            "/v1/agents",
+            Some(&o.owner),
+            Some(json!({"name": "invoker", "grants": ["invoke"]})),
+            201,
+        )
+        .await;
+    let agent = a["id"].as_str().expect("agent id");
+    let k = s
+        .ok(
+            "POST",
+            "/v1/keys",
+            Some(&o.owner),
+            Some(json!({"owner": {"kind": "agent", "id": agent}, "name": "invoker"})),
+            201,
+        )
+        .await;
+    let key = k["key"].as_str().expect("key");
+    let listed = s.ok("GET", "/v1/installs", Some(key), None, 200).await;
+    assert_eq!(listed, json!([]), "nothing bound yet");
+    s.ok(
+        "PUT",
+        &format!("/v1/agents/{agent}/installs/{}", ids[0]),
+        Some(&o.admin),
+        None,
+        201,
+    )
+    .await;
+    let listed = s.ok("GET", "/v1/installs", Some(key), None, 200).await;
+    let plugins: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|i| i["plugin"].as_str())
+        .collect();
+    assert_eq!(plugins, ["@acme/bound"]);
+    // The org's full list stays behind read_org.
+    let (st, _) = s
+        .call("GET", &format!("/v1/installs/{}", ids[1]), Some(key), None)
+        .await;
+    assert_eq!(st, 403);
+}
