@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod output;
 mod profile;
+mod suggest;
 
 use clap::Parser;
 use serde_json::json;

@@ -194,7 +194,11 @@ pub async fn run(cmd: PluginCmd, json_out: bool) -> Result<()> {
             });
         }
         PluginCmd::Show { client, name } => {
-            let v = Client::connect(&client)?.get(&plugin_path(&name)?).await?;
+            let c = Client::connect(&client)?;
+            let v = match c.get(&plugin_path(&name)?).await {
+                Ok(v) => v,
+                Err(e) => return Err(super::resources::with_registry_hint(&c, &name, e).await),
+            };
             print(json_out, &v, |v| {
                 fields(
                     v,

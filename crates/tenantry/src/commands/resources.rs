@@ -7,6 +7,7 @@ use std::io::Read;
 use crate::cli::*;
 use crate::client::{ApiError, Client, seg};
 use crate::output::{fields, list_of, print, s, table};
+use crate::suggest::did_you_mean;
 
 pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
     let v = match cmd {
@@ -347,16 +348,18 @@ async fn id_by_name(c: &Client, path: &str, r: &str, what: &str, list: &str) -> 
         return Ok(r.to_string());
     }
     let all = c.get(path).await?;
-    let found: Vec<&str> = all
-        .as_array()
-        .into_iter()
-        .flatten()
+    let items = all.as_array().map(Vec::as_slice).unwrap_or_default();
+    let found: Vec<&str> = items
+        .iter()
         .filter(|i| i["name"] == r)
         .filter_map(|i| i["id"].as_str())
         .collect();
     match found[..] {
         [id] => Ok(id.to_string()),
-        [] => bail!("no {what} named {r}; see `{list}`"),
+        [] => {
+            let hint = did_you_mean(r, items.iter().filter_map(|i| i["name"].as_str()));
+            bail!("no {what} named {r}{}", or_see(&hint, list))
+        }
         _ => bail!("several {what}s are named {r}; give the id (see `{list}`)"),
     }
 }
@@ -390,12 +393,51 @@ pub async fn install_id(c: &Client, r: &str) -> Result<String> {
             return Err(e);
         }
     };
-    all.as_array()
-        .into_iter()
-        .flatten()
+    let items = all.as_array().map(Vec::as_slice).unwrap_or_default();
+    if let Some(id) = items
+        .iter()
         .find(|i| i["plugin"] == r)
-        .and_then(|i| i["id"].as_str().map(String::from))
-        .ok_or_else(|| anyhow!("{r} is not installed in your org; see `tenantry install list`"))
+        .and_then(|i| i["id"].as_str())
+    {
+        return Ok(id.to_string());
+    }
+    let hint = did_you_mean(r, items.iter().filter_map(|i| i["plugin"].as_str()));
+    bail!(
+        "no install of {r} in your org{}",
+        or_see(&hint, "tenantry install list")
+    )
+}
+
+/// `hint` (a "did you mean"), or else a pointer to the command that lists the names.
+fn or_see(hint: &str, list: &str) -> String {
+    if hint.is_empty() {
+        format!("; see `{list}`")
+    } else {
+        hint.to_string()
+    }
+}
+
+/// Adds "did you mean" to a `NOT_FOUND` about plugin `name`, from the registry's
+/// names (its first 200; best effort: a failure to list them leaves the error as
+/// it was).
+pub async fn with_registry_hint(c: &Client, name: &str, mut e: anyhow::Error) -> anyhow::Error {
+    let Some(a) = e.downcast_mut::<ApiError>() else {
+        return e;
+    };
+    if a.code != "NOT_FOUND" {
+        return e;
+    }
+    if let Ok(all) = c.get("/v1/plugins?limit=200").await {
+        let hint = did_you_mean(
+            name,
+            all.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["name"].as_str()),
+        );
+        a.hint.push_str(&hint);
+    }
+    e
 }
 
 /// Reads `--config` text: inline JSON or `@file.json`.
@@ -438,6 +480,115 @@ fn show_install(v: &Value) {
     }
 }
 
+/// Prints a warning on standard error: `warning: …`, or with `--json` one
+/// `{"warning": {"code", "message"}}` line (standard output stays the command's
+/// JSON alone).
+fn warn(json: bool, code: &str, message: &str) {
+    if json {
+        eprintln!("{}", json!({"warning": {"code": code, "message": message}}));
+    } else if crate::output::colour(&std::io::stderr()) {
+        eprintln!("\x1b[1;33mwarning\x1b[0m: {message}");
+    } else {
+        eprintln!("warning: {message}");
+    }
+}
+
+/// The `--grant-…` flags that give an install the grants `g` (an install view's
+/// `grants`), plus `extra_secret`.
+fn grant_flags(g: &Value, extra_secret: &str) -> String {
+    let strs = |k: &str| -> Vec<String> {
+        g[k].as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect()
+    };
+    let mut flags = Vec::new();
+    flags.extend(
+        strs("egress")
+            .into_iter()
+            .map(|h| format!("--grant-egress {h}")),
+    );
+    if g["kv"] == true {
+        flags.push("--grant-kv".to_string());
+    }
+    flags.extend(
+        strs("secrets")
+            .into_iter()
+            .map(|x| format!("--grant-secret {x}")),
+    );
+    flags.push(format!("--grant-secret {extra_secret}"));
+    flags.extend(
+        strs("tools")
+            .into_iter()
+            .map(|t| format!("--grant-tool {t}")),
+    );
+    flags.join(" ")
+}
+
+/// After a change to an install (`v`, its view): warns about each secret its plugin
+/// reads (requested in the manifest's `permissions.secrets`) that the install does
+/// not grant, since reading it is refused; and about each granted secret with no
+/// value yet (`fresh`: a new install has none; else the install's secrets are
+/// listed, and nothing is said if that fails).
+async fn secret_warnings(c: &Client, v: &Value, json: bool, fresh: bool) {
+    let names = |x: &Value| -> Vec<String> {
+        x.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(String::from))
+            .collect()
+    };
+    let declared = names(&v["secret_names"]);
+    let requested: Vec<String> = names(&v["requested"]["secrets"])
+        .into_iter()
+        .filter(|n| declared.is_empty() || declared.contains(n))
+        .collect();
+    let granted = names(&v["grants"]["secrets"]);
+    let plugin = s(v, "plugin");
+    for name in requested.iter().filter(|n| !granted.contains(n)) {
+        warn(
+            json,
+            "SECRET_NOT_GRANTED",
+            &format!(
+                "{plugin} declares secret '{name}' but this install does not grant it; invocations \
+                 that read it are refused. Add it with --grant-secret {name} (`tenantry install \
+                 grants {plugin} {}` keeps the other grants)",
+                grant_flags(&v["grants"], name)
+            ),
+        );
+    }
+    if granted.is_empty() {
+        return;
+    }
+    let set: Vec<String> = if fresh {
+        Vec::new()
+    } else {
+        match c
+            .get(&format!("/v1/installs/{}/secrets", seg(&s(v, "id"))))
+            .await
+        {
+            Ok(list) => list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x["name"].as_str().map(String::from))
+                .collect(),
+            Err(_) => return,
+        }
+    };
+    for name in granted.iter().filter(|n| !set.contains(n)) {
+        warn(
+            json,
+            "SECRET_NOT_SET",
+            &format!(
+                "secret '{name}' of {plugin} has no value yet; set it with `tenantry secret set \
+                 {plugin} {name}` (reads it from a hidden prompt or standard input)"
+            ),
+        );
+    }
+}
+
 pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
     let v = match cmd {
         InstallCmd::Add {
@@ -451,11 +602,19 @@ pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
                 .map(|t| config_arg(&t))
                 .transpose()?
                 .unwrap_or_else(|| json!({}));
-            c.post(
-                "/v1/installs",
-                json!({"plugin": plugin, "version": version, "config": config, "grants": grants_json(&grants), "enabled": !disabled}),
-            )
-            .await?
+            let v = match c
+                .post(
+                    "/v1/installs",
+                    json!({"plugin": plugin, "version": version, "config": config, "grants": grants_json(&grants), "enabled": !disabled}),
+                )
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => return Err(with_registry_hint(c, &plugin, e).await),
+            };
+            print(json, &v, show_install);
+            secret_warnings(c, &v, json, true).await;
+            return Ok(());
         }
         InstallCmd::List => {
             let v = c.get("/v1/installs").await?;
@@ -484,11 +643,15 @@ pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
         }
         InstallCmd::Grants { install, grants } => {
             let id = install_id(c, &install).await?;
-            c.patch(
-                &format!("/v1/installs/{}", seg(&id)),
-                json!({"grants": grants_json(&grants)}),
-            )
-            .await?
+            let v = c
+                .patch(
+                    &format!("/v1/installs/{}", seg(&id)),
+                    json!({"grants": grants_json(&grants)}),
+                )
+                .await?;
+            print(json, &v, show_install);
+            secret_warnings(c, &v, json, false).await;
+            return Ok(());
         }
         InstallCmd::RateLimit {
             install,
@@ -525,19 +688,27 @@ pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
         }
         InstallCmd::Upgrade { install, version } => {
             let id = install_id(c, &install).await?;
-            c.post(
-                &format!("/v1/installs/{}/version", seg(&id)),
-                json!({"version": version.unwrap_or_else(|| "*".into())}),
-            )
-            .await?
+            let v = c
+                .post(
+                    &format!("/v1/installs/{}/version", seg(&id)),
+                    json!({"version": version.unwrap_or_else(|| "*".into())}),
+                )
+                .await?;
+            print(json, &v, show_install);
+            secret_warnings(c, &v, json, false).await;
+            return Ok(());
         }
         InstallCmd::Rollback { install } => {
             let id = install_id(c, &install).await?;
-            c.post(
-                &format!("/v1/installs/{}/version", seg(&id)),
-                json!({"version": null}),
-            )
-            .await?
+            let v = c
+                .post(
+                    &format!("/v1/installs/{}/version", seg(&id)),
+                    json!({"version": null}),
+                )
+                .await?;
+            print(json, &v, show_install);
+            secret_warnings(c, &v, json, false).await;
+            return Ok(());
         }
         InstallCmd::Remove { install } => {
             let id = install_id(c, &install).await?;
