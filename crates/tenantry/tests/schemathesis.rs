@@ -65,7 +65,9 @@ fn run(s: &Server, key: Option<&str>, who: &str) {
         .args(["--no-color", "--report", "junit"])
         .arg("--report-junit-path")
         .arg(&report)
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // Its caches (`.schemathesis/`) go with the server's temporary directory.
+        .current_dir(s.data_dir());
     if let Some(k) = key {
         cmd.args(["-H", &format!("Authorization: Bearer {k}")]);
     }
