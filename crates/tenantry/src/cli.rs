@@ -474,6 +474,29 @@ pub struct PluginFiles {
 
 #[derive(Subcommand, Debug)]
 pub enum PluginCmd {
+    /// Create a plugin project (Rust or JavaScript) with one `hello` action, a valid
+    /// tenantry.json and a README with the build, sign and publish commands.
+    New {
+        /// The plugin's name: `name` or `@publisher/name` (lowercase letters, digits,
+        /// `-`, `_`, `.`).
+        name: String,
+        /// The plugin's language.
+        #[arg(long, default_value = "rust", value_parser = ["rust", "js"])]
+        lang: String,
+        /// The project directory to create (it must not exist, or be empty)
+        /// [default: ./NAME, without the scope].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Your publisher name, the plugin's scope [default: the scope of
+        /// `@publisher/name`, else my-publisher].
+        #[arg(long)]
+        publisher: Option<String>,
+        /// Rust: the Tenantry Rust SDK (`sdk/rust` of a Tenantry checkout), written
+        /// into Cargo.toml as a path dependency until the SDK is published
+        /// [default: the checkout this binary was built from].
+        #[arg(long, value_name = "DIR")]
+        sdk_path: Option<PathBuf>,
+    },
     /// Create a publisher signing key pair.
     Keygen {
         /// Where to write the secret key (mode 0600).

@@ -6,7 +6,9 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Instant;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -226,4 +228,243 @@ async fn installing_without_a_secret_the_plugin_reads_warns_on_stderr_only() {
             .unwrap_or_default()
             .contains("--grant-secret api_token")
     );
+}
+
+// 3. tenantry plugin new
+
+/// `tenantry plugin new ARGS` run in `cwd`, expecting success; returns stdout.
+fn plugin_new(cwd: &Path, args: &[&str]) -> String {
+    let mut c = Command::new(BIN);
+    c.current_dir(cwd).args(["plugin", "new"]).args(args);
+    ok(c).0
+}
+
+/// Parses and fully validates a generated manifest, as the registry does.
+fn valid_manifest(dir: &Path) -> tenantry_core::manifest::Manifest {
+    let bytes = std::fs::read(dir.join("tenantry.json")).expect("tenantry.json");
+    tenantry_core::manifest::Manifest::from_json(&bytes)
+        .unwrap_or_else(|e| panic!("the generated tenantry.json is refused: {e}"))
+}
+
+#[test]
+fn plugin_new_scaffolds_rust_and_js_projects_with_a_valid_manifest() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+
+    // Rust, publisher from the name's scope, default directory.
+    let out = plugin_new(root, &["@acme-tools/greeter"]);
+    assert!(
+        out.contains("cargo build --release --target wasm32-wasip2"),
+        "{out}"
+    );
+    assert!(out.contains("tenantry plugin sign"), "{out}");
+    let dir = root.join("greeter");
+    let m = valid_manifest(&dir);
+    assert_eq!(m.name, "@acme-tools/greeter");
+    assert_eq!(m.publisher, "acme-tools");
+    assert_eq!(m.actions[0].name, "hello");
+    for f in ["Cargo.toml", "src/lib.rs", ".gitignore", "README.md"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(cargo.contains("crate-type = [\"cdylib\"]"), "{cargo}");
+    let sdk = std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/rust"))
+        .expect("sdk/rust");
+    assert!(
+        cargo.contains(&format!(
+            "tenantry-plugin-sdk = {{ path = \"{}\" }}",
+            sdk.display()
+        )),
+        "{cargo}"
+    );
+    let readme = std::fs::read_to_string(dir.join("README.md")).expect("README.md");
+    // Words, whatever the line breaks.
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    for want in [
+        "cargo build --release --target wasm32-wasip2",
+        "cp target/wasm32-wasip2/release/greeter.wasm plugin.wasm",
+        "tenantry plugin keygen",
+        "tenantry publisher register acme-tools --public-key",
+        "tenantry plugin sign",
+        "tenantry plugin publish",
+        "This is temporary, until the SDK is published",
+    ] {
+        assert!(readme.contains(want), "README lacks {want:?}:\n{readme}");
+    }
+
+    // JavaScript, default publisher, --dir.
+    let js = root.join("projects/hello-js");
+    plugin_new(
+        root,
+        &[
+            "hello.js",
+            "--lang",
+            "js",
+            "--dir",
+            js.to_str().expect("utf-8"),
+        ],
+    );
+    let m = valid_manifest(&js);
+    assert_eq!(m.name, "@my-publisher/hello.js");
+    let pkg: Value =
+        serde_json::from_slice(&std::fs::read(js.join("package.json")).expect("package.json"))
+            .expect("package.json is JSON");
+    let build = pkg["scripts"]["build"].as_str().unwrap_or_default();
+    assert!(
+        build.starts_with(
+            "componentize-js src/plugin.js --wit wit --world-name plugin --disable http fetch-event"
+        ),
+        "{build}"
+    );
+    assert!(pkg["devDependencies"]["@bytecodealliance/componentize-js"].is_string());
+    let plugin_js = std::fs::read_to_string(js.join("src/plugin.js")).expect("plugin.js");
+    assert!(plugin_js.contains("export function invoke(action, input)"));
+    assert_eq!(
+        std::fs::read_to_string(js.join("wit/plugin.wit")).expect("wit"),
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit/plugin.wit"))
+            .expect("wit/plugin.wit")
+    );
+    assert!(js.join("README.md").is_file());
+
+    // --publisher names the scope of a bare name.
+    plugin_new(root, &["tool", "--publisher", "globex", "--dir", "tool"]);
+    assert_eq!(valid_manifest(&root.join("tool")).name, "@globex/tool");
+}
+
+#[test]
+fn plugin_new_refuses_bad_names_and_non_empty_directories() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let new = |args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.current_dir(root).args(["plugin", "new"]).args(args);
+        fails(c)
+    };
+    for bad in ["Greeter", "my plugin", "@acme", "@Acme/x", "-x", "@acme/"] {
+        let e = new(&[bad, "--dir", "out"]);
+        assert!(e.contains("error:"), "{bad}: {e}");
+        assert!(!root.join("out").exists(), "{bad}: wrote something");
+    }
+    let e = new(&["@acme/x", "--publisher", "globex"]);
+    assert!(e.contains("differ"), "{e}");
+    // A non-empty directory is left alone.
+    std::fs::create_dir(root.join("taken")).expect("mkdir");
+    std::fs::write(root.join("taken/notes.txt"), "mine").expect("write");
+    let e = new(&["taken"]);
+    assert!(e.contains("already exists and is not empty"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(root.join("taken")).expect("dir").count(),
+        1,
+        "nothing written into it"
+    );
+    // An empty one is fine.
+    std::fs::create_dir(root.join("empty")).expect("mkdir");
+    plugin_new(root, &["x", "--dir", "empty"]);
+    valid_manifest(&root.join("empty"));
+    // A missing SDK is named.
+    let e = new(&["y", "--sdk-path", "/nonexistent/sdk"]);
+    assert!(e.contains("is not the Tenantry Rust SDK"), "{e}");
+}
+
+/// Runs cargo, returning its output.
+fn cargo_build(dir: &Path, target_dir: &Path, offline: bool) -> Output {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(dir)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    if offline {
+        c.arg("--offline");
+    }
+    c.output().expect("run cargo")
+}
+
+#[tokio::test]
+async fn a_new_rust_plugin_builds_signs_publishes_installs_and_answers() {
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| text(&o.stdout))
+        .unwrap_or_default();
+    assert!(
+        targets.lines().any(|l| l.trim() == "wasm32-wasip2"),
+        "the wasm32-wasip2 target is not installed: run `rustup target add wasm32-wasip2`"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    plugin_new(root, &["@acme-tools/greeter"]);
+    let dir = root.join("greeter");
+
+    // The README's build command (offline first: the registry cache has the SDK's
+    // dependencies when this workspace's examples were built).
+    let started = Instant::now();
+    let target_dir = root.join("target");
+    let mut out = cargo_build(&dir, &target_dir, true);
+    if !out.status.success() {
+        out = cargo_build(&dir, &target_dir, false);
+    }
+    assert!(
+        out.status.success(),
+        "cargo build failed:\n{}",
+        text(&out.stderr)
+    );
+    eprintln!("built the scaffold in {:?}", started.elapsed());
+    std::fs::copy(
+        target_dir.join("wasm32-wasip2/release/greeter.wasm"),
+        dir.join("plugin.wasm"),
+    )
+    .expect("copy the component to plugin.wasm");
+
+    // keygen, register (operator), sign, publish: the README's commands.
+    let s = Server::start();
+    let mut c = s.cli(None);
+    c.current_dir(&dir).args(["--json", "plugin", "keygen"]);
+    let (keygen, _) = ok(c);
+    let keygen: Value = serde_json::from_str(&keygen).expect("keygen JSON");
+    let public_key = keygen["public_key"].as_str().expect("public key");
+    let mut c = s.cli(Some(&s.operator_key));
+    c.args([
+        "publisher",
+        "register",
+        "acme-tools",
+        "--public-key",
+        public_key,
+    ]);
+    ok(c);
+    let mut c = s.cli(None);
+    c.current_dir(&dir).args(["plugin", "sign"]);
+    ok(c);
+    let mut c = s.cli(Some(&s.operator_key));
+    c.current_dir(&dir).args(["plugin", "publish"]);
+    let (published, _) = ok(c);
+    assert!(
+        published.contains("Published @acme-tools/greeter@0.1.0"),
+        "{published}"
+    );
+
+    // Install and invoke it.
+    let o = org(&s, "acme").await;
+    let mut c = s.cli(Some(&o.owner));
+    c.args([
+        "install",
+        "add",
+        "@acme-tools/greeter",
+        "--config",
+        r#"{"greeting": "Hi"}"#,
+    ]);
+    ok(c);
+    let mut c = s.cli(Some(&o.owner));
+    c.args([
+        "--json",
+        "invoke",
+        "@acme-tools/greeter",
+        "hello",
+        "--input",
+        r#"{"name": "Ada"}"#,
+    ]);
+    let (v, _) = ok(c);
+    let v: Value = serde_json::from_str(&v).expect("invoke JSON");
+    assert_eq!(v["outcome"], "OK", "{v}");
+    assert_eq!(v["output"]["message"], "Hi, Ada!", "{v}");
 }

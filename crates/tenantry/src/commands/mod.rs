@@ -4,6 +4,7 @@ mod demo;
 mod login;
 mod plugin;
 mod resources;
+mod scaffold;
 mod server;
 
 use anyhow::{Result, bail};

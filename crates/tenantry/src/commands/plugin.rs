@@ -101,6 +101,13 @@ pub fn publish_body(manifest_bytes: &[u8], artifact: &[u8], sig: &Value) -> Resu
 
 pub async fn run(cmd: PluginCmd, json_out: bool) -> Result<()> {
     match cmd {
+        PluginCmd::New {
+            name,
+            lang,
+            dir,
+            publisher,
+            sdk_path,
+        } => super::scaffold::new(&name, &lang, dir, publisher, sdk_path, json_out)?,
         PluginCmd::Keygen { out } => {
             let key = SigningKeyPair::generate();
             write_private(&out, key.to_text().expose())?;
