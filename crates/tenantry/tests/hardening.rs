@@ -808,3 +808,42 @@ async fn an_invoke_only_agent_lists_just_the_installs_bound_to_it_on(s: Server) 
         .await;
     assert_eq!(st, 403);
 }
+
+/// JSON Schema's `integer` includes `5.0`; a fraction is refused naming the field.
+#[tokio::test]
+async fn an_integral_float_is_accepted_where_an_integer_is_expected() {
+    let s = Server::start();
+    let p = publisher(&s, "acme").await;
+    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("floats"))
+        .await;
+    let o = org(&s, "floats").await;
+    let v = s
+        .ok(
+            "PUT",
+            "/v1/plugins/@acme/tool/review",
+            Some(&o.owner),
+            Some(json!({"rating": 5.0, "body": "fine"})),
+            200,
+        )
+        .await;
+    assert_eq!(v["rating"], 5);
+    let (st, e) = s
+        .call(
+            "PUT",
+            "/v1/plugins/@acme/tool/review",
+            Some(&o.owner),
+            Some(json!({"rating": 2.5})),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (400, Some("INVALID_REQUEST"))
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rating"),
+        "{e}"
+    );
+}
