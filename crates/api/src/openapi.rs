@@ -159,16 +159,13 @@ pub fn complete(doc: &OpenApi, c: &Contract) -> Value {
         "type": "http", "scheme": "bearer", "bearerFormat": "tny_…",
         "description": "An API key: `Authorization: Bearer tny_…`"
     });
-    let tiers = json!(c.tiers);
-    for (schema, field) in [("CreateOrg", "tier"), ("SetTier", "tier")] {
-        if let Some(p) = components["schemas"][schema]["properties"].get_mut(field) {
-            p["enum"] = if schema == "CreateOrg" {
-                let mut t = c.tiers.iter().map(|t| json!(t)).collect::<Vec<_>>();
-                t.push(Value::Null);
-                Value::Array(t)
-            } else {
-                tiers.clone()
-            };
+    for (schema, nullable) in [("CreateOrg", true), ("SetTier", false)] {
+        if let Some(p) = components["schemas"][schema]["properties"].get_mut("tier") {
+            let mut names: Vec<Value> = c.tiers.iter().map(|t| json!(t)).collect();
+            if nullable {
+                names.push(Value::Null);
+            }
+            p["enum"] = Value::Array(names);
         }
     }
     if let Some(m) = components["schemas"]["TierOverrides"]["properties"].get_mut("memory_bytes") {

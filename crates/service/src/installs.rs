@@ -167,7 +167,7 @@ pub async fn install(
 ) -> Result<InstallView> {
     scope.require(Permission::ManageInstalls)?;
     let version = registry::resolve(svc, &req.plugin, req.version.as_deref()).await?;
-    let (manifest, _) = registry::verify_for_use(svc, &version).await?;
+    let manifest = registry::verify_for_use(svc, &version).await?.manifest;
     manifest.validate_config(&req.config)?;
     manifest.check_grants(&req.grants)?;
     let mut tx = svc.write(scope).await?;
@@ -351,7 +351,7 @@ pub async fn change_version(
         })?,
     };
     let version = registry::resolve(svc, &current.plugin, Some(&target)).await?;
-    let (manifest, _) = registry::verify_for_use(svc, &version).await?;
+    let manifest = registry::verify_for_use(svc, &version).await?.manifest;
     manifest.validate_config(&current.config)?;
     manifest.check_grants(&current.grants)?;
     let mut tx = svc.write(scope).await?;

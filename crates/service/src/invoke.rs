@@ -198,12 +198,11 @@ pub async fn prepare(svc: &Service, install: &InstallRecord) -> Result<Arc<Prepa
         .get_version(&install.plugin, &install.version)
         .await?
         .ok_or_else(Error::internal)?;
-    let (manifest, artifact) = registry::verify_for_use(svc, &version).await?;
-    let signer = svc
-        .control
-        .get_publisher_key(&version.key_id)
-        .await?
-        .ok_or_else(Error::internal)?;
+    let registry::Verified {
+        manifest,
+        artifact,
+        key: signer,
+    } = registry::verify_for_use(svc, &version).await?;
     let rt = svc.runtime.clone();
     let digest = version.artifact_sha256.clone();
     let loaded = tokio::task::spawn_blocking(move || rt.load(&digest, &artifact))

@@ -366,9 +366,17 @@ async fn check_runnable(svc: &Service, digest: &str, artifact: &[u8]) -> Result<
         })
 }
 
+/// A version that passed [`verify_for_use`].
+pub struct Verified {
+    pub manifest: Manifest,
+    pub artifact: Vec<u8>,
+    /// The key that signed it (registered, the publisher's, not revoked).
+    pub key: PublisherKeyRecord,
+}
+
 /// Re-checks a version before use: manifest digest, key, signature, and the
-/// artifact's digest on disk. Returns the parsed manifest and the artifact bytes.
-pub async fn verify_for_use(svc: &Service, v: &VersionRecord) -> Result<(Manifest, Vec<u8>)> {
+/// artifact's digest on disk.
+pub async fn verify_for_use(svc: &Service, v: &VersionRecord) -> Result<Verified> {
     let artifact = svc.artifacts.get(&v.artifact_sha256).await?;
     if tenantry_crypto::sha256_hex(v.manifest_json.as_bytes()) != v.manifest_sha256 {
         return Err(Error::new(
@@ -388,8 +396,12 @@ pub async fn verify_for_use(svc: &Service, v: &VersionRecord) -> Result<(Manifes
         &v.key_id,
         v.signed_at,
     );
-    check_signature(svc, &st, &v.signature).await?;
-    Ok((manifest, artifact))
+    let key = check_signature(svc, &st, &v.signature).await?;
+    Ok(Verified {
+        manifest,
+        artifact,
+        key,
+    })
 }
 
 /// A plugin with its versions and latest manifest.

@@ -142,7 +142,10 @@ pub fn new(
             files.push(("Cargo.toml", fill(RUST_CARGO, &n, &extra)));
             files.push(("src/lib.rs", fill(RUST_LIB, &n, &extra)));
             files.push((".gitignore", "/target\n/publisher.key\n".into()));
-            files.push(("README.md", fill(RUST_README, &n, &extra)));
+            files.push((
+                "README.md",
+                fill(&format!("{RUST_README}{README_PUBLISH}"), &n, &extra),
+            ));
             vec![
                 "cargo build --release --target wasm32-wasip2".into(),
                 fill(
@@ -158,7 +161,10 @@ pub fn new(
             files.push(("src/plugin.js", fill(JS_PLUGIN, &n, &extra)));
             files.push(("wit/plugin.wit", PLUGIN_WIT.to_string()));
             files.push((".gitignore", "/node_modules\n/publisher.key\n".into()));
-            files.push(("README.md", fill(JS_README, &n, &extra)));
+            files.push((
+                "README.md",
+                fill(&format!("{JS_README}{README_PUBLISH}"), &n, &extra),
+            ));
             vec!["npm install".into(), "npm run build".into()]
         }
         other => bail!("--lang {other}: use rust or js"),
@@ -301,6 +307,10 @@ The SDK, `tenantry-plugin-sdk`, is a path dependency on a Tenantry checkout
 change the path in Cargo.toml (or make the project again with `tenantry plugin new
 --sdk-path DIR`).
 
+"##;
+
+/// The part of both READMEs after "Build": signing, publishing, trying.
+const README_PUBLISH: &str = r##"
 ## Sign and publish
 
 ```sh
@@ -403,25 +413,7 @@ npm run build     # componentize-js → plugin.wasm (a minute or two)
 `wasi:http` (outbound HTTP is the `tenantry:plugin/http` interface).
 
 The component is about 12 MB (the JavaScript engine is inside it): above a server's
-default `max_artifact_bytes` (10 MiB) and the tiers' `artifact_bytes`, so the operator
-must raise both before it can be published.
+default `max_artifact_bytes` (10 MiB), so the operator must raise it before it can be
+published.
 
-## Sign and publish
-
-```sh
-tenantry plugin keygen      # once: writes publisher.key (keep it private) and prints the public key
-# once, by the operator of the server:
-tenantry publisher register {{PUBLISHER}} --public-key <the public key keygen printed>
-tenantry plugin sign        # signs tenantry.json + plugin.wasm into tenantry.sig.json
-tenantry plugin publish     # to your login profile's server (or --url)
-```
-
-For a new version: raise `version` in tenantry.json, build, sign and publish again.
-
-## Try it
-
-```sh
-tenantry install add {{FULL}} --config '{"greeting": "Hi"}'
-tenantry invoke {{FULL}} hello --input '{"name": "Ada"}'
-```
 "##;
