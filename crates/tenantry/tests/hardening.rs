@@ -29,6 +29,15 @@ async fn installed(s: &Server, org_name: &str, plugin: &str) -> (Org, String) {
     (o, i["id"].as_str().expect("install id").to_string())
 }
 
+/// Publisher `acme` with `@acme/tool` 1.0.0 (the WAT echo, tagged), installed in a
+/// new org; returns (org, install id).
+async fn tool_installed(s: &Server, org_name: &str, tag: &str) -> (Org, String) {
+    let p = publisher(s, "acme").await;
+    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component(tag))
+        .await;
+    installed(s, org_name, "@acme/tool").await
+}
+
 async fn invoke(s: &Server, key: &str, install: &str) -> (u16, Value) {
     s.call(
         "POST",
@@ -107,19 +116,14 @@ async fn publishing_a_component_that_cannot_run_is_refused_and_stores_nothing_on
     .enumerate()
     {
         let m = manifest("acme", &format!("broken{i}"), "1.0.0");
-        let (st, e) = s
-            .call(
-                "POST",
-                "/v1/plugins",
-                Some(&s.operator_key),
-                Some(p.publish_body(&m, &artifact)),
-            )
-            .await;
-        assert_eq!(
-            (st, e["error"]["code"].as_str()),
-            (400, Some("INVALID_ARTIFACT")),
-            "{what}: {e}"
-        );
+        s.refused(
+            "POST",
+            "/v1/plugins",
+            Some(&s.operator_key),
+            Some(p.publish_body(&m, &artifact)),
+            (400, "INVALID_ARTIFACT"),
+        )
+        .await;
         let (st, _) = s
             .call(
                 "GET",
@@ -198,23 +202,20 @@ on_both_stores!(
 );
 
 async fn an_override_the_rate_limiters_cannot_represent_is_refused_on(s: Server) {
-    let p = publisher(&s, "acme").await;
-    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("o"))
-        .await;
-    let (o, install) = installed(&s, "big", "@acme/tool").await;
+    let (o, install) = tool_installed(&s, "big", "o").await;
     let path = format!("/v1/orgs/{}/limits", o.id);
     for body in [
         json!({"invocations_per_minute": 1_000_000_000u64}),
         json!({"memory_bytes": 1u64 << 40}),
     ] {
-        let (st, e) = s
-            .call("PUT", &path, Some(&s.operator_key), Some(body.clone()))
-            .await;
-        assert_eq!(
-            (st, e["error"]["code"].as_str()),
-            (400, Some("INVALID_REQUEST")),
-            "{body}: {e}"
-        );
+        s.refused(
+            "PUT",
+            &path,
+            Some(&s.operator_key),
+            Some(body),
+            (400, "INVALID_REQUEST"),
+        )
+        .await;
     }
     // The highest representable rate is accepted, and invocations keep working.
     s.ok(
@@ -266,19 +267,15 @@ async fn an_upgrade_that_makes_a_dependency_cycle_is_refused_on(s: Server) {
         201,
     )
     .await;
-    let (st, e) = s
-        .call(
+    let e = s
+        .refused(
             "POST",
             &format!("/v1/installs/{pong}/version"),
             admin,
             Some(json!({"version": "2.0.0"})),
+            (409, "DEPENDENCY_CYCLE"),
         )
         .await;
-    assert_eq!(
-        (st, e["error"]["code"].as_str()),
-        (409, Some("DEPENDENCY_CYCLE")),
-        "{e}"
-    );
     assert!(
         e["error"]["message"]
             .as_str()
@@ -346,12 +343,9 @@ async fn nul_characters_are_refused_at_the_edge_and_other_text_round_trips_on(s:
         ),
     ];
     for (method, path, key, body) in cases {
-        let (st, e) = s.call(method, &path, key, body).await;
-        assert_eq!(
-            (st, e["error"]["code"].as_str()),
-            (400, Some("INVALID_REQUEST")),
-            "{method} {path}: {e}"
-        );
+        let e = s
+            .refused(method, &path, key, body, (400, "INVALID_REQUEST"))
+            .await;
         assert!(
             e["error"]["message"]
                 .as_str()
@@ -432,12 +426,9 @@ async fn a_bad_query_parameter_is_named_on_every_route() {
                 continue;
             }
             let url = format!("{path}?{name}=%E2%9C%97not-a-value");
-            let (st, e) = s.call("GET", &url, Some(&o.owner), None).await;
-            assert_eq!(
-                (st, e["error"]["code"].as_str()),
-                (400, Some("INVALID_REQUEST")),
-                "{url}: {e}"
-            );
+            let e = s
+                .refused("GET", &url, Some(&o.owner), None, (400, "INVALID_REQUEST"))
+                .await;
             let msg = e["error"]["message"].as_str().unwrap_or_default();
             assert!(
                 msg.contains(name),
@@ -547,10 +538,7 @@ on_both_stores!(
 );
 
 async fn a_deleted_agent_s_keys_stop_and_an_unbound_agent_cannot_invoke_on(s: Server) {
-    let p = publisher(&s, "acme").await;
-    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("agent"))
-        .await;
-    let (o, install) = installed(&s, "agents", "@acme/tool").await;
+    let (o, install) = tool_installed(&s, "agents", "agent").await;
     let bind = format!("/v1/agents/{}/installs/{install}", o.agent_id);
     s.ok("PUT", &bind, Some(&o.admin), None, 201).await;
     let (st, v) = invoke(&s, &o.agent, &install).await;
@@ -570,12 +558,14 @@ async fn a_deleted_agent_s_keys_stop_and_an_unbound_agent_cannot_invoke_on(s: Se
         204,
     )
     .await;
-    let (st, e) = s.call("GET", "/v1/org", Some(&o.agent), None).await;
-    assert_eq!(
-        (st, e["error"]["code"].as_str()),
-        (401, Some("UNAUTHENTICATED")),
-        "deleted agent's key: {e}"
-    );
+    s.refused(
+        "GET",
+        "/v1/org",
+        Some(&o.agent),
+        None,
+        (401, "UNAUTHENTICATED"),
+    )
+    .await;
 }
 
 on_both_stores!(
@@ -611,14 +601,15 @@ async fn an_expired_key_cannot_publish_with_a_backdated_signature_on(s: Server) 
         &component("backdated"),
         now - time::Duration::days(5),
     );
-    let (st, e) = s
-        .call("POST", "/v1/plugins", Some(&s.operator_key), Some(body))
+    let e = s
+        .refused(
+            "POST",
+            "/v1/plugins",
+            Some(&s.operator_key),
+            Some(body),
+            (400, "KEY_NOT_VALID"),
+        )
         .await;
-    assert_eq!(
-        (st, e["error"]["code"].as_str()),
-        (400, Some("KEY_NOT_VALID")),
-        "{e}"
-    );
     assert!(
         e["error"]["message"]
             .as_str()
@@ -637,8 +628,8 @@ on_both_stores!(
 
 async fn a_weak_publisher_key_is_refused_at_registration_on(s: Server) {
     // The identity point: every signature "verifies" under lenient checks.
-    let (st, e) = s
-        .call(
+    let e = s
+        .refused(
             "POST",
             "/v1/publishers",
             Some(&s.operator_key),
@@ -646,13 +637,9 @@ async fn a_weak_publisher_key_is_refused_at_registration_on(s: Server) {
                 "name": "weak",
                 "public_key": "ed25519:AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
             })),
+            (400, "INVALID_REQUEST"),
         )
         .await;
-    assert_eq!(
-        (st, e["error"]["code"].as_str()),
-        (400, Some("INVALID_REQUEST")),
-        "{e}"
-    );
     assert!(
         e["error"]["message"]
             .as_str()
@@ -671,10 +658,7 @@ async fn a_crash_under_steady_traffic_loses_only_the_last_moments_of_usage() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let mut s = Server::start();
-    let p = publisher(&s, "acme").await;
-    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("steady"))
-        .await;
-    let (o, install) = installed(&s, "steady", "@acme/tool").await;
+    let (o, install) = tool_installed(&s, "steady", "steady").await;
     s.ok(
         "PUT",
         &format!("/v1/orgs/{}/limits", o.id),

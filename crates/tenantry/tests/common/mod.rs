@@ -336,6 +336,24 @@ impl Server {
         v
     }
 
+    /// Calls and asserts an error answer (status and stable code); returns the body.
+    pub async fn refused(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+        want: (u16, &str),
+    ) -> Value {
+        let (status, v) = self.call(method, path, key, body).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (want.0, Some(want.1)),
+            "{method} {path}: {v}"
+        );
+        v
+    }
+
     /// Publishes a signed version as the operator and expects `201`.
     pub async fn publish(&self, p: &Publisher, manifest: &Value, artifact: &[u8]) -> Value {
         self.ok(
