@@ -66,11 +66,8 @@ pub async fn authenticate(svc: &Service, presented: &str) -> Result<Session> {
             {
                 let (svc, scope) = (svc.clone(), scope.clone());
                 tokio::spawn(async move {
-                    if let Ok(mut tx) = svc.tenants.begin(&scope, true).await {
-                        let ok = tx.touch_api_key(key_id, now).await.is_ok();
-                        if ok {
-                            let _ = tx.commit().await;
-                        }
+                    if let Err(e) = svc.tenants.touch_key(&scope, key_id, now).await {
+                        tracing::warn!(error = %e, "recording a key's last use failed");
                     }
                 });
             }

@@ -13,6 +13,7 @@
 //! price of not putting a synchronous flush on every invocation; mutations (installs,
 //! secrets, keys…) are never batched and are durable when they answer.
 
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
 use tenantry_core::{OrgId, TenantScope};
@@ -21,6 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 pub const MAX_BATCH: usize = 512;
+/// Orgs whose batches are written at the same time.
+const WRITERS: usize = 16;
 /// Records waiting for the writer before invocations wait for it.
 pub const QUEUE: usize = 4 * MAX_BATCH;
 
@@ -136,21 +139,19 @@ async fn write(tenants: &dyn TenantStore, records: Vec<Record>) {
     for r in records {
         by_org.entry(r.scope.org_id()).or_default().push(r);
     }
-    for (org, batch) in by_org {
-        let result = async {
-            let mut tx = tenants.begin(&batch[0].scope, true).await?;
-            let usage: Vec<UsageEvent> = batch.iter().map(|r| r.usage.clone()).collect();
-            tx.insert_usage(&usage).await?;
-            for r in &batch {
-                tx.append_audit(&r.audit).await?;
+    // Orgs are written concurrently: each is a round trip to its own file, so one
+    // at a time would bound the writer by latency, not by work, with many orgs.
+    futures::stream::iter(by_org)
+        .for_each_concurrent(WRITERS, |(org, batch)| async move {
+            let scope = batch[0].scope.clone();
+            let records = batch.len();
+            let (usage, audit): (Vec<UsageEvent>, Vec<AuditEntry>) =
+                batch.into_iter().map(|r| (r.usage, r.audit)).unzip();
+            if let Err(e) = tenants.append_records(&scope, &usage, &audit).await {
+                tracing::error!(%org, records, error = %e, "writing invocation records failed");
             }
-            tx.commit().await
-        }
+        })
         .await;
-        if let Err(e) = result {
-            tracing::error!(%org, records = batch.len(), error = %e, "writing invocation records failed");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -124,39 +124,48 @@ impl TenantStore for PgTenants {
             keys: KeysScope::Org,
         };
         let mut tx = self.begin_ctx(&ctx, false).await?;
-        let Some(key) = tx.get_api_key(key_id).await? else {
+        // One statement for the key, its agent (if any) and its user's role:
+        // authentication runs on every request, and each statement is a round trip.
+        let Some(row) = sqlx::query(
+            "SELECT k.*, a.on_behalf_of AS agent_on_behalf_of, a.grants AS agent_grants, \
+                    u.role AS user_role \
+             FROM api_keys k \
+             LEFT JOIN agents a ON k.principal_kind = 'agent' \
+                  AND a.org_id = k.org_id AND a.id = k.principal_id \
+             LEFT JOIN users u ON u.org_id = k.org_id AND u.id = \
+                  (CASE WHEN k.principal_kind = 'agent' THEN a.on_behalf_of ELSE k.principal_id END) \
+             WHERE k.org_id = $1 AND k.id = $2",
+        )
+        .bind(*org.as_uuid())
+        .bind(*key_id.as_uuid())
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(db_err)?
+        else {
             return Ok(None);
         };
+        let key = api_key(&row)?;
         if key.hash != *hash {
             return Ok(None);
         }
+        // A key whose user (or whose agent's user) is gone authenticates no one.
+        let Some(role) = get::<Option<String>>(&row, "user_role")? else {
+            return Ok(None);
+        };
+        let role = Role::parse(&role).ok_or_else(|| corrupt("role"))?;
         let principal = match key.principal_kind {
-            PrincipalKind::User => {
-                let uid = UserId::from_uuid(key.principal_id);
-                match tx.get_user(uid).await? {
-                    Some(u) => Principal::User {
-                        org_id: org,
-                        id: uid,
-                        role: u.role,
-                    },
-                    None => return Ok(None),
-                }
-            }
-            PrincipalKind::Agent => {
-                let Some(a) = tx.get_agent(AgentId::from_uuid(key.principal_id)).await? else {
-                    return Ok(None);
-                };
-                let Some(user) = tx.get_user(a.on_behalf_of).await? else {
-                    return Ok(None);
-                };
-                Principal::Agent {
-                    org_id: org,
-                    id: a.id,
-                    on_behalf_of: a.on_behalf_of,
-                    user_role: user.role,
-                    grants: a.grants,
-                }
-            }
+            PrincipalKind::User => Principal::User {
+                org_id: org,
+                id: UserId::from_uuid(key.principal_id),
+                role,
+            },
+            PrincipalKind::Agent => Principal::Agent {
+                org_id: org,
+                id: AgentId::from_uuid(key.principal_id),
+                on_behalf_of: UserId::from_uuid(get::<Uuid>(&row, "agent_on_behalf_of")?),
+                user_role: role,
+                grants: json(&row, "agent_grants")?,
+            },
             PrincipalKind::Operator => return Ok(None),
         };
         Box::new(tx).commit().await?;

@@ -3,33 +3,86 @@
 use async_trait::async_trait;
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteRow;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use tenantry_core::{ApiKeyId, OrgId, PublisherId};
 use tenantry_store::*;
 use time::OffsetDateTime;
 
+use crate::hot::{Hot, put};
 use crate::rows::*;
-use crate::{db_err, open_pool};
+use crate::{Footprint, db_err, open_pool};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/control");
 
-/// The control store on `control.db`.
+/// The control store on `control.db`. Every write holds a [`Hot::writing`] guard,
+/// so the kept rows below are never stale (see [`crate::hot`]).
 #[derive(Clone)]
 pub struct SqliteControl {
     pool: SqlitePool,
+    hot: Arc<Hot<ControlRows>>,
+}
+
+/// What every request reads from `control.db`.
+#[derive(Default)]
+struct ControlRows {
+    /// Known key hashes only (an unknown one is not worth keeping).
+    keys: HashMap<[u8; 32], KeyLookup>,
+    orgs: HashMap<OrgId, Option<OrgRecord>>,
+    publisher_keys: HashMap<String, Option<PublisherKeyRecord>>,
 }
 
 impl SqliteControl {
     /// Opens (creating if needed) and migrates `control.db` in `dir`.
     pub async fn open(dir: &Path) -> StoreResult<Self> {
-        let pool = open_pool(&dir.join("control.db"), true, 4)
+        let pool = open_pool(&dir.join("control.db"), true, 4, Footprint::Control)
             .await
             .map_err(db_err)?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            hot: Arc::default(),
+        })
+    }
+
+    async fn read_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>> {
+        let Some(row) = sqlx::query("SELECT key_id, org_id FROM key_index WHERE hash = ?")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let key_id: ApiKeyId = id(&row, "key_id")?;
+        match opt_text(&row, "org_id")? {
+            Some(o) => Ok(Some(KeyLookup::Tenant {
+                org_id: o.parse().map_err(|_| corrupt("org_id"))?,
+                key_id,
+            })),
+            None => {
+                let Some(k) = sqlx::query("SELECT * FROM operator_keys WHERE id = ?")
+                    .bind(key_id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(KeyLookup::Operator(OperatorKeyRecord {
+                    id: key_id,
+                    name: text(&k, "name")?,
+                    hash: hash32(&k, "hash")?,
+                    created_at: time(&k, "created_at")?,
+                    expires_at: opt_time(&k, "expires_at")?,
+                    revoked_at: opt_time(&k, "revoked_at")?,
+                })))
+            }
+        }
     }
 }
 
@@ -109,6 +162,7 @@ macro_rules! summary_select {
 #[async_trait]
 impl ControlStore for SqliteControl {
     async fn insert_org(&self, o: &OrgRecord) -> StoreResult<()> {
+        let _writing = self.hot.writing();
         sqlx::query(
             "INSERT INTO orgs (id, name, tier, overrides, created_at) VALUES (?, ?, ?, ?, ?)",
         )
@@ -124,13 +178,20 @@ impl ControlStore for SqliteControl {
     }
 
     async fn get_org(&self, org_id: OrgId) -> StoreResult<Option<OrgRecord>> {
-        sqlx::query("SELECT * FROM orgs WHERE id = ?")
+        if let Some(kept) = self.hot.get(|r| r.orgs.get(&org_id).cloned()) {
+            return Ok(kept);
+        }
+        let token = self.hot.token();
+        let found = sqlx::query("SELECT * FROM orgs WHERE id = ?")
             .bind(org_id.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
             .map(|r| org(&r))
-            .transpose()
+            .transpose()?;
+        self.hot
+            .keep(token, |r| put(&mut r.orgs, org_id, found.clone()));
+        Ok(found)
     }
 
     async fn list_orgs(&self) -> StoreResult<Vec<OrgRecord>> {
@@ -144,6 +205,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn set_org_tier(&self, org_id: OrgId, tier: &str) -> StoreResult<bool> {
+        let _writing = self.hot.writing();
         let r = sqlx::query("UPDATE orgs SET tier = ? WHERE id = ?")
             .bind(tier)
             .bind(org_id.to_string())
@@ -158,6 +220,7 @@ impl ControlStore for SqliteControl {
         org_id: OrgId,
         overrides: &tenantry_core::TierOverrides,
     ) -> StoreResult<bool> {
+        let _writing = self.hot.writing();
         let r = sqlx::query("UPDATE orgs SET overrides = ? WHERE id = ?")
             .bind(to_json(overrides)?)
             .bind(org_id.to_string())
@@ -168,6 +231,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn insert_operator_key(&self, k: &OperatorKeyRecord) -> StoreResult<()> {
+        let _writing = self.hot.writing();
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -204,6 +268,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn insert_key_index(&self, e: &KeyIndexEntry) -> StoreResult<()> {
+        let _writing = self.hot.writing();
         sqlx::query("INSERT INTO key_index (hash, key_id, org_id) VALUES (?, ?, ?)")
             .bind(&e.hash[..])
             .bind(e.key_id.to_string())
@@ -215,6 +280,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn delete_key_index(&self, key_id: ApiKeyId) -> StoreResult<()> {
+        let _writing = self.hot.writing();
         sqlx::query("DELETE FROM key_index WHERE key_id = ?")
             .bind(key_id.to_string())
             .execute(&self.pool)
@@ -224,42 +290,19 @@ impl ControlStore for SqliteControl {
     }
 
     async fn lookup_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>> {
-        let Some(row) = sqlx::query("SELECT key_id, org_id FROM key_index WHERE hash = ?")
-            .bind(&hash[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        let key_id: ApiKeyId = id(&row, "key_id")?;
-        match opt_text(&row, "org_id")? {
-            Some(o) => Ok(Some(KeyLookup::Tenant {
-                org_id: o.parse().map_err(|_| corrupt("org_id"))?,
-                key_id,
-            })),
-            None => {
-                let Some(k) = sqlx::query("SELECT * FROM operator_keys WHERE id = ?")
-                    .bind(key_id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                else {
-                    return Ok(None);
-                };
-                Ok(Some(KeyLookup::Operator(OperatorKeyRecord {
-                    id: key_id,
-                    name: text(&k, "name")?,
-                    hash: hash32(&k, "hash")?,
-                    created_at: time(&k, "created_at")?,
-                    expires_at: opt_time(&k, "expires_at")?,
-                    revoked_at: opt_time(&k, "revoked_at")?,
-                })))
-            }
+        if let Some(kept) = self.hot.get(|r| r.keys.get(hash).cloned()) {
+            return Ok(Some(kept));
         }
+        let token = self.hot.token();
+        let found = self.read_key(hash).await?;
+        if let Some(f) = &found {
+            self.hot.keep(token, |r| put(&mut r.keys, *hash, f.clone()));
+        }
+        Ok(found)
     }
 
     async fn insert_publisher(&self, p: &PublisherRecord) -> StoreResult<()> {
+        let _writing = self.hot.writing();
         sqlx::query("INSERT INTO publishers (id, name, created_at) VALUES (?, ?, ?)")
             .bind(p.id.to_string())
             .bind(&p.name)
@@ -291,6 +334,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn insert_publisher_key(&self, k: &PublisherKeyRecord) -> StoreResult<()> {
+        let _writing = self.hot.writing();
         sqlx::query(
             "INSERT INTO publisher_keys (key_id, publisher_id, public_key, not_before, not_after, \
              revoked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -309,13 +353,21 @@ impl ControlStore for SqliteControl {
     }
 
     async fn get_publisher_key(&self, key_id: &str) -> StoreResult<Option<PublisherKeyRecord>> {
-        sqlx::query("SELECT * FROM publisher_keys WHERE key_id = ?")
+        if let Some(kept) = self.hot.get(|r| r.publisher_keys.get(key_id).cloned()) {
+            return Ok(kept);
+        }
+        let token = self.hot.token();
+        let found = sqlx::query("SELECT * FROM publisher_keys WHERE key_id = ?")
             .bind(key_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
             .map(|r| publisher_key(&r))
-            .transpose()
+            .transpose()?;
+        self.hot.keep(token, |r| {
+            put(&mut r.publisher_keys, key_id.to_string(), found.clone())
+        });
+        Ok(found)
     }
 
     async fn list_publisher_keys(&self, p: PublisherId) -> StoreResult<Vec<PublisherKeyRecord>> {
@@ -330,6 +382,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn revoke_publisher_key(&self, key_id: &str, at: OffsetDateTime) -> StoreResult<bool> {
+        let _writing = self.hot.writing();
         let r = sqlx::query(
             "UPDATE publisher_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
         )
@@ -342,6 +395,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn insert_version(&self, v: &VersionRecord) -> StoreResult<()> {
+        let _writing = self.hot.writing();
         let manifest: serde_json::Value = serde_json::from_str(&v.manifest_json)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let field = |k: &str| manifest.get(k).cloned().unwrap_or(serde_json::Value::Null);
@@ -464,6 +518,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn upsert_review(&self, r: &ReviewRecord) -> StoreResult<()> {
+        let _writing = self.hot.writing();
         sqlx::query(
             "INSERT INTO reviews (plugin, org_id, rating, body, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plugin, org_id) DO UPDATE SET \

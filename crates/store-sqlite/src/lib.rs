@@ -13,6 +13,8 @@
 
 mod blobs;
 mod control;
+mod hot;
+mod journal;
 mod rows;
 mod tenant;
 
@@ -36,19 +38,42 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// How much memory one connection may hold: the control file's are few and busy;
+/// tenant files are many (up to `MAX_OPEN_TENANTS` open) and small, and what their
+/// requests read every time is kept in memory anyway (`hot`).
+#[derive(Clone, Copy)]
+pub(crate) enum Footprint {
+    Control,
+    Tenant,
+}
+
 /// Opens one SQLite file with Tenantry's settings.
 pub(crate) async fn open_pool(
     path: &Path,
     create: bool,
     max_connections: u32,
+    footprint: Footprint,
 ) -> Result<SqlitePool, sqlx::Error> {
-    let opts = SqliteConnectOptions::new()
+    let mut opts = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
+    if let Footprint::Tenant = footprint {
+        // Page cache of at most 128 KiB (SQLite's default is 2 MiB) and 24 prepared
+        // statements (sqlx's default is 100).
+        opts = opts
+            .pragma("cache_size", "-128")
+            .statement_cache_capacity(24);
+    }
+    // Each connection is a thread and ~250 KiB; a tenant pool's second connection
+    // (needed only while a read and a write of one org overlap) closes soon.
+    let idle = match footprint {
+        Footprint::Control => Duration::from_secs(60),
+        Footprint::Tenant => Duration::from_secs(5),
+    };
     SqlitePoolOptions::new()
         .max_connections(max_connections)
         // A connection to a local file cannot go stale, and sqlx's check before
@@ -56,7 +81,7 @@ pub(crate) async fn open_pool(
         // (two context switches) on every transaction.
         .test_before_acquire(false)
         .min_connections(0)
-        .idle_timeout(Some(Duration::from_secs(60)))
+        .idle_timeout(Some(idle))
         .connect_with(opts)
         .await
 }

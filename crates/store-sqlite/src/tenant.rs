@@ -1,28 +1,41 @@
 //! `tenants/<org-id>.db`: one SQLite file per org, opened only for that org's scope.
+//!
+//! Each org's file has its own pool, opened on first use and closed when it is the
+//! least recently used beyond [`MAX_OPEN_TENANTS`]. Opening one org's file never
+//! waits for another's: the map of orgs is locked only to find an entry, and each
+//! org has its own opening lock. The migrator runs once per file per process.
+//! The rows every request reads are kept in memory ([`crate::hot`]).
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tenantry_core::scope::{CredentialRecord, Principal};
 use tenantry_core::{
     AgentId, ApiKeyId, InstallId, OrgId, PrincipalKind, Role, TenantScope, UserId,
 };
 use tenantry_store::*;
 use time::OffsetDateTime;
-use tokio::sync::Mutex;
 
+use crate::hot::{Hot, Writing, put};
+use crate::journal::{Journal, Touch};
 use crate::rows::*;
-use crate::{db_err, open_pool};
+use crate::{Footprint, db_err, open_pool};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/tenant");
 
 /// How many tenant files stay open at once; the least recently used is closed
 /// beyond this (its pool reopens on the next request).
-const MAX_OPEN_TENANTS: usize = 256;
+const MAX_OPEN_TENANTS: usize = 1024;
+
+/// Open orgs looked at to choose which to close.
+const EVICTION_SAMPLES: usize = 8;
+
+/// Connections of one tenant file's pool (SQLite has one writer at a time anyway).
+const TENANT_CONNECTIONS: u32 = 2;
 
 /// The tenant stores under `<data>/tenants/`.
 #[derive(Clone)]
@@ -32,7 +45,36 @@ pub struct SqliteTenants {
 
 struct Inner {
     dir: PathBuf,
-    open: Mutex<HashMap<OrgId, (SqlitePool, Instant)>>,
+    /// Every org this process has touched. An entry outlives its pool: it carries the
+    /// org's kept rows and their write generation, which must survive a close.
+    tenants: Mutex<HashMap<OrgId, Arc<Tenant>>>,
+    /// The orgs whose pool is open (eviction samples this).
+    open_list: Mutex<Vec<Arc<Tenant>>>,
+    clock: AtomicU64,
+}
+
+/// One org's file.
+struct Tenant {
+    pool: Mutex<Option<SqlitePool>>,
+    /// Held while this org's file is opened (others are not blocked).
+    opening: tokio::sync::Mutex<()>,
+    migrated: AtomicBool,
+    last_used: AtomicU64,
+    hot: Arc<Hot<HotRows>>,
+    journal: Journal,
+}
+
+/// What an org's requests read every time.
+#[derive(Default)]
+struct HotRows {
+    /// By key id: the credential, its last-used time, and the stored hash.
+    credentials: HashMap<ApiKeyId, (CredentialRecord, Option<OffsetDateTime>, [u8; 32])>,
+    installs: HashMap<InstallId, Option<InstallRecord>>,
+    bindings: HashMap<(AgentId, InstallId), bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SqliteTenants {
@@ -45,7 +87,9 @@ impl SqliteTenants {
         Ok(Self {
             inner: Arc::new(Inner {
                 dir,
-                open: Mutex::new(HashMap::new()),
+                tenants: Mutex::default(),
+                open_list: Mutex::default(),
+                clock: AtomicU64::new(0),
             }),
         })
     }
@@ -55,53 +99,93 @@ impl SqliteTenants {
         self.inner.dir.join(format!("{org}.db"))
     }
 
-    async fn pool(&self, org: OrgId, create: bool) -> StoreResult<SqlitePool> {
-        let mut open = self.inner.open.lock().await;
-        if let Some((pool, used)) = open.get_mut(&org) {
-            *used = Instant::now();
-            return Ok(pool.clone());
+    fn tenant(&self, org: OrgId) -> Arc<Tenant> {
+        lock(&self.inner.tenants)
+            .entry(org)
+            .or_insert_with(|| {
+                Arc::new(Tenant {
+                    pool: Mutex::new(None),
+                    opening: tokio::sync::Mutex::new(()),
+                    migrated: AtomicBool::new(false),
+                    last_used: AtomicU64::new(0),
+                    hot: Arc::default(),
+                    journal: Journal::new(&self.inner.dir, org),
+                })
+            })
+            .clone()
+    }
+
+    /// The org's pool, opening (and, once per process, migrating) its file if needed.
+    async fn pool(&self, t: &Arc<Tenant>, org: OrgId, create: bool) -> StoreResult<SqlitePool> {
+        let tick = self.inner.clock.fetch_add(1, Ordering::Relaxed);
+        t.last_used.store(tick, Ordering::Relaxed);
+        if let Some(p) = lock(&t.pool).clone() {
+            return Ok(p);
+        }
+        let _opening = t.opening.lock().await;
+        if let Some(p) = lock(&t.pool).clone() {
+            return Ok(p);
         }
         let path = self.path(org);
         if !create && !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Err(StoreError::TenantNotFound);
         }
-        let pool = open_pool(&path, create, 4).await.map_err(db_err)?;
-        MIGRATOR
-            .run(&pool)
+        let pool = open_pool(&path, create, TENANT_CONNECTIONS, Footprint::Tenant)
             .await
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        if open.len() >= MAX_OPEN_TENANTS
-            && let Some(oldest) = open.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k)
-            && let Some((p, _)) = open.remove(&oldest)
-        {
-            // Closing waits for checked-out connections; don't hold the map lock.
-            tokio::spawn(async move { p.close().await });
+            .map_err(db_err)?;
+        if !t.migrated.load(Ordering::Acquire) {
+            migrate(&pool).await?;
+            t.migrated.store(true, Ordering::Release);
         }
-        open.insert(org, (pool.clone(), Instant::now()));
+        *lock(&t.pool) = Some(pool.clone());
+        let open = {
+            let mut l = lock(&self.inner.open_list);
+            l.push(t.clone());
+            l.len()
+        };
+        if open > MAX_OPEN_TENANTS {
+            self.close_least_recently_used(tick);
+        }
         Ok(pool)
     }
-}
 
-#[async_trait]
-impl TenantStore for SqliteTenants {
-    async fn create_tenant(&self, org: OrgId) -> StoreResult<()> {
-        self.pool(org, true).await.map(|_| ())
+    /// Closes the pool of one of the least recently used open orgs: the oldest of a
+    /// few sampled at random (as Redis approximates LRU), so an open beyond the limit
+    /// costs the same with 10 or 10,000 orgs.
+    fn close_least_recently_used(&self, tick: u64) {
+        let victim = {
+            let mut open = lock(&self.inner.open_list);
+            let n = open.len();
+            if n == 0 {
+                return;
+            }
+            // A splitmix64 step of the clock: spread enough to sample, no dependency.
+            let mut x = tick;
+            let pick = (0..EVICTION_SAMPLES)
+                .map(|_| {
+                    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                    let mut z = x;
+                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                    usize::try_from((z ^ (z >> 31)) % n as u64).unwrap_or(0)
+                })
+                .min_by_key(|&i| open[i].last_used.load(Ordering::Relaxed))
+                .unwrap_or(0);
+            open.swap_remove(pick)
+        };
+        if let Some(p) = lock(&victim.pool).take() {
+            // Closing waits for checked-out connections; nobody waits for it.
+            tokio::spawn(async move { p.close().await });
+        }
     }
 
-    async fn credential(
-        &self,
+    /// Reads the credential row (one statement for the key, its agent and its user's
+    /// role: authentication runs on every request).
+    async fn read_credential(
+        pool: &SqlitePool,
         org: OrgId,
         key_id: ApiKeyId,
-        hash: &[u8; 32],
-    ) -> StoreResult<Option<(CredentialRecord, Option<OffsetDateTime>)>> {
-        let pool = match self.pool(org, false).await {
-            Ok(p) => p,
-            Err(StoreError::TenantNotFound) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        // One statement for the key, its agent (if any) and the role of the user it
-        // acts for: authentication runs on every request, and each statement is a
-        // round trip to the connection's worker thread.
+    ) -> StoreResult<Option<(CredentialRecord, Option<OffsetDateTime>, [u8; 32])>> {
         let Some(row) = sqlx::query(
             "SELECT k.*, a.on_behalf_of AS agent_on_behalf_of, a.grants AS agent_grants, \
                     u.role AS user_role \
@@ -114,16 +198,13 @@ impl TenantStore for SqliteTenants {
         )
         .bind(org.to_string())
         .bind(key_id.to_string())
-        .fetch_optional(&pool)
+        .fetch_optional(pool)
         .await
         .map_err(db_err)?
         else {
             return Ok(None);
         };
         let key = api_key(&row)?;
-        if key.hash != *hash {
-            return Ok(None);
-        }
         // A key whose user (or whose agent's user) is gone authenticates no one.
         let Some(role) = opt_text(&row, "user_role")? else {
             return Ok(None);
@@ -144,37 +225,238 @@ impl TenantStore for SqliteTenants {
             },
             PrincipalKind::Operator => return Ok(None),
         };
-        Ok(Some((
-            CredentialRecord {
-                key_id,
-                expires_at: key.expires_at,
-                revoked_at: key.revoked_at,
-                principal,
-            },
-            key.last_used_at,
-        )))
+        let record = CredentialRecord {
+            key_id,
+            expires_at: key.expires_at,
+            revoked_at: key.revoked_at,
+            principal,
+        };
+        Ok(Some((record, key.last_used_at, key.hash)))
+    }
+
+    /// A transaction. `invalidates`: the write may change kept rows (see `hot`).
+    /// A read opens nothing until its first statement (many are served from kept
+    /// rows alone).
+    async fn transaction(
+        &self,
+        scope: &TenantScope,
+        write: bool,
+        invalidates: bool,
+    ) -> StoreResult<SqliteTenantTx> {
+        let org = scope.org_id();
+        let t = self.tenant(org);
+        let mut tx = SqliteTenantTx {
+            tx: None,
+            store: self.clone(),
+            org: org.to_string(),
+            org_id: org,
+            tenant: t,
+            _writing: None,
+        };
+        if write {
+            let pool = self.pool(&tx.tenant, org, false).await?;
+            // Journaled records first, so sequence numbers follow events.
+            tx.tenant.journal.import(&pool, org).await?;
+            // Marked before the write lock is taken, so no read that overlaps the
+            // write keeps what it read.
+            tx._writing = invalidates.then(|| tx.tenant.hot.writing());
+            tx.tx = Some(pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?);
+        }
+        Ok(tx)
+    }
+}
+
+/// Brings a tenant file to the current schema. The file's `user_version` records the
+/// last migration applied, so a file already current costs one pragma read instead of
+/// the migrator's checks (this runs on the first open of each file per process).
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    if current == latest {
+        return Ok(());
+    }
+    MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    // A number formatted from the migrator's own versions, not from input.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA user_version = {latest}"
+    )))
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl TenantStore for SqliteTenants {
+    async fn create_tenant(&self, org: OrgId) -> StoreResult<()> {
+        let t = self.tenant(org);
+        self.pool(&t, org, true).await.map(|_| ())
+    }
+
+    async fn credential(
+        &self,
+        org: OrgId,
+        key_id: ApiKeyId,
+        hash: &[u8; 32],
+    ) -> StoreResult<Option<(CredentialRecord, Option<OffsetDateTime>)>> {
+        let t = self.tenant(org);
+        let found = match t.hot.get(|r| r.credentials.get(&key_id).cloned()) {
+            Some(kept) => Some(kept),
+            None => {
+                let token = t.hot.token();
+                let pool = match self.pool(&t, org, false).await {
+                    Ok(p) => p,
+                    Err(StoreError::TenantNotFound) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                let found = Self::read_credential(&pool, org, key_id).await?;
+                if let Some(f) = &found {
+                    t.hot
+                        .keep(token, |r| put(&mut r.credentials, key_id, f.clone()));
+                }
+                found
+            }
+        };
+        Ok(found
+            .filter(|(_, _, stored)| stored == hash)
+            .map(|(record, last_used, _)| (record, last_used)))
     }
 
     async fn begin(&self, scope: &TenantScope, write: bool) -> StoreResult<Box<dyn TenantTx>> {
+        Ok(Box::new(self.transaction(scope, write, write).await?))
+    }
+
+    async fn touch_key(
+        &self,
+        scope: &TenantScope,
+        key_id: ApiKeyId,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        // Journaled like the records: a key's use opens no file and forgets no kept
+        // row; the kept credential takes the new time at once.
         let org = scope.org_id();
-        let pool = self.pool(org, false).await?;
-        let tx = if write {
-            pool.begin_with("BEGIN IMMEDIATE").await
-        } else {
-            pool.begin().await
+        let t = self.tenant(org);
+        t.hot.update(|r| {
+            if let Some(c) = r.credentials.get_mut(&key_id) {
+                c.1 = c.1.max(Some(at));
+            }
+        });
+        if t.journal.append(&[], &[], &[Touch { key_id, at }])? {
+            let pool = self.pool(&t, org, false).await?;
+            t.journal.import(&pool, org).await?;
         }
-        .map_err(db_err)?;
-        Ok(Box::new(SqliteTenantTx {
-            tx,
-            org: org.to_string(),
-        }))
+        Ok(())
+    }
+
+    async fn append_records(
+        &self,
+        scope: &TenantScope,
+        usage: &[UsageEvent],
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        // To the org's journal (see `journal`): no file to open, and no kept row
+        // changes, so nothing is invalidated.
+        let org = scope.org_id();
+        let t = self.tenant(org);
+        if t.journal.append(usage, audit, &[])? {
+            let pool = self.pool(&t, org, false).await?;
+            t.journal.import(&pool, org).await?;
+        }
+        Ok(())
     }
 }
 
 struct SqliteTenantTx {
-    tx: Transaction<'static, Sqlite>,
+    /// Begun on the first statement for a read (a read served from kept rows needs no
+    /// transaction), at once for a write. Declared before `_writing`: dropped
+    /// (rolled back) first.
+    tx: Option<Transaction<'static, Sqlite>>,
+    store: SqliteTenants,
     /// The org of the scope this transaction was opened for; bound into every query.
     org: String,
+    org_id: OrgId,
+    tenant: Arc<Tenant>,
+    _writing: Option<Writing<HotRows>>,
+}
+
+pub(crate) type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+
+const INSERT_USAGE: &str = "INSERT INTO usage_events (org_id, id, at, install_id, plugin, action, \
+     actor_kind, actor_id, outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, \
+     bytes_out, caller_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The next sequence number is taken in the statement, under the write lock.
+const INSERT_AUDIT: &str = "INSERT INTO audit (org_id, seq, at, actor_kind, actor_id, action, \
+     target, outcome, request_id, details) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit \
+     WHERE org_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)";
+
+pub(crate) fn bind_usage<'q>(q: Query<'q>, org: &str, e: &UsageEvent) -> Query<'q> {
+    q.bind(org.to_string())
+        .bind(e.id.to_string())
+        .bind(e.at)
+        .bind(e.install_id.to_string())
+        .bind(e.plugin.clone())
+        .bind(e.action.clone())
+        .bind(e.actor_kind.as_str())
+        .bind(e.actor_id.to_string())
+        .bind(e.outcome.as_str())
+        .bind(i64_of(e.duration_us))
+        .bind(i64_of(e.fuel))
+        .bind(i64_of(e.peak_memory_bytes))
+        .bind(i64_of(e.host_calls))
+        .bind(i64_of(e.bytes_in))
+        .bind(i64_of(e.bytes_out))
+        .bind(e.caller_id.map(|c| c.to_string()))
+}
+
+pub(crate) fn bind_audit<'q>(q: Query<'q>, org: &str, e: &AuditEntry) -> StoreResult<Query<'q>> {
+    Ok(q.bind(org.to_string())
+        .bind(org.to_string())
+        .bind(e.at)
+        .bind(e.actor_kind.as_str())
+        .bind(e.actor_id.to_string())
+        .bind(e.action.clone())
+        .bind(e.target.clone())
+        .bind(e.outcome.clone())
+        .bind(e.request_id.map(|r| r.to_string()))
+        .bind(to_json(&e.details)?))
+}
+
+/// Records inserted per statement string (one round trip each).
+const APPEND_CHUNK: usize = 32;
+
+/// The inserts of up to [`APPEND_CHUNK`] usage events and audit entries as one
+/// string: one round trip to the connection's thread (sqlx runs every statement of a
+/// string, binding the arguments in order). Built from the constants above only.
+pub(crate) fn inserts_sql(usage: usize, audit: usize) -> String {
+    let mut sql = String::new();
+    for _ in 0..usage {
+        sql.push_str(INSERT_USAGE);
+        sql.push(';');
+    }
+    for _ in 0..audit {
+        sql.push_str(INSERT_AUDIT);
+        sql.push(';');
+    }
+    sql
+}
+
+/// Splits records into chunks for [`inserts_sql`].
+pub(crate) fn append_statements<'a>(
+    usage: &'a [UsageEvent],
+    audit: &'a [AuditEntry],
+) -> impl Iterator<Item = (&'a [UsageEvent], &'a [AuditEntry])> {
+    let (mut u, mut a) = (usage.chunks(APPEND_CHUNK), audit.chunks(APPEND_CHUNK));
+    std::iter::from_fn(move || {
+        let (uc, ac) = (u.next().unwrap_or_default(), a.next().unwrap_or_default());
+        (!uc.is_empty() || !ac.is_empty()).then_some((uc, ac))
+    })
 }
 
 fn user(row: &SqliteRow) -> StoreResult<UserRecord> {
@@ -294,7 +576,7 @@ fn audit(row: &SqliteRow) -> StoreResult<AuditEntry> {
 
 macro_rules! fetch_all {
     ($self:ident, $q:expr, $map:expr) => {
-        $q.fetch_all(&mut *$self.tx)
+        $q.fetch_all($self.conn().await?)
             .await
             .map_err(db_err)?
             .iter()
@@ -305,7 +587,7 @@ macro_rules! fetch_all {
 
 macro_rules! fetch_opt {
     ($self:ident, $q:expr, $map:expr) => {
-        $q.fetch_optional(&mut *$self.tx)
+        $q.fetch_optional($self.conn().await?)
             .await
             .map_err(db_err)?
             .as_ref()
@@ -315,11 +597,33 @@ macro_rules! fetch_opt {
 }
 
 impl SqliteTenantTx {
+    /// The transaction's connection, beginning a (read) transaction on first use.
+    async fn conn(&mut self) -> StoreResult<&mut SqliteConnection> {
+        if self.tx.is_none() {
+            let pool = self.store.pool(&self.tenant, self.org_id, false).await?;
+            self.tx = Some(pool.begin().await.map_err(db_err)?);
+        }
+        self.tx
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Backend("transaction not begun".into()))
+    }
+
+    /// Before a read of what the journal carries (usage, audit, keys' last use):
+    /// imports it, so the read sees every record. A read transaction that has
+    /// already read something keeps its snapshot (reads of records come first).
+    async fn journal_imported(&mut self) -> StoreResult<()> {
+        if self.tx.is_none() && self.tenant.journal.pending() {
+            let pool = self.store.pool(&self.tenant, self.org_id, false).await?;
+            self.tenant.journal.import(&pool, self.org_id).await?;
+        }
+        Ok(())
+    }
+
     async fn exec(
         &mut self,
         q: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> StoreResult<u64> {
-        Ok(q.execute(&mut *self.tx)
+        Ok(q.execute(self.conn().await?)
             .await
             .map_err(db_err)?
             .rows_affected())
@@ -329,7 +633,13 @@ impl SqliteTenantTx {
 #[async_trait]
 impl TenantTx for SqliteTenantTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.tx.commit().await.map_err(db_err)
+        let Self { tx, _writing, .. } = *self;
+        if let Some(tx) = tx {
+            tx.commit().await.map_err(db_err)?;
+        }
+        // Only now, with the commit visible, may reads keep rows again.
+        drop(_writing);
+        Ok(())
     }
 
     async fn current_org_key(&mut self) -> StoreResult<Option<OrgKeyRecord>> {
@@ -441,6 +751,7 @@ impl TenantTx for SqliteTenantTx {
     }
 
     async fn get_api_key(&mut self, kid: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
+        self.journal_imported().await?;
         let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? AND id = ?")
             .bind(&self.org)
             .bind(kid.to_string());
@@ -448,6 +759,7 @@ impl TenantTx for SqliteTenantTx {
     }
 
     async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.journal_imported().await?;
         let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? ORDER BY id").bind(&self.org);
         fetch_all!(self, q, api_key)
     }
@@ -492,10 +804,18 @@ impl TenantTx for SqliteTenantTx {
     }
 
     async fn get_install(&mut self, iid: InstallId) -> StoreResult<Option<InstallRecord>> {
+        if let Some(kept) = self.tenant.hot.get(|r| r.installs.get(&iid).cloned()) {
+            return Ok(kept);
+        }
+        let token = self.tenant.hot.token();
         let q = sqlx::query("SELECT * FROM installs WHERE org_id = ? AND id = ?")
             .bind(&self.org)
             .bind(iid.to_string());
-        fetch_opt!(self, q, install)
+        let found: Option<InstallRecord> = fetch_opt!(self, q, install)?;
+        self.tenant
+            .hot
+            .keep(token, |r| put(&mut r.installs, iid, found.clone()));
+        Ok(found)
     }
 
     async fn get_install_by_plugin(&mut self, plugin: &str) -> StoreResult<Option<InstallRecord>> {
@@ -626,16 +946,29 @@ impl TenantTx for SqliteTenantTx {
     }
 
     async fn is_bound(&mut self, aid: AgentId, iid: InstallId) -> StoreResult<bool> {
+        if let Some(kept) = self
+            .tenant
+            .hot
+            .get(|r| r.bindings.get(&(aid, iid)).copied())
+        {
+            return Ok(kept);
+        }
+        let token = self.tenant.hot.token();
         let q = sqlx::query(
             "SELECT 1 AS one FROM bindings WHERE org_id = ? AND agent_id = ? AND install_id = ?",
         )
         .bind(&self.org)
         .bind(aid.to_string())
         .bind(iid.to_string());
-        Ok(q.fetch_optional(&mut *self.tx)
+        let bound = q
+            .fetch_optional(self.conn().await?)
             .await
             .map_err(db_err)?
-            .is_some())
+            .is_some();
+        self.tenant
+            .hot
+            .keep(token, |r| put(&mut r.bindings, (aid, iid), bound));
+        Ok(bound)
     }
 
     async fn delete_bindings_of_install(&mut self, iid: InstallId) -> StoreResult<u64> {
@@ -698,7 +1031,7 @@ impl TenantTx for SqliteTenantTx {
             "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(value)), 0) AS n FROM kv WHERE org_id = ?",
         )
         .bind(&self.org);
-        let row = q.fetch_one(&mut *self.tx).await.map_err(db_err)?;
+        let row = q.fetch_one(self.conn().await?).await.map_err(db_err)?;
         uint(&row, "n")
     }
 
@@ -711,33 +1044,14 @@ impl TenantTx for SqliteTenantTx {
 
     async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()> {
         for e in events {
-            let q = sqlx::query(
-                "INSERT INTO usage_events (org_id, id, at, install_id, plugin, action, actor_kind, actor_id, \
-                 outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, bytes_out, caller_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(self.org.clone())
-            .bind(e.id.to_string())
-            .bind(e.at)
-            .bind(e.install_id.to_string())
-            .bind(e.plugin.clone())
-            .bind(e.action.clone())
-            .bind(e.actor_kind.as_str())
-            .bind(e.actor_id.to_string())
-            .bind(e.outcome.as_str())
-            .bind(i64_of(e.duration_us))
-            .bind(i64_of(e.fuel))
-            .bind(i64_of(e.peak_memory_bytes))
-            .bind(i64_of(e.host_calls))
-            .bind(i64_of(e.bytes_in))
-            .bind(i64_of(e.bytes_out))
-            .bind(e.caller_id.map(|c| c.to_string()));
+            let q = bind_usage(sqlx::query(INSERT_USAGE), &self.org, e);
             self.exec(q).await?;
         }
         Ok(())
     }
 
     async fn list_usage(&mut self, f: &UsageFilter) -> StoreResult<Vec<UsageEvent>> {
+        self.journal_imported().await?;
         // The cursor is the (at, id) of the `after` event, looked up in this org only;
         // an unknown id makes the row-value comparison NULL, so nothing matches.
         let after = f.after.map(|i| i.to_string());
@@ -768,6 +1082,7 @@ impl TenantTx for SqliteTenantTx {
         since: OffsetDateTime,
         until: OffsetDateTime,
     ) -> StoreResult<u64> {
+        self.journal_imported().await?;
         let q = sqlx::query(
             "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = ? AND at >= ? AND at < ? \
              AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND') AND (caller_id IS NOT NULL) = ?",
@@ -776,29 +1091,17 @@ impl TenantTx for SqliteTenantTx {
         .bind(since)
         .bind(until)
         .bind(kind == RunKind::ToolCall);
-        let row = q.fetch_one(&mut *self.tx).await.map_err(db_err)?;
+        let row = q.fetch_one(self.conn().await?).await.map_err(db_err)?;
         uint(&row, "n")
     }
 
     async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO audit (org_id, seq, at, actor_kind, actor_id, action, target, outcome, request_id, details) \
-             VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit WHERE org_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(self.org.clone())
-        .bind(self.org.clone())
-        .bind(e.at)
-        .bind(e.actor_kind.as_str())
-        .bind(e.actor_id.to_string())
-        .bind(e.action.clone())
-        .bind(e.target.clone())
-        .bind(e.outcome.clone())
-        .bind(e.request_id.map(|r| r.to_string()))
-        .bind(to_json(&e.details)?);
+        let q = bind_audit(sqlx::query(INSERT_AUDIT), &self.org, e)?;
         self.exec(q).await.map(|_| ())
     }
 
     async fn list_audit(&mut self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        self.journal_imported().await?;
         let q = sqlx::query(
             "SELECT * FROM audit WHERE org_id = ? \
              AND (? IS NULL OR action = ?) AND (? IS NULL OR target = ?) \

@@ -132,6 +132,35 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Begins a transaction on the scope's org. `write` transactions take the write
     /// lock up front so validate-then-write cannot interleave with another writer.
     async fn begin(&self, scope: &TenantScope, write: bool) -> StoreResult<Box<dyn TenantTx>>;
+    /// Records that the scope's key was used at `at` (its `last_used_at`, unless that
+    /// is later). Changes nothing else, so a backend that keeps rows in memory need not
+    /// forget them for this write.
+    async fn touch_key(
+        &self,
+        scope: &TenantScope,
+        key_id: ApiKeyId,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin(scope, true).await?;
+        tx.touch_api_key(key_id, at).await?;
+        tx.commit().await
+    }
+    /// Appends invocation records (usage events, audit entries) in one write
+    /// transaction. Only appends, so a backend that keeps rows in memory need not
+    /// forget them for this write.
+    async fn append_records(
+        &self,
+        scope: &TenantScope,
+        usage: &[UsageEvent],
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin(scope, true).await?;
+        tx.insert_usage(usage).await?;
+        for e in audit {
+            tx.append_audit(e).await?;
+        }
+        tx.commit().await
+    }
 }
 
 /// One transaction on one org's data. Dropping it without [`TenantTx::commit`] rolls

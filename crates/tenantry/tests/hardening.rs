@@ -688,6 +688,9 @@ async fn a_crash_under_steady_traffic_loses_only_the_last_moments_of_usage() {
                     }
                     _ => break,
                 }
+                // Paced so that 600 ms stay under one full batch (512) however fast
+                // an invocation is, and far under 50 ms apart.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
         })
     };

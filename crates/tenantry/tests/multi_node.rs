@@ -357,3 +357,70 @@ async fn a_publisher_key_revoked_on_one_node_stops_the_version_on_every_node() {
         );
     }
 }
+
+/// Two nodes on one database: a key revoked and an install disabled through node A
+/// are refused by node B at its very next request, though B has just served both.
+#[tokio::test]
+async fn a_key_revoked_or_an_install_disabled_on_one_node_stops_on_every_node_at_once() {
+    let db = Server::migrated_db().await;
+    let launch = Launch {
+        database_url: Some(db.app_url.clone()),
+        args: vec![],
+        env: vec![("TENANTRY_MASTER_KEY".into(), master_key())],
+    };
+    let a = Server::start_with(launch.clone(), Some(db));
+    let mut b = Server::start_with(launch, None);
+    b.operator_key = a.operator_key.clone();
+    publish_examples(&a).await;
+    let (o, echo) = org_with_echo(&a, "nodes", json!({})).await;
+    let k = a
+        .ok(
+            "POST",
+            "/v1/keys",
+            Some(&o.owner),
+            Some(json!({"owner": {"kind": "self"}, "name": "short-lived"})),
+            201,
+        )
+        .await;
+    let (key_id, key) = (k["id"].as_str().unwrap(), k["key"].as_str().unwrap());
+    let path = format!("/v1/installs/{echo}/invoke");
+    let body = json!({"action": "echo", "input": {}});
+    for node in [&a, &b] {
+        node.ok("POST", &path, Some(key), Some(body.clone()), 200)
+            .await;
+        node.ok("POST", &path, Some(&o.member), Some(body.clone()), 200)
+            .await;
+    }
+    a.ok(
+        "DELETE",
+        &format!("/v1/keys/{key_id}"),
+        Some(&o.owner),
+        None,
+        200,
+    )
+    .await;
+    b.refused(
+        "POST",
+        &path,
+        Some(key),
+        Some(body.clone()),
+        (401, "UNAUTHENTICATED"),
+    )
+    .await;
+    a.ok(
+        "PATCH",
+        &format!("/v1/installs/{echo}"),
+        Some(&o.admin),
+        Some(json!({"enabled": false})),
+        200,
+    )
+    .await;
+    b.refused(
+        "POST",
+        &path,
+        Some(&o.member),
+        Some(body),
+        (409, "INSTALL_DISABLED"),
+    )
+    .await;
+}
