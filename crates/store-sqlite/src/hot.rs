@@ -50,9 +50,7 @@ impl<T: Default> Default for Hot<T> {
 
 impl<T: Default> Hot<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // A panic while holding this lock cannot leave the maps half-updated in a way
-        // that matters (they are only a copy), so a poisoned lock is used as is.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.state)
     }
 
     /// Reads the kept rows.

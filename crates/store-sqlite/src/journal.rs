@@ -114,7 +114,7 @@ impl Journal {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.state)
     }
 
     pub(crate) fn pending(&self) -> bool {

@@ -28,6 +28,13 @@ use std::path::Path;
 use std::time::Duration;
 use tenantry_store::StoreError;
 
+/// Locks a mutex guarding in-memory state of this crate. Every such state stays
+/// consistent at each step (copies, counters, open pools), so a lock poisoned by a
+/// panicking holder is used as is rather than failing every later request.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Maps a driver error: unique violations become `Conflict`, the rest `Backend`.
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     if let Some(d) = e.as_database_error()

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use crate::hot::{Hot, Writing, put};
 use crate::journal::{Journal, Touch};
 use crate::rows::*;
-use crate::{Footprint, db_err, open_pool};
+use crate::{Footprint, db_err, lock, open_pool};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/tenant");
 
@@ -71,10 +71,6 @@ struct HotRows {
     credentials: HashMap<ApiKeyId, (CredentialRecord, Option<OffsetDateTime>, [u8; 32])>,
     installs: HashMap<InstallId, Option<InstallRecord>>,
     bindings: HashMap<(AgentId, InstallId), bool>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SqliteTenants {
@@ -234,15 +230,9 @@ impl SqliteTenants {
         Ok(Some((record, key.last_used_at, key.hash)))
     }
 
-    /// A transaction. `invalidates`: the write may change kept rows (see `hot`).
-    /// A read opens nothing until its first statement (many are served from kept
-    /// rows alone).
-    async fn transaction(
-        &self,
-        scope: &TenantScope,
-        write: bool,
-        invalidates: bool,
-    ) -> StoreResult<SqliteTenantTx> {
+    /// A transaction. A read opens nothing until its first statement (many are
+    /// served from kept rows alone); a write forgets the org's kept rows (see `hot`).
+    async fn transaction(&self, scope: &TenantScope, write: bool) -> StoreResult<SqliteTenantTx> {
         let org = scope.org_id();
         let t = self.tenant(org);
         let mut tx = SqliteTenantTx {
@@ -259,10 +249,27 @@ impl SqliteTenants {
             tx.tenant.journal.import(&pool, org).await?;
             // Marked before the write lock is taken, so no read that overlaps the
             // write keeps what it read.
-            tx._writing = invalidates.then(|| tx.tenant.hot.writing());
+            tx._writing = Some(tx.tenant.hot.writing());
             tx.tx = Some(pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?);
         }
         Ok(tx)
+    }
+
+    /// Appends to the org's journal (see `journal`): no file to open, and no kept
+    /// row changes, so nothing is invalidated. Imports when the journal is large.
+    async fn journal(
+        &self,
+        t: &Arc<Tenant>,
+        org: OrgId,
+        usage: &[UsageEvent],
+        audit: &[AuditEntry],
+        touched: &[Touch],
+    ) -> StoreResult<()> {
+        if t.journal.append(usage, audit, touched)? {
+            let pool = self.pool(t, org, false).await?;
+            t.journal.import(&pool, org).await?;
+        }
+        Ok(())
     }
 }
 
@@ -329,7 +336,7 @@ impl TenantStore for SqliteTenants {
     }
 
     async fn begin(&self, scope: &TenantScope, write: bool) -> StoreResult<Box<dyn TenantTx>> {
-        Ok(Box::new(self.transaction(scope, write, write).await?))
+        Ok(Box::new(self.transaction(scope, write).await?))
     }
 
     async fn touch_key(
@@ -338,20 +345,16 @@ impl TenantStore for SqliteTenants {
         key_id: ApiKeyId,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
-        // Journaled like the records: a key's use opens no file and forgets no kept
-        // row; the kept credential takes the new time at once.
-        let org = scope.org_id();
-        let t = self.tenant(org);
+        // The kept credential takes the new time at once; the file gets it through
+        // the journal.
+        let t = self.tenant(scope.org_id());
         t.hot.update(|r| {
             if let Some(c) = r.credentials.get_mut(&key_id) {
                 c.1 = c.1.max(Some(at));
             }
         });
-        if t.journal.append(&[], &[], &[Touch { key_id, at }])? {
-            let pool = self.pool(&t, org, false).await?;
-            t.journal.import(&pool, org).await?;
-        }
-        Ok(())
+        self.journal(&t, scope.org_id(), &[], &[], &[Touch { key_id, at }])
+            .await
     }
 
     async fn append_records(
@@ -360,15 +363,8 @@ impl TenantStore for SqliteTenants {
         usage: &[UsageEvent],
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
-        // To the org's journal (see `journal`): no file to open, and no kept row
-        // changes, so nothing is invalidated.
-        let org = scope.org_id();
-        let t = self.tenant(org);
-        if t.journal.append(usage, audit, &[])? {
-            let pool = self.pool(&t, org, false).await?;
-            t.journal.import(&pool, org).await?;
-        }
-        Ok(())
+        let t = self.tenant(scope.org_id());
+        self.journal(&t, scope.org_id(), usage, audit, &[]).await
     }
 }
 
