@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;
@@ -380,6 +380,89 @@ fn cargo_build(dir: &Path, target_dir: &Path, offline: bool) -> Output {
     c.output().expect("run cargo")
 }
 
+/// The project's README.md, its words joined by single spaces.
+fn readme_words(dir: &Path) -> String {
+    let readme = std::fs::read_to_string(dir.join("README.md")).expect("README.md");
+    readme.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What the scaffold README says after "Build", for the project in `dir` (scope
+/// `acme-tools`, `plugin.wasm` built): `plugin keygen`, `publisher register` (by the
+/// operator), `plugin sign`, `plugin publish`; then in an org: `install add` with a
+/// greeting in its config, `invoke … hello` as a member (the README's "Try it"), and
+/// an agent bound to the install invokes it too. Both answers carry the configured
+/// greeting, so the install's config reaches the plugin.
+async fn sign_publish_install_and_answer(s: &Server, dir: &Path, plugin: &str) {
+    let readme = readme_words(dir);
+    for step in [
+        "tenantry plugin keygen",
+        "tenantry publisher register acme-tools --public-key",
+        "tenantry plugin sign",
+        "tenantry plugin publish",
+        &format!(r#"tenantry install add {plugin} --config '{{"greeting": "Hi"}}'"#),
+        &format!(r#"tenantry invoke {plugin} hello --input '{{"name": "Ada"}}'"#),
+    ] {
+        assert!(readme.contains(step), "README lacks {step:?}:\n{readme}");
+    }
+    let mut c = s.cli(None);
+    c.current_dir(dir).args(["--json", "plugin", "keygen"]);
+    let (keygen, _) = ok(c);
+    let keygen: Value = serde_json::from_str(&keygen).expect("keygen JSON");
+    let public_key = keygen["public_key"].as_str().expect("public key");
+    let mut c = s.cli(Some(&s.operator_key));
+    c.args([
+        "publisher",
+        "register",
+        "acme-tools",
+        "--public-key",
+        public_key,
+    ]);
+    ok(c);
+    let mut c = s.cli(None);
+    c.current_dir(dir).args(["plugin", "sign"]);
+    ok(c);
+    let mut c = s.cli(Some(&s.operator_key));
+    c.current_dir(dir).args(["plugin", "publish"]);
+    let (published, _) = ok(c);
+    assert!(
+        published.contains(&format!("Published {plugin}@0.1.0")),
+        "{published}"
+    );
+
+    let o = org(s, "acme").await;
+    let mut c = s.cli(Some(&o.owner));
+    c.args([
+        "install",
+        "add",
+        plugin,
+        "--config",
+        r#"{"greeting": "Hi"}"#,
+    ]);
+    ok(c);
+    let hello = |key: &str, name: &str| {
+        let mut c = s.cli(Some(key));
+        c.args(["--json", "invoke", plugin, "hello", "--input"])
+            .arg(json!({ "name": name }).to_string());
+        let (v, _) = ok(c);
+        serde_json::from_str::<Value>(&v).expect("invoke JSON")
+    };
+    let v = hello(&o.member, "Ada");
+    assert_eq!(v["outcome"], "OK", "{v}");
+    assert_eq!(v["output"]["message"], "Hi, Ada!", "{v}");
+
+    // The org's agent (acting for the member) may invoke only once bound.
+    let mut c = s.cli(Some(&o.agent));
+    c.args(["invoke", plugin, "hello"]);
+    let refused = fails(c);
+    assert!(refused.contains("not bound"), "{refused}");
+    let mut c = s.cli(Some(&o.owner));
+    c.args(["agent", "bind", "bot", plugin]);
+    ok(c);
+    let v = hello(&o.agent, "Grace");
+    assert_eq!(v["outcome"], "OK", "{v}");
+    assert_eq!(v["output"]["message"], "Hi, Grace!", "{v}");
+}
+
 #[tokio::test]
 async fn a_new_rust_plugin_builds_signs_publishes_installs_and_answers() {
     let targets = Command::new("rustup")
@@ -416,55 +499,99 @@ async fn a_new_rust_plugin_builds_signs_publishes_installs_and_answers() {
     )
     .expect("copy the component to plugin.wasm");
 
-    // keygen, register (operator), sign, publish: the README's commands.
     let s = Server::start();
-    let mut c = s.cli(None);
-    c.current_dir(&dir).args(["--json", "plugin", "keygen"]);
-    let (keygen, _) = ok(c);
-    let keygen: Value = serde_json::from_str(&keygen).expect("keygen JSON");
-    let public_key = keygen["public_key"].as_str().expect("public key");
-    let mut c = s.cli(Some(&s.operator_key));
-    c.args([
-        "publisher",
-        "register",
-        "acme-tools",
-        "--public-key",
-        public_key,
-    ]);
-    ok(c);
-    let mut c = s.cli(None);
-    c.current_dir(&dir).args(["plugin", "sign"]);
-    ok(c);
-    let mut c = s.cli(Some(&s.operator_key));
-    c.current_dir(&dir).args(["plugin", "publish"]);
-    let (published, _) = ok(c);
-    assert!(
-        published.contains("Published @acme-tools/greeter@0.1.0"),
-        "{published}"
-    );
+    sign_publish_install_and_answer(&s, &dir, "@acme-tools/greeter").await;
+}
 
-    // Install and invoke it.
-    let o = org(&s, "acme").await;
-    let mut c = s.cli(Some(&o.owner));
-    c.args([
-        "install",
-        "add",
-        "@acme-tools/greeter",
-        "--config",
-        r#"{"greeting": "Hi"}"#,
-    ]);
-    ok(c);
-    let mut c = s.cli(Some(&o.owner));
-    c.args([
-        "--json",
-        "invoke",
-        "@acme-tools/greeter",
-        "hello",
-        "--input",
-        r#"{"name": "Ada"}"#,
-    ]);
-    let (v, _) = ok(c);
-    let v: Value = serde_json::from_str(&v).expect("invoke JSON");
-    assert_eq!(v["outcome"], "OK", "{v}");
-    assert_eq!(v["output"]["message"], "Hi, Ada!", "{v}");
+/// Runs `npm ARGS` in `dir` as the README says, with npm's download cache kept under
+/// the cargo target directory (reused by later runs; an empty one is filled).
+fn npm(dir: &Path, args: &[&str]) -> Output {
+    // BIN is <target>/<profile>/tenantry.
+    let cache = Path::new(BIN)
+        .ancestors()
+        .nth(2)
+        .expect("the cargo target directory")
+        .join("npm-cache");
+    Command::new("npm")
+        .current_dir(dir)
+        .args(args)
+        .env("npm_config_cache", cache)
+        .env("npm_config_prefer_offline", "true")
+        .env("npm_config_audit", "false")
+        .env("npm_config_fund", "false")
+        .env("npm_config_update_notifier", "false")
+        .output()
+        .expect("run npm")
+}
+
+#[tokio::test]
+async fn a_new_js_plugin_builds_signs_publishes_installs_and_answers() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    plugin_new(root, &["@acme-tools/greeter", "--lang", "js"]);
+    let dir = root.join("greeter");
+
+    // node as new as the README asks ("Needs node (20+) and npm"), and npm.
+    let readme = readme_words(&dir);
+    for step in ["npm install", "npm run build"] {
+        assert!(readme.contains(step), "README lacks {step:?}:\n{readme}");
+    }
+    let min_node = readme
+        .split_once("Needs node (")
+        .and_then(|(_, rest)| rest.split_once("+)"))
+        .map(|(v, _)| v)
+        .filter(|v| v.parse::<u32>().is_ok())
+        .unwrap_or_else(|| {
+            panic!("the README names no node version (\"Needs node (N+)\"):\n{readme}")
+        });
+    let ensure = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ensure-node");
+    let out = Command::new("bash")
+        .arg(&ensure)
+        .arg(min_node)
+        .output()
+        .expect("run scripts/ensure-node");
+    let said = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "scripts/ensure-node {min_node} failed: {}",
+        said.lines().last().unwrap_or_default()
+    );
+    eprint!("{said}");
+
+    // The README's build commands.
+    for (args, what) in [
+        (&["install"][..], "npm install"),
+        (&["run", "build"][..], "npm run build"),
+    ] {
+        let started = Instant::now();
+        let out = npm(&dir, args);
+        assert!(
+            out.status.success(),
+            "{what} failed:\n{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        eprintln!("{what} took {:?}", started.elapsed());
+    }
+    let size = std::fs::metadata(dir.join("plugin.wasm"))
+        .expect("npm run build wrote plugin.wasm")
+        .len();
+
+    // The component (the JS engine is inside it) is above the default
+    // max_artifact_bytes: the operator raises it, as the README says.
+    let config = root.join("server.toml");
+    std::fs::write(&config, format!("max_artifact_bytes = {}\n", 2 * size)).expect("config");
+    let s = Server::start_with(
+        Launch {
+            args: vec!["--config".into(), config.display().to_string()],
+            ..Default::default()
+        },
+        None,
+    );
+    let started = Instant::now();
+    sign_publish_install_and_answer(&s, &dir, "@acme-tools/greeter").await;
+    eprintln!(
+        "signed, published, installed and invoked ({size} bytes) in {:?}",
+        started.elapsed()
+    );
 }
