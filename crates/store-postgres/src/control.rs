@@ -288,7 +288,7 @@ impl ControlStore for PgControl {
     }
 
     async fn list_publishers(&self) -> StoreResult<Vec<PublisherRecord>> {
-        sqlx::query("SELECT * FROM publishers ORDER BY name")
+        sqlx::query("SELECT * FROM publishers ORDER BY name COLLATE \"C\"")
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?
@@ -326,7 +326,7 @@ impl ControlStore for PgControl {
     }
 
     async fn list_publisher_keys(&self, p: PublisherId) -> StoreResult<Vec<PublisherKeyRecord>> {
-        sqlx::query("SELECT * FROM publisher_keys WHERE publisher_id = $1 ORDER BY created_at")
+        sqlx::query("SELECT * FROM publisher_keys WHERE publisher_id = $1 ORDER BY created_at, key_id COLLATE \"C\"")
             .bind(p.as_uuid())
             .fetch_all(&self.pool)
             .await
@@ -407,7 +407,7 @@ impl ControlStore for PgControl {
     }
 
     async fn list_versions(&self, plugin: &str) -> StoreResult<Vec<VersionRecord>> {
-        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = $1 ORDER BY published_at")
+        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = $1 ORDER BY published_at, version COLLATE \"C\"")
             .bind(plugin)
             .fetch_all(&self.pool)
             .await
@@ -451,7 +451,7 @@ impl ControlStore for PgControl {
             summary_select!(),
             " WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS t(term) WHERE strpos(lower(\
              p.name || ' ' || p.description || ' ' || p.capabilities::text || ' ' || p.docs), t.term) = 0) \
-             ORDER BY p.name LIMIT $2"
+             ORDER BY p.name COLLATE \"C\" LIMIT $2"
         ))
         .bind(&terms)
         .bind(i64::from(limit))
@@ -482,23 +482,24 @@ impl ControlStore for PgControl {
     }
 
     async fn list_reviews(&self, plugin: &str) -> StoreResult<Vec<ReviewRecord>> {
-        sqlx::query("SELECT * FROM reviews WHERE plugin = $1 ORDER BY updated_at DESC")
-            .bind(plugin)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(|row| {
-                Ok(ReviewRecord {
-                    plugin: get(row, "plugin")?,
-                    org_id: id(row, "reviewer_org")?,
-                    rating: u8::try_from(get::<i32>(row, "rating")?)
-                        .map_err(|_| corrupt("rating"))?,
-                    body: get(row, "body")?,
-                    created_at: get(row, "created_at")?,
-                    updated_at: get(row, "updated_at")?,
-                })
+        sqlx::query(
+            "SELECT * FROM reviews WHERE plugin = $1 ORDER BY updated_at DESC, reviewer_org",
+        )
+        .bind(plugin)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|row| {
+            Ok(ReviewRecord {
+                plugin: get(row, "plugin")?,
+                org_id: id(row, "reviewer_org")?,
+                rating: u8::try_from(get::<i32>(row, "rating")?).map_err(|_| corrupt("rating"))?,
+                body: get(row, "body")?,
+                created_at: get(row, "created_at")?,
+                updated_at: get(row, "updated_at")?,
             })
-            .collect()
+        })
+        .collect()
     }
 }

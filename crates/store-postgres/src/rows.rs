@@ -22,8 +22,9 @@ pub(crate) fn uint(row: &PgRow, col: &str) -> StoreResult<u64> {
     u64::try_from(get::<i64>(row, col)?).map_err(|_| corrupt(col))
 }
 
+/// A `u32` from a `bigint` column (which holds every `u32`); anything else is corrupt.
 pub(crate) fn small(row: &PgRow, col: &str) -> StoreResult<u32> {
-    u32::try_from(get::<i32>(row, col)?).map_err(|_| corrupt(col))
+    u32::try_from(get::<i64>(row, col)?).map_err(|_| corrupt(col))
 }
 
 /// A typed id (`OrgId`, `UserId`, …) from a `uuid` column.

@@ -99,7 +99,12 @@ impl PgTenants {
             .begin_with(AssertSqlSafe(ctx.begin_sql(write)))
             .await
             .map_err(db_err)?;
-        Ok(PgTenantTx { tx, org: ctx.org })
+        Ok(PgTenantTx {
+            tx,
+            org: ctx.org,
+            write,
+            failed: false,
+        })
     }
 }
 
@@ -190,6 +195,12 @@ pub(crate) struct PgTenantTx {
     /// The org of the context this transaction was opened with; bound into every
     /// query as the explicit `WHERE org_id = $1` (RLS is the safety net behind it).
     org: OrgId,
+    /// Begun as a write transaction; a read transaction refuses writes (as the
+    /// embedded store must, to keep its in-memory rows exact).
+    write: bool,
+    /// A statement failed: PostgreSQL has aborted the transaction, and its `COMMIT`
+    /// would quietly roll back, so [`TenantTx::commit`] reports an error instead.
+    failed: bool,
 }
 
 fn user(row: &PgRow) -> StoreResult<UserRecord> {
@@ -240,8 +251,9 @@ fn install(row: &PgRow) -> StoreResult<InstallRecord> {
         config: get(row, "config")?,
         grants: json(row, "grants")?,
         enabled: get(row, "enabled")?,
-        rate_limit_per_minute: get::<Option<i32>>(row, "rate_limit_per_minute")?
-            .map(|v| u32::try_from(v).unwrap_or(0)),
+        rate_limit_per_minute: get::<Option<i64>>(row, "rate_limit_per_minute")?
+            .map(|v| u32::try_from(v).map_err(|_| corrupt("rate_limit_per_minute")))
+            .transpose()?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })
@@ -322,11 +334,28 @@ impl PgTenantTx {
         *self.org.as_uuid()
     }
 
+    /// Notes a failed statement (see `failed`).
+    fn check<T>(&mut self, r: Result<T, sqlx::Error>) -> StoreResult<T> {
+        r.map_err(|e| {
+            self.failed = true;
+            db_err(e)
+        })
+    }
+
+    /// Runs a write; refused in a read transaction.
     async fn exec(&mut self, q: Query<'_>) -> StoreResult<u64> {
-        Ok(q.execute(&mut *self.tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected())
+        if !self.write {
+            return Err(StoreError::Backend(
+                "a write in a read transaction (begin it with write = true)".into(),
+            ));
+        }
+        let r = q.execute(&mut *self.tx).await;
+        Ok(self.check(r)?.rows_affected())
+    }
+
+    async fn one(&mut self, q: Query<'_>) -> StoreResult<PgRow> {
+        let r = q.fetch_one(&mut *self.tx).await;
+        self.check(r)
     }
 
     async fn all<T>(
@@ -334,12 +363,8 @@ impl PgTenantTx {
         q: Query<'_>,
         map: impl Fn(&PgRow) -> StoreResult<T> + Send,
     ) -> StoreResult<Vec<T>> {
-        q.fetch_all(&mut *self.tx)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(map)
-            .collect()
+        let r = q.fetch_all(&mut *self.tx).await;
+        self.check(r)?.iter().map(map).collect()
     }
 
     async fn opt<T>(
@@ -347,18 +372,20 @@ impl PgTenantTx {
         q: Query<'_>,
         map: impl Fn(&PgRow) -> StoreResult<T> + Send,
     ) -> StoreResult<Option<T>> {
-        q.fetch_optional(&mut *self.tx)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map(map)
-            .transpose()
+        let r = q.fetch_optional(&mut *self.tx).await;
+        self.check(r)?.as_ref().map(map).transpose()
     }
 }
 
 #[async_trait]
 impl TenantTx for PgTenantTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
+        if self.failed {
+            self.tx.rollback().await.map_err(db_err)?;
+            return Err(StoreError::Backend(
+                "commit after a failed statement: the transaction was rolled back".into(),
+            ));
+        }
         self.tx.commit().await.map_err(db_err)
     }
 
@@ -372,7 +399,7 @@ impl TenantTx for PgTenantTx {
     async fn get_org_key(&mut self, version: u32) -> StoreResult<Option<OrgKeyRecord>> {
         let q = sqlx::query("SELECT * FROM org_keys WHERE org_id = $1 AND version = $2")
             .bind(self.org())
-            .bind(i32::try_from(version).map_err(|_| corrupt("version"))?);
+            .bind(i64::from(version));
         self.opt(q, org_key).await
     }
 
@@ -381,7 +408,7 @@ impl TenantTx for PgTenantTx {
             "INSERT INTO org_keys (org_id, version, wrapped, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(self.org())
-        .bind(i32::try_from(k.version).map_err(|_| corrupt("version"))?)
+        .bind(i64::from(k.version))
         .bind(k.wrapped.clone())
         .bind(k.created_at);
         self.exec(q).await.map(|_| ())
@@ -496,10 +523,14 @@ impl TenantTx for PgTenantTx {
     }
 
     async fn touch_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<()> {
-        let q = sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3")
-            .bind(at)
-            .bind(self.org())
-            .bind(*kid.as_uuid());
+        // A use never moves the last use back.
+        let q = sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1 WHERE org_id = $2 AND id = $3 \
+             AND (last_used_at IS NULL OR last_used_at < $1)",
+        )
+        .bind(at)
+        .bind(self.org())
+        .bind(*kid.as_uuid());
         self.exec(q).await.map(|_| ())
     }
 
@@ -518,10 +549,7 @@ impl TenantTx for PgTenantTx {
         .bind(Json(i.config.clone()))
         .bind(Json(to_json(&i.grants)?))
         .bind(i.enabled)
-        .bind(
-            i.rate_limit_per_minute
-                .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
-        )
+        .bind(i.rate_limit_per_minute.map(i64::from))
         .bind(i.created_at)
         .bind(i.updated_at);
         self.exec(q).await.map(|_| ())
@@ -559,10 +587,7 @@ impl TenantTx for PgTenantTx {
         .bind(Json(i.config.clone()))
         .bind(Json(to_json(&i.grants)?))
         .bind(i.enabled)
-        .bind(
-            i.rate_limit_per_minute
-                .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
-        )
+        .bind(i.rate_limit_per_minute.map(i64::from))
         .bind(i.updated_at)
         .bind(self.org())
         .bind(*i.id.as_uuid());
@@ -585,7 +610,7 @@ impl TenantTx for PgTenantTx {
         .bind(self.org())
         .bind(*s.install_id.as_uuid())
         .bind(s.name.clone())
-        .bind(i32::try_from(s.key_version).map_err(|_| corrupt("key_version"))?)
+        .bind(i64::from(s.key_version))
         .bind(s.ciphertext.clone())
         .bind(s.created_at)
         .bind(s.updated_at);
@@ -743,7 +768,7 @@ impl TenantTx for PgTenantTx {
              FROM kv WHERE org_id = $1",
         )
         .bind(self.org());
-        let row = q.fetch_one(&mut *self.tx).await.map_err(db_err)?;
+        let row = self.one(q).await?;
         uint(&row, "n")
     }
 
@@ -818,7 +843,7 @@ impl TenantTx for PgTenantTx {
         .bind(since)
         .bind(until)
         .bind(kind == RunKind::ToolCall);
-        let row = q.fetch_one(&mut *self.tx).await.map_err(db_err)?;
+        let row = self.one(q).await?;
         uint(&row, "n")
     }
 

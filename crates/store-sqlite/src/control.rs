@@ -170,7 +170,7 @@ impl ControlStore for SqliteControl {
         .bind(&o.name)
         .bind(&o.tier)
         .bind(to_json(&o.overrides)?)
-        .bind(o.created_at)
+        .bind(ts(o.created_at))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -244,9 +244,9 @@ impl ControlStore for SqliteControl {
         .bind(k.id.to_string())
         .bind(&k.name)
         .bind(&k.hash[..])
-        .bind(k.created_at)
-        .bind(k.expires_at)
-        .bind(k.revoked_at)
+        .bind(ts(k.created_at))
+        .bind(opt_ts(k.expires_at))
+        .bind(opt_ts(k.revoked_at))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -306,7 +306,7 @@ impl ControlStore for SqliteControl {
         sqlx::query("INSERT INTO publishers (id, name, created_at) VALUES (?, ?, ?)")
             .bind(p.id.to_string())
             .bind(&p.name)
-            .bind(p.created_at)
+            .bind(ts(p.created_at))
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
@@ -342,10 +342,10 @@ impl ControlStore for SqliteControl {
         .bind(&k.key_id)
         .bind(k.publisher_id.to_string())
         .bind(&k.public_key)
-        .bind(k.not_before)
-        .bind(k.not_after)
-        .bind(k.revoked_at)
-        .bind(k.created_at)
+        .bind(ts(k.not_before))
+        .bind(opt_ts(k.not_after))
+        .bind(opt_ts(k.revoked_at))
+        .bind(ts(k.created_at))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -371,14 +371,16 @@ impl ControlStore for SqliteControl {
     }
 
     async fn list_publisher_keys(&self, p: PublisherId) -> StoreResult<Vec<PublisherKeyRecord>> {
-        sqlx::query("SELECT * FROM publisher_keys WHERE publisher_id = ? ORDER BY created_at")
-            .bind(p.to_string())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(publisher_key)
-            .collect()
+        sqlx::query(
+            "SELECT * FROM publisher_keys WHERE publisher_id = ? ORDER BY created_at, key_id",
+        )
+        .bind(p.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(publisher_key)
+        .collect()
     }
 
     async fn revoke_publisher_key(&self, key_id: &str, at: OffsetDateTime) -> StoreResult<bool> {
@@ -386,7 +388,7 @@ impl ControlStore for SqliteControl {
         let r = sqlx::query(
             "UPDATE publisher_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
         )
-        .bind(at)
+        .bind(ts(at))
         .bind(key_id)
         .execute(&self.pool)
         .await
@@ -425,7 +427,7 @@ impl ControlStore for SqliteControl {
         .bind(&description)
         .bind(&caps)
         .bind(&docs)
-        .bind(v.published_at)
+        .bind(ts(v.published_at))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -443,8 +445,8 @@ impl ControlStore for SqliteControl {
         .bind(i64_of(v.artifact_size))
         .bind(&v.key_id)
         .bind(&v.signature)
-        .bind(v.signed_at)
-        .bind(v.published_at)
+        .bind(ts(v.signed_at))
+        .bind(ts(v.published_at))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -452,7 +454,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn list_versions(&self, plugin: &str) -> StoreResult<Vec<VersionRecord>> {
-        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = ? ORDER BY published_at")
+        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = ? ORDER BY published_at, version")
             .bind(plugin)
             .fetch_all(&self.pool)
             .await
@@ -497,6 +499,9 @@ impl ControlStore for SqliteControl {
             .await
             .map_err(db_err)?;
         let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
         for row in &rows {
             let s = summary(row)?;
             let docs = text(row, "docs")?.to_lowercase();
@@ -528,8 +533,8 @@ impl ControlStore for SqliteControl {
         .bind(r.org_id.to_string())
         .bind(i64::from(r.rating))
         .bind(&r.body)
-        .bind(r.created_at)
-        .bind(r.updated_at)
+        .bind(ts(r.created_at))
+        .bind(ts(r.updated_at))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -537,7 +542,7 @@ impl ControlStore for SqliteControl {
     }
 
     async fn list_reviews(&self, plugin: &str) -> StoreResult<Vec<ReviewRecord>> {
-        sqlx::query("SELECT * FROM reviews WHERE plugin = ? ORDER BY updated_at DESC")
+        sqlx::query("SELECT * FROM reviews WHERE plugin = ? ORDER BY updated_at DESC, org_id")
             .bind(plugin)
             .fetch_all(&self.pool)
             .await

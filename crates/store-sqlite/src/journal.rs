@@ -30,6 +30,7 @@ use tenantry_core::{ApiKeyId, OrgId};
 use tenantry_store::{AuditEntry, StoreError, StoreResult, UsageEvent};
 
 use crate::db_err;
+use crate::rows::ts;
 use crate::tenant::{append_statements, bind_audit, bind_usage};
 
 /// A journal this large is imported by the append that reaches it.
@@ -244,10 +245,10 @@ impl Journal {
                                 "UPDATE api_keys SET last_used_at = ? WHERE org_id = ? AND id = ? \
                                  AND (last_used_at IS NULL OR last_used_at < ?)",
                             )
-                            .bind(t.at)
+                            .bind(ts(t.at))
                             .bind(&org_s)
                             .bind(t.key_id.to_string())
-                            .bind(t.at)
+                            .bind(ts(t.at))
                             .execute(&mut *conn)
                             .await
                             .map_err(db_err)?;
@@ -258,7 +259,7 @@ impl Journal {
                     )
                     .bind(&org_s)
                     .bind(&id)
-                    .bind(tenantry_core::now())
+                    .bind(ts(tenantry_core::now()))
                     .execute(&mut *conn)
                     .await
                     .map_err(db_err)?;

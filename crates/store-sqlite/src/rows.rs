@@ -62,6 +62,36 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
+/// How a timestamp is stored: in UTC, to the microsecond (finer digits dropped, as
+/// the pooled store does), with a fixed width, e.g. `2026-09-21T13:33:20.000000Z`.
+/// SQLite compares these as text, so only one fixed form makes text order time order:
+/// `time`'s RFC 3339 output omits a zero fraction and keeps the offset, which sorts
+/// `…:20Z` after `…:20.5Z` and `+02:00` times apart from UTC ones. Every timestamp
+/// bound into a statement (values and filter bounds alike) goes through this.
+pub(crate) fn ts(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+pub(crate) fn opt_ts(t: Option<OffsetDateTime>) -> Option<String> {
+    t.map(ts)
+}
+
+/// A timestamp as [`ts`] stores it (what a read returns).
+pub(crate) fn stored(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.replace_nanosecond(t.microsecond() * 1000).unwrap_or(t)
+}
+
 pub(crate) fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }

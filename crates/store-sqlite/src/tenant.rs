@@ -242,6 +242,7 @@ impl SqliteTenants {
             org_id: org,
             tenant: t,
             _writing: None,
+            failed: false,
         };
         if write {
             let pool = self.pool(&tx.tenant, org, false).await?;
@@ -350,7 +351,7 @@ impl TenantStore for SqliteTenants {
         let t = self.tenant(scope.org_id());
         t.hot.update(|r| {
             if let Some(c) = r.credentials.get_mut(&key_id) {
-                c.1 = c.1.max(Some(at));
+                c.1 = c.1.max(Some(stored(at)));
             }
         });
         self.journal(&t, scope.org_id(), &[], &[], &[Touch { key_id, at }])
@@ -378,7 +379,12 @@ struct SqliteTenantTx {
     org: String,
     org_id: OrgId,
     tenant: Arc<Tenant>,
+    /// Present in a write transaction only: a read transaction refuses writes (they
+    /// would change the file behind the kept rows' back).
     _writing: Option<Writing<HotRows>>,
+    /// A write failed: the transaction may not commit (as in the pooled store, where
+    /// PostgreSQL aborts the transaction at the first failed statement).
+    failed: bool,
 }
 
 pub(crate) type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
@@ -395,7 +401,7 @@ const INSERT_AUDIT: &str = "INSERT INTO audit (org_id, seq, at, actor_kind, acto
 pub(crate) fn bind_usage<'q>(q: Query<'q>, org: &str, e: &UsageEvent) -> Query<'q> {
     q.bind(org.to_string())
         .bind(e.id.to_string())
-        .bind(e.at)
+        .bind(ts(e.at))
         .bind(e.install_id.to_string())
         .bind(e.plugin.clone())
         .bind(e.action.clone())
@@ -414,7 +420,7 @@ pub(crate) fn bind_usage<'q>(q: Query<'q>, org: &str, e: &UsageEvent) -> Query<'
 pub(crate) fn bind_audit<'q>(q: Query<'q>, org: &str, e: &AuditEntry) -> StoreResult<Query<'q>> {
     Ok(q.bind(org.to_string())
         .bind(org.to_string())
-        .bind(e.at)
+        .bind(ts(e.at))
         .bind(e.actor_kind.as_str())
         .bind(e.actor_id.to_string())
         .bind(e.action.clone())
@@ -502,7 +508,8 @@ fn install(row: &SqliteRow) -> StoreResult<InstallRecord> {
         enabled: int(row, "enabled")? != 0,
         rate_limit_per_minute: sqlx::Row::try_get::<Option<i64>, _>(row, "rate_limit_per_minute")
             .map_err(|_| corrupt("rate_limit_per_minute"))?
-            .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
+            .map(|v| u32::try_from(v).map_err(|_| corrupt("rate_limit_per_minute")))
+            .transpose()?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })
@@ -615,21 +622,43 @@ impl SqliteTenantTx {
         Ok(())
     }
 
+    /// Runs a write: refused in a read transaction; a failure marks the transaction
+    /// failed.
     async fn exec(
         &mut self,
         q: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
     ) -> StoreResult<u64> {
-        Ok(q.execute(self.conn().await?)
-            .await
-            .map_err(db_err)?
-            .rows_affected())
+        if self._writing.is_none() {
+            return Err(StoreError::Backend(
+                "a write in a read transaction (begin it with write = true)".into(),
+            ));
+        }
+        match q.execute(self.conn().await?).await {
+            Ok(r) => Ok(r.rows_affected()),
+            Err(e) => {
+                self.failed = true;
+                Err(db_err(e))
+            }
+        }
     }
 }
 
 #[async_trait]
 impl TenantTx for SqliteTenantTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        let Self { tx, _writing, .. } = *self;
+        let Self {
+            tx,
+            _writing,
+            failed,
+            ..
+        } = *self;
+        if failed {
+            // Dropping `tx` rolls back; `_writing` goes after it.
+            drop(tx);
+            return Err(StoreError::Backend(
+                "commit after a failed write: the transaction was rolled back".into(),
+            ));
+        }
         if let Some(tx) = tx {
             tx.commit().await.map_err(db_err)?;
         }
@@ -659,7 +688,7 @@ impl TenantTx for SqliteTenantTx {
         .bind(self.org.clone())
         .bind(i64::from(k.version))
         .bind(k.wrapped.clone())
-        .bind(k.created_at);
+        .bind(ts(k.created_at));
         self.exec(q).await.map(|_| ())
     }
 
@@ -671,7 +700,7 @@ impl TenantTx for SqliteTenantTx {
         .bind(u.id.to_string())
         .bind(u.name.clone())
         .bind(u.role.as_str())
-        .bind(u.created_at);
+        .bind(ts(u.created_at));
         self.exec(q).await.map(|_| ())
     }
 
@@ -704,7 +733,7 @@ impl TenantTx for SqliteTenantTx {
         .bind(a.name.clone())
         .bind(a.on_behalf_of.to_string())
         .bind(to_json(&a.grants)?)
-        .bind(a.created_at);
+        .bind(ts(a.created_at));
         self.exec(q).await.map(|_| ())
     }
 
@@ -739,10 +768,10 @@ impl TenantTx for SqliteTenantTx {
         .bind(k.principal_id.to_string())
         .bind(k.prefix.clone())
         .bind(k.hash.to_vec())
-        .bind(k.created_at)
-        .bind(k.expires_at)
-        .bind(k.revoked_at)
-        .bind(k.last_used_at);
+        .bind(ts(k.created_at))
+        .bind(opt_ts(k.expires_at))
+        .bind(opt_ts(k.revoked_at))
+        .bind(opt_ts(k.last_used_at));
         self.exec(q).await.map(|_| ())
     }
 
@@ -764,17 +793,22 @@ impl TenantTx for SqliteTenantTx {
         let q = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
         )
-        .bind(at)
+        .bind(ts(at))
         .bind(self.org.clone())
         .bind(kid.to_string());
         Ok(self.exec(q).await? == 1)
     }
 
     async fn touch_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<()> {
-        let q = sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE org_id = ? AND id = ?")
-            .bind(at)
-            .bind(self.org.clone())
-            .bind(kid.to_string());
+        // A use never moves the last use back (as the journal's key uses do).
+        let q = sqlx::query(
+            "UPDATE api_keys SET last_used_at = ? WHERE org_id = ? AND id = ? \
+             AND (last_used_at IS NULL OR last_used_at < ?)",
+        )
+        .bind(ts(at))
+        .bind(self.org.clone())
+        .bind(kid.to_string())
+        .bind(ts(at));
         self.exec(q).await.map(|_| ())
     }
 
@@ -794,8 +828,8 @@ impl TenantTx for SqliteTenantTx {
         .bind(to_json(&i.grants)?)
         .bind(i64::from(i.enabled))
         .bind(i.rate_limit_per_minute.map(i64::from))
-        .bind(i.created_at)
-        .bind(i.updated_at);
+        .bind(ts(i.created_at))
+        .bind(ts(i.updated_at));
         self.exec(q).await.map(|_| ())
     }
 
@@ -838,7 +872,7 @@ impl TenantTx for SqliteTenantTx {
         .bind(to_json(&i.grants)?)
         .bind(i64::from(i.enabled))
         .bind(i.rate_limit_per_minute.map(i64::from))
-        .bind(i.updated_at)
+        .bind(ts(i.updated_at))
         .bind(self.org.clone())
         .bind(i.id.to_string());
         Ok(self.exec(q).await? == 1)
@@ -862,8 +896,8 @@ impl TenantTx for SqliteTenantTx {
         .bind(s.name.clone())
         .bind(i64::from(s.key_version))
         .bind(s.ciphertext.clone())
-        .bind(s.created_at)
-        .bind(s.updated_at);
+        .bind(ts(s.created_at))
+        .bind(ts(s.updated_at));
         self.exec(q).await.map(|_| ())
     }
 
@@ -920,7 +954,7 @@ impl TenantTx for SqliteTenantTx {
         .bind(self.org.clone())
         .bind(b.agent_id.to_string())
         .bind(b.install_id.to_string())
-        .bind(b.created_at);
+        .bind(ts(b.created_at));
         self.exec(q).await.map(|_| ())
     }
 
@@ -991,7 +1025,7 @@ impl TenantTx for SqliteTenantTx {
         .bind(iid.to_string())
         .bind(key.to_string())
         .bind(value.to_vec())
-        .bind(OffsetDateTime::now_utc());
+        .bind(ts(OffsetDateTime::now_utc()));
         self.exec(q).await.map(|_| ())
     }
 
@@ -1059,10 +1093,10 @@ impl TenantTx for SqliteTenantTx {
              ORDER BY at, id LIMIT ?",
         )
         .bind(&self.org)
-        .bind(f.since)
-        .bind(f.since)
-        .bind(f.until)
-        .bind(f.until)
+        .bind(opt_ts(f.since))
+        .bind(opt_ts(f.since))
+        .bind(opt_ts(f.until))
+        .bind(opt_ts(f.until))
         .bind(f.install_id.map(|i| i.to_string()))
         .bind(f.install_id.map(|i| i.to_string()))
         .bind(after.clone())
@@ -1084,8 +1118,8 @@ impl TenantTx for SqliteTenantTx {
              AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND') AND (caller_id IS NOT NULL) = ?",
         )
         .bind(&self.org)
-        .bind(since)
-        .bind(until)
+        .bind(ts(since))
+        .bind(ts(until))
         .bind(kind == RunKind::ToolCall);
         let row = q.fetch_one(self.conn().await?).await.map_err(db_err)?;
         uint(&row, "n")
@@ -1111,8 +1145,8 @@ impl TenantTx for SqliteTenantTx {
         .bind(f.target.clone())
         .bind(f.actor_id.map(|a| a.to_string()))
         .bind(f.actor_id.map(|a| a.to_string()))
-        .bind(f.since)
-        .bind(f.since)
+        .bind(opt_ts(f.since))
+        .bind(opt_ts(f.since))
         .bind(i64::from(f.limit.unwrap_or(100).min(1000)));
         fetch_all!(self, q, audit)
     }

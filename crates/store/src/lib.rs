@@ -164,7 +164,10 @@ pub trait TenantStore: Send + Sync + 'static {
 }
 
 /// One transaction on one org's data. Dropping it without [`TenantTx::commit`] rolls
-/// back. Every method is implicitly confined to the scope's org.
+/// back. Every method is implicitly confined to the scope's org. A transaction begun
+/// for reading refuses writes; one in which a write failed cannot commit (the commit
+/// is an error and nothing is kept). Timestamps are kept to the microsecond and read
+/// back in UTC. `tenantry-store-tests` checks every backend against this contract.
 #[async_trait]
 pub trait TenantTx: Send {
     async fn commit(self: Box<Self>) -> StoreResult<()>;
