@@ -1,7 +1,7 @@
 //! Limiter benchmark (plain `Instant` loops, no harness): in-process GCRA with 1 and
 //! 10k keys, the degraded fallback path, Redis GCRA round trips (sequential and 32 in
-//! flight) and Redis quota reservations. Needs Redis at `TENANTRY_TEST_REDIS_URL`
-//! (default `redis://127.0.0.1:6379`). Run: `cargo bench -p tenantry-limits --bench limiter`.
+//! flight) and Redis quota reservations. Needs Redis: `TENANTRY_TEST_REDIS_URL`, else
+//! the local one, else a throwaway one (`tenantry_test_services::redis_url`). Run: `cargo bench -p tenantry-limits --bench limiter`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -69,8 +69,7 @@ where
 
 #[tokio::main]
 async fn main() {
-    let url = std::env::var("TENANTRY_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let url = tenantry_test_services::redis_url();
     let Ok(conn) = RedisConn::connect(&url, RedisOptions::default()).await else {
         eprintln!("Redis not reachable at {url}: start Redis or set TENANTRY_TEST_REDIS_URL");
         std::process::exit(1);

@@ -1,16 +1,14 @@
 //! Throwaway databases for tests and benchmarks: each [`TestDb`] is a new database
-//! and a new application role on the server named by `TENANTRY_TEST_DATABASE_URL`
-//! (default: the local server as `postgres`), dropped again when the value drops.
-//! Not for production use.
+//! and a new application role on the test PostgreSQL
+//! ([`tenantry_test_services::postgres_admin_url`]: `TENANTRY_TEST_DATABASE_URL`, else
+//! the local server as `postgres`, else a throwaway server of its own), dropped again
+//! when the value drops. Not for production use.
 
 use sqlx::{Connection, Executor, PgConnection};
 
 /// The admin connection tests use to create databases and roles.
 pub fn admin_url() -> String {
-    std::env::var("TENANTRY_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    tenantry_test_services::postgres_admin_url()
 }
 
 /// `url` with its database replaced.

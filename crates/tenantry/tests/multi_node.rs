@@ -3,8 +3,8 @@
 //! that dies mid-test degrades rate limits to local decisions while billing quotas
 //! refuse, with recovery when it returns.
 //!
-//! Redis: `TENANTRY_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) for the shared
-//! test; the outage test starts its own `redis-server` on a free port.
+//! Redis: the test Redis (`tenantry_test_services::redis_url`) for the shared test;
+//! the outage test starts its own `redis-server` on a free port.
 
 mod common;
 
@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn redis_url() -> String {
-    std::env::var("TENANTRY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    tenantry_test_services::redis_url()
 }
 
 /// Fails with one line if Redis is unreachable.

@@ -13,9 +13,9 @@ use tenantry_limits::{
     RedisRateLimiter,
 };
 
-/// `TENANTRY_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`.
+/// The test Redis ([`tenantry_test_services::redis_url`]).
 pub fn redis_url() -> String {
-    std::env::var("TENANTRY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    tenantry_test_services::redis_url()
 }
 
 /// Connects to the test Redis or fails the test with one line.
