@@ -81,8 +81,12 @@ pub async fn add_user(
     Ok(user)
 }
 
+/// The org's users, for anyone who may read the org or manage its members (an
+/// operator provisioning it among them).
 pub async fn list_users(svc: &Service, scope: &TenantScope) -> Result<Vec<UserRecord>> {
-    scope.require(Permission::ReadOrg)?;
+    if !scope.can(Permission::ManageMembers) {
+        scope.require(Permission::ReadOrg)?;
+    }
     Ok(svc.read(scope).await?.list_users().await?)
 }
 

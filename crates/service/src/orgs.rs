@@ -96,6 +96,16 @@ pub async fn list(svc: &Service, _op: &OperatorScope) -> Result<Vec<OrgRecord>> 
     Ok(svc.control.list_orgs().await?)
 }
 
+/// The operator's provisioning scope in `org` ([`OperatorScope::enter_org`]: members
+/// and keys only), once the org is known to exist.
+pub async fn enter(svc: &Service, op: &OperatorScope, org: OrgId) -> Result<TenantScope> {
+    svc.control
+        .get_org(org)
+        .await?
+        .ok_or_else(|| Error::not_found("org"))?;
+    Ok(op.enter_org(org))
+}
+
 /// Sets an org's tier (operator only).
 pub async fn set_tier(
     svc: &Service,

@@ -238,8 +238,8 @@ pub struct UsageRange {
     /// Only events before this time (RFC 3339).
     #[arg(long)]
     pub until: Option<String>,
-    /// Only events of this install (id).
-    #[arg(long)]
+    /// Only events of this install (its id, or the installed plugin's name @scope/name).
+    #[arg(long, visible_alias = "install")]
     pub install_id: Option<String>,
 }
 
@@ -341,11 +341,15 @@ pub enum UserCmd {
         #[arg(long)]
         org: Option<String>,
     },
-    /// List your org's users.
-    List,
+    /// List your org's users. Operators name the org with --org.
+    List {
+        /// The org whose users to list (id or name; operators only).
+        #[arg(long)]
+        org: Option<String>,
+    },
     /// Change a user's role.
     SetRole {
-        /// The user (id).
+        /// The user (id or name).
         user: String,
         /// owner, admin, member or viewer.
         #[arg(value_parser = ["owner", "admin", "member", "viewer"])]
@@ -362,7 +366,7 @@ pub enum AgentCmd {
         /// A permission to grant (repeat): invoke, read_org, read_audit, …
         #[arg(long = "grant", default_values = ["invoke"])]
         grants: Vec<String>,
-        /// The user the agent acts for (id) [default: you].
+        /// The user the agent acts for (id or name) [default: you].
         #[arg(long)]
         on_behalf_of: Option<String>,
     },
@@ -398,7 +402,7 @@ pub enum KeyCmd {
         /// A name to recognise the key by.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Create the key for this user (id).
+        /// Create the key for this user (id or name).
         #[arg(long, conflicts_with = "agent")]
         user: Option<String>,
         /// Create the key for this agent (id or name).

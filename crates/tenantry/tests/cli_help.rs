@@ -58,6 +58,8 @@ async fn a_mistyped_install_agent_org_or_plugin_name_suggests_the_closest_existi
         vec!["install", "disable", "@examples/ecko"],
         vec!["secret", "list", "@examples/ecko"],
         vec!["agent", "bind", "bot", "@examples/ecko"],
+        vec!["usage", "--install", "@examples/ecko"],
+        vec!["usage", "summary", "--install", "@examples/ecko"],
     ] {
         let mut c = s.cli(key);
         c.args(&args);
@@ -119,6 +121,123 @@ async fn a_mistyped_install_agent_org_or_plugin_name_suggests_the_closest_existi
     c.args(["install", "add", "@examples/weather-forecaster"]);
     let e = fails(c);
     assert!(!e.contains("did you mean"), "{e}");
+}
+
+/// An operator finds an org's users (ids it provisioned and lost) and names users
+/// by name wherever a user is typed; members name users of their own org only.
+#[tokio::test]
+async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
+    let s = Server::start();
+    let acme = org(&s, "acme").await;
+    let globex = org(&s, "globex").await;
+    let op = Some(s.operator_key.as_str());
+
+    // The operator lists acme's users: acme's four, none of globex's.
+    let mut c = s.cli(op);
+    c.args(["--json", "user", "list", "--org", "acme"]);
+    let users: Value = serde_json::from_str(&ok(c).0).expect("JSON");
+    let mut names: Vec<&str> = users
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["admin@acme", "member@acme", "owner@acme", "viewer@acme"]
+    );
+    // Over HTTP too, and only for an operator.
+    let listed = s
+        .ok("GET", &format!("/v1/orgs/{}/users", acme.id), op, None, 200)
+        .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(4));
+    for (_, key) in acme.keys() {
+        s.refused(
+            "GET",
+            &format!("/v1/orgs/{}/users", globex.id),
+            Some(key),
+            None,
+            (403, "PERMISSION_DENIED"),
+        )
+        .await;
+    }
+    s.refused(
+        "GET",
+        "/v1/orgs/00000000-0000-4000-8000-000000000000/users",
+        op,
+        None,
+        (404, "NOT_FOUND"),
+    )
+    .await;
+
+    // The operator issues a key to a user named by name, in an org named by name.
+    let mut c = s.cli(op);
+    c.args([
+        "--json",
+        "key",
+        "create",
+        "--user",
+        "member@acme",
+        "--org",
+        "acme",
+        "--name",
+        "m2",
+    ]);
+    let k: Value = serde_json::from_str(&ok(c).0).expect("JSON");
+    assert_eq!(k["principal_kind"], "user");
+    let member = users
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|u| u["name"] == "member@acme")
+        .expect("member");
+    assert_eq!(k["principal_id"], member["id"]);
+    let new_key = k["key"].as_str().expect("key").to_string();
+    let me = s.ok("GET", "/v1/org", Some(&new_key), None, 200).await;
+    assert_eq!(me["id"], acme.id.as_str());
+
+    // A user of another org is not found by name, with the listing named.
+    let mut c = s.cli(op);
+    c.args(["key", "create", "--user", "member@globex", "--org", "acme"]);
+    let e = fails(c);
+    assert!(e.contains("no user named member@globex"), "{e}");
+    let mut c = s.cli(op);
+    c.args(["key", "create", "--user", "membr@acme", "--org", "acme"]);
+    let e = fails(c);
+    assert!(
+        e.contains("no user named membr@acme; did you mean member@acme?"),
+        "{e}"
+    );
+
+    // An owner names users in set-role and agent create.
+    let owner = Some(acme.owner.as_str());
+    let mut c = s.cli(owner);
+    c.args(["--json", "user", "set-role", "viewer@acme", "member"]);
+    let u: Value = serde_json::from_str(&ok(c).0).expect("JSON");
+    assert_eq!(u["role"], "member");
+    let mut c = s.cli(owner);
+    c.args([
+        "--json",
+        "agent",
+        "create",
+        "helper",
+        "--on-behalf-of",
+        "admin@acme",
+    ]);
+    let a: Value = serde_json::from_str(&ok(c).0).expect("JSON");
+    let admin = users
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|u| u["name"] == "admin@acme")
+        .expect("admin");
+    assert_eq!(a["on_behalf_of"], admin["id"]);
+    // Another org's user by name is not found from acme.
+    let mut c = s.cli(owner);
+    c.args(["user", "set-role", "owner@globex", "viewer"]);
+    let e = fails(c);
+    assert!(e.contains("no user named owner@globex"), "{e}");
 }
 
 // 2. Secrets an install needs

@@ -19,7 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_org, list_orgs))
         .routes(routes!(set_tier))
-        .routes(routes!(provision_user))
+        .routes(routes!(provision_user, list_org_users))
         .routes(routes!(provision_key))
         .routes(routes!(current_org))
         .routes(routes!(set_limits))
@@ -93,14 +93,22 @@ async fn provision_user(
     Path(org): Path<OrgId>,
     Json(b): Json<ProvisionUser>,
 ) -> ApiResult<(StatusCode, axum::Json<UserRecord>)> {
-    s.svc
-        .control
-        .get_org(org)
-        .await?
-        .ok_or_else(|| tenantry_core::Error::not_found("org"))?;
-    let scope = op.enter_org(org);
+    let scope = orgs::enter(&s.svc, &op, org).await?;
     let u = tenantry_service::members::add_user(&s.svc, &scope, &ctx, &b.name, b.role).await?;
     Ok((StatusCode::CREATED, axum::Json(u)))
+}
+
+/// List an org's users (operator provisioning, e.g. to find a user's id).
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/users", tag = "orgs", params(("org_id" = OrgId, Path)), responses((status = 200, body = Vec<UserRecord>)))]
+async fn list_org_users(
+    State(s): State<AppState>,
+    Operator(op, _): Operator,
+    Path(org): Path<OrgId>,
+) -> ApiResult<axum::Json<Vec<UserRecord>>> {
+    let scope = orgs::enter(&s.svc, &op, org).await?;
+    Ok(axum::Json(
+        tenantry_service::members::list_users(&s.svc, &scope).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -125,12 +133,7 @@ async fn provision_key(
     Path(org): Path<OrgId>,
     Json(b): Json<ProvisionKey>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedKey>)> {
-    s.svc
-        .control
-        .get_org(org)
-        .await?
-        .ok_or_else(|| tenantry_core::Error::not_found("org"))?;
-    let scope = op.enter_org(org);
+    let scope = orgs::enter(&s.svc, &op, org).await?;
     let k =
         tenantry_service::members::create_key(&s.svc, &scope, &ctx, b.owner, &b.name, b.expires_at)
             .await?;

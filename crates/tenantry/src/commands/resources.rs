@@ -2,11 +2,10 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
-use std::io::Read;
 
 use crate::cli::*;
 use crate::client::{ApiError, Client, seg};
-use crate::output::{fields, list_of, print, s, table};
+use crate::output::{fields, list_of, print, read_hidden, s, table};
 use crate::suggest::did_you_mean;
 
 pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
@@ -85,20 +84,18 @@ pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
 pub async fn user(cmd: UserCmd, c: &Client, json: bool) -> Result<()> {
     let v = match cmd {
         UserCmd::Add { name, role, org } => {
-            let path = match org {
-                Some(o) => format!("/v1/orgs/{}/users", seg(&org_id(c, &o).await?)),
-                None => "/v1/users".into(),
-            };
+            let path = users_path(c, org.as_deref()).await?;
             c.post(&path, json!({"name": name, "role": role})).await?
         }
-        UserCmd::List => {
-            let v = c.get("/v1/users").await?;
+        UserCmd::List { org } => {
+            let v = c.get(&users_path(c, org.as_deref()).await?).await?;
             print(json, &v, |v| {
                 table(&["id", "name", "role"], rows(v, &["id", "name", "role"]))
             });
             return Ok(());
         }
         UserCmd::SetRole { user, role } => {
+            let user = user_id(c, &user, None).await?;
             c.patch(&format!("/v1/users/{}", seg(&user)), json!({"role": role}))
                 .await?
         }
@@ -114,6 +111,10 @@ pub async fn agent(cmd: AgentCmd, c: &Client, json: bool) -> Result<()> {
             grants,
             on_behalf_of,
         } => {
+            let on_behalf_of = match on_behalf_of {
+                Some(u) => Some(user_id(c, &u, None).await?),
+                None => None,
+            };
             let v = c
                 .post(
                     "/v1/agents",
@@ -217,8 +218,14 @@ pub async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
             org,
             expires_in,
         } => {
+            let org = match org {
+                Some(o) => Some(org_id(c, &o).await?),
+                None => None,
+            };
             let owner = match (user, agent) {
-                (Some(u), _) => json!({"kind": "user", "id": u}),
+                (Some(u), _) => {
+                    json!({"kind": "user", "id": user_id(c, &u, org.as_deref()).await?})
+                }
                 (None, Some(a)) => json!({"kind": "agent", "id": agent_id(c, &a).await?}),
                 (None, None) => json!({"kind": "self"}),
             };
@@ -232,7 +239,7 @@ pub async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
                 None => None,
             };
             let path = match org {
-                Some(o) => format!("/v1/orgs/{}/keys", seg(&org_id(c, &o).await?)),
+                Some(o) => format!("/v1/orgs/{}/keys", seg(&o)),
                 None => "/v1/keys".into(),
             };
             let v = c
@@ -369,6 +376,27 @@ pub async fn org_id(c: &Client, r: &str) -> Result<String> {
     id_by_name(c, "/v1/orgs", r, "org", "tenantry org list").await
 }
 
+/// `/v1/users` (your org), or an org's users for an operator naming it (id or name).
+async fn users_path(c: &Client, org: Option<&str>) -> Result<String> {
+    Ok(match org {
+        Some(o) => format!("/v1/orgs/{}/users", seg(&org_id(c, o).await?)),
+        None => "/v1/users".into(),
+    })
+}
+
+/// Resolves a user given by id or by name: of your org, or of `org` (an org id) for
+/// an operator.
+pub async fn user_id(c: &Client, r: &str, org: Option<&str>) -> Result<String> {
+    let (path, list) = match org {
+        Some(o) => (
+            format!("/v1/orgs/{}/users", seg(o)),
+            "tenantry user list --org ORG",
+        ),
+        None => ("/v1/users".to_string(), "tenantry user list"),
+    };
+    id_by_name(c, &path, r, "user", list).await
+}
+
 /// Resolves an agent of your org given by id or by name.
 pub async fn agent_id(c: &Client, r: &str) -> Result<String> {
     id_by_name(c, "/v1/agents", r, "agent", "tenantry agent list").await
@@ -406,6 +434,14 @@ pub async fn install_id(c: &Client, r: &str) -> Result<String> {
         "no install of {r} in your org{}",
         or_see(&hint, "tenantry install list")
     )
+}
+
+/// [`install_id`] of an optional filter.
+async fn opt_install(c: &Client, r: Option<String>) -> Result<Option<String>> {
+    match r {
+        Some(r) => Ok(Some(install_id(c, &r).await?)),
+        None => Ok(None),
+    }
 }
 
 /// `hint` (a "did you mean"), or else a pointer to the command that lists the names.
@@ -721,21 +757,13 @@ pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Reads a secret's value: from a hidden prompt on a terminal, else all of standard
-/// input less one trailing newline. An empty value is refused (an unset `$TOKEN` in
+/// Reads a secret's value ([`read_hidden`]). An empty value is refused (an unset `$TOKEN` in
 /// `echo -n "$TOKEN" | tenantry secret set …` must not store an empty secret).
 fn read_secret(name: &str) -> Result<String> {
-    let value = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        rpassword::prompt_password(format!("Value of secret '{name}' (hidden): "))
-            .context("reading the secret from the terminal")?
-    } else {
-        let mut value = String::new();
-        std::io::stdin()
-            .read_to_string(&mut value)
-            .context("reading the secret from standard input")?;
-        let trimmed = value.strip_suffix('\n').unwrap_or(&value);
-        trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string()
-    };
+    let value = read_hidden(
+        &format!("Value of secret '{name}' (hidden): "),
+        "the secret",
+    )?;
     if value.is_empty() {
         bail!(
             "the value of secret '{name}' is empty, so nothing was stored; pipe the value on standard input (e.g. `printf %s \"$TOKEN\" | tenantry secret set …`, and check that $TOKEN is set) or type it at the prompt"
@@ -858,7 +886,7 @@ pub async fn usage(
             let q = query(&[
                 ("since", a.range.since),
                 ("until", a.range.until),
-                ("install_id", a.range.install_id),
+                ("install_id", opt_install(c, a.range.install_id).await?),
                 ("after", a.after),
                 ("limit", Some(a.limit.to_string())),
             ]);
@@ -880,7 +908,7 @@ pub async fn usage(
                 ("group_by", Some(group_by)),
                 ("since", range.since),
                 ("until", range.until),
-                ("install_id", range.install_id),
+                ("install_id", opt_install(c, range.install_id).await?),
             ]);
             let v = c.get(&format!("/v1/usage/summary{q}")).await?;
             let cols = [
@@ -906,7 +934,7 @@ pub async fn usage(
                 ("format", Some(format)),
                 ("since", range.since),
                 ("until", range.until),
-                ("install_id", range.install_id),
+                ("install_id", opt_install(c, range.install_id).await?),
             ]);
             let mut res = c.get_raw(&format!("/v1/usage/export{q}")).await?;
             match output {
