@@ -2,6 +2,24 @@
 
 use serde_json::Value;
 
+/// Reads a value a person must not see echoed (an API key, a secret): from a hidden
+/// prompt showing `prompt` when standard input is a terminal, else all of standard
+/// input less one trailing newline (`\n` or `\r\n`). `what` names it in errors.
+pub fn read_hidden(prompt: &str, what: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::io::{IsTerminal, Read};
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(prompt)
+            .with_context(|| format!("reading {what} from the terminal"));
+    }
+    let mut value = String::new();
+    std::io::stdin()
+        .read_to_string(&mut value)
+        .with_context(|| format!("reading {what} from standard input"))?;
+    let trimmed = value.strip_suffix('\n').unwrap_or(&value);
+    Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string())
+}
+
 /// Prints `value` as JSON with `--json`, else through `human`.
 pub fn print(json: bool, value: &Value, human: impl FnOnce(&Value)) {
     if json {

@@ -1,5 +1,5 @@
 //! The first hour with the `tenantry` command (issue 15): pipes, `--json` errors, the
-//! data-directory lock, secrets from standard input, finding the server (login
+//! data-directory lock, secrets from standard input or a hidden terminal prompt, finding the server (login
 //! profiles, ./tenantry.toml), help, version, completions, the demo's data. Every
 //! test drives the real binary.
 
@@ -60,6 +60,20 @@ async fn org_with_secret_install(s: &Server) -> (Org, String) {
         )
         .await;
     (o, i["id"].as_str().expect("install id").to_string())
+}
+
+/// Asserts the install has no secret at all.
+async fn assert_no_secret(s: &Server, o: &Org, install: &str) {
+    let secrets = s
+        .ok(
+            "GET",
+            &format!("/v1/installs/{install}/secrets"),
+            Some(&o.owner),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(secrets, json!([]), "no secret stored");
 }
 
 // 1. Pipes
@@ -263,16 +277,7 @@ async fn an_empty_secret_on_stdin_is_refused_and_nothing_is_stored() {
             "{err}"
         );
     }
-    let secrets = s
-        .ok(
-            "GET",
-            &format!("/v1/installs/{install}/secrets"),
-            Some(&o.owner),
-            None,
-            200,
-        )
-        .await;
-    assert_eq!(secrets, json!([]), "no secret stored");
+    assert_no_secret(&s, &o, &install).await;
     // A value is stored (without its trailing newline).
     let mut cmd = s.cli(Some(&o.owner));
     cmd.args(["secret", "set", &install, "api_token"]);
@@ -288,6 +293,180 @@ async fn an_empty_secret_on_stdin_is_refused_and_nothing_is_stored() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// What a person saw on a terminal, and how the command ended.
+struct Terminal {
+    shown: String,
+    status: std::process::ExitStatus,
+}
+
+/// Runs `cmd` on a new pseudo-terminal that is its controlling terminal (so a
+/// prompt reading `/dev/tty` reads it), types `typed` and Enter once `prompt` has
+/// appeared, and returns everything the terminal showed. Fails after 60 s.
+fn on_terminal(mut cmd: Command, prompt: &str, typed: &str) -> Terminal {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    use std::sync::{Arc, Mutex};
+
+    // SAFETY: plain libc calls on a descriptor this function owns; ptsname_r writes
+    // at most `name.len()` bytes, NUL-terminated.
+    let (master, slave_path) = unsafe {
+        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let master = std::fs::File::from(OwnedFd::from_raw_fd(fd));
+        assert_eq!(libc::grantpt(fd), 0, "grantpt");
+        assert_eq!(libc::unlockpt(fd), 0, "unlockpt");
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(fd, name.as_mut_ptr(), name.len()), 0);
+        let path = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_string_lossy()
+            .into_owned();
+        (master, path)
+    };
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&slave_path)
+        .expect("open the terminal's slave side");
+    cmd.stdin(slave.try_clone().expect("dup"))
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn on the terminal");
+    drop(cmd); // our copies of the slave side: the master reads EOF when the child ends
+
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let mut reader = master.try_clone().expect("dup master");
+    let sink = shown.clone();
+    let reading = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // EIO once every slave descriptor is closed.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = |s: &Arc<Mutex<Vec<u8>>>| text(&s.lock().expect("lock"));
+    while !seen(&shown).contains(prompt) {
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            panic!("no prompt {prompt:?} on the terminal: {:?}", seen(&shown));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut writer = master;
+    writer
+        .write_all(format!("{typed}\n").as_bytes())
+        .expect("type on the terminal");
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after the input: {:?}", seen(&shown));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(writer);
+    reading.join().expect("reader");
+    let shown = seen(&shown);
+    Terminal { shown, status }
+}
+
+#[tokio::test]
+async fn a_secret_typed_at_the_terminal_is_not_echoed_and_is_stored_exactly() {
+    let s = Server::start();
+    let (o, install) = org_with_secret_install(&s).await;
+    let typed = "typed-at-the-prompt-42";
+    let mut cmd = s.cli(Some(&o.owner));
+    cmd.args(["secret", "set", &install, "api_token"]);
+    let t = on_terminal(cmd, "(hidden): ", typed);
+    assert!(t.status.success(), "{}", t.shown);
+    assert!(
+        t.shown.contains("Value of secret 'api_token' (hidden): "),
+        "{}",
+        t.shown
+    );
+    assert!(
+        !t.shown.contains(typed),
+        "the terminal echoed the secret: {}",
+        t.shown
+    );
+    assert!(t.shown.contains("secret 'api_token' set"), "{}", t.shown);
+
+    // The plugin reads exactly what was typed (its length; the value never leaves).
+    s.ok(
+        "PUT",
+        &format!("/v1/agents/{}/installs/{install}", o.agent_id),
+        Some(&o.admin),
+        None,
+        201,
+    )
+    .await;
+    let r = s
+        .ok(
+            "POST",
+            &format!("/v1/installs/{install}/invoke"),
+            Some(&o.agent),
+            Some(json!({"action": "check", "input": {}})),
+            200,
+        )
+        .await;
+    assert_eq!(r["output"]["set"], true, "{r}");
+    assert_eq!(r["output"]["length"], typed.len(), "{r}");
+}
+
+#[tokio::test]
+async fn enter_alone_at_the_secret_prompt_is_refused_and_nothing_is_stored() {
+    let s = Server::start();
+    let (o, install) = org_with_secret_install(&s).await;
+    let mut cmd = s.cli(Some(&o.owner));
+    cmd.args(["secret", "set", &install, "api_token"]);
+    let t = on_terminal(cmd, "(hidden): ", "");
+    assert!(
+        !t.status.success(),
+        "an empty secret was accepted: {}",
+        t.shown
+    );
+    assert!(t.shown.contains("nothing was stored"), "{}", t.shown);
+    assert_no_secret(&s, &o, &install).await;
+}
+
+#[tokio::test]
+async fn an_api_key_typed_at_the_login_prompt_is_not_echoed_and_is_kept() {
+    let s = Server::start();
+    let o = org(&s, "acme").await;
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut login = bare(home.path());
+    login.args(["login", "--url", &s.url]);
+    let t = on_terminal(login, "API key (hidden): ", &o.owner);
+    assert!(t.status.success(), "{}", t.shown);
+    assert!(
+        !t.shown.contains(&o.owner),
+        "the terminal echoed the key: {}",
+        t.shown
+    );
+    assert!(t.shown.contains("acme"), "{}", t.shown);
+    let out = bare(home.path())
+        .args(["org", "show"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
 }
 
 // 5. Finding the server: login profiles, ./tenantry.toml

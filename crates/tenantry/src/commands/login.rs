@@ -3,11 +3,10 @@
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use std::io::Read;
 
 use crate::cli::ClientArgs;
 use crate::client::{self, ApiError, Client};
-use crate::output::{list_of, print};
+use crate::output::{list_of, print, read_hidden};
 use crate::profile::{self, Profile};
 
 /// Who a key is on a server: its org (from `GET /v1/org`), or the operator.
@@ -37,18 +36,9 @@ async fn identify(c: &Client) -> Result<Identity> {
     }
 }
 
-/// Reads the API key: from a hidden prompt on a terminal, else standard input.
+/// Reads the API key ([`read_hidden`]), without surrounding white space.
 fn read_key() -> Result<String> {
-    let key = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        rpassword::prompt_password("API key (hidden): ")
-            .context("reading the API key from the terminal")?
-    } else {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the API key from standard input")?;
-        text
-    };
+    let key = read_hidden("API key (hidden): ", "the API key")?;
     let key = key.trim().to_string();
     if key.is_empty() {
         bail!(
