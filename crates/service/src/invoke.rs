@@ -4,7 +4,8 @@
 //! the compiled plugin (verified digest and signature, compiled once per version) →
 //! input validated against the action's schema → the runtime → a usage event and an
 //! audit entry handed to the [`Recorder`](crate::recorder::Recorder). Tool calls made
-//! by the plugin come back through [`StoreHost`] and run the same path, nested.
+//! by the plugin come back through the capability backends
+//! ([`crate::capabilities`]) and run the same path ([`Run`]), nested.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -13,12 +14,10 @@ use tenantry_core::manifest::Manifest;
 use tenantry_core::{
     Error, ErrorCode, InstallId, InvocationId, Outcome, Permission, Result, TenantScope, Tier,
 };
-use tenantry_runtime::{
-    BackendError, Backends, InstallRef, Invocation, KvBackend, Limits, LoadedPlugin, Nested,
-    SecretsBackend, ToolBackend, ToolError,
-};
+use tenantry_runtime::{Backends, InstallRef, Invocation, Limits, LoadedPlugin, Nested};
 use tenantry_store::{AuditEntry, InstallRecord, UsageEvent};
 
+use crate::capabilities::StoreHost;
 use crate::limits::RateLimitHeaders;
 use crate::recorder::Record;
 use crate::{RequestCtx, Service, audit_entry, registry};
@@ -154,21 +153,21 @@ pub async fn invoke(
         )
         .await?;
     let rate_limit = std::mem::take(&mut admission.rate_limit);
-    let result = run_install(
-        svc,
+    let result = Run {
         scope,
         ctx,
-        &tier,
-        &record,
-        &req.action,
-        &req.input,
-        None,
-    )
+        tier: &tier,
+        install: &record,
+        action: &req.action,
+        input: &req.input,
+        caller: None,
+    }
+    .run(svc)
     .await;
-    let ran = matches!(&result, Ok((_, true)));
+    let ran = matches!(&result, Ok(r) if r.sandbox_ran);
     svc.release(admission, ran).await;
-    result.map(|(response, _)| Invoked {
-        response,
+    result.map(|r| Invoked {
+        response: r.response,
         rate_limit,
     })
 }
@@ -243,416 +242,171 @@ pub fn limits_for(tier: &Tier) -> Limits {
     }
 }
 
-/// Runs one action of an install (already authorised and admitted) and records it.
-/// `nested` is set for a tool call (the caller's meter and depth, and the caller's
-/// invocation id for the usage record). The flag says
-/// whether the sandbox ran (quotas of runs that never started are refunded).
-#[allow(clippy::too_many_arguments)]
-async fn run_install(
-    svc: &Service,
-    scope: &TenantScope,
-    ctx: &RequestCtx,
-    tier: &Tier,
-    install: &InstallRecord,
-    action: &str,
-    input: &Value,
-    nested: Option<(Nested, InvocationId)>,
-) -> Result<(InvokeResponse, bool)> {
-    let id = InvocationId::new();
-    let (nested, caller_id) = nested.unzip();
-    let prepared = prepare(svc, install).await?;
-    let input_text = input.to_string();
-    let validated = prepared.inputs.validate(action, input);
-    let ran = validated.is_ok();
-    let (outcome, output, error, stats, denied) = match validated {
-        Err(e) => {
-            let outcome = if e.code == ErrorCode::NotFound {
-                Outcome::NotFound
-            } else {
-                Outcome::InvalidInput
-            };
-            (
-                outcome,
-                None,
-                Some(e.message),
-                InvocationStats {
+/// One action of one install to run, already authorised and admitted.
+pub(crate) struct Run<'a> {
+    pub scope: &'a TenantScope,
+    pub ctx: &'a RequestCtx,
+    pub tier: &'a Tier,
+    pub install: &'a InstallRecord,
+    pub action: &'a str,
+    pub input: &'a Value,
+    /// Set for a tool call: the caller's meter and depth, and the caller's invocation
+    /// (for the usage record).
+    pub caller: Option<(Nested, InvocationId)>,
+}
+
+/// What a [`Run`] produced.
+pub(crate) struct Ran {
+    pub response: InvokeResponse,
+    /// Whether the sandbox ran: quotas of runs that never started are refunded.
+    pub sandbox_ran: bool,
+}
+
+/// What the sandbox (or the input check before it) made of one run.
+struct Execution {
+    outcome: Outcome,
+    output: Option<String>,
+    error: Option<String>,
+    stats: InvocationStats,
+    /// Capability calls the plugin was denied, for the audit entry.
+    denied: Vec<String>,
+}
+
+impl Run<'_> {
+    /// Runs the action and records it (usage + audit).
+    pub(crate) async fn run(self, svc: &Service) -> Result<Ran> {
+        let Run {
+            scope,
+            ctx,
+            tier,
+            install,
+            action,
+            input,
+            caller,
+        } = self;
+        let id = InvocationId::new();
+        let (nested, caller_id) = caller.unzip();
+        let prepared = prepare(svc, install).await?;
+        let input_text = input.to_string();
+        let validated = prepared.inputs.validate(action, input);
+        let sandbox_ran = validated.is_ok();
+        let e = match validated {
+            Err(e) => Execution {
+                outcome: if e.code == ErrorCode::NotFound {
+                    Outcome::NotFound
+                } else {
+                    Outcome::InvalidInput
+                },
+                output: None,
+                error: Some(e.message),
+                stats: InvocationStats {
                     bytes_in: input_text.len() as u64,
                     ..Default::default()
                 },
-                vec![],
-            )
-        }
-        Ok(()) => {
-            let host = Arc::new(StoreHost {
-                svc: svc.clone(),
-                scope: scope.system_for_same_org(),
-                ctx: *ctx,
-                tier: tier.clone(),
-                invocation: id,
-            });
-            let r = svc
-                .runtime
-                .invoke(
-                    &prepared.loaded,
-                    Invocation {
-                        install: InstallRef {
-                            org_id: scope.org_id(),
-                            install_id: install.id,
+                denied: vec![],
+            },
+            Ok(()) => {
+                let host = Arc::new(StoreHost {
+                    svc: svc.clone(),
+                    scope: scope.system_for_same_org(),
+                    ctx: *ctx,
+                    tier: tier.clone(),
+                    invocation: id,
+                });
+                let r = svc
+                    .runtime
+                    .invoke(
+                        &prepared.loaded,
+                        Invocation {
+                            install: InstallRef {
+                                org_id: scope.org_id(),
+                                install_id: install.id,
+                            },
+                            action,
+                            input: &input_text,
+                            config: &install.config,
+                            grants: &install.grants,
+                            limits: limits_for(tier),
+                            backends: Backends {
+                                kv: host.clone(),
+                                secrets: host.clone(),
+                                tools: host,
+                            },
+                            nested,
                         },
-                        action,
-                        input: &input_text,
-                        config: &install.config,
-                        grants: &install.grants,
-                        limits: limits_for(tier),
-                        backends: Backends {
-                            kv: host.clone(),
-                            secrets: host.clone(),
-                            tools: host,
-                        },
-                        nested,
+                    )
+                    .await;
+                let s = r.stats;
+                Execution {
+                    outcome: r.outcome,
+                    output: r.output,
+                    error: r.error,
+                    stats: InvocationStats {
+                        duration_us: s.duration_us,
+                        fuel: s.fuel,
+                        peak_memory_bytes: s.peak_memory_bytes,
+                        host_calls: s.host_calls,
+                        bytes_in: s.bytes_in,
+                        bytes_out: s.bytes_out,
                     },
-                )
-                .await;
-            let s = r.stats;
-            let stats = InvocationStats {
-                duration_us: s.duration_us,
-                fuel: s.fuel,
-                peak_memory_bytes: s.peak_memory_bytes,
-                host_calls: s.host_calls,
-                bytes_in: s.bytes_in,
-                bytes_out: s.bytes_out,
-            };
-            (r.outcome, r.output, r.error, stats, r.denied)
-        }
-    };
-    let actor = scope.actor();
-    let usage = UsageEvent {
-        id,
-        at: tenantry_core::now(),
-        install_id: install.id,
-        plugin: install.plugin.clone(),
-        action: action.to_string(),
-        actor_kind: actor.kind,
-        actor_id: actor.id,
-        outcome,
-        duration_us: stats.duration_us,
-        fuel: stats.fuel,
-        peak_memory_bytes: stats.peak_memory_bytes,
-        host_calls: stats.host_calls,
-        bytes_in: stats.bytes_in,
-        bytes_out: stats.bytes_out,
-        caller_id,
-    };
-    let audit = AuditEntry {
-        outcome: outcome.as_str().to_string(),
-        ..audit_entry(
-            scope,
-            ctx,
-            "invoke",
-            install.id.to_string(),
-            json!({
-                "invocation_id": id, "plugin": install.plugin, "version": install.version, "action": action,
-                "artifact_sha256": install.artifact_sha256, "denied": denied,
-            }),
-        )
-    };
-    svc.recorder
-        .record(Record {
-            scope: scope.system_for_same_org(),
-            usage,
-            audit,
-        })
-        .await;
-    let output = output.map(|o| serde_json::from_str(&o).unwrap_or(Value::String(o)));
-    let error = error.map(|message| InvokeError {
-        code: outcome,
-        message,
-    });
-    Ok((
-        InvokeResponse {
-            invocation_id: id,
-            outcome,
-            output,
-            error,
-            stats,
-        },
-        ran,
-    ))
-}
-
-/// The capability backends of one invocation, on the org's own store.
-struct StoreHost {
-    svc: Service,
-    /// The invoking principal's scope (same org, no permissions of its own).
-    scope: TenantScope,
-    ctx: RequestCtx,
-    tier: Tier,
-    /// The invocation these capabilities serve: the caller of its tool calls.
-    invocation: InvocationId,
-}
-
-fn backend(e: impl std::fmt::Display) -> BackendError {
-    tracing::error!(error = %e, "capability backend failed");
-    BackendError::Failed("storage error".into())
-}
-
-impl StoreHost {
-    /// Refuses an install of another org (cannot happen through the runtime, which
-    /// takes the install from host state; checked anyway).
-    fn check(&self, i: &InstallRef) -> std::result::Result<(), BackendError> {
-        if i.org_id == self.scope.org_id() {
-            Ok(())
-        } else {
-            Err(BackendError::PermissionDenied(
-                "install of another org".into(),
-            ))
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl KvBackend for StoreHost {
-    async fn get(
-        &self,
-        i: &InstallRef,
-        key: &str,
-    ) -> std::result::Result<Option<Vec<u8>>, BackendError> {
-        self.check(i)?;
-        let mut tx = self
-            .svc
-            .tenants
-            .begin(&self.scope, false)
-            .await
-            .map_err(backend)?;
-        tx.kv_get(i.install_id, key).await.map_err(backend)
-    }
-    async fn set(
-        &self,
-        i: &InstallRef,
-        key: &str,
-        value: &[u8],
-    ) -> std::result::Result<(), BackendError> {
-        self.check(i)?;
-        let mut tx = self
-            .svc
-            .tenants
-            .begin(&self.scope, true)
-            .await
-            .map_err(backend)?;
-        let used = tx.kv_usage_bytes().await.map_err(backend)?;
-        let old = tx
-            .kv_get(i.install_id, key)
-            .await
-            .map_err(backend)?
-            .map_or(0, |v| v.len() + key.len()) as u64;
-        if used.saturating_sub(old) + (key.len() + value.len()) as u64 > self.tier.storage_bytes {
-            return Err(BackendError::LimitExceeded(format!(
-                "the org's storage quota ({} bytes) is used up",
-                self.tier.storage_bytes
-            )));
-        }
-        tx.kv_set(i.install_id, key, value).await.map_err(backend)?;
-        tx.commit().await.map_err(backend)
-    }
-    async fn delete(&self, i: &InstallRef, key: &str) -> std::result::Result<bool, BackendError> {
-        self.check(i)?;
-        let mut tx = self
-            .svc
-            .tenants
-            .begin(&self.scope, true)
-            .await
-            .map_err(backend)?;
-        let found = tx.kv_delete(i.install_id, key).await.map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(found)
-    }
-    async fn list(
-        &self,
-        i: &InstallRef,
-        prefix: &str,
-        limit: u32,
-    ) -> std::result::Result<Vec<String>, BackendError> {
-        self.check(i)?;
-        let mut tx = self
-            .svc
-            .tenants
-            .begin(&self.scope, false)
-            .await
-            .map_err(backend)?;
-        tx.kv_list(i.install_id, prefix, limit)
-            .await
-            .map_err(backend)
-    }
-}
-
-#[async_trait::async_trait]
-impl SecretsBackend for StoreHost {
-    async fn get(
-        &self,
-        i: &InstallRef,
-        name: &str,
-    ) -> std::result::Result<Option<String>, BackendError> {
-        self.check(i)?;
-        let v = crate::secrets::open_for_install(&self.svc, &self.scope, i.install_id, name)
-            .await
-            .map_err(|e| backend(e.code))?;
-        Ok(v.map(|v| String::from_utf8_lossy(v.expose()).into_owned()))
-    }
-}
-
-#[async_trait::async_trait]
-impl ToolBackend for StoreHost {
-    async fn call(
-        &self,
-        caller: &InstallRef,
-        plugin: &str,
-        action: &str,
-        input: String,
-        nested: Nested,
-    ) -> std::result::Result<String, ToolError> {
-        let fail = |outcome, message: String| ToolError { outcome, message };
-        if caller.org_id != self.scope.org_id() {
-            return Err(fail(
-                Outcome::NotFound,
-                format!("{plugin} is not installed in this org"),
-            ));
-        }
-        let found = async {
-            let mut tx = self.svc.tenants.begin(&self.scope, false).await?;
-            tx.get_install_by_plugin(plugin).await
-        }
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "tool call lookup failed");
-            fail(Outcome::Internal, "storage error".into())
-        })?;
-        let Some(target) = found else {
-            return Err(fail(
-                Outcome::NotFound,
-                format!("{plugin} is not installed in this org"),
-            ));
+                    denied: r.denied,
+                }
+            }
         };
-        if !target.enabled {
-            return Err(fail(
-                Outcome::PermissionDenied,
-                format!("{plugin} is disabled in this org"),
-            ));
-        }
-        let input: Value = serde_json::from_str(&input).map_err(|e| {
-            fail(
-                Outcome::InvalidInput,
-                format!("tool input is not JSON: {e}"),
+        let actor = scope.actor();
+        let usage = UsageEvent {
+            id,
+            at: tenantry_core::now(),
+            install_id: install.id,
+            plugin: install.plugin.clone(),
+            action: action.to_string(),
+            actor_kind: actor.kind,
+            actor_id: actor.id,
+            outcome: e.outcome,
+            duration_us: e.stats.duration_us,
+            fuel: e.stats.fuel,
+            peak_memory_bytes: e.stats.peak_memory_bytes,
+            host_calls: e.stats.host_calls,
+            bytes_in: e.stats.bytes_in,
+            bytes_out: e.stats.bytes_out,
+            caller_id,
+        };
+        let audit = AuditEntry {
+            outcome: e.outcome.as_str().to_string(),
+            ..audit_entry(
+                scope,
+                ctx,
+                "invoke",
+                install.id.to_string(),
+                json!({
+                    "invocation_id": id, "plugin": install.plugin, "version": install.version, "action": action,
+                    "artifact_sha256": install.artifact_sha256, "denied": e.denied,
+                }),
             )
-        })?;
-        let quota = self
-            .svc
-            .reserve_tool_call(&self.scope, &self.tier)
-            .await
-            .map_err(|e| {
-                let outcome = match e.code {
-                    ErrorCode::QuotaExceeded => Outcome::QuotaExceeded,
-                    _ => Outcome::Internal,
-                };
-                fail(outcome, e.message)
-            })?;
-        let result = run_install(
-            &self.svc,
-            &self.scope,
-            &self.ctx,
-            &self.tier,
-            &target,
-            action,
-            &input,
-            Some((nested, self.invocation)),
-        )
-        .await;
-        if !matches!(&result, Ok((_, true))) {
-            self.svc.refund(std::slice::from_ref(&quota)).await;
-        }
-        let (r, _) = result.map_err(|e| fail(Outcome::Internal, e.message))?;
-        match (r.outcome, r.output) {
-            (Outcome::Ok, Some(out)) => Ok(out.to_string()),
-            (o, _) => Err(fail(o, r.error.map(|e| e.message).unwrap_or_default())),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! The capability backends re-check the install's org even though the runtime
-    //! only ever hands them the invoking install: a host state pointing at another
-    //! org must be refused, never served from the invoking org's store.
-    use super::*;
-    use tenantry_core::scope::Session;
-    use tenantry_core::{InstallId, OrgId};
-    use tenantry_runtime::{KvBackend, Nested, SecretsBackend, ToolBackend};
-
-    async fn service(dir: &std::path::Path) -> Service {
-        use tenantry_store_sqlite::{FileBlobs, SqliteControl, SqliteTenants};
-        Service::new(
-            Arc::new(SqliteControl::open(dir).await.unwrap()),
-            Arc::new(SqliteTenants::open(dir).await.unwrap()),
-            Arc::new(tenantry_crypto::MasterKey::generate()),
-            crate::ArtifactStore::new(Arc::new(FileBlobs::new(dir))),
-            crate::Settings::default(),
-            tenantry_runtime::Runtime::new(tenantry_runtime::RuntimeConfig {
-                max_instances: 2,
-                ..Default::default()
+        };
+        svc.recorder
+            .record(Record {
+                scope: scope.system_for_same_org(),
+                usage,
+                audit,
             })
-            .unwrap(),
-        )
-    }
-
-    #[tokio::test]
-    async fn a_backend_refuses_an_install_of_another_org() {
-        let dir = tempfile::tempdir().unwrap();
-        let svc = service(dir.path()).await;
-        let key = crate::orgs::bootstrap_operator(&svc)
-            .await
-            .unwrap()
-            .unwrap();
-        let key = String::from_utf8_lossy(key.expose()).into_owned();
-        let Session::Operator(op) = crate::auth::authenticate(&svc, &key).await.unwrap() else {
-            panic!("operator key")
-        };
-        let ctx = RequestCtx::new();
-        let a = crate::orgs::create(&svc, &op, &ctx, "a", None)
-            .await
-            .unwrap();
-        let host = StoreHost {
-            svc: svc.clone(),
-            scope: op.enter_org(a.id).system_for_same_org(),
-            ctx,
-            tier: Tier::free(),
-            invocation: InvocationId::new(),
-        };
-        let elsewhere = InstallRef {
-            org_id: OrgId::new(),
-            install_id: InstallId::new(),
-        };
-        assert!(matches!(
-            KvBackend::get(&host, &elsewhere, "k").await,
-            Err(BackendError::PermissionDenied(_))
-        ));
-        assert!(matches!(
-            KvBackend::set(&host, &elsewhere, "k", b"v").await,
-            Err(BackendError::PermissionDenied(_))
-        ));
-        assert!(matches!(
-            SecretsBackend::get(&host, &elsewhere, "api_token").await,
-            Err(BackendError::PermissionDenied(_))
-        ));
-        let nested = Nested {
-            meter: Arc::new(tenantry_world::Meter::new(
-                10,
-                std::time::Instant::now() + std::time::Duration::from_secs(5),
-                1_000_000,
-            )),
-            depth: 1,
-        };
-        let e = ToolBackend::call(&host, &elsewhere, "@x/y", "run", "{}".into(), nested)
-            .await
-            .unwrap_err();
-        assert_eq!(e.outcome, Outcome::NotFound);
+            .await;
+        let output = e
+            .output
+            .map(|o| serde_json::from_str(&o).unwrap_or(Value::String(o)));
+        let error = e.error.map(|message| InvokeError {
+            code: e.outcome,
+            message,
+        });
+        Ok(Ran {
+            response: InvokeResponse {
+                invocation_id: id,
+                outcome: e.outcome,
+                output,
+                error,
+                stats: e.stats,
+            },
+            sandbox_ran,
+        })
     }
 }

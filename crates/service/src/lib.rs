@@ -9,6 +9,7 @@
 pub mod artifacts;
 pub mod audit;
 pub mod auth;
+mod capabilities;
 pub mod installs;
 pub mod invoke;
 pub mod limits;
