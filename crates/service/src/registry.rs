@@ -208,6 +208,15 @@ async fn check_signature(
             st.key_id
         )));
     }
+    if st.created < key.not_before {
+        // The usual first-hour order: keygen, sign, then the operator registers the
+        // key (valid from its registration), then publish.
+        return Err(key_not_valid(format!(
+            "the plugin was signed at {}, before key '{}' became valid at {} (when it was \
+             registered); sign it again with `tenantry plugin sign` and publish",
+            st.created, st.key_id, key.not_before
+        )));
+    }
     if !key.valid_at(st.created) {
         return Err(key_not_valid(format!(
             "key '{}' was not valid at the signature's time {}; sign with a key valid now",

@@ -240,6 +240,63 @@ async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
     assert!(e.contains("no user named owner@globex"), "{e}");
 }
 
+/// keygen, sign, then register (the order a newcomer meets it), then publish: the
+/// refusal says the signature predates the key's registration and to sign again,
+/// and signing again publishes.
+#[tokio::test]
+async fn a_plugin_signed_before_its_key_was_registered_is_refused_with_sign_again() {
+    let s = Server::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("echo");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins/echo");
+    for f in ["tenantry.json", "plugin.wasm"] {
+        std::fs::copy(examples.join(f), dir.join(f)).expect("copy the example");
+    }
+    let mut c = s.cli(None);
+    c.current_dir(tmp.path())
+        .args(["--json", "plugin", "keygen"]);
+    let keygen: Value = serde_json::from_str(&ok(c).0).expect("keygen JSON");
+    let public_key = keygen["public_key"]
+        .as_str()
+        .expect("public key")
+        .to_string();
+    let sign = || {
+        let mut c = s.cli(None);
+        c.current_dir(tmp.path()).args(["plugin", "sign", "echo"]);
+        ok(c);
+    };
+    sign();
+    // The operator registers the key a moment after the author signed.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut c = s.cli(Some(&s.operator_key));
+    c.args([
+        "publisher",
+        "register",
+        "examples",
+        "--public-key",
+        &public_key,
+    ]);
+    ok(c);
+    let publish = || {
+        let mut c = s.cli(Some(&s.operator_key));
+        c.current_dir(tmp.path())
+            .args(["plugin", "publish", "echo"]);
+        c
+    };
+    let e = fails(publish());
+    assert!(
+        e.contains("KEY_NOT_VALID")
+            && e.contains("before key")
+            && e.contains("registered")
+            && e.contains("sign it again with `tenantry plugin sign`"),
+        "{e}"
+    );
+    sign();
+    let (out, _) = ok(publish());
+    assert!(out.contains("Published @examples/echo@"), "{out}");
+}
+
 // 2. Secrets an install needs
 
 #[tokio::test]

@@ -34,7 +34,7 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("get", "/healthz") => Public,
         ("post" | "get", "/v1/orgs") => Operator,
         ("patch", "/v1/orgs/{org_id}") => Operator,
-        ("post", "/v1/orgs/{org_id}/users") => Operator,
+        ("post" | "get", "/v1/orgs/{org_id}/users") => Operator,
         ("post", "/v1/orgs/{org_id}/keys") => Operator,
         ("put", "/v1/orgs/{org_id}/limits") => Operator,
         ("post", "/v1/publishers") => Operator,

@@ -241,6 +241,30 @@ fn wait_listening(port: u16, pid: u32, what: &str, log: &Path) -> Result<(), Una
     )))
 }
 
+/// Waits until PostgreSQL accepts sessions: it listens before it has finished
+/// starting up ("the database system is starting up"). `pg_isready` exits 0 then.
+fn wait_accepting(bin: &Path, port: u16, log: &Path) -> Result<(), Unavailable> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let ready = Command::new(bin.join("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match ready {
+            Ok(s) if s.success() => return Ok(()),
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+            // No pg_isready next to postgres: listening has to do.
+            Err(_) => return Ok(()),
+        }
+    }
+    Err(Unavailable(format!(
+        "the throwaway PostgreSQL did not accept sessions within 60 s ({})",
+        tail(log)
+    )))
+}
+
 /// The write ends of every guardian's pipe: never closed by us, so closed exactly
 /// when this process ends.
 static GUARDS: Mutex<Vec<ChildStdin>> = Mutex::new(Vec::new());
@@ -287,6 +311,12 @@ pub fn start_postgres() -> Result<u16, Unavailable> {
                 .into(),
         )
     })?;
+    // The real directory behind a symlinked `postgres` holds its tools (pg_isready).
+    let bin = std::fs::canonicalize(bin.join("postgres"))
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .filter(|d| d.join("initdb").is_file())
+        .unwrap_or(bin);
     let dir = temp_dir("postgres")?;
     let user = unprivileged();
     let data = dir.join("data");
@@ -303,7 +333,9 @@ pub fn start_postgres() -> Result<u16, Unavailable> {
         "--no-sync",
         "-E",
         "UTF8",
-        "--locale=C",
+        // Byte order for text, UTF-8 character classes (lower('Ü') = 'ü'): what
+        // Debian's own cluster uses.
+        "--locale=C.UTF-8",
     ]);
     as_user(&mut initdb, user, &log)?;
     let ok = initdb.status().map(|s| s.success()).unwrap_or(false);
@@ -333,6 +365,7 @@ pub fn start_postgres() -> Result<u16, Unavailable> {
     // SIGINT: PostgreSQL's fast shutdown.
     guard(child.id(), "INT", &dir)?;
     wait_listening(port, child.id(), "PostgreSQL", &log)?;
+    wait_accepting(&bin, port, &log)?;
     announce("PostgreSQL", port, &dir);
     Ok(port)
 }
