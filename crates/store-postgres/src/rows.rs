@@ -1,4 +1,5 @@
-//! Column decoding helpers shared by the control and tenant stores.
+//! How this backend stores values ([`Cols`], its `tenantry_store::Columns` impl) and
+//! how it binds them; which column is which field lives in `tenantry_store::rows`.
 
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
