@@ -3,12 +3,11 @@
 
 use async_trait::async_trait;
 use sqlx::PgPool;
-use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use tenantry_core::{ApiKeyId, OrgId, PublisherId};
+use tenantry_store::rows::key_index_row;
 use tenantry_store::*;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::db_err;
 use crate::rows::*;
@@ -17,67 +16,6 @@ use crate::rows::*;
 #[derive(Clone)]
 pub struct PgControl {
     pub(crate) pool: PgPool,
-}
-
-fn org(row: &PgRow) -> StoreResult<OrgRecord> {
-    Ok(OrgRecord {
-        id: id(row, "id")?,
-        name: get(row, "name")?,
-        tier: get(row, "tier")?,
-        overrides: json(row, "overrides")?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn publisher(row: &PgRow) -> StoreResult<PublisherRecord> {
-    Ok(PublisherRecord {
-        id: id(row, "id")?,
-        name: get(row, "name")?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn publisher_key(row: &PgRow) -> StoreResult<PublisherKeyRecord> {
-    Ok(PublisherKeyRecord {
-        key_id: get(row, "key_id")?,
-        publisher_id: id(row, "publisher_id")?,
-        public_key: get(row, "public_key")?,
-        not_before: get(row, "not_before")?,
-        not_after: get(row, "not_after")?,
-        revoked_at: get(row, "revoked_at")?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn version(row: &PgRow) -> StoreResult<VersionRecord> {
-    Ok(VersionRecord {
-        plugin: get(row, "plugin")?,
-        version: get(row, "version")?,
-        publisher: get(row, "publisher")?,
-        manifest_json: get(row, "manifest_json")?,
-        manifest_sha256: get(row, "manifest_sha256")?,
-        artifact_sha256: get(row, "artifact_sha256")?,
-        artifact_size: uint(row, "artifact_size")?,
-        key_id: get(row, "key_id")?,
-        signature: get(row, "signature")?,
-        signed_at: get(row, "signed_at")?,
-        published_at: get(row, "published_at")?,
-    })
-}
-
-fn summary(row: &PgRow) -> StoreResult<PluginSummary> {
-    let count = uint(row, "rating_count")?;
-    let avg: Option<f64> = get(row, "rating_average")?;
-    Ok(PluginSummary {
-        name: get(row, "name")?,
-        publisher: get(row, "publisher")?,
-        description: get(row, "description")?,
-        latest_version: get(row, "latest_version")?,
-        capabilities: json(row, "capabilities")?,
-        rating_average: if count == 0 { None } else { avg },
-        rating_count: count,
-        created_at: get(row, "created_at")?,
-    })
 }
 
 /// The plugin summary query (a macro so `concat!` can extend it into `&'static str`s).
@@ -140,7 +78,7 @@ impl ControlStore for PgControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| org(&r))
+            .map(|r| read(&r))
             .transpose()
     }
 
@@ -150,7 +88,7 @@ impl ControlStore for PgControl {
             .await
             .map_err(db_err)?
             .iter()
-            .map(org)
+            .map(read)
             .collect()
     }
 
@@ -207,7 +145,7 @@ impl ControlStore for PgControl {
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;
-        uint(&row, "n")
+        Cols(&row).u64("n")
     }
 
     async fn insert_key_index(&self, e: &KeyIndexEntry) -> StoreResult<()> {
@@ -231,38 +169,24 @@ impl ControlStore for PgControl {
     }
 
     async fn lookup_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>> {
-        let Some(row) = sqlx::query("SELECT key_id, home_org FROM key_index WHERE hash = $1")
-            .bind(&hash[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
+        let Some(row) =
+            sqlx::query("SELECT key_id, home_org AS org_id FROM key_index WHERE hash = $1")
+                .bind(&hash[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?
         else {
             return Ok(None);
         };
-        let key_id: ApiKeyId = id(&row, "key_id")?;
-        match get::<Option<Uuid>>(&row, "home_org")? {
-            Some(o) => Ok(Some(KeyLookup::Tenant {
-                org_id: OrgId::from_uuid(o),
-                key_id,
-            })),
-            None => {
-                let Some(k) = sqlx::query("SELECT * FROM operator_keys WHERE id = $1")
-                    .bind(key_id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                else {
-                    return Ok(None);
-                };
-                Ok(Some(KeyLookup::Operator(OperatorKeyRecord {
-                    id: key_id,
-                    name: get(&k, "name")?,
-                    hash: hash32(&k, "hash")?,
-                    created_at: get(&k, "created_at")?,
-                    expires_at: get(&k, "expires_at")?,
-                    revoked_at: get(&k, "revoked_at")?,
-                })))
-            }
+        match key_index_row(&Cols(&row))? {
+            (key_id, Some(org_id)) => Ok(Some(KeyLookup::Tenant { org_id, key_id })),
+            (key_id, None) => sqlx::query("SELECT * FROM operator_keys WHERE id = $1")
+                .bind(key_id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?
+                .map(|k| read(&k).map(KeyLookup::Operator))
+                .transpose(),
         }
     }
 
@@ -283,7 +207,7 @@ impl ControlStore for PgControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| publisher(&r))
+            .map(|r| read(&r))
             .transpose()
     }
 
@@ -293,7 +217,7 @@ impl ControlStore for PgControl {
             .await
             .map_err(db_err)?
             .iter()
-            .map(publisher)
+            .map(read)
             .collect()
     }
 
@@ -321,7 +245,7 @@ impl ControlStore for PgControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| publisher_key(&r))
+            .map(|r| read(&r))
             .transpose()
     }
 
@@ -332,7 +256,7 @@ impl ControlStore for PgControl {
             .await
             .map_err(db_err)?
             .iter()
-            .map(publisher_key)
+            .map(read)
             .collect()
     }
 
@@ -413,7 +337,7 @@ impl ControlStore for PgControl {
             .await
             .map_err(db_err)?
             .iter()
-            .map(version)
+            .map(read)
             .collect()
     }
 
@@ -424,7 +348,7 @@ impl ControlStore for PgControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| version(&r))
+            .map(|r| read(&r))
             .transpose()
     }
 
@@ -434,7 +358,7 @@ impl ControlStore for PgControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| summary(&r))
+            .map(|r| read(&r))
             .transpose()
     }
 
@@ -459,7 +383,7 @@ impl ControlStore for PgControl {
         .await
         .map_err(db_err)?
         .iter()
-        .map(summary)
+        .map(read)
         .collect()
     }
 
@@ -483,23 +407,15 @@ impl ControlStore for PgControl {
 
     async fn list_reviews(&self, plugin: &str) -> StoreResult<Vec<ReviewRecord>> {
         sqlx::query(
-            "SELECT * FROM reviews WHERE plugin = $1 ORDER BY updated_at DESC, reviewer_org",
+            "SELECT plugin, reviewer_org AS org_id, rating, body, created_at, updated_at FROM reviews \
+             WHERE plugin = $1 ORDER BY updated_at DESC, reviewer_org",
         )
         .bind(plugin)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?
         .iter()
-        .map(|row| {
-            Ok(ReviewRecord {
-                plugin: get(row, "plugin")?,
-                org_id: id(row, "reviewer_org")?,
-                rating: u8::try_from(get::<i32>(row, "rating")?).map_err(|_| corrupt("rating"))?,
-                body: get(row, "body")?,
-                created_at: get(row, "created_at")?,
-                updated_at: get(row, "updated_at")?,
-            })
-        })
+        .map(read)
         .collect()
     }
 }

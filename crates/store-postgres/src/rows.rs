@@ -1,14 +1,12 @@
-//! Column decoding helpers shared by the control and tenant stores.
+//! How this backend stores values ([`Cols`], its `tenantry_store::Columns` impl) and
+//! how it binds them; which column is which field lives in `tenantry_store::rows`.
 
+use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, Type};
-use std::str::FromStr;
-use tenantry_store::{StoreError, StoreResult};
+use tenantry_store::{Columns, FromColumns, StoreError, StoreResult, corrupt};
+use time::OffsetDateTime;
 use uuid::Uuid;
-
-pub(crate) fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("corrupt column {what}"))
-}
 
 /// Any column whose Rust type sqlx decodes directly.
 pub(crate) fn get<'r, T>(row: &'r PgRow, col: &str) -> StoreResult<T>
@@ -18,29 +16,54 @@ where
     row.try_get::<T, _>(col).map_err(|_| corrupt(col))
 }
 
-pub(crate) fn uint(row: &PgRow, col: &str) -> StoreResult<u64> {
-    u64::try_from(get::<i64>(row, col)?).map_err(|_| corrupt(col))
+/// A row read through [`Columns`]: native `uuid`, `timestamptz`, `jsonb`, `boolean`
+/// and integer columns of any width.
+pub(crate) struct Cols<'r>(pub(crate) &'r PgRow);
+
+impl Columns for Cols<'_> {
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        get(self.0, col)
+    }
+
+    /// `bigint`, or a narrower `integer` / `smallint` (e.g. `reviews.rating`).
+    fn opt_i64(&self, col: &str) -> StoreResult<Option<i64>> {
+        if let Ok(v) = self.0.try_get::<Option<i64>, _>(col) {
+            return Ok(v);
+        }
+        if let Ok(v) = self.0.try_get::<Option<i32>, _>(col) {
+            return Ok(v.map(i64::from));
+        }
+        Ok(get::<Option<i16>>(self.0, col)?.map(i64::from))
+    }
+
+    fn opt_f64(&self, col: &str) -> StoreResult<Option<f64>> {
+        get(self.0, col)
+    }
+
+    fn bool(&self, col: &str) -> StoreResult<bool> {
+        get(self.0, col)
+    }
+
+    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+        get(self.0, col)
+    }
+
+    fn opt_time(&self, col: &str) -> StoreResult<Option<OffsetDateTime>> {
+        get(self.0, col)
+    }
+
+    fn opt_uuid_text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(get::<Option<Uuid>>(self.0, col)?.map(|u| u.to_string()))
+    }
+
+    fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T> {
+        serde_json::from_value(get::<serde_json::Value>(self.0, col)?).map_err(|_| corrupt(col))
+    }
 }
 
-/// A `u32` from a `bigint` column (which holds every `u32`); anything else is corrupt.
-pub(crate) fn small(row: &PgRow, col: &str) -> StoreResult<u32> {
-    u32::try_from(get::<i64>(row, col)?).map_err(|_| corrupt(col))
-}
-
-/// A typed id (`OrgId`, `UserId`, …) from a `uuid` column.
-pub(crate) fn id<T: FromStr>(row: &PgRow, col: &str) -> StoreResult<T> {
-    let u: Uuid = get(row, col)?;
-    T::from_str(&u.to_string()).map_err(|_| corrupt(col))
-}
-
-pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &PgRow, col: &str) -> StoreResult<T> {
-    serde_json::from_value(get::<serde_json::Value>(row, col)?).map_err(|_| corrupt(col))
-}
-
-pub(crate) fn hash32(row: &PgRow, col: &str) -> StoreResult<[u8; 32]> {
-    get::<Vec<u8>>(row, col)?
-        .try_into()
-        .map_err(|_| corrupt(col))
+/// A record from its row (see [`tenantry_store::rows`]).
+pub(crate) fn read<T: FromColumns>(row: &PgRow) -> StoreResult<T> {
+    T::from_row(&Cols(row))
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<serde_json::Value> {

@@ -7,10 +7,8 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
-use tenantry_core::scope::{CredentialRecord, Principal};
-use tenantry_core::{
-    AgentId, ApiKeyId, InstallId, OrgId, Permission, PrincipalKind, Role, TenantScope, UserId,
-};
+use tenantry_core::scope::CredentialRecord;
+use tenantry_core::{AgentId, ApiKeyId, InstallId, OrgId, Permission, Role, TenantScope, UserId};
 use tenantry_store::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -149,40 +147,15 @@ impl TenantStore for PgTenants {
         else {
             return Ok(None);
         };
-        let key = api_key(&row)?;
+        let key: ApiKeyRecord = read(&row)?;
         if key.hash != *hash {
             return Ok(None);
         }
-        // A key whose user (or whose agent's user) is gone authenticates no one.
-        let Some(role) = get::<Option<String>>(&row, "user_role")? else {
+        let Some(record) = tenantry_store::rows::credential(&Cols(&row), org, &key)? else {
             return Ok(None);
         };
-        let role = Role::parse(&role).ok_or_else(|| corrupt("role"))?;
-        let principal = match key.principal_kind {
-            PrincipalKind::User => Principal::User {
-                org_id: org,
-                id: UserId::from_uuid(key.principal_id),
-                role,
-            },
-            PrincipalKind::Agent => Principal::Agent {
-                org_id: org,
-                id: AgentId::from_uuid(key.principal_id),
-                on_behalf_of: UserId::from_uuid(get::<Uuid>(&row, "agent_on_behalf_of")?),
-                user_role: role,
-                grants: json(&row, "agent_grants")?,
-            },
-            PrincipalKind::Operator => return Ok(None),
-        };
         Box::new(tx).commit().await?;
-        Ok(Some((
-            CredentialRecord {
-                key_id,
-                expires_at: key.expires_at,
-                revoked_at: key.revoked_at,
-                principal,
-            },
-            key.last_used_at,
-        )))
+        Ok(Some((record, key.last_used_at)))
     }
 
     async fn begin(&self, scope: &TenantScope, write: bool) -> StoreResult<Box<dyn TenantTx>> {
@@ -201,130 +174,6 @@ pub(crate) struct PgTenantTx {
     /// A statement failed: PostgreSQL has aborted the transaction, and its `COMMIT`
     /// would quietly roll back, so [`TenantTx::commit`] reports an error instead.
     failed: bool,
-}
-
-fn user(row: &PgRow) -> StoreResult<UserRecord> {
-    Ok(UserRecord {
-        id: id(row, "id")?,
-        name: get(row, "name")?,
-        role: Role::parse(&get::<String>(row, "role")?).ok_or_else(|| corrupt("role"))?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn agent(row: &PgRow) -> StoreResult<AgentRecord> {
-    Ok(AgentRecord {
-        id: id(row, "id")?,
-        name: get(row, "name")?,
-        on_behalf_of: id(row, "on_behalf_of")?,
-        grants: json(row, "grants")?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn kind(row: &PgRow, col: &str) -> StoreResult<PrincipalKind> {
-    PrincipalKind::parse(&get::<String>(row, col)?).ok_or_else(|| corrupt(col))
-}
-
-fn api_key(row: &PgRow) -> StoreResult<ApiKeyRecord> {
-    Ok(ApiKeyRecord {
-        id: id(row, "id")?,
-        name: get(row, "name")?,
-        principal_kind: kind(row, "principal_kind")?,
-        principal_id: get(row, "principal_id")?,
-        prefix: get(row, "prefix")?,
-        hash: hash32(row, "hash")?,
-        created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
-        revoked_at: get(row, "revoked_at")?,
-        last_used_at: get(row, "last_used_at")?,
-    })
-}
-
-fn install(row: &PgRow) -> StoreResult<InstallRecord> {
-    Ok(InstallRecord {
-        id: id(row, "id")?,
-        plugin: get(row, "plugin")?,
-        version: get(row, "version")?,
-        previous_version: get(row, "previous_version")?,
-        artifact_sha256: get(row, "artifact_sha256")?,
-        config: get(row, "config")?,
-        grants: json(row, "grants")?,
-        enabled: get(row, "enabled")?,
-        rate_limit_per_minute: get::<Option<i64>>(row, "rate_limit_per_minute")?
-            .map(|v| u32::try_from(v).map_err(|_| corrupt("rate_limit_per_minute")))
-            .transpose()?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
-}
-
-fn secret(row: &PgRow) -> StoreResult<SecretRecord> {
-    Ok(SecretRecord {
-        install_id: id(row, "install_id")?,
-        name: get(row, "name")?,
-        key_version: small(row, "key_version")?,
-        ciphertext: get(row, "ciphertext")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
-}
-
-fn binding(row: &PgRow) -> StoreResult<BindingRecord> {
-    Ok(BindingRecord {
-        agent_id: id(row, "agent_id")?,
-        install_id: id(row, "install_id")?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn usage(row: &PgRow) -> StoreResult<UsageEvent> {
-    Ok(UsageEvent {
-        id: id(row, "id")?,
-        at: get(row, "at")?,
-        install_id: id(row, "install_id")?,
-        plugin: get(row, "plugin")?,
-        action: get(row, "action")?,
-        actor_kind: kind(row, "actor_kind")?,
-        actor_id: get(row, "actor_id")?,
-        outcome: tenantry_core::Outcome::parse(&get::<String>(row, "outcome")?)
-            .ok_or_else(|| corrupt("outcome"))?,
-        duration_us: uint(row, "duration_us")?,
-        fuel: uint(row, "fuel")?,
-        peak_memory_bytes: uint(row, "peak_memory_bytes")?,
-        host_calls: uint(row, "host_calls")?,
-        bytes_in: uint(row, "bytes_in")?,
-        bytes_out: uint(row, "bytes_out")?,
-        caller_id: get::<Option<Uuid>>(row, "caller_id")?
-            .map(|c| c.to_string().parse())
-            .transpose()
-            .map_err(|_| corrupt("caller_id"))?,
-    })
-}
-
-fn audit(row: &PgRow) -> StoreResult<AuditEntry> {
-    Ok(AuditEntry {
-        seq: uint(row, "seq")?,
-        at: get(row, "at")?,
-        actor_kind: kind(row, "actor_kind")?,
-        actor_id: get(row, "actor_id")?,
-        action: get(row, "action")?,
-        target: get(row, "target")?,
-        outcome: get(row, "outcome")?,
-        request_id: get::<Option<Uuid>>(row, "request_id")?
-            .map(|r| r.to_string().parse())
-            .transpose()
-            .map_err(|_| corrupt("request_id"))?,
-        details: get(row, "details")?,
-    })
-}
-
-fn org_key(row: &PgRow) -> StoreResult<OrgKeyRecord> {
-    Ok(OrgKeyRecord {
-        version: small(row, "version")?,
-        wrapped: get(row, "wrapped")?,
-        created_at: get(row, "created_at")?,
-    })
 }
 
 type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
@@ -393,14 +242,14 @@ impl TenantTx for PgTenantTx {
         let q =
             sqlx::query("SELECT * FROM org_keys WHERE org_id = $1 ORDER BY version DESC LIMIT 1")
                 .bind(self.org());
-        self.opt(q, org_key).await
+        self.opt(q, read).await
     }
 
     async fn get_org_key(&mut self, version: u32) -> StoreResult<Option<OrgKeyRecord>> {
         let q = sqlx::query("SELECT * FROM org_keys WHERE org_id = $1 AND version = $2")
             .bind(self.org())
             .bind(i64::from(version));
-        self.opt(q, org_key).await
+        self.opt(q, read).await
     }
 
     async fn insert_org_key(&mut self, k: &OrgKeyRecord) -> StoreResult<()> {
@@ -430,12 +279,12 @@ impl TenantTx for PgTenantTx {
         let q = sqlx::query("SELECT * FROM users WHERE org_id = $1 AND id = $2")
             .bind(self.org())
             .bind(*uid.as_uuid());
-        self.opt(q, user).await
+        self.opt(q, read).await
     }
 
     async fn list_users(&mut self) -> StoreResult<Vec<UserRecord>> {
         let q = sqlx::query("SELECT * FROM users WHERE org_id = $1 ORDER BY id").bind(self.org());
-        self.all(q, user).await
+        self.all(q, read).await
     }
 
     async fn set_user_role(&mut self, uid: UserId, role: Role) -> StoreResult<bool> {
@@ -464,12 +313,12 @@ impl TenantTx for PgTenantTx {
         let q = sqlx::query("SELECT * FROM agents WHERE org_id = $1 AND id = $2")
             .bind(self.org())
             .bind(*aid.as_uuid());
-        self.opt(q, agent).await
+        self.opt(q, read).await
     }
 
     async fn list_agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
         let q = sqlx::query("SELECT * FROM agents WHERE org_id = $1 ORDER BY id").bind(self.org());
-        self.all(q, agent).await
+        self.all(q, read).await
     }
 
     async fn delete_agent(&mut self, aid: AgentId) -> StoreResult<bool> {
@@ -503,13 +352,13 @@ impl TenantTx for PgTenantTx {
         let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = $1 AND id = $2")
             .bind(self.org())
             .bind(*kid.as_uuid());
-        self.opt(q, api_key).await
+        self.opt(q, read).await
     }
 
     async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKeyRecord>> {
         let q =
             sqlx::query("SELECT * FROM api_keys WHERE org_id = $1 ORDER BY id").bind(self.org());
-        self.all(q, api_key).await
+        self.all(q, read).await
     }
 
     async fn revoke_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<bool> {
@@ -559,20 +408,20 @@ impl TenantTx for PgTenantTx {
         let q = sqlx::query("SELECT * FROM installs WHERE org_id = $1 AND id = $2")
             .bind(self.org())
             .bind(*iid.as_uuid());
-        self.opt(q, install).await
+        self.opt(q, read).await
     }
 
     async fn get_install_by_plugin(&mut self, plugin: &str) -> StoreResult<Option<InstallRecord>> {
         let q = sqlx::query("SELECT * FROM installs WHERE org_id = $1 AND plugin = $2")
             .bind(self.org())
             .bind(plugin.to_string());
-        self.opt(q, install).await
+        self.opt(q, read).await
     }
 
     async fn list_installs(&mut self) -> StoreResult<Vec<InstallRecord>> {
         let q =
             sqlx::query("SELECT * FROM installs WHERE org_id = $1 ORDER BY id").bind(self.org());
-        self.all(q, install).await
+        self.all(q, read).await
     }
 
     async fn update_install(&mut self, i: &InstallRecord) -> StoreResult<bool> {
@@ -628,7 +477,7 @@ impl TenantTx for PgTenantTx {
         .bind(self.org())
         .bind(*iid.as_uuid())
         .bind(name.to_string());
-        self.opt(q, secret).await
+        self.opt(q, read).await
     }
 
     async fn list_secrets(&mut self, iid: InstallId) -> StoreResult<Vec<SecretMeta>> {
@@ -638,15 +487,7 @@ impl TenantTx for PgTenantTx {
         )
         .bind(self.org())
         .bind(*iid.as_uuid());
-        self.all(q, |row: &PgRow| {
-            Ok(SecretMeta {
-                name: get(row, "name")?,
-                key_version: small(row, "key_version")?,
-                created_at: get(row, "created_at")?,
-                updated_at: get(row, "updated_at")?,
-            })
-        })
-        .await
+        self.all(q, read).await
     }
 
     async fn delete_secret(&mut self, iid: InstallId, name: &str) -> StoreResult<bool> {
@@ -690,7 +531,7 @@ impl TenantTx for PgTenantTx {
         let q =
             sqlx::query("SELECT * FROM bindings WHERE org_id = $1 ORDER BY agent_id, install_id")
                 .bind(self.org());
-        self.all(q, binding).await
+        self.all(q, read).await
     }
 
     async fn is_bound(&mut self, aid: AgentId, iid: InstallId) -> StoreResult<bool> {
@@ -716,7 +557,7 @@ impl TenantTx for PgTenantTx {
                 .bind(self.org())
                 .bind(*iid.as_uuid())
                 .bind(key.to_string());
-        self.opt(q, |r: &PgRow| get(r, "value")).await
+        self.opt(q, |r: &PgRow| Cols(r).bytes("value")).await
     }
 
     async fn kv_set(&mut self, iid: InstallId, key: &str, value: &[u8]) -> StoreResult<()> {
@@ -759,7 +600,7 @@ impl TenantTx for PgTenantTx {
         .bind(prefix.to_string())
         .bind(upper)
         .bind(i64::from(limit));
-        self.all(q, |r: &PgRow| get(r, "key")).await
+        self.all(q, |r: &PgRow| Cols(r).text("key")).await
     }
 
     async fn kv_usage_bytes(&mut self) -> StoreResult<u64> {
@@ -769,7 +610,7 @@ impl TenantTx for PgTenantTx {
         )
         .bind(self.org());
         let row = self.one(q).await?;
-        uint(&row, "n")
+        Cols(&row).u64("n")
     }
 
     async fn kv_delete_all(&mut self, iid: InstallId) -> StoreResult<u64> {
@@ -826,7 +667,7 @@ impl TenantTx for PgTenantTx {
         .bind(f.install_id.map(|i| *i.as_uuid()))
         .bind(i64::from(f.limit.unwrap_or(10_000)))
         .bind(f.after.map(|i| *i.as_uuid()));
-        self.all(q, usage).await
+        self.all(q, read).await
     }
 
     async fn count_usage(
@@ -844,7 +685,7 @@ impl TenantTx for PgTenantTx {
         .bind(until)
         .bind(kind == RunKind::ToolCall);
         let row = self.one(q).await?;
-        uint(&row, "n")
+        Cols(&row).u64("n")
     }
 
     async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
@@ -879,6 +720,6 @@ impl TenantTx for PgTenantTx {
         .bind(f.actor_id)
         .bind(f.since)
         .bind(i64::from(f.limit.unwrap_or(100).min(1000)));
-        self.all(q, audit).await
+        self.all(q, read).await
     }
 }

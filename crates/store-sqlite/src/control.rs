@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use sqlx::SqlitePool;
-use sqlx::sqlite::SqliteRow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tenantry_core::{ApiKeyId, OrgId, PublisherId};
+use tenantry_store::rows::key_index_row;
 use tenantry_store::*;
 use time::OffsetDateTime;
 
@@ -58,94 +58,17 @@ impl SqliteControl {
         else {
             return Ok(None);
         };
-        let key_id: ApiKeyId = id(&row, "key_id")?;
-        match opt_text(&row, "org_id")? {
-            Some(o) => Ok(Some(KeyLookup::Tenant {
-                org_id: o.parse().map_err(|_| corrupt("org_id"))?,
-                key_id,
-            })),
-            None => {
-                let Some(k) = sqlx::query("SELECT * FROM operator_keys WHERE id = ?")
-                    .bind(key_id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_err)?
-                else {
-                    return Ok(None);
-                };
-                Ok(Some(KeyLookup::Operator(OperatorKeyRecord {
-                    id: key_id,
-                    name: text(&k, "name")?,
-                    hash: hash32(&k, "hash")?,
-                    created_at: time(&k, "created_at")?,
-                    expires_at: opt_time(&k, "expires_at")?,
-                    revoked_at: opt_time(&k, "revoked_at")?,
-                })))
-            }
+        match key_index_row(&Cols(&row))? {
+            (key_id, Some(org_id)) => Ok(Some(KeyLookup::Tenant { org_id, key_id })),
+            (key_id, None) => sqlx::query("SELECT * FROM operator_keys WHERE id = ?")
+                .bind(key_id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?
+                .map(|k| read(&k).map(KeyLookup::Operator))
+                .transpose(),
         }
     }
-}
-
-fn org(row: &SqliteRow) -> StoreResult<OrgRecord> {
-    Ok(OrgRecord {
-        id: id(row, "id")?,
-        name: text(row, "name")?,
-        tier: text(row, "tier")?,
-        overrides: json(row, "overrides")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn publisher(row: &SqliteRow) -> StoreResult<PublisherRecord> {
-    Ok(PublisherRecord {
-        id: id(row, "id")?,
-        name: text(row, "name")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn publisher_key(row: &SqliteRow) -> StoreResult<PublisherKeyRecord> {
-    Ok(PublisherKeyRecord {
-        key_id: text(row, "key_id")?,
-        publisher_id: id(row, "publisher_id")?,
-        public_key: text(row, "public_key")?,
-        not_before: time(row, "not_before")?,
-        not_after: opt_time(row, "not_after")?,
-        revoked_at: opt_time(row, "revoked_at")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn version(row: &SqliteRow) -> StoreResult<VersionRecord> {
-    Ok(VersionRecord {
-        plugin: text(row, "plugin")?,
-        version: text(row, "version")?,
-        publisher: text(row, "publisher")?,
-        manifest_json: text(row, "manifest_json")?,
-        manifest_sha256: text(row, "manifest_sha256")?,
-        artifact_sha256: text(row, "artifact_sha256")?,
-        artifact_size: uint(row, "artifact_size")?,
-        key_id: text(row, "key_id")?,
-        signature: text(row, "signature")?,
-        signed_at: time(row, "signed_at")?,
-        published_at: time(row, "published_at")?,
-    })
-}
-
-fn summary(row: &SqliteRow) -> StoreResult<PluginSummary> {
-    let count = uint(row, "rating_count")?;
-    let avg: Option<f64> =
-        sqlx::Row::try_get(row, "rating_average").map_err(|_| corrupt("rating_average"))?;
-    Ok(PluginSummary {
-        name: text(row, "name")?,
-        publisher: text(row, "publisher")?,
-        description: text(row, "description")?,
-        latest_version: text(row, "latest_version")?,
-        capabilities: json(row, "capabilities")?,
-        rating_average: if count == 0 { None } else { avg },
-        rating_count: count,
-        created_at: time(row, "created_at")?,
-    })
 }
 
 /// The plugin summary query (a macro so `concat!` can extend it into `&'static str`s).
@@ -187,7 +110,7 @@ impl ControlStore for SqliteControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| org(&r))
+            .map(|r| read(&r))
             .transpose()?;
         self.hot
             .keep(token, |r| put(&mut r.orgs, org_id, found.clone()));
@@ -200,7 +123,7 @@ impl ControlStore for SqliteControl {
             .await
             .map_err(db_err)?
             .iter()
-            .map(org)
+            .map(read)
             .collect()
     }
 
@@ -264,7 +187,7 @@ impl ControlStore for SqliteControl {
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;
-        uint(&row, "n")
+        Cols(&row).u64("n")
     }
 
     async fn insert_key_index(&self, e: &KeyIndexEntry) -> StoreResult<()> {
@@ -319,7 +242,7 @@ impl ControlStore for SqliteControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| publisher(&r))
+            .map(|r| read(&r))
             .transpose()
     }
 
@@ -329,7 +252,7 @@ impl ControlStore for SqliteControl {
             .await
             .map_err(db_err)?
             .iter()
-            .map(publisher)
+            .map(read)
             .collect()
     }
 
@@ -362,7 +285,7 @@ impl ControlStore for SqliteControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| publisher_key(&r))
+            .map(|r| read(&r))
             .transpose()?;
         self.hot.keep(token, |r| {
             put(&mut r.publisher_keys, key_id.to_string(), found.clone())
@@ -379,7 +302,7 @@ impl ControlStore for SqliteControl {
         .await
         .map_err(db_err)?
         .iter()
-        .map(publisher_key)
+        .map(read)
         .collect()
     }
 
@@ -460,7 +383,7 @@ impl ControlStore for SqliteControl {
             .await
             .map_err(db_err)?
             .iter()
-            .map(version)
+            .map(read)
             .collect()
     }
 
@@ -471,7 +394,7 @@ impl ControlStore for SqliteControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| version(&r))
+            .map(|r| read(&r))
             .transpose()
     }
 
@@ -481,7 +404,7 @@ impl ControlStore for SqliteControl {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?
-            .map(|r| summary(&r))
+            .map(|r| read(&r))
             .transpose()
     }
 
@@ -503,8 +426,8 @@ impl ControlStore for SqliteControl {
             return Ok(out);
         }
         for row in &rows {
-            let s = summary(row)?;
-            let docs = text(row, "docs")?.to_lowercase();
+            let s: PluginSummary = read(row)?;
+            let docs = Cols(row).text("docs")?.to_lowercase();
             let hay = format!(
                 "{} {} {} {}",
                 s.name.to_lowercase(),
@@ -548,16 +471,7 @@ impl ControlStore for SqliteControl {
             .await
             .map_err(db_err)?
             .iter()
-            .map(|row| {
-                Ok(ReviewRecord {
-                    plugin: text(row, "plugin")?,
-                    org_id: id(row, "org_id")?,
-                    rating: u8::try_from(int(row, "rating")?).map_err(|_| corrupt("rating"))?,
-                    body: text(row, "body")?,
-                    created_at: time(row, "created_at")?,
-                    updated_at: time(row, "updated_at")?,
-                })
-            })
+            .map(read)
             .collect()
     }
 }

@@ -1,61 +1,62 @@
-//! Column decoding helpers shared by the control and tenant stores.
+//! How this backend stores values ([`Cols`], its `tenantry_store::Columns` impl) and
+//! how it binds them; which column is which field lives in `tenantry_store::rows`.
 
+use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use std::str::FromStr;
-use tenantry_store::{StoreError, StoreResult};
+use tenantry_store::{Columns, FromColumns, StoreError, StoreResult, corrupt};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-pub(crate) fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("corrupt column {what}"))
+/// A row read through [`Columns`]: uuids and JSON are stored as text, times as
+/// [`ts`] text, booleans as integers.
+pub(crate) struct Cols<'r>(pub(crate) &'r SqliteRow);
+
+impl Cols<'_> {
+    fn get<'r, T>(&'r self, col: &str) -> StoreResult<T>
+    where
+        T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        self.0.try_get::<T, _>(col).map_err(|_| corrupt(col))
+    }
 }
 
-pub(crate) fn text(row: &SqliteRow, col: &str) -> StoreResult<String> {
-    row.try_get::<String, _>(col).map_err(|_| corrupt(col))
+impl Columns for Cols<'_> {
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        self.get(col)
+    }
+
+    fn opt_i64(&self, col: &str) -> StoreResult<Option<i64>> {
+        self.get(col)
+    }
+
+    fn opt_f64(&self, col: &str) -> StoreResult<Option<f64>> {
+        self.get(col)
+    }
+
+    fn bool(&self, col: &str) -> StoreResult<bool> {
+        Ok(self.i64(col)? != 0)
+    }
+
+    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+        self.get(col)
+    }
+
+    fn opt_time(&self, col: &str) -> StoreResult<Option<OffsetDateTime>> {
+        self.get(col)
+    }
+
+    fn opt_uuid_text(&self, col: &str) -> StoreResult<Option<String>> {
+        self.get(col)
+    }
+
+    fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T> {
+        serde_json::from_str(&self.text(col)?).map_err(|_| corrupt(col))
+    }
 }
 
-pub(crate) fn opt_text(row: &SqliteRow, col: &str) -> StoreResult<Option<String>> {
-    row.try_get::<Option<String>, _>(col)
-        .map_err(|_| corrupt(col))
-}
-
-pub(crate) fn int(row: &SqliteRow, col: &str) -> StoreResult<i64> {
-    row.try_get::<i64, _>(col).map_err(|_| corrupt(col))
-}
-
-pub(crate) fn uint(row: &SqliteRow, col: &str) -> StoreResult<u64> {
-    u64::try_from(int(row, col)?).map_err(|_| corrupt(col))
-}
-
-pub(crate) fn blob(row: &SqliteRow, col: &str) -> StoreResult<Vec<u8>> {
-    row.try_get::<Vec<u8>, _>(col).map_err(|_| corrupt(col))
-}
-
-pub(crate) fn time(row: &SqliteRow, col: &str) -> StoreResult<OffsetDateTime> {
-    row.try_get::<OffsetDateTime, _>(col)
-        .map_err(|_| corrupt(col))
-}
-
-pub(crate) fn opt_time(row: &SqliteRow, col: &str) -> StoreResult<Option<OffsetDateTime>> {
-    row.try_get::<Option<OffsetDateTime>, _>(col)
-        .map_err(|_| corrupt(col))
-}
-
-pub(crate) fn uuid(row: &SqliteRow, col: &str) -> StoreResult<Uuid> {
-    Uuid::try_parse(&text(row, col)?).map_err(|_| corrupt(col))
-}
-
-pub(crate) fn id<T: FromStr>(row: &SqliteRow, col: &str) -> StoreResult<T> {
-    T::from_str(&text(row, col)?).map_err(|_| corrupt(col))
-}
-
-pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &SqliteRow, col: &str) -> StoreResult<T> {
-    serde_json::from_str(&text(row, col)?).map_err(|_| corrupt(col))
-}
-
-pub(crate) fn hash32(row: &SqliteRow, col: &str) -> StoreResult<[u8; 32]> {
-    blob(row, col)?.try_into().map_err(|_| corrupt(col))
+/// A record from its row (see [`tenantry_store::rows`]).
+pub(crate) fn read<T: FromColumns>(row: &SqliteRow) -> StoreResult<T> {
+    T::from_row(&Cols(row))
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {

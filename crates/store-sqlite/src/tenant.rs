@@ -13,10 +13,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tenantry_core::scope::{CredentialRecord, Principal};
-use tenantry_core::{
-    AgentId, ApiKeyId, InstallId, OrgId, PrincipalKind, Role, TenantScope, UserId,
-};
+use tenantry_core::scope::CredentialRecord;
+use tenantry_core::{AgentId, ApiKeyId, InstallId, OrgId, Role, TenantScope, UserId};
 use tenantry_store::*;
 use time::OffsetDateTime;
 
@@ -200,32 +198,9 @@ impl SqliteTenants {
         else {
             return Ok(None);
         };
-        let key = api_key(&row)?;
-        // A key whose user (or whose agent's user) is gone authenticates no one.
-        let Some(role) = opt_text(&row, "user_role")? else {
+        let key: ApiKeyRecord = read(&row)?;
+        let Some(record) = tenantry_store::rows::credential(&Cols(&row), org, &key)? else {
             return Ok(None);
-        };
-        let role = Role::parse(&role).ok_or_else(|| corrupt("role"))?;
-        let principal = match key.principal_kind {
-            PrincipalKind::User => Principal::User {
-                org_id: org,
-                id: UserId::from_uuid(key.principal_id),
-                role,
-            },
-            PrincipalKind::Agent => Principal::Agent {
-                org_id: org,
-                id: AgentId::from_uuid(key.principal_id),
-                on_behalf_of: id(&row, "agent_on_behalf_of")?,
-                user_role: role,
-                grants: json(&row, "agent_grants")?,
-            },
-            PrincipalKind::Operator => return Ok(None),
-        };
-        let record = CredentialRecord {
-            key_id,
-            expires_at: key.expires_at,
-            revoked_at: key.revoked_at,
-            principal,
         };
         Ok(Some((record, key.last_used_at, key.hash)))
     }
@@ -461,122 +436,6 @@ pub(crate) fn append_statements<'a>(
     })
 }
 
-fn user(row: &SqliteRow) -> StoreResult<UserRecord> {
-    Ok(UserRecord {
-        id: id(row, "id")?,
-        name: text(row, "name")?,
-        role: Role::parse(&text(row, "role")?).ok_or_else(|| corrupt("role"))?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn agent(row: &SqliteRow) -> StoreResult<AgentRecord> {
-    Ok(AgentRecord {
-        id: id(row, "id")?,
-        name: text(row, "name")?,
-        on_behalf_of: id(row, "on_behalf_of")?,
-        grants: json(row, "grants")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn api_key(row: &SqliteRow) -> StoreResult<ApiKeyRecord> {
-    Ok(ApiKeyRecord {
-        id: id(row, "id")?,
-        name: text(row, "name")?,
-        principal_kind: PrincipalKind::parse(&text(row, "principal_kind")?)
-            .ok_or_else(|| corrupt("principal_kind"))?,
-        principal_id: uuid(row, "principal_id")?,
-        prefix: text(row, "prefix")?,
-        hash: hash32(row, "hash")?,
-        created_at: time(row, "created_at")?,
-        expires_at: opt_time(row, "expires_at")?,
-        revoked_at: opt_time(row, "revoked_at")?,
-        last_used_at: opt_time(row, "last_used_at")?,
-    })
-}
-
-fn install(row: &SqliteRow) -> StoreResult<InstallRecord> {
-    Ok(InstallRecord {
-        id: id(row, "id")?,
-        plugin: text(row, "plugin")?,
-        version: text(row, "version")?,
-        previous_version: opt_text(row, "previous_version")?,
-        artifact_sha256: text(row, "artifact_sha256")?,
-        config: json(row, "config")?,
-        grants: json(row, "grants")?,
-        enabled: int(row, "enabled")? != 0,
-        rate_limit_per_minute: sqlx::Row::try_get::<Option<i64>, _>(row, "rate_limit_per_minute")
-            .map_err(|_| corrupt("rate_limit_per_minute"))?
-            .map(|v| u32::try_from(v).map_err(|_| corrupt("rate_limit_per_minute")))
-            .transpose()?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-    })
-}
-
-fn secret(row: &SqliteRow) -> StoreResult<SecretRecord> {
-    Ok(SecretRecord {
-        install_id: id(row, "install_id")?,
-        name: text(row, "name")?,
-        key_version: u32::try_from(int(row, "key_version")?).map_err(|_| corrupt("key_version"))?,
-        ciphertext: blob(row, "ciphertext")?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-    })
-}
-
-fn binding(row: &SqliteRow) -> StoreResult<BindingRecord> {
-    Ok(BindingRecord {
-        agent_id: id(row, "agent_id")?,
-        install_id: id(row, "install_id")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn usage(row: &SqliteRow) -> StoreResult<UsageEvent> {
-    Ok(UsageEvent {
-        id: id(row, "id")?,
-        at: time(row, "at")?,
-        install_id: id(row, "install_id")?,
-        plugin: text(row, "plugin")?,
-        action: text(row, "action")?,
-        actor_kind: PrincipalKind::parse(&text(row, "actor_kind")?)
-            .ok_or_else(|| corrupt("actor_kind"))?,
-        actor_id: uuid(row, "actor_id")?,
-        outcome: tenantry_core::Outcome::parse(&text(row, "outcome")?)
-            .ok_or_else(|| corrupt("outcome"))?,
-        duration_us: uint(row, "duration_us")?,
-        fuel: uint(row, "fuel")?,
-        peak_memory_bytes: uint(row, "peak_memory_bytes")?,
-        host_calls: uint(row, "host_calls")?,
-        bytes_in: uint(row, "bytes_in")?,
-        bytes_out: uint(row, "bytes_out")?,
-        caller_id: opt_text(row, "caller_id")?
-            .map(|c| c.parse())
-            .transpose()
-            .map_err(|_| corrupt("caller_id"))?,
-    })
-}
-
-fn audit(row: &SqliteRow) -> StoreResult<AuditEntry> {
-    Ok(AuditEntry {
-        seq: uint(row, "seq")?,
-        at: time(row, "at")?,
-        actor_kind: PrincipalKind::parse(&text(row, "actor_kind")?)
-            .ok_or_else(|| corrupt("actor_kind"))?,
-        actor_id: uuid(row, "actor_id")?,
-        action: text(row, "action")?,
-        target: text(row, "target")?,
-        outcome: text(row, "outcome")?,
-        request_id: opt_text(row, "request_id")?
-            .map(|r| r.parse())
-            .transpose()
-            .map_err(|_| corrupt("request_id"))?,
-        details: json(row, "details")?,
-    })
-}
-
 macro_rules! fetch_all {
     ($self:ident, $q:expr, $map:expr) => {
         $q.fetch_all($self.conn().await?)
@@ -671,14 +530,14 @@ impl TenantTx for SqliteTenantTx {
         let q =
             sqlx::query("SELECT * FROM org_keys WHERE org_id = ? ORDER BY version DESC LIMIT 1")
                 .bind(&self.org);
-        fetch_opt!(self, q, org_key)
+        fetch_opt!(self, q, read)
     }
 
     async fn get_org_key(&mut self, version: u32) -> StoreResult<Option<OrgKeyRecord>> {
         let q = sqlx::query("SELECT * FROM org_keys WHERE org_id = ? AND version = ?")
             .bind(&self.org)
             .bind(i64::from(version));
-        fetch_opt!(self, q, org_key)
+        fetch_opt!(self, q, read)
     }
 
     async fn insert_org_key(&mut self, k: &OrgKeyRecord) -> StoreResult<()> {
@@ -708,12 +567,12 @@ impl TenantTx for SqliteTenantTx {
         let q = sqlx::query("SELECT * FROM users WHERE org_id = ? AND id = ?")
             .bind(&self.org)
             .bind(uid.to_string());
-        fetch_opt!(self, q, user)
+        fetch_opt!(self, q, read)
     }
 
     async fn list_users(&mut self) -> StoreResult<Vec<UserRecord>> {
         let q = sqlx::query("SELECT * FROM users WHERE org_id = ? ORDER BY id").bind(&self.org);
-        fetch_all!(self, q, user)
+        fetch_all!(self, q, read)
     }
 
     async fn set_user_role(&mut self, uid: UserId, role: Role) -> StoreResult<bool> {
@@ -741,12 +600,12 @@ impl TenantTx for SqliteTenantTx {
         let q = sqlx::query("SELECT * FROM agents WHERE org_id = ? AND id = ?")
             .bind(&self.org)
             .bind(aid.to_string());
-        fetch_opt!(self, q, agent)
+        fetch_opt!(self, q, read)
     }
 
     async fn list_agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
         let q = sqlx::query("SELECT * FROM agents WHERE org_id = ? ORDER BY id").bind(&self.org);
-        fetch_all!(self, q, agent)
+        fetch_all!(self, q, read)
     }
 
     async fn delete_agent(&mut self, aid: AgentId) -> StoreResult<bool> {
@@ -780,13 +639,13 @@ impl TenantTx for SqliteTenantTx {
         let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? AND id = ?")
             .bind(&self.org)
             .bind(kid.to_string());
-        fetch_opt!(self, q, api_key)
+        fetch_opt!(self, q, read)
     }
 
     async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKeyRecord>> {
         self.journal_imported().await?;
         let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? ORDER BY id").bind(&self.org);
-        fetch_all!(self, q, api_key)
+        fetch_all!(self, q, read)
     }
 
     async fn revoke_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<bool> {
@@ -841,7 +700,7 @@ impl TenantTx for SqliteTenantTx {
         let q = sqlx::query("SELECT * FROM installs WHERE org_id = ? AND id = ?")
             .bind(&self.org)
             .bind(iid.to_string());
-        let found: Option<InstallRecord> = fetch_opt!(self, q, install)?;
+        let found: Option<InstallRecord> = fetch_opt!(self, q, read)?;
         self.tenant
             .hot
             .keep(token, |r| put(&mut r.installs, iid, found.clone()));
@@ -852,12 +711,12 @@ impl TenantTx for SqliteTenantTx {
         let q = sqlx::query("SELECT * FROM installs WHERE org_id = ? AND plugin = ?")
             .bind(&self.org)
             .bind(plugin);
-        fetch_opt!(self, q, install)
+        fetch_opt!(self, q, read)
     }
 
     async fn list_installs(&mut self) -> StoreResult<Vec<InstallRecord>> {
         let q = sqlx::query("SELECT * FROM installs WHERE org_id = ? ORDER BY id").bind(&self.org);
-        fetch_all!(self, q, install)
+        fetch_all!(self, q, read)
     }
 
     async fn update_install(&mut self, i: &InstallRecord) -> StoreResult<bool> {
@@ -911,7 +770,7 @@ impl TenantTx for SqliteTenantTx {
                 .bind(&self.org)
                 .bind(iid.to_string())
                 .bind(name);
-        fetch_opt!(self, q, secret)
+        fetch_opt!(self, q, read)
     }
 
     async fn list_secrets(&mut self, iid: InstallId) -> StoreResult<Vec<SecretMeta>> {
@@ -921,15 +780,7 @@ impl TenantTx for SqliteTenantTx {
         )
         .bind(&self.org)
         .bind(iid.to_string());
-        fetch_all!(self, q, |row: &SqliteRow| {
-            Ok(SecretMeta {
-                name: text(row, "name")?,
-                key_version: u32::try_from(int(row, "key_version")?)
-                    .map_err(|_| corrupt("key_version"))?,
-                created_at: time(row, "created_at")?,
-                updated_at: time(row, "updated_at")?,
-            })
-        })
+        fetch_all!(self, q, read)
     }
 
     async fn delete_secret(&mut self, iid: InstallId, name: &str) -> StoreResult<bool> {
@@ -972,7 +823,7 @@ impl TenantTx for SqliteTenantTx {
         let q =
             sqlx::query("SELECT * FROM bindings WHERE org_id = ? ORDER BY agent_id, install_id")
                 .bind(&self.org);
-        fetch_all!(self, q, binding)
+        fetch_all!(self, q, read)
     }
 
     async fn is_bound(&mut self, aid: AgentId, iid: InstallId) -> StoreResult<bool> {
@@ -1013,7 +864,7 @@ impl TenantTx for SqliteTenantTx {
             .bind(&self.org)
             .bind(iid.to_string())
             .bind(key);
-        fetch_opt!(self, q, |r: &SqliteRow| blob(r, "value"))
+        fetch_opt!(self, q, |r: &SqliteRow| Cols(r).bytes("value"))
     }
 
     async fn kv_set(&mut self, iid: InstallId, key: &str, value: &[u8]) -> StoreResult<()> {
@@ -1053,7 +904,7 @@ impl TenantTx for SqliteTenantTx {
         .bind(prefix)
         .bind(upper)
         .bind(i64::from(limit));
-        fetch_all!(self, q, |r: &SqliteRow| text(r, "key"))
+        fetch_all!(self, q, |r: &SqliteRow| Cols(r).text("key"))
     }
 
     async fn kv_usage_bytes(&mut self) -> StoreResult<u64> {
@@ -1062,7 +913,7 @@ impl TenantTx for SqliteTenantTx {
         )
         .bind(&self.org);
         let row = q.fetch_one(self.conn().await?).await.map_err(db_err)?;
-        uint(&row, "n")
+        Cols(&row).u64("n")
     }
 
     async fn kv_delete_all(&mut self, iid: InstallId) -> StoreResult<u64> {
@@ -1103,7 +954,7 @@ impl TenantTx for SqliteTenantTx {
         .bind(&self.org)
         .bind(after)
         .bind(i64::from(f.limit.unwrap_or(10_000)));
-        fetch_all!(self, q, usage)
+        fetch_all!(self, q, read)
     }
 
     async fn count_usage(
@@ -1122,7 +973,7 @@ impl TenantTx for SqliteTenantTx {
         .bind(ts(until))
         .bind(kind == RunKind::ToolCall);
         let row = q.fetch_one(self.conn().await?).await.map_err(db_err)?;
-        uint(&row, "n")
+        Cols(&row).u64("n")
     }
 
     async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
@@ -1148,14 +999,6 @@ impl TenantTx for SqliteTenantTx {
         .bind(opt_ts(f.since))
         .bind(opt_ts(f.since))
         .bind(i64::from(f.limit.unwrap_or(100).min(1000)));
-        fetch_all!(self, q, audit)
+        fetch_all!(self, q, read)
     }
-}
-
-fn org_key(row: &SqliteRow) -> StoreResult<OrgKeyRecord> {
-    Ok(OrgKeyRecord {
-        version: u32::try_from(int(row, "version")?).map_err(|_| corrupt("version"))?,
-        wrapped: blob(row, "wrapped")?,
-        created_at: time(row, "created_at")?,
-    })
 }

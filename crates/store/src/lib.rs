@@ -13,8 +13,10 @@
 //! HTTP or crypto. Backends: `tenantry-store-sqlite` (embedded, one file per org).
 
 mod records;
+pub mod rows;
 
 pub use records::*;
+pub use rows::{Columns, FromColumns, corrupt};
 
 use async_trait::async_trait;
 use tenantry_core::{
