@@ -29,6 +29,20 @@ fn backend(e: impl std::fmt::Display) -> BackendError {
 }
 
 impl StoreHost {
+    /// A transaction on the org's store for install `i`'s kv data, after [`Self::check`].
+    async fn kv_tx(
+        &self,
+        i: &InstallRef,
+        write: bool,
+    ) -> std::result::Result<Box<dyn tenantry_store::TenantTx>, BackendError> {
+        self.check(i)?;
+        self.svc
+            .tenants
+            .begin(&self.scope, write)
+            .await
+            .map_err(backend)
+    }
+
     /// Refuses an install of another org (cannot happen through the runtime, which
     /// takes the install from host state; checked anyway).
     fn check(&self, i: &InstallRef) -> std::result::Result<(), BackendError> {
@@ -49,13 +63,7 @@ impl KvBackend for StoreHost {
         i: &InstallRef,
         key: &str,
     ) -> std::result::Result<Option<Vec<u8>>, BackendError> {
-        self.check(i)?;
-        let mut tx = self
-            .svc
-            .tenants
-            .begin(&self.scope, false)
-            .await
-            .map_err(backend)?;
+        let mut tx = self.kv_tx(i, false).await?;
         tx.kv_get(i.install_id, key).await.map_err(backend)
     }
     async fn set(
@@ -64,13 +72,7 @@ impl KvBackend for StoreHost {
         key: &str,
         value: &[u8],
     ) -> std::result::Result<(), BackendError> {
-        self.check(i)?;
-        let mut tx = self
-            .svc
-            .tenants
-            .begin(&self.scope, true)
-            .await
-            .map_err(backend)?;
+        let mut tx = self.kv_tx(i, true).await?;
         let used = tx.kv_usage_bytes().await.map_err(backend)?;
         let old = tx
             .kv_get(i.install_id, key)
@@ -87,13 +89,7 @@ impl KvBackend for StoreHost {
         tx.commit().await.map_err(backend)
     }
     async fn delete(&self, i: &InstallRef, key: &str) -> std::result::Result<bool, BackendError> {
-        self.check(i)?;
-        let mut tx = self
-            .svc
-            .tenants
-            .begin(&self.scope, true)
-            .await
-            .map_err(backend)?;
+        let mut tx = self.kv_tx(i, true).await?;
         let found = tx.kv_delete(i.install_id, key).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(found)
@@ -104,13 +100,7 @@ impl KvBackend for StoreHost {
         prefix: &str,
         limit: u32,
     ) -> std::result::Result<Vec<String>, BackendError> {
-        self.check(i)?;
-        let mut tx = self
-            .svc
-            .tenants
-            .begin(&self.scope, false)
-            .await
-            .map_err(backend)?;
+        let mut tx = self.kv_tx(i, false).await?;
         tx.kv_list(i.install_id, prefix, limit)
             .await
             .map_err(backend)
