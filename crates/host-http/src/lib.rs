@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tenantry_core::manifest::host_pattern_covers;
 use tenantry_world::bindings::tenantry::plugin::http::{self, Request, Response};
-use tenantry_world::{GuestError, Meter};
+use tenantry_world::{Factor, GuestError, InstanceCtx, Meter};
+use wasmtime::component::{HasSelf, Linker};
 
 /// Operator-level egress settings.
 #[derive(Debug, Clone)]
@@ -181,11 +182,37 @@ impl EgressPolicy {
     }
 }
 
+/// The capability: the operator's egress policy, shared by every invocation.
+pub struct HttpFactor {
+    pub policy: Arc<EgressPolicy>,
+}
+
+impl Factor for HttpFactor {
+    type State = HttpHost;
+    type Backend = ();
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut Linker<T>,
+        get: fn(&mut T) -> &mut HttpHost,
+    ) -> wasmtime::Result<()> {
+        http::add_to_linker::<T, HasSelf<HttpHost>>(linker, get)
+    }
+
+    fn prepare(&self, cx: &InstanceCtx<'_>, _: &()) -> HttpHost {
+        HttpHost {
+            granted: cx.grants.egress.clone(),
+            policy: self.policy.clone(),
+            meter: cx.meter.clone(),
+        }
+    }
+}
+
+/// The capability's per-invocation state.
 pub struct HttpHost {
     /// Egress host patterns granted to this install.
-    pub granted: Vec<String>,
-    pub policy: Arc<EgressPolicy>,
-    pub meter: Arc<Meter>,
+    granted: Vec<String>,
+    policy: Arc<EgressPolicy>,
+    meter: Arc<Meter>,
 }
 
 fn denied(meter: &Meter, what: &str) -> GuestError {

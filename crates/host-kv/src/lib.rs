@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 use tenantry_world::bindings::tenantry::plugin::kv;
-use tenantry_world::{BackendError, GuestError, InstallRef, Meter, with_deadline};
+use tenantry_world::{
+    BackendError, Factor, GuestError, InstallRef, InstanceCtx, Meter, with_deadline,
+};
+use wasmtime::component::{HasSelf, Linker};
 
 /// Storage behind the capability (the server implements it on the tenant store).
 #[async_trait::async_trait]
@@ -40,13 +43,39 @@ impl Default for KvLimits {
     }
 }
 
+/// The capability: engine-wide key and value size limits.
+pub struct KvFactor {
+    pub limits: KvLimits,
+}
+
+impl Factor for KvFactor {
+    type State = KvHost;
+    type Backend = Arc<dyn KvBackend>;
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut Linker<T>,
+        get: fn(&mut T) -> &mut KvHost,
+    ) -> wasmtime::Result<()> {
+        kv::add_to_linker::<T, HasSelf<KvHost>>(linker, get)
+    }
+
+    fn prepare(&self, cx: &InstanceCtx<'_>, backend: &Self::Backend) -> KvHost {
+        KvHost {
+            install: cx.install,
+            backend: cx.grants.kv.then(|| backend.clone()),
+            limits: self.limits,
+            meter: cx.meter.clone(),
+        }
+    }
+}
+
 /// The capability's per-invocation state.
 pub struct KvHost {
-    pub install: InstallRef,
+    install: InstallRef,
     /// `None` when the install was not granted kv: every call is refused.
-    pub backend: Option<Arc<dyn KvBackend>>,
-    pub limits: KvLimits,
-    pub meter: Arc<Meter>,
+    backend: Option<Arc<dyn KvBackend>>,
+    limits: KvLimits,
+    meter: Arc<Meter>,
 }
 
 type R<T> = wasmtime::Result<Result<T, GuestError>>;

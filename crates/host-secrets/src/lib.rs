@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 use tenantry_world::bindings::tenantry::plugin::secrets;
-use tenantry_world::{BackendError, GuestError, InstallRef, Meter, with_deadline};
+use tenantry_world::{
+    BackendError, Factor, GuestError, InstallRef, InstanceCtx, Meter, with_deadline,
+};
+use wasmtime::component::{HasSelf, Linker};
 
 /// Decrypts one secret of one install (the server implements it).
 #[async_trait::async_trait]
@@ -15,12 +18,37 @@ pub trait SecretsBackend: Send + Sync + 'static {
     async fn get(&self, install: &InstallRef, name: &str) -> Result<Option<String>, BackendError>;
 }
 
+/// The capability (no engine-wide settings).
+pub struct SecretsFactor;
+
+impl Factor for SecretsFactor {
+    type State = SecretsHost;
+    type Backend = Arc<dyn SecretsBackend>;
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut Linker<T>,
+        get: fn(&mut T) -> &mut SecretsHost,
+    ) -> wasmtime::Result<()> {
+        secrets::add_to_linker::<T, HasSelf<SecretsHost>>(linker, get)
+    }
+
+    fn prepare(&self, cx: &InstanceCtx<'_>, backend: &Self::Backend) -> SecretsHost {
+        SecretsHost {
+            install: cx.install,
+            granted: cx.grants.secrets.clone(),
+            backend: backend.clone(),
+            meter: cx.meter.clone(),
+        }
+    }
+}
+
+/// The capability's per-invocation state.
 pub struct SecretsHost {
-    pub install: InstallRef,
+    install: InstallRef,
     /// Secret names this install may read.
-    pub granted: Vec<String>,
-    pub backend: Arc<dyn SecretsBackend>,
-    pub meter: Arc<Meter>,
+    granted: Vec<String>,
+    backend: Arc<dyn SecretsBackend>,
+    meter: Arc<Meter>,
 }
 
 impl secrets::Host for SecretsHost {

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use tenantry_core::manifest::ToolTarget;
 use tenantry_world::bindings::tenantry::plugin::tools;
-use tenantry_world::{GuestError, InstallRef, Meter, with_deadline};
+use tenantry_world::{Factor, GuestError, InstallRef, InstanceCtx, Meter, with_deadline};
+use wasmtime::component::{HasSelf, Linker};
 
 /// Where a nested call runs: same budget, one level deeper.
 #[derive(Clone)]
@@ -38,15 +39,44 @@ pub trait ToolBackend: Send + Sync + 'static {
     ) -> Result<String, ToolError>;
 }
 
-pub struct ToolsHost {
-    pub install: InstallRef,
-    /// Tool grants (`@scope/name` or `@scope/name#action`).
-    pub granted: Vec<String>,
-    pub backend: Option<Arc<dyn ToolBackend>>,
-    pub meter: Arc<Meter>,
-    /// This invocation's depth (0 = called by a principal).
-    pub depth: u32,
+/// The capability: how deep tool calls may nest.
+pub struct ToolsFactor {
     pub max_depth: u32,
+}
+
+impl Factor for ToolsFactor {
+    type State = ToolsHost;
+    type Backend = Arc<dyn ToolBackend>;
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut Linker<T>,
+        get: fn(&mut T) -> &mut ToolsHost,
+    ) -> wasmtime::Result<()> {
+        tools::add_to_linker::<T, HasSelf<ToolsHost>>(linker, get)
+    }
+
+    fn prepare(&self, cx: &InstanceCtx<'_>, backend: &Self::Backend) -> ToolsHost {
+        ToolsHost {
+            install: cx.install,
+            granted: cx.grants.tools.clone(),
+            backend: backend.clone(),
+            meter: cx.meter.clone(),
+            depth: cx.depth,
+            max_depth: self.max_depth,
+        }
+    }
+}
+
+/// The capability's per-invocation state.
+pub struct ToolsHost {
+    install: InstallRef,
+    /// Tool grants (`@scope/name` or `@scope/name#action`).
+    granted: Vec<String>,
+    backend: Arc<dyn ToolBackend>,
+    meter: Arc<Meter>,
+    /// This invocation's depth (0 = called by a principal).
+    depth: u32,
+    max_depth: u32,
 }
 
 impl tools::Host for ToolsHost {
@@ -61,7 +91,7 @@ impl tools::Host for ToolsHost {
             .granted
             .iter()
             .any(|g| ToolTarget::parse(g).is_ok_and(|t| t.covers(&plugin, &action)));
-        let Some(backend) = self.backend.clone().filter(|_| covered) else {
+        if !covered {
             self.meter.deny(format!(
                 "tool:{}#{}",
                 plugin.chars().take(100).collect::<String>(),
@@ -70,7 +100,7 @@ impl tools::Host for ToolsHost {
             return Ok(Err(GuestError::PermissionDenied(format!(
                 "calling {plugin}#{action} is not granted to this install"
             ))));
-        };
+        }
         if self.depth + 1 > self.max_depth {
             return Ok(Err(GuestError::LimitExceeded(format!(
                 "tool calls nest at most {} deep",
@@ -83,7 +113,8 @@ impl tools::Host for ToolsHost {
         };
         let r = with_deadline(
             &self.meter,
-            backend.call(&self.install, &plugin, &action, input, nested),
+            self.backend
+                .call(&self.install, &plugin, &action, input, nested),
         )
         .await?;
         Ok(r.map_err(|e| match e.outcome {

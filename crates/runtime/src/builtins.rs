@@ -3,10 +3,32 @@
 
 use std::sync::Arc;
 use tenantry_world::bindings::tenantry::plugin::{config, log};
-use tenantry_world::{InstallRef, Meter};
+use tenantry_world::{Factor, InstallRef, InstanceCtx, Meter};
+use wasmtime::component::{HasSelf, Linker};
+
+/// `config`: hands the guest its install's validated config.
+pub struct ConfigFactor;
+
+impl Factor for ConfigFactor {
+    type State = ConfigHost;
+    type Backend = ();
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut Linker<T>,
+        get: fn(&mut T) -> &mut ConfigHost,
+    ) -> wasmtime::Result<()> {
+        config::add_to_linker::<T, HasSelf<ConfigHost>>(linker, get)
+    }
+
+    fn prepare(&self, cx: &InstanceCtx<'_>, _: &()) -> ConfigHost {
+        ConfigHost {
+            json: cx.config.to_string(),
+        }
+    }
+}
 
 pub struct ConfigHost {
-    pub json: String,
+    json: String,
 }
 
 impl config::Host for ConfigHost {
@@ -19,10 +41,33 @@ impl config::Host for ConfigHost {
 const MAX_LINES: u32 = 100;
 const MAX_LINE_BYTES: usize = 4096;
 
+/// `log`: bounded lines to `tracing`, tagged with org and install.
+pub struct LogFactor;
+
+impl Factor for LogFactor {
+    type State = LogHost;
+    type Backend = ();
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut Linker<T>,
+        get: fn(&mut T) -> &mut LogHost,
+    ) -> wasmtime::Result<()> {
+        log::add_to_linker::<T, HasSelf<LogHost>>(linker, get)
+    }
+
+    fn prepare(&self, cx: &InstanceCtx<'_>, _: &()) -> LogHost {
+        LogHost {
+            install: cx.install,
+            meter: cx.meter.clone(),
+            lines: 0,
+        }
+    }
+}
+
 pub struct LogHost {
-    pub install: InstallRef,
-    pub meter: Arc<Meter>,
-    pub lines: u32,
+    install: InstallRef,
+    meter: Arc<Meter>,
+    lines: u32,
 }
 
 impl log::Host for LogHost {

@@ -5,19 +5,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tenantry_core::Outcome;
-use tenantry_host_http::{EgressPolicy, HttpHost};
-use tenantry_host_kv::{KvHost, KvLimits};
-use tenantry_host_secrets::SecretsHost;
-use tenantry_host_tools::ToolsHost;
+use tenantry_host_http::EgressPolicy;
+use tenantry_host_kv::KvLimits;
 use tenantry_world::bindings::{PluginPre, tenantry::plugin as wit};
-use tenantry_world::{GuestError, Meter, Stop};
+use tenantry_world::{GuestError, InstanceCtx, Meter, Stop};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     AsContextMut, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::builtins::{ConfigHost, LogHost};
+use crate::factors::{Factors, States};
 use crate::guests::{GuestPool, GuestThreads};
 use crate::{Invocation, InvocationResult, Stats};
 
@@ -89,17 +87,12 @@ pub struct LoadedPlugin {
 }
 
 /// Everything a store holds: WASI (empty: no files, env, args or sockets), the
-/// limiter, and one state per capability.
+/// limiter, and every capability's state.
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: Limiter,
-    kv: KvHost,
-    secrets: SecretsHost,
-    http: HttpHost,
-    tools: ToolsHost,
-    config: ConfigHost,
-    log: LogHost,
+    pub(crate) capabilities: States,
     fuel: FuelAccount,
 }
 
@@ -155,7 +148,7 @@ struct Inner {
     linker: Linker<HostState>,
     cache: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     config: RuntimeConfig,
-    egress: Arc<EgressPolicy>,
+    factors: Factors,
     ticker_stop: Arc<AtomicBool>,
     guests: Option<GuestThreads>,
 }
@@ -239,18 +232,7 @@ impl Runtime {
 
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_err)?;
-        wit::kv::add_to_linker::<_, HasSelf<KvHost>>(&mut linker, |s| &mut s.kv)
-            .map_err(engine_err)?;
-        wit::secrets::add_to_linker::<_, HasSelf<SecretsHost>>(&mut linker, |s| &mut s.secrets)
-            .map_err(engine_err)?;
-        wit::http::add_to_linker::<_, HasSelf<HttpHost>>(&mut linker, |s| &mut s.http)
-            .map_err(engine_err)?;
-        wit::tools::add_to_linker::<_, HasSelf<ToolsHost>>(&mut linker, |s| &mut s.tools)
-            .map_err(engine_err)?;
-        wit::config::add_to_linker::<_, HasSelf<ConfigHost>>(&mut linker, |s| &mut s.config)
-            .map_err(engine_err)?;
-        wit::log::add_to_linker::<_, HasSelf<LogHost>>(&mut linker, |s| &mut s.log)
-            .map_err(engine_err)?;
+        Factors::add_to_linker(&mut linker).map_err(engine_err)?;
         wit::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(engine_err)?;
 
@@ -268,7 +250,7 @@ impl Runtime {
                 })
                 .map_err(engine_err)?;
         }
-        let egress = Arc::new(config.egress.clone());
+        let factors = Factors::new(&config);
         let guests = config
             .guest_pool
             .map(GuestThreads::new)
@@ -280,7 +262,7 @@ impl Runtime {
                 linker,
                 cache: Mutex::new(HashMap::new()),
                 config,
-                egress,
+                factors,
                 ticker_stop,
                 guests,
             }),
@@ -393,7 +375,13 @@ impl Runtime {
         // A tool call's store starts with what is left of the whole execution's
         // budget (never more than its own tier allows).
         let fuel_at_start = meter.fuel_left().min(limits.fuel);
-        let grants = inv.grants;
+        let cx = InstanceCtx {
+            install: inv.install,
+            grants: inv.grants,
+            config: inv.config,
+            meter: &meter,
+            depth,
+        };
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
@@ -402,39 +390,7 @@ impl Runtime {
                 peak: 0,
                 meter: meter.clone(),
             },
-            kv: KvHost {
-                install: inv.install,
-                backend: grants.kv.then(|| inv.backends.kv.clone()),
-                limits: self.inner.config.kv,
-                meter: meter.clone(),
-            },
-            secrets: SecretsHost {
-                install: inv.install,
-                granted: grants.secrets.clone(),
-                backend: inv.backends.secrets.clone(),
-                meter: meter.clone(),
-            },
-            http: HttpHost {
-                granted: grants.egress.clone(),
-                policy: self.inner.egress.clone(),
-                meter: meter.clone(),
-            },
-            tools: ToolsHost {
-                install: inv.install,
-                granted: grants.tools.clone(),
-                backend: Some(inv.backends.tools.clone()),
-                meter: meter.clone(),
-                depth,
-                max_depth: self.inner.config.max_tool_depth,
-            },
-            config: ConfigHost {
-                json: inv.config.to_string(),
-            },
-            log: LogHost {
-                install: inv.install,
-                meter: meter.clone(),
-                lines: 0,
-            },
+            capabilities: self.inner.factors.prepare(&cx, &inv.backends),
             fuel: FuelAccount {
                 settled: fuel_at_start,
                 used: 0,

@@ -7,18 +7,22 @@
 //! invocation's [`Limits`], and maps whatever happened to a stable
 //! [`Outcome`](tenantry_core::Outcome).
 //!
-//! Capabilities are composed here (Spin style), each from its own crate:
-//! `tenantry-host-kv`, `-secrets`, `-http`, `-tools`; `config` and `log` need no
-//! backend and live in [`builtins`]. Every import is always linked, so one
-//! pre-instantiated component serves every install of an artifact: what an install
-//! may do is decided at call time from the grants in host state, and a refused call
-//! returns `permission-denied` to the guest and is recorded for the audit trail.
+//! Capabilities are composed here (Spin style): each is a
+//! [`Factor`](tenantry_world::Factor) in its own crate (`tenantry-host-kv`,
+//! `-secrets`, `-http`, `-tools`; `config` and `log`, which need no backend, in
+//! `builtins`) that owns its linker wiring and builds its per-invocation state from
+//! the install's grants, the meter and the backend in [`Backends`]; `factors` is the
+//! one list of them. Every import is always linked, so one pre-instantiated
+//! component serves every install of an artifact: what an install may do is decided
+//! at call time from the grants in host state, and a refused call returns
+//! `permission-denied` to the guest and is recorded for the audit trail.
 //!
 //! This crate must not depend on storage or HTTP serving: the server supplies
 //! backends through the capability traits.
 
 mod builtins;
 mod engine;
+mod factors;
 mod guests;
 
 pub use engine::{LoadError, LoadedPlugin, Runtime, RuntimeConfig};

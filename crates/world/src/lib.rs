@@ -5,15 +5,22 @@
 //! - [`InstallRef`]: which install a store belongs to. It lives in host state and
 //!   is never taken from a guest argument;
 //! - [`Meter`]: the per-invocation budget every host call is charged against
-//!   (host-call count, deadline) plus a record of refused capability attempts.
+//!   (host-call count, deadline) plus a record of refused capability attempts;
+//! - [`Factor`]: the shape of one host capability (Spin's factors are the model).
+//!   Each `tenantry-host-*` crate implements it: it owns its WIT interface's linker
+//!   wiring, its engine-wide settings (the factor value) and its per-invocation state,
+//!   built in [`Factor::prepare`] from an [`InstanceCtx`] (install, grants, meter) and
+//!   the backend the server supplies. The runtime only composes factors.
 //!
 //! Capability crates (`tenantry-host-*`) depend on this crate; the runtime composes
 //! them. This crate must not depend on any capability or on storage.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tenantry_core::manifest::Grants;
 use tenantry_core::{InstallId, OrgId};
+use wasmtime::component::Linker;
 
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
@@ -32,6 +39,41 @@ pub use bindings::tenantry::plugin::types::Error as GuestError;
 pub struct InstallRef {
     pub org_id: OrgId,
     pub install_id: InstallId,
+}
+
+/// What every capability may use to build its state for one invocation.
+pub struct InstanceCtx<'a> {
+    pub install: InstallRef,
+    /// What the install was granted (capabilities read their own part).
+    pub grants: &'a Grants,
+    /// The install's validated config (JSON).
+    pub config: &'a serde_json::Value,
+    /// The execution's budget, shared with nested tool calls.
+    pub meter: &'a Arc<Meter>,
+    /// Tool-call nesting depth: 0 when a principal called.
+    pub depth: u32,
+}
+
+/// One host capability, as a unit.
+///
+/// A factor value holds the capability's engine-wide settings (limits, policy); it
+/// lives as long as the runtime. [`Factor::add_to_linker`] wires the capability's
+/// WIT interface(s) once per engine, reaching the per-invocation state through
+/// `get`; [`Factor::prepare`] builds that state for each invocation. Grants are
+/// enforced by the state at call time (every import is always linked, so one
+/// compiled component serves every install of an artifact).
+pub trait Factor: Send + Sync + 'static {
+    /// Per-invocation state, kept in the store.
+    type State: Send + 'static;
+    /// What the server supplies for each invocation (its storage, …); `()` if none.
+    type Backend: Clone + Send + Sync + 'static;
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut Linker<T>,
+        get: fn(&mut T) -> &mut Self::State,
+    ) -> wasmtime::Result<()>;
+
+    fn prepare(&self, cx: &InstanceCtx<'_>, backend: &Self::Backend) -> Self::State;
 }
 
 /// Why a host call stopped the guest (a trap, not an error the guest can handle).
