@@ -61,6 +61,9 @@ impl Columns for Cols<'_> {
     }
 }
 
+/// A statement with its binds.
+pub(crate) type Query<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
 /// A record from its row (see [`tenantry_store::rows`]).
 pub(crate) fn read<T: FromColumns>(row: &PgRow) -> StoreResult<T> {
     T::from_row(&Cols(row))

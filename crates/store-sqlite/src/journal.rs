@@ -31,7 +31,7 @@ use tenantry_store::{AuditEntry, StoreError, StoreResult, UsageEvent};
 
 use crate::db_err;
 use crate::rows::ts;
-use crate::tenant::{append_statements, bind_audit, bind_usage};
+use crate::tenant::{INSERT_AUDIT, INSERT_USAGE, bind_audit, bind_usage};
 
 /// A journal this large is imported by the append that reaches it.
 pub(crate) const IMPORT_AT_BYTES: u64 = 256 * 1024;
@@ -229,9 +229,10 @@ impl Journal {
                 if done.is_none() {
                     for b in &batches {
                         for (usage, audit) in append_statements(&b.usage, &b.audit) {
-                            let mut q = sqlx::query(sqlx::AssertSqlSafe(
-                                crate::tenant::inserts_sql(usage.len(), audit.len()),
-                            ));
+                            let mut q = sqlx::query(sqlx::AssertSqlSafe(inserts_sql(
+                                usage.len(),
+                                audit.len(),
+                            )));
                             for e in usage {
                                 q = bind_usage(q, &org_s, e);
                             }
@@ -284,4 +285,35 @@ impl Journal {
             .await
             .map_err(|e| io("remove", &self.importing, e))
     }
+}
+
+/// Records inserted per statement string (one round trip each).
+const APPEND_CHUNK: usize = 32;
+
+/// The inserts of up to [`APPEND_CHUNK`] usage events and audit entries as one
+/// string: one round trip to the connection's thread (sqlx runs every statement of a
+/// string, binding the arguments in order). Built from `INSERT_USAGE` and `INSERT_AUDIT` only.
+fn inserts_sql(usage: usize, audit: usize) -> String {
+    let mut sql = String::new();
+    for _ in 0..usage {
+        sql.push_str(INSERT_USAGE);
+        sql.push(';');
+    }
+    for _ in 0..audit {
+        sql.push_str(INSERT_AUDIT);
+        sql.push(';');
+    }
+    sql
+}
+
+/// Splits records into chunks for [`inserts_sql`].
+fn append_statements<'a>(
+    usage: &'a [UsageEvent],
+    audit: &'a [AuditEntry],
+) -> impl Iterator<Item = (&'a [UsageEvent], &'a [AuditEntry])> {
+    let (mut u, mut a) = (usage.chunks(APPEND_CHUNK), audit.chunks(APPEND_CHUNK));
+    std::iter::from_fn(move || {
+        let (uc, ac) = (u.next().unwrap_or_default(), a.next().unwrap_or_default());
+        (!uc.is_empty() || !ac.is_empty()).then_some((uc, ac))
+    })
 }

@@ -54,6 +54,9 @@ impl Columns for Cols<'_> {
     }
 }
 
+/// A statement with its binds.
+pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
 /// A record from its row (see [`tenantry_store::rows`]).
 pub(crate) fn read<T: FromColumns>(row: &SqliteRow) -> StoreResult<T> {
     T::from_row(&Cols(row))

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tenantry_core::scope::CredentialRecord;
-use tenantry_core::{AgentId, ApiKeyId, InstallId, OrgId, Role, TenantScope, UserId};
+use tenantry_core::{AgentId, ApiKeyId, InstallId, OrgId, TenantScope};
 use tenantry_store::*;
 use time::OffsetDateTime;
 
@@ -22,6 +22,21 @@ use crate::hot::{Hot, Writing, put};
 use crate::journal::{Journal, Touch};
 use crate::rows::*;
 use crate::{Footprint, db_err, lock, open_pool};
+
+// One file per resource, each its trait's `impl` for [`SqliteTenantTx`].
+mod agents;
+mod api_keys;
+mod audit;
+mod bindings;
+mod installs;
+mod kv;
+mod org_keys;
+mod secrets;
+mod usage;
+mod users;
+
+pub(crate) use audit::{INSERT_AUDIT, bind_audit};
+pub(crate) use usage::{INSERT_USAGE, bind_usage};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/tenant");
 
@@ -362,102 +377,6 @@ struct SqliteTenantTx {
     failed: bool,
 }
 
-pub(crate) type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
-
-const INSERT_USAGE: &str = "INSERT INTO usage_events (org_id, id, at, install_id, plugin, action, \
-     actor_kind, actor_id, outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, \
-     bytes_out, caller_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
-/// The next sequence number is taken in the statement, under the write lock.
-const INSERT_AUDIT: &str = "INSERT INTO audit (org_id, seq, at, actor_kind, actor_id, action, \
-     target, outcome, request_id, details) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit \
-     WHERE org_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)";
-
-pub(crate) fn bind_usage<'q>(q: Query<'q>, org: &str, e: &UsageEvent) -> Query<'q> {
-    q.bind(org.to_string())
-        .bind(e.id.to_string())
-        .bind(ts(e.at))
-        .bind(e.install_id.to_string())
-        .bind(e.plugin.clone())
-        .bind(e.action.clone())
-        .bind(e.actor_kind.as_str())
-        .bind(e.actor_id.to_string())
-        .bind(e.outcome.as_str())
-        .bind(i64_of(e.duration_us))
-        .bind(i64_of(e.fuel))
-        .bind(i64_of(e.peak_memory_bytes))
-        .bind(i64_of(e.host_calls))
-        .bind(i64_of(e.bytes_in))
-        .bind(i64_of(e.bytes_out))
-        .bind(e.caller_id.map(|c| c.to_string()))
-}
-
-pub(crate) fn bind_audit<'q>(q: Query<'q>, org: &str, e: &AuditEntry) -> StoreResult<Query<'q>> {
-    Ok(q.bind(org.to_string())
-        .bind(org.to_string())
-        .bind(ts(e.at))
-        .bind(e.actor_kind.as_str())
-        .bind(e.actor_id.to_string())
-        .bind(e.action.clone())
-        .bind(e.target.clone())
-        .bind(e.outcome.clone())
-        .bind(e.request_id.map(|r| r.to_string()))
-        .bind(to_json(&e.details)?))
-}
-
-/// Records inserted per statement string (one round trip each).
-const APPEND_CHUNK: usize = 32;
-
-/// The inserts of up to [`APPEND_CHUNK`] usage events and audit entries as one
-/// string: one round trip to the connection's thread (sqlx runs every statement of a
-/// string, binding the arguments in order). Built from the constants above only.
-pub(crate) fn inserts_sql(usage: usize, audit: usize) -> String {
-    let mut sql = String::new();
-    for _ in 0..usage {
-        sql.push_str(INSERT_USAGE);
-        sql.push(';');
-    }
-    for _ in 0..audit {
-        sql.push_str(INSERT_AUDIT);
-        sql.push(';');
-    }
-    sql
-}
-
-/// Splits records into chunks for [`inserts_sql`].
-pub(crate) fn append_statements<'a>(
-    usage: &'a [UsageEvent],
-    audit: &'a [AuditEntry],
-) -> impl Iterator<Item = (&'a [UsageEvent], &'a [AuditEntry])> {
-    let (mut u, mut a) = (usage.chunks(APPEND_CHUNK), audit.chunks(APPEND_CHUNK));
-    std::iter::from_fn(move || {
-        let (uc, ac) = (u.next().unwrap_or_default(), a.next().unwrap_or_default());
-        (!uc.is_empty() || !ac.is_empty()).then_some((uc, ac))
-    })
-}
-
-macro_rules! fetch_all {
-    ($self:ident, $q:expr, $map:expr) => {
-        $q.fetch_all($self.conn().await?)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map($map)
-            .collect()
-    };
-}
-
-macro_rules! fetch_opt {
-    ($self:ident, $q:expr, $map:expr) => {
-        $q.fetch_optional($self.conn().await?)
-            .await
-            .map_err(db_err)?
-            .as_ref()
-            .map($map)
-            .transpose()
-    };
-}
-
 impl SqliteTenantTx {
     /// The transaction's connection, beginning a (read) transaction on first use.
     async fn conn(&mut self) -> StoreResult<&mut SqliteConnection> {
@@ -483,10 +402,7 @@ impl SqliteTenantTx {
 
     /// Runs a write: refused in a read transaction; a failure marks the transaction
     /// failed.
-    async fn exec(
-        &mut self,
-        q: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> StoreResult<u64> {
+    async fn exec(&mut self, q: Query<'_>) -> StoreResult<u64> {
         if self._writing.is_none() {
             return Err(StoreError::Backend(
                 "a write in a read transaction (begin it with write = true)".into(),
@@ -499,6 +415,42 @@ impl SqliteTenantTx {
                 Err(db_err(e))
             }
         }
+    }
+
+    /// Reads one record, if there is one (see [`Self::all`]).
+    async fn opt<T: FromColumns>(&mut self, q: Query<'_>) -> StoreResult<Option<T>> {
+        self.opt_with(q, read).await
+    }
+
+    /// Reads one row, if there is one, through `map`.
+    async fn opt_with<T>(
+        &mut self,
+        q: Query<'_>,
+        map: impl Fn(&SqliteRow) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        let row = q.fetch_optional(self.conn().await?).await.map_err(db_err)?;
+        row.as_ref().map(map).transpose()
+    }
+
+    /// Reads records (the columns of `SELECT *`, through `tenantry_store::rows`).
+    async fn all<T: FromColumns>(&mut self, q: Query<'_>) -> StoreResult<Vec<T>> {
+        self.all_with(q, read).await
+    }
+
+    /// Reads rows through `map`.
+    async fn all_with<T>(
+        &mut self,
+        q: Query<'_>,
+        map: impl Fn(&SqliteRow) -> StoreResult<T> + Send,
+    ) -> StoreResult<Vec<T>> {
+        let rows = q.fetch_all(self.conn().await?).await.map_err(db_err)?;
+        rows.iter().map(map).collect()
+    }
+
+    /// The `n` column of a query's one row (a count or a sum).
+    async fn count(&mut self, q: Query<'_>) -> StoreResult<u64> {
+        let row = q.fetch_one(self.conn().await?).await.map_err(db_err)?;
+        Cols(&row).u64("n")
     }
 }
 
@@ -524,481 +476,5 @@ impl TenantTx for SqliteTenantTx {
         // Only now, with the commit visible, may reads keep rows again.
         drop(_writing);
         Ok(())
-    }
-
-    async fn current_org_key(&mut self) -> StoreResult<Option<OrgKeyRecord>> {
-        let q =
-            sqlx::query("SELECT * FROM org_keys WHERE org_id = ? ORDER BY version DESC LIMIT 1")
-                .bind(&self.org);
-        fetch_opt!(self, q, read)
-    }
-
-    async fn get_org_key(&mut self, version: u32) -> StoreResult<Option<OrgKeyRecord>> {
-        let q = sqlx::query("SELECT * FROM org_keys WHERE org_id = ? AND version = ?")
-            .bind(&self.org)
-            .bind(i64::from(version));
-        fetch_opt!(self, q, read)
-    }
-
-    async fn insert_org_key(&mut self, k: &OrgKeyRecord) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO org_keys (org_id, version, wrapped, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(self.org.clone())
-        .bind(i64::from(k.version))
-        .bind(k.wrapped.clone())
-        .bind(ts(k.created_at));
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn insert_user(&mut self, u: &UserRecord) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO users (org_id, id, name, role, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(self.org.clone())
-        .bind(u.id.to_string())
-        .bind(u.name.clone())
-        .bind(u.role.as_str())
-        .bind(ts(u.created_at));
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn get_user(&mut self, uid: UserId) -> StoreResult<Option<UserRecord>> {
-        let q = sqlx::query("SELECT * FROM users WHERE org_id = ? AND id = ?")
-            .bind(&self.org)
-            .bind(uid.to_string());
-        fetch_opt!(self, q, read)
-    }
-
-    async fn list_users(&mut self) -> StoreResult<Vec<UserRecord>> {
-        let q = sqlx::query("SELECT * FROM users WHERE org_id = ? ORDER BY id").bind(&self.org);
-        fetch_all!(self, q, read)
-    }
-
-    async fn set_user_role(&mut self, uid: UserId, role: Role) -> StoreResult<bool> {
-        let q = sqlx::query("UPDATE users SET role = ? WHERE org_id = ? AND id = ?")
-            .bind(role.as_str())
-            .bind(self.org.clone())
-            .bind(uid.to_string());
-        Ok(self.exec(q).await? == 1)
-    }
-
-    async fn insert_agent(&mut self, a: &AgentRecord) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO agents (org_id, id, name, on_behalf_of, grants, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(self.org.clone())
-        .bind(a.id.to_string())
-        .bind(a.name.clone())
-        .bind(a.on_behalf_of.to_string())
-        .bind(to_json(&a.grants)?)
-        .bind(ts(a.created_at));
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn get_agent(&mut self, aid: AgentId) -> StoreResult<Option<AgentRecord>> {
-        let q = sqlx::query("SELECT * FROM agents WHERE org_id = ? AND id = ?")
-            .bind(&self.org)
-            .bind(aid.to_string());
-        fetch_opt!(self, q, read)
-    }
-
-    async fn list_agents(&mut self) -> StoreResult<Vec<AgentRecord>> {
-        let q = sqlx::query("SELECT * FROM agents WHERE org_id = ? ORDER BY id").bind(&self.org);
-        fetch_all!(self, q, read)
-    }
-
-    async fn delete_agent(&mut self, aid: AgentId) -> StoreResult<bool> {
-        let q = sqlx::query("DELETE FROM agents WHERE org_id = ? AND id = ?")
-            .bind(self.org.clone())
-            .bind(aid.to_string());
-        Ok(self.exec(q).await? == 1)
-    }
-
-    async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO api_keys (org_id, id, name, principal_kind, principal_id, prefix, hash, \
-             created_at, expires_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(self.org.clone())
-        .bind(k.id.to_string())
-        .bind(k.name.clone())
-        .bind(k.principal_kind.as_str())
-        .bind(k.principal_id.to_string())
-        .bind(k.prefix.clone())
-        .bind(k.hash.to_vec())
-        .bind(ts(k.created_at))
-        .bind(opt_ts(k.expires_at))
-        .bind(opt_ts(k.revoked_at))
-        .bind(opt_ts(k.last_used_at));
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn get_api_key(&mut self, kid: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
-        self.journal_imported().await?;
-        let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? AND id = ?")
-            .bind(&self.org)
-            .bind(kid.to_string());
-        fetch_opt!(self, q, read)
-    }
-
-    async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKeyRecord>> {
-        self.journal_imported().await?;
-        let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? ORDER BY id").bind(&self.org);
-        fetch_all!(self, q, read)
-    }
-
-    async fn revoke_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<bool> {
-        let q = sqlx::query(
-            "UPDATE api_keys SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
-        )
-        .bind(ts(at))
-        .bind(self.org.clone())
-        .bind(kid.to_string());
-        Ok(self.exec(q).await? == 1)
-    }
-
-    async fn touch_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<()> {
-        // A use never moves the last use back (as the journal's key uses do).
-        let q = sqlx::query(
-            "UPDATE api_keys SET last_used_at = ? WHERE org_id = ? AND id = ? \
-             AND (last_used_at IS NULL OR last_used_at < ?)",
-        )
-        .bind(ts(at))
-        .bind(self.org.clone())
-        .bind(kid.to_string())
-        .bind(ts(at));
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn insert_install(&mut self, i: &InstallRecord) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO installs (org_id, id, plugin, version, previous_version, artifact_sha256, \
-             config, grants, enabled, rate_limit_per_minute, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(self.org.clone())
-        .bind(i.id.to_string())
-        .bind(i.plugin.clone())
-        .bind(i.version.clone())
-        .bind(i.previous_version.clone())
-        .bind(i.artifact_sha256.clone())
-        .bind(to_json(&i.config)?)
-        .bind(to_json(&i.grants)?)
-        .bind(i64::from(i.enabled))
-        .bind(i.rate_limit_per_minute.map(i64::from))
-        .bind(ts(i.created_at))
-        .bind(ts(i.updated_at));
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn get_install(&mut self, iid: InstallId) -> StoreResult<Option<InstallRecord>> {
-        if let Some(kept) = self.tenant.hot.get(|r| r.installs.get(&iid).cloned()) {
-            return Ok(kept);
-        }
-        let token = self.tenant.hot.token();
-        let q = sqlx::query("SELECT * FROM installs WHERE org_id = ? AND id = ?")
-            .bind(&self.org)
-            .bind(iid.to_string());
-        let found: Option<InstallRecord> = fetch_opt!(self, q, read)?;
-        self.tenant
-            .hot
-            .keep(token, |r| put(&mut r.installs, iid, found.clone()));
-        Ok(found)
-    }
-
-    async fn get_install_by_plugin(&mut self, plugin: &str) -> StoreResult<Option<InstallRecord>> {
-        let q = sqlx::query("SELECT * FROM installs WHERE org_id = ? AND plugin = ?")
-            .bind(&self.org)
-            .bind(plugin);
-        fetch_opt!(self, q, read)
-    }
-
-    async fn list_installs(&mut self) -> StoreResult<Vec<InstallRecord>> {
-        let q = sqlx::query("SELECT * FROM installs WHERE org_id = ? ORDER BY id").bind(&self.org);
-        fetch_all!(self, q, read)
-    }
-
-    async fn update_install(&mut self, i: &InstallRecord) -> StoreResult<bool> {
-        let q = sqlx::query(
-            "UPDATE installs SET version = ?, previous_version = ?, artifact_sha256 = ?, config = ?, \
-             grants = ?, enabled = ?, rate_limit_per_minute = ?, updated_at = ? WHERE org_id = ? AND id = ?",
-        )
-        .bind(i.version.clone())
-        .bind(i.previous_version.clone())
-        .bind(i.artifact_sha256.clone())
-        .bind(to_json(&i.config)?)
-        .bind(to_json(&i.grants)?)
-        .bind(i64::from(i.enabled))
-        .bind(i.rate_limit_per_minute.map(i64::from))
-        .bind(ts(i.updated_at))
-        .bind(self.org.clone())
-        .bind(i.id.to_string());
-        Ok(self.exec(q).await? == 1)
-    }
-
-    async fn delete_install(&mut self, iid: InstallId) -> StoreResult<bool> {
-        let q = sqlx::query("DELETE FROM installs WHERE org_id = ? AND id = ?")
-            .bind(self.org.clone())
-            .bind(iid.to_string());
-        Ok(self.exec(q).await? == 1)
-    }
-
-    async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO secrets (org_id, install_id, name, key_version, ciphertext, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, install_id, name) DO UPDATE SET \
-             key_version = excluded.key_version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-        )
-        .bind(self.org.clone())
-        .bind(s.install_id.to_string())
-        .bind(s.name.clone())
-        .bind(i64::from(s.key_version))
-        .bind(s.ciphertext.clone())
-        .bind(ts(s.created_at))
-        .bind(ts(s.updated_at));
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn get_secret(
-        &mut self,
-        iid: InstallId,
-        name: &str,
-    ) -> StoreResult<Option<SecretRecord>> {
-        let q =
-            sqlx::query("SELECT * FROM secrets WHERE org_id = ? AND install_id = ? AND name = ?")
-                .bind(&self.org)
-                .bind(iid.to_string())
-                .bind(name);
-        fetch_opt!(self, q, read)
-    }
-
-    async fn list_secrets(&mut self, iid: InstallId) -> StoreResult<Vec<SecretMeta>> {
-        let q = sqlx::query(
-            "SELECT name, key_version, created_at, updated_at FROM secrets \
-             WHERE org_id = ? AND install_id = ? ORDER BY name",
-        )
-        .bind(&self.org)
-        .bind(iid.to_string());
-        fetch_all!(self, q, read)
-    }
-
-    async fn delete_secret(&mut self, iid: InstallId, name: &str) -> StoreResult<bool> {
-        let q = sqlx::query("DELETE FROM secrets WHERE org_id = ? AND install_id = ? AND name = ?")
-            .bind(self.org.clone())
-            .bind(iid.to_string())
-            .bind(name.to_string());
-        Ok(self.exec(q).await? == 1)
-    }
-
-    async fn delete_secrets_of(&mut self, iid: InstallId) -> StoreResult<u64> {
-        let q = sqlx::query("DELETE FROM secrets WHERE org_id = ? AND install_id = ?")
-            .bind(self.org.clone())
-            .bind(iid.to_string());
-        self.exec(q).await
-    }
-
-    async fn insert_binding(&mut self, b: &BindingRecord) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO bindings (org_id, agent_id, install_id, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(self.org.clone())
-        .bind(b.agent_id.to_string())
-        .bind(b.install_id.to_string())
-        .bind(ts(b.created_at));
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn delete_binding(&mut self, aid: AgentId, iid: InstallId) -> StoreResult<bool> {
-        let q = sqlx::query(
-            "DELETE FROM bindings WHERE org_id = ? AND agent_id = ? AND install_id = ?",
-        )
-        .bind(self.org.clone())
-        .bind(aid.to_string())
-        .bind(iid.to_string());
-        Ok(self.exec(q).await? == 1)
-    }
-
-    async fn list_bindings(&mut self) -> StoreResult<Vec<BindingRecord>> {
-        let q =
-            sqlx::query("SELECT * FROM bindings WHERE org_id = ? ORDER BY agent_id, install_id")
-                .bind(&self.org);
-        fetch_all!(self, q, read)
-    }
-
-    async fn is_bound(&mut self, aid: AgentId, iid: InstallId) -> StoreResult<bool> {
-        if let Some(kept) = self
-            .tenant
-            .hot
-            .get(|r| r.bindings.get(&(aid, iid)).copied())
-        {
-            return Ok(kept);
-        }
-        let token = self.tenant.hot.token();
-        let q = sqlx::query(
-            "SELECT 1 AS one FROM bindings WHERE org_id = ? AND agent_id = ? AND install_id = ?",
-        )
-        .bind(&self.org)
-        .bind(aid.to_string())
-        .bind(iid.to_string());
-        let bound = q
-            .fetch_optional(self.conn().await?)
-            .await
-            .map_err(db_err)?
-            .is_some();
-        self.tenant
-            .hot
-            .keep(token, |r| put(&mut r.bindings, (aid, iid), bound));
-        Ok(bound)
-    }
-
-    async fn delete_bindings_of_install(&mut self, iid: InstallId) -> StoreResult<u64> {
-        let q = sqlx::query("DELETE FROM bindings WHERE org_id = ? AND install_id = ?")
-            .bind(self.org.clone())
-            .bind(iid.to_string());
-        self.exec(q).await
-    }
-
-    async fn kv_get(&mut self, iid: InstallId, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        let q = sqlx::query("SELECT value FROM kv WHERE org_id = ? AND install_id = ? AND key = ?")
-            .bind(&self.org)
-            .bind(iid.to_string())
-            .bind(key);
-        fetch_opt!(self, q, |r: &SqliteRow| Cols(r).bytes("value"))
-    }
-
-    async fn kv_set(&mut self, iid: InstallId, key: &str, value: &[u8]) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO kv (org_id, install_id, key, value, updated_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (org_id, install_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(self.org.clone())
-        .bind(iid.to_string())
-        .bind(key.to_string())
-        .bind(value.to_vec())
-        .bind(ts(OffsetDateTime::now_utc()));
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn kv_delete(&mut self, iid: InstallId, key: &str) -> StoreResult<bool> {
-        let q = sqlx::query("DELETE FROM kv WHERE org_id = ? AND install_id = ? AND key = ?")
-            .bind(self.org.clone())
-            .bind(iid.to_string())
-            .bind(key.to_string());
-        Ok(self.exec(q).await? == 1)
-    }
-
-    async fn kv_list(
-        &mut self,
-        iid: InstallId,
-        prefix: &str,
-        limit: u32,
-    ) -> StoreResult<Vec<String>> {
-        // Prefix match by range, not LIKE, so '%' and '_' in keys are literal.
-        let upper = format!("{prefix}\u{10FFFF}");
-        let q = sqlx::query(
-            "SELECT key FROM kv WHERE org_id = ? AND install_id = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
-        )
-        .bind(&self.org)
-        .bind(iid.to_string())
-        .bind(prefix)
-        .bind(upper)
-        .bind(i64::from(limit));
-        fetch_all!(self, q, |r: &SqliteRow| Cols(r).text("key"))
-    }
-
-    async fn kv_usage_bytes(&mut self) -> StoreResult<u64> {
-        let q = sqlx::query(
-            "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(value)), 0) AS n FROM kv WHERE org_id = ?",
-        )
-        .bind(&self.org);
-        let row = q.fetch_one(self.conn().await?).await.map_err(db_err)?;
-        Cols(&row).u64("n")
-    }
-
-    async fn kv_delete_all(&mut self, iid: InstallId) -> StoreResult<u64> {
-        let q = sqlx::query("DELETE FROM kv WHERE org_id = ? AND install_id = ?")
-            .bind(self.org.clone())
-            .bind(iid.to_string());
-        self.exec(q).await
-    }
-
-    async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()> {
-        for e in events {
-            let q = bind_usage(sqlx::query(INSERT_USAGE), &self.org, e);
-            self.exec(q).await?;
-        }
-        Ok(())
-    }
-
-    async fn list_usage(&mut self, f: &UsageFilter) -> StoreResult<Vec<UsageEvent>> {
-        self.journal_imported().await?;
-        // The cursor is the (at, id) of the `after` event, looked up in this org only;
-        // an unknown id makes the row-value comparison NULL, so nothing matches.
-        let after = f.after.map(|i| i.to_string());
-        let q = sqlx::query(
-            "SELECT * FROM usage_events WHERE org_id = ? \
-             AND (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?) AND (? IS NULL OR install_id = ?) \
-             AND (? IS NULL OR (at, id) > \
-                  (SELECT c.at, c.id FROM usage_events c WHERE c.org_id = ? AND c.id = ?)) \
-             ORDER BY at, id LIMIT ?",
-        )
-        .bind(&self.org)
-        .bind(opt_ts(f.since))
-        .bind(opt_ts(f.since))
-        .bind(opt_ts(f.until))
-        .bind(opt_ts(f.until))
-        .bind(f.install_id.map(|i| i.to_string()))
-        .bind(f.install_id.map(|i| i.to_string()))
-        .bind(after.clone())
-        .bind(&self.org)
-        .bind(after)
-        .bind(i64::from(f.limit.unwrap_or(10_000)));
-        fetch_all!(self, q, read)
-    }
-
-    async fn count_usage(
-        &mut self,
-        kind: RunKind,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> StoreResult<u64> {
-        self.journal_imported().await?;
-        let q = sqlx::query(
-            "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = ? AND at >= ? AND at < ? \
-             AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND') AND (caller_id IS NOT NULL) = ?",
-        )
-        .bind(&self.org)
-        .bind(ts(since))
-        .bind(ts(until))
-        .bind(kind == RunKind::ToolCall);
-        let row = q.fetch_one(self.conn().await?).await.map_err(db_err)?;
-        Cols(&row).u64("n")
-    }
-
-    async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
-        let q = bind_audit(sqlx::query(INSERT_AUDIT), &self.org, e)?;
-        self.exec(q).await.map(|_| ())
-    }
-
-    async fn list_audit(&mut self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
-        self.journal_imported().await?;
-        let q = sqlx::query(
-            "SELECT * FROM audit WHERE org_id = ? \
-             AND (? IS NULL OR action = ?) AND (? IS NULL OR target = ?) \
-             AND (? IS NULL OR actor_id = ?) AND (? IS NULL OR at >= ?) \
-             ORDER BY seq DESC LIMIT ?",
-        )
-        .bind(&self.org)
-        .bind(f.action.clone())
-        .bind(f.action.clone())
-        .bind(f.target.clone())
-        .bind(f.target.clone())
-        .bind(f.actor_id.map(|a| a.to_string()))
-        .bind(f.actor_id.map(|a| a.to_string()))
-        .bind(opt_ts(f.since))
-        .bind(opt_ts(f.since))
-        .bind(i64::from(f.limit.unwrap_or(100).min(1000)));
-        fetch_all!(self, q, read)
     }
 }

@@ -7,21 +7,24 @@
 //!   secrets, bindings, key-value data, usage, audit). Every transaction is opened
 //!   from a [`TenantScope`], and the backend derives the org it touches from that scope
 //!   alone: the file it opens (embedded) or the row-level-security context it sets
-//!   (pooled). Methods never take an org id argument.
+//!   (pooled). Methods never take an org id argument. A transaction is a
+//!   [`TenantTx`]: one small trait per resource (`tx`: [`UserTx`], [`InstallTx`],
+//!   [`KvTx`], …) combined, so a backend implements each resource on its own.
 //!
 //! This crate holds records and traits only; it must not depend on a database driver,
-//! HTTP or crypto. Backends: `tenantry-store-sqlite` (embedded, one file per org).
+//! HTTP or crypto. Backends: `tenantry-store-sqlite` (embedded, one file per org) and
+//! `tenantry-store-postgres` (pooled, row-level security).
 
 mod records;
 pub mod rows;
+mod tx;
 
 pub use records::*;
 pub use rows::{Columns, FromColumns, corrupt};
+pub use tx::*;
 
 use async_trait::async_trait;
-use tenantry_core::{
-    AgentId, ApiKeyId, Error, ErrorCode, InstallId, OrgId, PublisherId, TenantScope, UserId,
-};
+use tenantry_core::{ApiKeyId, Error, ErrorCode, OrgId, PublisherId, TenantScope};
 
 /// What can go wrong in a store, as the domain needs to tell it apart.
 #[derive(Debug, thiserror::Error)]
@@ -163,96 +166,4 @@ pub trait TenantStore: Send + Sync + 'static {
         }
         tx.commit().await
     }
-}
-
-/// One transaction on one org's data. Dropping it without [`TenantTx::commit`] rolls
-/// back. Every method is implicitly confined to the scope's org. A transaction begun
-/// for reading refuses writes; one in which a write failed cannot commit (the commit
-/// is an error and nothing is kept). Timestamps are kept to the microsecond and read
-/// back in UTC. `tenantry-store-tests` checks every backend against this contract.
-#[async_trait]
-pub trait TenantTx: Send {
-    async fn commit(self: Box<Self>) -> StoreResult<()>;
-
-    // ---- org keys (wrapped by the master key) ----
-    async fn current_org_key(&mut self) -> StoreResult<Option<OrgKeyRecord>>;
-    async fn get_org_key(&mut self, version: u32) -> StoreResult<Option<OrgKeyRecord>>;
-    async fn insert_org_key(&mut self, k: &OrgKeyRecord) -> StoreResult<()>;
-
-    // ---- users ----
-    async fn insert_user(&mut self, u: &UserRecord) -> StoreResult<()>;
-    async fn get_user(&mut self, id: UserId) -> StoreResult<Option<UserRecord>>;
-    async fn list_users(&mut self) -> StoreResult<Vec<UserRecord>>;
-    async fn set_user_role(&mut self, id: UserId, role: tenantry_core::Role) -> StoreResult<bool>;
-
-    // ---- agents ----
-    async fn insert_agent(&mut self, a: &AgentRecord) -> StoreResult<()>;
-    async fn get_agent(&mut self, id: AgentId) -> StoreResult<Option<AgentRecord>>;
-    async fn list_agents(&mut self) -> StoreResult<Vec<AgentRecord>>;
-    async fn delete_agent(&mut self, id: AgentId) -> StoreResult<bool>;
-
-    // ---- api keys ----
-    async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()>;
-    async fn get_api_key(&mut self, id: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>>;
-    async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKeyRecord>>;
-    async fn revoke_api_key(&mut self, id: ApiKeyId, at: time::OffsetDateTime)
-    -> StoreResult<bool>;
-    async fn touch_api_key(&mut self, id: ApiKeyId, at: time::OffsetDateTime) -> StoreResult<()>;
-
-    // ---- installs ----
-    async fn insert_install(&mut self, i: &InstallRecord) -> StoreResult<()>;
-    async fn get_install(&mut self, id: InstallId) -> StoreResult<Option<InstallRecord>>;
-    async fn get_install_by_plugin(&mut self, plugin: &str) -> StoreResult<Option<InstallRecord>>;
-    async fn list_installs(&mut self) -> StoreResult<Vec<InstallRecord>>;
-    async fn update_install(&mut self, i: &InstallRecord) -> StoreResult<bool>;
-    async fn delete_install(&mut self, id: InstallId) -> StoreResult<bool>;
-
-    // ---- secrets (ciphertext only) ----
-    async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()>;
-    async fn get_secret(
-        &mut self,
-        install: InstallId,
-        name: &str,
-    ) -> StoreResult<Option<SecretRecord>>;
-    async fn list_secrets(&mut self, install: InstallId) -> StoreResult<Vec<SecretMeta>>;
-    async fn delete_secret(&mut self, install: InstallId, name: &str) -> StoreResult<bool>;
-    async fn delete_secrets_of(&mut self, install: InstallId) -> StoreResult<u64>;
-
-    // ---- bindings ----
-    async fn insert_binding(&mut self, b: &BindingRecord) -> StoreResult<()>;
-    async fn delete_binding(&mut self, agent: AgentId, install: InstallId) -> StoreResult<bool>;
-    async fn list_bindings(&mut self) -> StoreResult<Vec<BindingRecord>>;
-    async fn is_bound(&mut self, agent: AgentId, install: InstallId) -> StoreResult<bool>;
-    async fn delete_bindings_of_install(&mut self, install: InstallId) -> StoreResult<u64>;
-
-    // ---- key-value data of installs ----
-    async fn kv_get(&mut self, install: InstallId, key: &str) -> StoreResult<Option<Vec<u8>>>;
-    async fn kv_set(&mut self, install: InstallId, key: &str, value: &[u8]) -> StoreResult<()>;
-    async fn kv_delete(&mut self, install: InstallId, key: &str) -> StoreResult<bool>;
-    async fn kv_list(
-        &mut self,
-        install: InstallId,
-        prefix: &str,
-        limit: u32,
-    ) -> StoreResult<Vec<String>>;
-    /// Bytes of kv data (keys + values) held by the whole org.
-    async fn kv_usage_bytes(&mut self) -> StoreResult<u64>;
-    async fn kv_delete_all(&mut self, install: InstallId) -> StoreResult<u64>;
-
-    // ---- usage ----
-    async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()>;
-    async fn list_usage(&mut self, filter: &UsageFilter) -> StoreResult<Vec<UsageEvent>>;
-    /// Runs of one kind recorded with `since <= at < until`: usage events except
-    /// those refused before the sandbox started (`INVALID_INPUT`, `NOT_FOUND`). Seeds
-    /// the quota counters after a restart.
-    async fn count_usage(
-        &mut self,
-        kind: RunKind,
-        since: time::OffsetDateTime,
-        until: time::OffsetDateTime,
-    ) -> StoreResult<u64>;
-
-    // ---- audit ----
-    async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()>;
-    async fn list_audit(&mut self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
 }

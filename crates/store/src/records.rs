@@ -262,7 +262,7 @@ pub struct UsageEvent {
     pub caller_id: Option<InvocationId>,
 }
 
-/// Which runs [`crate::TenantTx::count_usage`] counts.
+/// Which runs [`crate::UsageTx::count_usage`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
     /// Invocations requested through the API (what the execution quotas count).

@@ -1,0 +1,78 @@
+//! Usage events: [`UsageTx`] on the pooled store.
+
+use async_trait::async_trait;
+use tenantry_store::*;
+use time::OffsetDateTime;
+
+use super::PgTenantTx;
+use crate::rows::*;
+
+#[async_trait]
+impl UsageTx for PgTenantTx {
+    async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()> {
+        for e in events {
+            let q = sqlx::query(
+                "INSERT INTO usage_events (org_id, id, at, install_id, plugin, action, actor_kind, \
+                 actor_id, outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, bytes_out, \
+                 caller_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            )
+            .bind(self.org())
+            .bind(*e.id.as_uuid())
+            .bind(e.at)
+            .bind(*e.install_id.as_uuid())
+            .bind(e.plugin.clone())
+            .bind(e.action.clone())
+            .bind(e.actor_kind.as_str())
+            .bind(e.actor_id)
+            .bind(e.outcome.as_str())
+            .bind(i64_of(e.duration_us))
+            .bind(i64_of(e.fuel))
+            .bind(i64_of(e.peak_memory_bytes))
+            .bind(i64_of(e.host_calls))
+            .bind(i64_of(e.bytes_in))
+            .bind(i64_of(e.bytes_out))
+            .bind(e.caller_id.map(|c| *c.as_uuid()));
+            self.exec(q).await?;
+        }
+        Ok(())
+    }
+
+    async fn list_usage(&mut self, f: &UsageFilter) -> StoreResult<Vec<UsageEvent>> {
+        // The cursor is the (at, id) of the `after` event, looked up in this org only
+        // (explicit filter, and RLS underneath); an unknown id makes the row
+        // comparison NULL, so nothing matches.
+        let q = sqlx::query(
+            "SELECT * FROM usage_events WHERE org_id = $1 \
+             AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3) \
+             AND ($4::uuid IS NULL OR install_id = $4) \
+             AND ($6::uuid IS NULL OR (at, id) > \
+                  (SELECT c.at, c.id FROM usage_events c WHERE c.org_id = $1 AND c.id = $6)) \
+             ORDER BY at, id LIMIT $5",
+        )
+        .bind(self.org())
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.install_id.map(|i| *i.as_uuid()))
+        .bind(i64::from(f.limit.unwrap_or(10_000)))
+        .bind(f.after.map(|i| *i.as_uuid()));
+        self.all(q).await
+    }
+
+    async fn count_usage(
+        &mut self,
+        kind: RunKind,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let q = sqlx::query(
+            "SELECT COUNT(*) AS n FROM usage_events WHERE org_id = $1 AND at >= $2 AND at < $3 \
+             AND outcome NOT IN ('INVALID_INPUT', 'NOT_FOUND') AND (caller_id IS NOT NULL) = $4",
+        )
+        .bind(self.org())
+        .bind(since)
+        .bind(until)
+        .bind(kind == RunKind::ToolCall);
+        self.count(q).await
+    }
+}

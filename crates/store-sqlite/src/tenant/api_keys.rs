@@ -1,0 +1,68 @@
+//! API keys: [`ApiKeyTx`] on the embedded store.
+
+use async_trait::async_trait;
+use tenantry_core::ApiKeyId;
+use tenantry_store::*;
+use time::OffsetDateTime;
+
+use super::SqliteTenantTx;
+use crate::rows::*;
+
+#[async_trait]
+impl ApiKeyTx for SqliteTenantTx {
+    async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO api_keys (org_id, id, name, principal_kind, principal_id, prefix, hash, \
+             created_at, expires_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.org.clone())
+        .bind(k.id.to_string())
+        .bind(k.name.clone())
+        .bind(k.principal_kind.as_str())
+        .bind(k.principal_id.to_string())
+        .bind(k.prefix.clone())
+        .bind(k.hash.to_vec())
+        .bind(ts(k.created_at))
+        .bind(opt_ts(k.expires_at))
+        .bind(opt_ts(k.revoked_at))
+        .bind(opt_ts(k.last_used_at));
+        self.exec(q).await.map(|_| ())
+    }
+
+    async fn get_api_key(&mut self, kid: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
+        self.journal_imported().await?;
+        let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? AND id = ?")
+            .bind(&self.org)
+            .bind(kid.to_string());
+        self.opt(q).await
+    }
+
+    async fn list_api_keys(&mut self) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.journal_imported().await?;
+        let q = sqlx::query("SELECT * FROM api_keys WHERE org_id = ? ORDER BY id").bind(&self.org);
+        self.all(q).await
+    }
+
+    async fn revoke_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<bool> {
+        let q = sqlx::query(
+            "UPDATE api_keys SET revoked_at = ? WHERE org_id = ? AND id = ? AND revoked_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(self.org.clone())
+        .bind(kid.to_string());
+        Ok(self.exec(q).await? == 1)
+    }
+
+    async fn touch_api_key(&mut self, kid: ApiKeyId, at: OffsetDateTime) -> StoreResult<()> {
+        // A use never moves the last use back (as the journal's key uses do).
+        let q = sqlx::query(
+            "UPDATE api_keys SET last_used_at = ? WHERE org_id = ? AND id = ? \
+             AND (last_used_at IS NULL OR last_used_at < ?)",
+        )
+        .bind(ts(at))
+        .bind(self.org.clone())
+        .bind(kid.to_string())
+        .bind(ts(at));
+        self.exec(q).await.map(|_| ())
+    }
+}

@@ -1,0 +1,35 @@
+//! Org keys (wrapped by the master key): [`OrgKeyTx`] on the embedded store.
+
+use async_trait::async_trait;
+use tenantry_store::*;
+
+use super::SqliteTenantTx;
+use crate::rows::*;
+
+#[async_trait]
+impl OrgKeyTx for SqliteTenantTx {
+    async fn current_org_key(&mut self) -> StoreResult<Option<OrgKeyRecord>> {
+        let q =
+            sqlx::query("SELECT * FROM org_keys WHERE org_id = ? ORDER BY version DESC LIMIT 1")
+                .bind(&self.org);
+        self.opt(q).await
+    }
+
+    async fn get_org_key(&mut self, version: u32) -> StoreResult<Option<OrgKeyRecord>> {
+        let q = sqlx::query("SELECT * FROM org_keys WHERE org_id = ? AND version = ?")
+            .bind(&self.org)
+            .bind(i64::from(version));
+        self.opt(q).await
+    }
+
+    async fn insert_org_key(&mut self, k: &OrgKeyRecord) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO org_keys (org_id, version, wrapped, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(self.org.clone())
+        .bind(i64::from(k.version))
+        .bind(k.wrapped.clone())
+        .bind(ts(k.created_at));
+        self.exec(q).await.map(|_| ())
+    }
+}
