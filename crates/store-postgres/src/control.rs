@@ -3,9 +3,10 @@
 
 use async_trait::async_trait;
 use sqlx::PgPool;
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use tenantry_core::{ApiKeyId, OrgId, PublisherId};
-use tenantry_store::rows::key_index_row;
+use tenantry_store::rows::{PluginListing, key_index_row, search_terms};
 use tenantry_store::*;
 use time::OffsetDateTime;
 
@@ -16,6 +17,41 @@ use crate::rows::*;
 #[derive(Clone)]
 pub struct PgControl {
     pub(crate) pool: PgPool,
+}
+
+impl PgControl {
+    /// Runs a statement; the rows it changed.
+    async fn exec(&self, q: Query<'_>) -> StoreResult<u64> {
+        let r = q.execute(&self.pool).await.map_err(db_err)?;
+        Ok(r.rows_affected())
+    }
+
+    /// Reads one record, if there is one.
+    async fn opt<T: FromColumns>(&self, q: Query<'_>) -> StoreResult<Option<T>> {
+        self.opt_with(q, read).await
+    }
+
+    /// Reads one row, if there is one, through `map`.
+    async fn opt_with<T>(
+        &self,
+        q: Query<'_>,
+        map: impl Fn(&PgRow) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        let row = q.fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(map).transpose()
+    }
+
+    /// Reads records.
+    async fn all<T: FromColumns>(&self, q: Query<'_>) -> StoreResult<Vec<T>> {
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(read).collect()
+    }
+
+    /// The `n` column of a query's one row.
+    async fn count(&self, q: Query<'_>) -> StoreResult<u64> {
+        let row = q.fetch_one(&self.pool).await.map_err(db_err)?;
+        Cols(&row).u64("n")
+    }
 }
 
 /// The plugin summary query (a macro so `concat!` can extend it into `&'static str`s).
@@ -33,73 +69,49 @@ macro_rules! summary_select {
 #[async_trait]
 impl BlobStore for PgControl {
     async fn put_blob(&self, digest: &str, bytes: &[u8]) -> StoreResult<()> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO artifacts (sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(digest)
-        .bind(bytes)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        .bind(bytes);
+        self.exec(q).await.map(|_| ())
     }
 
     async fn get_blob(&self, digest: &str) -> StoreResult<Option<Vec<u8>>> {
-        sqlx::query("SELECT bytes FROM artifacts WHERE sha256 = $1")
-            .bind(digest)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| get(&r, "bytes"))
-            .transpose()
+        let q = sqlx::query("SELECT bytes FROM artifacts WHERE sha256 = $1").bind(digest);
+        self.opt_with(q, |r| get(r, "bytes")).await
     }
 }
 
 #[async_trait]
 impl ControlStore for PgControl {
     async fn insert_org(&self, o: &OrgRecord) -> StoreResult<()> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO orgs (id, name, tier, overrides, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(o.id.as_uuid())
         .bind(&o.name)
         .bind(&o.tier)
         .bind(Json(to_json(&o.overrides)?))
-        .bind(o.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        .bind(o.created_at);
+        self.exec(q).await.map(|_| ())
     }
 
     async fn get_org(&self, org_id: OrgId) -> StoreResult<Option<OrgRecord>> {
-        sqlx::query("SELECT * FROM orgs WHERE id = $1")
-            .bind(org_id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()
+        let q = sqlx::query("SELECT * FROM orgs WHERE id = $1").bind(org_id.as_uuid());
+        self.opt(q).await
     }
 
     async fn list_orgs(&self) -> StoreResult<Vec<OrgRecord>> {
-        sqlx::query("SELECT * FROM orgs ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(read)
-            .collect()
+        let q = sqlx::query("SELECT * FROM orgs ORDER BY id");
+        self.all(q).await
     }
 
     async fn set_org_tier(&self, org_id: OrgId, tier: &str) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE orgs SET tier = $1 WHERE id = $2")
+        let q = sqlx::query("UPDATE orgs SET tier = $1 WHERE id = $2")
             .bind(tier)
-            .bind(org_id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+            .bind(org_id.as_uuid());
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn set_org_overrides(
@@ -107,13 +119,10 @@ impl ControlStore for PgControl {
         org_id: OrgId,
         overrides: &tenantry_core::TierOverrides,
     ) -> StoreResult<bool> {
-        let r = sqlx::query("UPDATE orgs SET overrides = $1 WHERE id = $2")
+        let q = sqlx::query("UPDATE orgs SET overrides = $1 WHERE id = $2")
             .bind(Json(to_json(overrides)?))
-            .bind(org_id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+            .bind(org_id.as_uuid());
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn insert_operator_key(&self, k: &OperatorKeyRecord) -> StoreResult<()> {
@@ -141,88 +150,57 @@ impl ControlStore for PgControl {
     }
 
     async fn count_operator_keys(&self) -> StoreResult<u64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM operator_keys")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Cols(&row).u64("n")
+        let q = sqlx::query("SELECT COUNT(*) AS n FROM operator_keys");
+        self.count(q).await
     }
 
     async fn insert_key_index(&self, e: &KeyIndexEntry) -> StoreResult<()> {
-        sqlx::query("INSERT INTO key_index (hash, key_id, home_org) VALUES ($1, $2, $3)")
+        let q = sqlx::query("INSERT INTO key_index (hash, key_id, home_org) VALUES ($1, $2, $3)")
             .bind(&e.hash[..])
             .bind(e.key_id.as_uuid())
-            .bind(e.org_id.map(|o| *o.as_uuid()))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+            .bind(e.org_id.map(|o| *o.as_uuid()));
+        self.exec(q).await.map(|_| ())
     }
 
     async fn delete_key_index(&self, key_id: ApiKeyId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM key_index WHERE key_id = $1")
-            .bind(key_id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        let q = sqlx::query("DELETE FROM key_index WHERE key_id = $1").bind(key_id.as_uuid());
+        self.exec(q).await.map(|_| ())
     }
 
     async fn lookup_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>> {
-        let Some(row) =
-            sqlx::query("SELECT key_id, home_org AS org_id FROM key_index WHERE hash = $1")
-                .bind(&hash[..])
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        match key_index_row(&Cols(&row))? {
-            (key_id, Some(org_id)) => Ok(Some(KeyLookup::Tenant { org_id, key_id })),
-            (key_id, None) => sqlx::query("SELECT * FROM operator_keys WHERE id = $1")
-                .bind(key_id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?
-                .map(|k| read(&k).map(KeyLookup::Operator))
-                .transpose(),
+        let q = sqlx::query("SELECT key_id, home_org AS org_id FROM key_index WHERE hash = $1")
+            .bind(&hash[..]);
+        match self.opt_with(q, |r| key_index_row(&Cols(r))).await? {
+            None => Ok(None),
+            Some((key_id, Some(org_id))) => Ok(Some(KeyLookup::Tenant { org_id, key_id })),
+            Some((key_id, None)) => {
+                let q =
+                    sqlx::query("SELECT * FROM operator_keys WHERE id = $1").bind(key_id.as_uuid());
+                Ok(self.opt(q).await?.map(KeyLookup::Operator))
+            }
         }
     }
 
     async fn insert_publisher(&self, p: &PublisherRecord) -> StoreResult<()> {
-        sqlx::query("INSERT INTO publishers (id, name, created_at) VALUES ($1, $2, $3)")
+        let q = sqlx::query("INSERT INTO publishers (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(p.id.as_uuid())
             .bind(&p.name)
-            .bind(p.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+            .bind(p.created_at);
+        self.exec(q).await.map(|_| ())
     }
 
     async fn get_publisher_by_name(&self, name: &str) -> StoreResult<Option<PublisherRecord>> {
-        sqlx::query("SELECT * FROM publishers WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()
+        let q = sqlx::query("SELECT * FROM publishers WHERE name = $1").bind(name);
+        self.opt(q).await
     }
 
     async fn list_publishers(&self) -> StoreResult<Vec<PublisherRecord>> {
-        sqlx::query("SELECT * FROM publishers ORDER BY name COLLATE \"C\"")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(read)
-            .collect()
+        let q = sqlx::query("SELECT * FROM publishers ORDER BY name COLLATE \"C\"");
+        self.all(q).await
     }
 
     async fn insert_publisher_key(&self, k: &PublisherKeyRecord) -> StoreResult<()> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO publisher_keys (key_id, publisher_id, public_key, not_before, not_after, \
              revoked_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -232,59 +210,32 @@ impl ControlStore for PgControl {
         .bind(k.not_before)
         .bind(k.not_after)
         .bind(k.revoked_at)
-        .bind(k.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        .bind(k.created_at);
+        self.exec(q).await.map(|_| ())
     }
 
     async fn get_publisher_key(&self, key_id: &str) -> StoreResult<Option<PublisherKeyRecord>> {
-        sqlx::query("SELECT * FROM publisher_keys WHERE key_id = $1")
-            .bind(key_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()
+        let q = sqlx::query("SELECT * FROM publisher_keys WHERE key_id = $1").bind(key_id);
+        self.opt(q).await
     }
 
     async fn list_publisher_keys(&self, p: PublisherId) -> StoreResult<Vec<PublisherKeyRecord>> {
-        sqlx::query("SELECT * FROM publisher_keys WHERE publisher_id = $1 ORDER BY created_at, key_id COLLATE \"C\"")
-            .bind(p.as_uuid())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(read)
-            .collect()
+        let q = sqlx::query("SELECT * FROM publisher_keys WHERE publisher_id = $1 ORDER BY created_at, key_id COLLATE \"C\"")
+            .bind(p.as_uuid());
+        self.all(q).await
     }
 
     async fn revoke_publisher_key(&self, key_id: &str, at: OffsetDateTime) -> StoreResult<bool> {
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE publisher_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL",
         )
         .bind(at)
-        .bind(key_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+        .bind(key_id);
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn insert_version(&self, v: &VersionRecord) -> StoreResult<()> {
-        let manifest: serde_json::Value = serde_json::from_str(&v.manifest_json)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let field = |k: &str| manifest.get(k).cloned().unwrap_or(serde_json::Value::Null);
-        let description = field("description")
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let docs = field("docs").as_str().unwrap_or_default().to_string();
-        let caps = match field("capabilities") {
-            serde_json::Value::Null => serde_json::json!([]),
-            c => c,
-        };
+        let listing = PluginListing::of(v)?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         // Serialises publishes of one plugin, as the embedded store's write lock does.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
@@ -301,9 +252,9 @@ impl ControlStore for PgControl {
         .bind(&v.plugin)
         .bind(&v.publisher)
         .bind(&v.version)
-        .bind(&description)
-        .bind(Json(&caps))
-        .bind(&docs)
+        .bind(&listing.description)
+        .bind(Json(&listing.capabilities))
+        .bind(&listing.docs)
         .bind(v.published_at)
         .execute(&mut *tx)
         .await
@@ -331,64 +282,41 @@ impl ControlStore for PgControl {
     }
 
     async fn list_versions(&self, plugin: &str) -> StoreResult<Vec<VersionRecord>> {
-        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = $1 ORDER BY published_at, version COLLATE \"C\"")
-            .bind(plugin)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(read)
-            .collect()
+        let q = sqlx::query("SELECT * FROM plugin_versions WHERE plugin = $1 ORDER BY published_at, version COLLATE \"C\"")
+            .bind(plugin);
+        self.all(q).await
     }
 
     async fn get_version(&self, plugin: &str, v: &str) -> StoreResult<Option<VersionRecord>> {
-        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = $1 AND version = $2")
+        let q = sqlx::query("SELECT * FROM plugin_versions WHERE plugin = $1 AND version = $2")
             .bind(plugin)
-            .bind(v)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()
+            .bind(v);
+        self.opt(q).await
     }
 
     async fn get_plugin(&self, name: &str) -> StoreResult<Option<PluginSummary>> {
-        sqlx::query(concat!(summary_select!(), " WHERE p.name = $1"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()
+        let q = sqlx::query(concat!(summary_select!(), " WHERE p.name = $1")).bind(name);
+        self.opt(q).await
     }
 
     async fn search_plugins(&self, query: &str, limit: u32) -> StoreResult<Vec<PluginSummary>> {
         // Every whitespace-separated term must occur (case-insensitively, literally) in
         // the name, description, capabilities or docs: the same rule as the embedded
         // store. strpos, not LIKE, so '%' and '_' in a query are plain characters.
-        let terms: Vec<String> = query
-            .split_whitespace()
-            .take(8)
-            .map(str::to_lowercase)
-            .collect();
-        sqlx::query(concat!(
+        let terms = search_terms(query);
+        let q = sqlx::query(concat!(
             summary_select!(),
             " WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS t(term) WHERE strpos(lower(\
              p.name || ' ' || p.description || ' ' || p.capabilities::text || ' ' || p.docs), t.term) = 0) \
              ORDER BY p.name COLLATE \"C\" LIMIT $2"
         ))
         .bind(&terms)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(read)
-        .collect()
+        .bind(i64::from(limit));
+        self.all(q).await
     }
 
     async fn upsert_review(&self, r: &ReviewRecord) -> StoreResult<()> {
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO reviews (plugin, reviewer_org, rating, body, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (plugin, reviewer_org) DO UPDATE SET \
              rating = excluded.rating, body = excluded.body, updated_at = excluded.updated_at",
@@ -398,24 +326,16 @@ impl ControlStore for PgControl {
         .bind(i32::from(r.rating))
         .bind(&r.body)
         .bind(r.created_at)
-        .bind(r.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        .bind(r.updated_at);
+        self.exec(q).await.map(|_| ())
     }
 
     async fn list_reviews(&self, plugin: &str) -> StoreResult<Vec<ReviewRecord>> {
-        sqlx::query(
+        let q = sqlx::query(
             "SELECT plugin, reviewer_org AS org_id, rating, body, created_at, updated_at FROM reviews \
              WHERE plugin = $1 ORDER BY updated_at DESC, reviewer_org",
         )
-        .bind(plugin)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(read)
-        .collect()
+        .bind(plugin);
+        self.all(q).await
     }
 }

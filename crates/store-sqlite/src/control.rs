@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteRow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tenantry_core::{ApiKeyId, OrgId, PublisherId};
-use tenantry_store::rows::key_index_row;
+use tenantry_store::rows::{PluginListing, key_index_row, search_terms};
 use tenantry_store::*;
 use time::OffsetDateTime;
 
@@ -50,24 +51,49 @@ impl SqliteControl {
     }
 
     async fn read_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>> {
-        let Some(row) = sqlx::query("SELECT key_id, org_id FROM key_index WHERE hash = ?")
-            .bind(&hash[..])
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        match key_index_row(&Cols(&row))? {
-            (key_id, Some(org_id)) => Ok(Some(KeyLookup::Tenant { org_id, key_id })),
-            (key_id, None) => sqlx::query("SELECT * FROM operator_keys WHERE id = ?")
-                .bind(key_id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?
-                .map(|k| read(&k).map(KeyLookup::Operator))
-                .transpose(),
+        let q = sqlx::query("SELECT key_id, org_id FROM key_index WHERE hash = ?").bind(&hash[..]);
+        match self.opt_with(q, |r| key_index_row(&Cols(r))).await? {
+            None => Ok(None),
+            Some((key_id, Some(org_id))) => Ok(Some(KeyLookup::Tenant { org_id, key_id })),
+            Some((key_id, None)) => {
+                let q = sqlx::query("SELECT * FROM operator_keys WHERE id = ?")
+                    .bind(key_id.to_string());
+                Ok(self.opt(q).await?.map(KeyLookup::Operator))
+            }
         }
+    }
+
+    /// Runs a statement; the rows it changed.
+    async fn exec(&self, q: Query<'_>) -> StoreResult<u64> {
+        let r = q.execute(&self.pool).await.map_err(db_err)?;
+        Ok(r.rows_affected())
+    }
+
+    /// Reads one record, if there is one.
+    async fn opt<T: FromColumns>(&self, q: Query<'_>) -> StoreResult<Option<T>> {
+        self.opt_with(q, read).await
+    }
+
+    /// Reads one row, if there is one, through `map`.
+    async fn opt_with<T>(
+        &self,
+        q: Query<'_>,
+        map: impl Fn(&SqliteRow) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        let row = q.fetch_optional(&self.pool).await.map_err(db_err)?;
+        row.as_ref().map(map).transpose()
+    }
+
+    /// Reads records.
+    async fn all<T: FromColumns>(&self, q: Query<'_>) -> StoreResult<Vec<T>> {
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(read).collect()
+    }
+
+    /// The `n` column of a query's one row.
+    async fn count(&self, q: Query<'_>) -> StoreResult<u64> {
+        let row = q.fetch_one(&self.pool).await.map_err(db_err)?;
+        Cols(&row).u64("n")
     }
 }
 
@@ -86,18 +112,15 @@ macro_rules! summary_select {
 impl ControlStore for SqliteControl {
     async fn insert_org(&self, o: &OrgRecord) -> StoreResult<()> {
         let _writing = self.hot.writing();
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO orgs (id, name, tier, overrides, created_at) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(o.id.to_string())
         .bind(&o.name)
         .bind(&o.tier)
         .bind(to_json(&o.overrides)?)
-        .bind(ts(o.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        .bind(ts(o.created_at));
+        self.exec(q).await.map(|_| ())
     }
 
     async fn get_org(&self, org_id: OrgId) -> StoreResult<Option<OrgRecord>> {
@@ -105,37 +128,24 @@ impl ControlStore for SqliteControl {
             return Ok(kept);
         }
         let token = self.hot.token();
-        let found = sqlx::query("SELECT * FROM orgs WHERE id = ?")
-            .bind(org_id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()?;
+        let q = sqlx::query("SELECT * FROM orgs WHERE id = ?").bind(org_id.to_string());
+        let found = self.opt(q).await?;
         self.hot
             .keep(token, |r| put(&mut r.orgs, org_id, found.clone()));
         Ok(found)
     }
 
     async fn list_orgs(&self) -> StoreResult<Vec<OrgRecord>> {
-        sqlx::query("SELECT * FROM orgs ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(read)
-            .collect()
+        let q = sqlx::query("SELECT * FROM orgs ORDER BY id");
+        self.all(q).await
     }
 
     async fn set_org_tier(&self, org_id: OrgId, tier: &str) -> StoreResult<bool> {
         let _writing = self.hot.writing();
-        let r = sqlx::query("UPDATE orgs SET tier = ? WHERE id = ?")
+        let q = sqlx::query("UPDATE orgs SET tier = ? WHERE id = ?")
             .bind(tier)
-            .bind(org_id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+            .bind(org_id.to_string());
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn set_org_overrides(
@@ -144,13 +154,10 @@ impl ControlStore for SqliteControl {
         overrides: &tenantry_core::TierOverrides,
     ) -> StoreResult<bool> {
         let _writing = self.hot.writing();
-        let r = sqlx::query("UPDATE orgs SET overrides = ? WHERE id = ?")
+        let q = sqlx::query("UPDATE orgs SET overrides = ? WHERE id = ?")
             .bind(to_json(overrides)?)
-            .bind(org_id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+            .bind(org_id.to_string());
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn insert_operator_key(&self, k: &OperatorKeyRecord) -> StoreResult<()> {
@@ -183,33 +190,23 @@ impl ControlStore for SqliteControl {
     }
 
     async fn count_operator_keys(&self) -> StoreResult<u64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM operator_keys")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Cols(&row).u64("n")
+        let q = sqlx::query("SELECT COUNT(*) AS n FROM operator_keys");
+        self.count(q).await
     }
 
     async fn insert_key_index(&self, e: &KeyIndexEntry) -> StoreResult<()> {
         let _writing = self.hot.writing();
-        sqlx::query("INSERT INTO key_index (hash, key_id, org_id) VALUES (?, ?, ?)")
+        let q = sqlx::query("INSERT INTO key_index (hash, key_id, org_id) VALUES (?, ?, ?)")
             .bind(&e.hash[..])
             .bind(e.key_id.to_string())
-            .bind(e.org_id.map(|o| o.to_string()))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+            .bind(e.org_id.map(|o| o.to_string()));
+        self.exec(q).await.map(|_| ())
     }
 
     async fn delete_key_index(&self, key_id: ApiKeyId) -> StoreResult<()> {
         let _writing = self.hot.writing();
-        sqlx::query("DELETE FROM key_index WHERE key_id = ?")
-            .bind(key_id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        let q = sqlx::query("DELETE FROM key_index WHERE key_id = ?").bind(key_id.to_string());
+        self.exec(q).await.map(|_| ())
     }
 
     async fn lookup_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>> {
@@ -226,39 +223,26 @@ impl ControlStore for SqliteControl {
 
     async fn insert_publisher(&self, p: &PublisherRecord) -> StoreResult<()> {
         let _writing = self.hot.writing();
-        sqlx::query("INSERT INTO publishers (id, name, created_at) VALUES (?, ?, ?)")
+        let q = sqlx::query("INSERT INTO publishers (id, name, created_at) VALUES (?, ?, ?)")
             .bind(p.id.to_string())
             .bind(&p.name)
-            .bind(ts(p.created_at))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+            .bind(ts(p.created_at));
+        self.exec(q).await.map(|_| ())
     }
 
     async fn get_publisher_by_name(&self, name: &str) -> StoreResult<Option<PublisherRecord>> {
-        sqlx::query("SELECT * FROM publishers WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()
+        let q = sqlx::query("SELECT * FROM publishers WHERE name = ?").bind(name);
+        self.opt(q).await
     }
 
     async fn list_publishers(&self) -> StoreResult<Vec<PublisherRecord>> {
-        sqlx::query("SELECT * FROM publishers ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(read)
-            .collect()
+        let q = sqlx::query("SELECT * FROM publishers ORDER BY name");
+        self.all(q).await
     }
 
     async fn insert_publisher_key(&self, k: &PublisherKeyRecord) -> StoreResult<()> {
         let _writing = self.hot.writing();
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO publisher_keys (key_id, publisher_id, public_key, not_before, not_after, \
              revoked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -268,11 +252,8 @@ impl ControlStore for SqliteControl {
         .bind(ts(k.not_before))
         .bind(opt_ts(k.not_after))
         .bind(opt_ts(k.revoked_at))
-        .bind(ts(k.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        .bind(ts(k.created_at));
+        self.exec(q).await.map(|_| ())
     }
 
     async fn get_publisher_key(&self, key_id: &str) -> StoreResult<Option<PublisherKeyRecord>> {
@@ -280,13 +261,8 @@ impl ControlStore for SqliteControl {
             return Ok(kept);
         }
         let token = self.hot.token();
-        let found = sqlx::query("SELECT * FROM publisher_keys WHERE key_id = ?")
-            .bind(key_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()?;
+        let q = sqlx::query("SELECT * FROM publisher_keys WHERE key_id = ?").bind(key_id);
+        let found = self.opt(q).await?;
         self.hot.keep(token, |r| {
             put(&mut r.publisher_keys, key_id.to_string(), found.clone())
         });
@@ -294,45 +270,26 @@ impl ControlStore for SqliteControl {
     }
 
     async fn list_publisher_keys(&self, p: PublisherId) -> StoreResult<Vec<PublisherKeyRecord>> {
-        sqlx::query(
+        let q = sqlx::query(
             "SELECT * FROM publisher_keys WHERE publisher_id = ? ORDER BY created_at, key_id",
         )
-        .bind(p.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(read)
-        .collect()
+        .bind(p.to_string());
+        self.all(q).await
     }
 
     async fn revoke_publisher_key(&self, key_id: &str, at: OffsetDateTime) -> StoreResult<bool> {
         let _writing = self.hot.writing();
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE publisher_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
         )
         .bind(ts(at))
-        .bind(key_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(r.rows_affected() == 1)
+        .bind(key_id);
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn insert_version(&self, v: &VersionRecord) -> StoreResult<()> {
         let _writing = self.hot.writing();
-        let manifest: serde_json::Value = serde_json::from_str(&v.manifest_json)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let field = |k: &str| manifest.get(k).cloned().unwrap_or(serde_json::Value::Null);
-        let description = field("description")
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let docs = field("docs").as_str().unwrap_or_default().to_string();
-        let caps = match field("capabilities") {
-            serde_json::Value::Null => "[]".to_string(),
-            c => c.to_string(),
-        };
+        let listing = PluginListing::of(v)?;
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -347,9 +304,9 @@ impl ControlStore for SqliteControl {
         .bind(&v.plugin)
         .bind(&v.publisher)
         .bind(&v.version)
-        .bind(&description)
-        .bind(&caps)
-        .bind(&docs)
+        .bind(&listing.description)
+        .bind(listing.capabilities.to_string())
+        .bind(&listing.docs)
         .bind(ts(v.published_at))
         .execute(&mut *tx)
         .await
@@ -377,46 +334,30 @@ impl ControlStore for SqliteControl {
     }
 
     async fn list_versions(&self, plugin: &str) -> StoreResult<Vec<VersionRecord>> {
-        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = ? ORDER BY published_at, version")
-            .bind(plugin)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(read)
-            .collect()
+        let q = sqlx::query(
+            "SELECT * FROM plugin_versions WHERE plugin = ? ORDER BY published_at, version",
+        )
+        .bind(plugin);
+        self.all(q).await
     }
 
     async fn get_version(&self, plugin: &str, v: &str) -> StoreResult<Option<VersionRecord>> {
-        sqlx::query("SELECT * FROM plugin_versions WHERE plugin = ? AND version = ?")
+        let q = sqlx::query("SELECT * FROM plugin_versions WHERE plugin = ? AND version = ?")
             .bind(plugin)
-            .bind(v)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()
+            .bind(v);
+        self.opt(q).await
     }
 
     async fn get_plugin(&self, name: &str) -> StoreResult<Option<PluginSummary>> {
-        sqlx::query(concat!(summary_select!(), " WHERE p.name = ?"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .map(|r| read(&r))
-            .transpose()
+        let q = sqlx::query(concat!(summary_select!(), " WHERE p.name = ?")).bind(name);
+        self.opt(q).await
     }
 
     async fn search_plugins(&self, query: &str, limit: u32) -> StoreResult<Vec<PluginSummary>> {
         // The registry holds thousands of plugins, not millions: matching every
         // whitespace-separated term against the summaries here is simpler and more
         // predictable than dynamic SQL. Replace with FTS5 when that stops being true.
-        let terms: Vec<String> = query
-            .split_whitespace()
-            .take(8)
-            .map(str::to_lowercase)
-            .collect();
+        let terms = search_terms(query);
         let rows = sqlx::query(concat!(summary_select!(), " ORDER BY p.name"))
             .fetch_all(&self.pool)
             .await
@@ -447,7 +388,7 @@ impl ControlStore for SqliteControl {
 
     async fn upsert_review(&self, r: &ReviewRecord) -> StoreResult<()> {
         let _writing = self.hot.writing();
-        sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO reviews (plugin, org_id, rating, body, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plugin, org_id) DO UPDATE SET \
              rating = excluded.rating, body = excluded.body, updated_at = excluded.updated_at",
@@ -457,21 +398,14 @@ impl ControlStore for SqliteControl {
         .bind(i64::from(r.rating))
         .bind(&r.body)
         .bind(ts(r.created_at))
-        .bind(ts(r.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        .bind(ts(r.updated_at));
+        self.exec(q).await.map(|_| ())
     }
 
     async fn list_reviews(&self, plugin: &str) -> StoreResult<Vec<ReviewRecord>> {
-        sqlx::query("SELECT * FROM reviews WHERE plugin = ? ORDER BY updated_at DESC, org_id")
-            .bind(plugin)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?
-            .iter()
-            .map(read)
-            .collect()
+        let q =
+            sqlx::query("SELECT * FROM reviews WHERE plugin = ? ORDER BY updated_at DESC, org_id")
+                .bind(plugin);
+        self.all(q).await
     }
 }

@@ -168,6 +168,47 @@ impl FromColumns for VersionRecord {
     }
 }
 
+/// What a published version writes in its plugin's `plugins` row besides names and
+/// times, taken from its manifest: the description and docs (empty when absent) and
+/// the capabilities (`[]` when absent).
+pub struct PluginListing {
+    pub description: String,
+    pub docs: String,
+    pub capabilities: serde_json::Value,
+}
+
+impl PluginListing {
+    pub fn of(v: &VersionRecord) -> StoreResult<Self> {
+        let manifest: serde_json::Value = serde_json::from_str(&v.manifest_json)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let field = |k: &str| manifest.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        let description = field("description")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let docs = field("docs").as_str().unwrap_or_default().to_string();
+        let capabilities = match field("capabilities") {
+            serde_json::Value::Null => serde_json::json!([]),
+            c => c,
+        };
+        Ok(Self {
+            description,
+            docs,
+            capabilities,
+        })
+    }
+}
+
+/// The terms [`ControlStore::search_plugins`] looks for: the first 8
+/// whitespace-separated words of the query, lowercased.
+pub fn search_terms(query: &str) -> Vec<String> {
+    query
+        .split_whitespace()
+        .take(8)
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// From the plugin summary query: a `plugins` row plus `rating_average` and
 /// `rating_count` over its reviews.
 impl FromColumns for PluginSummary {
