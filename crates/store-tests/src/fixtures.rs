@@ -21,8 +21,9 @@ pub(crate) fn at(secs: i64, micros: i64) -> OffsetDateTime {
     base() + Duration::seconds(secs) + Duration::microseconds(micros)
 }
 
-/// An owner's scope in `org` (scopes are minted only by `authenticate`).
-pub(crate) fn owner_scope(org: OrgId, user: UserId) -> TenantScope {
+/// An owner's scope in `org` (scopes are minted only by `authenticate`). Also for
+/// the backends' own tests.
+pub fn owner_scope(org: OrgId, user: UserId) -> TenantScope {
     let rec = CredentialRecord {
         key_id: ApiKeyId::new(),
         expires_at: None,
@@ -81,6 +82,38 @@ impl Backend {
     pub(crate) async fn commit(&self, tx: Box<dyn TenantTx>) {
         tx.commit().await.must(self, "commit");
     }
+
+    /// [`TenantStore::credential`], failing the check on an error.
+    pub(crate) async fn credential(
+        &self,
+        org: OrgId,
+        key: ApiKeyId,
+        hash: &[u8; 32],
+    ) -> Option<(CredentialRecord, Option<OffsetDateTime>)> {
+        self.tenants
+            .credential(org, key, hash)
+            .await
+            .must(self, "credential")
+    }
+
+    /// Every audit entry `tx` sees (no filter: newest first).
+    pub(crate) async fn all_audit(&self, tx: &mut Box<dyn TenantTx>) -> Vec<AuditEntry> {
+        tx.list_audit(&AuditFilter::default())
+            .await
+            .must(self, "list_audit")
+    }
+
+    /// Every usage event `tx` sees (no filter: in `(at, id)` order).
+    pub(crate) async fn all_usage(&self, tx: &mut Box<dyn TenantTx>) -> Vec<UsageEvent> {
+        tx.list_usage(&UsageFilter::default())
+            .await
+            .must(self, "list_usage")
+    }
+}
+
+/// Audit entries as (sequence number, target).
+pub(crate) fn seq_targets(entries: &[AuditEntry]) -> Vec<(u64, &str)> {
+    entries.iter().map(|e| (e.seq, e.target.as_str())).collect()
 }
 
 pub(crate) fn user(id: UserId, name: &str, role: Role, created_at: OffsetDateTime) -> UserRecord {
@@ -132,6 +165,18 @@ pub(crate) fn install(plugin: &str) -> InstallRecord {
         rate_limit_per_minute: None,
         created_at: at(3, 0),
         updated_at: at(3, 0),
+    }
+}
+
+/// A secret `token` of `install` (key version 1, three bytes of ciphertext).
+pub(crate) fn secret(install: InstallId) -> SecretRecord {
+    SecretRecord {
+        install_id: install,
+        name: "token".into(),
+        key_version: 1,
+        ciphertext: vec![1, 2, 3],
+        created_at: at(0, 0),
+        updated_at: at(0, 0),
     }
 }
 

@@ -24,14 +24,7 @@ async fn write_everything(b: &Backend, o: &Org) -> Written {
     let agent = agent(o.owner, "bot");
     let key = api_key(PrincipalKind::User, *o.owner.as_uuid(), 1);
     let install = install("@acme/echo");
-    let secret = SecretRecord {
-        install_id: install.id,
-        name: "token".into(),
-        key_version: 1,
-        ciphertext: vec![1, 2, 3],
-        created_at: at(0, 0),
-        updated_at: at(0, 0),
-    };
+    let secret = secret(install.id);
     let binding = BindingRecord {
         agent_id: agent.id,
         install_id: install.id,
@@ -90,12 +83,8 @@ async fn snapshot(b: &Backend, o: &Org, w: &Written) -> String {
         tx.kv_list(w.install.id, "", 100).await.must(b, "kv_list"),
         tx.kv_get(w.install.id, "k").await.must(b, "kv_get"),
         tx.kv_usage_bytes().await.must(b, "kv_usage_bytes"),
-        tx.list_usage(&UsageFilter::default())
-            .await
-            .must(b, "list_usage"),
-        tx.list_audit(&AuditFilter::default())
-            .await
-            .must(b, "list_audit"),
+        b.all_usage(&mut tx).await,
+        b.all_audit(&mut tx).await,
     )
 }
 
@@ -228,14 +217,7 @@ pub async fn isolation_of_reads(b: &Backend) {
         0,
         "kv bytes"
     );
-    ensure!(
-        b,
-        tx.list_usage(&UsageFilter::default())
-            .await
-            .must(b, "list_usage")
-            .is_empty(),
-        "usage"
-    );
+    ensure!(b, b.all_usage(&mut tx).await.is_empty(), "usage");
     ensure!(
         b,
         tx.list_usage(&UsageFilter {
@@ -255,14 +237,7 @@ pub async fn isolation_of_reads(b: &Backend) {
         0,
         "usage count"
     );
-    ensure!(
-        b,
-        tx.list_audit(&AuditFilter::default())
-            .await
-            .must(b, "list_audit")
-            .is_empty(),
-        "audit"
-    );
+    ensure!(b, b.all_audit(&mut tx).await.is_empty(), "audit");
     drop(tx);
     // The other org's own cursor over the first org's event reads nothing either.
     let mut tx = b.write(&other).await;
@@ -480,10 +455,7 @@ pub async fn isolation_of_records(b: &Backend) {
         .must(b, "append_records");
     for (org, want_events, want_target) in [(&a, 1, "a"), (&other, 2, "o")] {
         let mut tx = b.read(org).await;
-        let events = tx
-            .list_usage(&UsageFilter::default())
-            .await
-            .must(b, "list_usage");
+        let events = b.all_usage(&mut tx).await;
         ensure_eq!(
             b,
             events.len(),
@@ -495,16 +467,10 @@ pub async fn isolation_of_records(b: &Backend) {
             .await
             .must(b, "count_usage");
         ensure_eq!(b, n, want_events as u64, "each org counts its own events");
-        let audit = tx
-            .list_audit(&AuditFilter::default())
-            .await
-            .must(b, "list_audit");
+        let audit = b.all_audit(&mut tx).await;
         ensure_eq!(
             b,
-            audit
-                .iter()
-                .map(|e| (e.seq, e.target.as_str()))
-                .collect::<Vec<_>>(),
+            seq_targets(&audit),
             vec![(1, want_target)],
             "each org's audit starts at 1 and holds its own entries"
         );
@@ -516,11 +482,7 @@ pub async fn isolation_of_records(b: &Backend) {
 pub async fn isolation_of_credentials(b: &Backend) {
     let (a, other) = (b.org().await, b.org().await);
     let w = write_everything(b, &a).await;
-    let got = b
-        .tenants
-        .credential(other.id, w.key.id, &w.key.hash)
-        .await
-        .must(b, "credential");
+    let got = b.credential(other.id, w.key.id, &w.key.hash).await;
     ensure!(
         b,
         got.is_none(),
@@ -541,11 +503,7 @@ pub async fn isolation_of_credentials(b: &Backend) {
     .await
     .must(b, "insert_api_key");
     b.commit(tx).await;
-    let mine = b
-        .tenants
-        .credential(a.id, w.key.id, &w.key.hash)
-        .await
-        .must(b, "credential");
+    let mine = b.credential(a.id, w.key.id, &w.key.hash).await;
     ensure_debug_eq!(
         b,
         mine.map(|(c, last)| (c.principal, last)),
@@ -559,11 +517,7 @@ pub async fn isolation_of_credentials(b: &Backend) {
         )),
         "the org's own credential is unchanged"
     );
-    let theirs = b
-        .tenants
-        .credential(other.id, w.key.id, &w.key.hash)
-        .await
-        .must(b, "credential");
+    let theirs = b.credential(other.id, w.key.id, &w.key.hash).await;
     ensure_debug_eq!(
         b,
         theirs.map(|(c, _)| c.principal),

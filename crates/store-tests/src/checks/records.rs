@@ -505,16 +505,10 @@ pub async fn append_records_are_visible(b: &Backend) {
         .await
         .must(b, "count_usage");
     ensure_eq!(b, n, 40, "appended usage is counted");
-    let audit = tx
-        .list_audit(&AuditFilter::default())
-        .await
-        .must(b, "list_audit");
+    let audit = b.all_audit(&mut tx).await;
     ensure_eq!(
         b,
-        audit
-            .iter()
-            .map(|e| (e.seq, e.target.as_str()))
-            .collect::<Vec<_>>(),
+        seq_targets(&audit),
         vec![(4, "c"), (3, "b"), (2, "a"), (1, "t")],
         "appended audit entries follow in order"
     );
@@ -542,10 +536,7 @@ pub async fn append_records_are_visible(b: &Backend) {
         .must(b, "list_audit");
     ensure_eq!(
         b,
-        audit
-            .iter()
-            .map(|e| (e.seq, e.target.as_str()))
-            .collect::<Vec<_>>(),
+        seq_targets(&audit),
         vec![(6, "e"), (5, "d")],
         "sequence numbers continue across both ways of writing"
     );

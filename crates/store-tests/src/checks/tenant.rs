@@ -335,11 +335,7 @@ pub async fn credential_lookup(b: &Backend) {
     }
     b.commit(tx).await;
 
-    let got = b
-        .tenants
-        .credential(o.id, uk.id, &uk.hash)
-        .await
-        .must(b, "credential");
+    let got = b.credential(o.id, uk.id, &uk.hash).await;
     let Some((rec, last_used)) = got else {
         panic!("{}", b.at("a user's key with its hash has a credential"));
     };
@@ -360,11 +356,7 @@ pub async fn credential_lookup(b: &Backend) {
         },
         "a user key's principal carries the user's role"
     );
-    let got = b
-        .tenants
-        .credential(o.id, ak.id, &ak.hash)
-        .await
-        .must(b, "credential");
+    let got = b.credential(o.id, ak.id, &ak.hash).await;
     ensure_debug_eq!(
         b,
         got.map(|(r, _)| r.principal),
@@ -388,11 +380,7 @@ pub async fn credential_lookup(b: &Backend) {
             ghost.hash,
         ),
     ] {
-        let got = b
-            .tenants
-            .credential(org, key, &hash)
-            .await
-            .must(b, "credential");
+        let got = b.credential(org, key, &hash).await;
         ensure!(b, got.is_none(), "no credential for {what}, got {got:?}");
     }
     // Changes show at the next lookup: role, revocation, the agent's deletion.
@@ -403,11 +391,7 @@ pub async fn credential_lookup(b: &Backend) {
     tx.revoke_api_key(uk.id, at(60, 6)).await.must(b, "revoke");
     tx.delete_agent(a.id).await.must(b, "delete_agent");
     b.commit(tx).await;
-    let got = b
-        .tenants
-        .credential(o.id, uk.id, &uk.hash)
-        .await
-        .must(b, "credential");
+    let got = b.credential(o.id, uk.id, &uk.hash).await;
     ensure_debug_eq!(
         b,
         got.map(|(r, _)| (r.revoked_at, r.principal)),
@@ -421,11 +405,7 @@ pub async fn credential_lookup(b: &Backend) {
         )),
         "a revoked key still reads, revoked, with the new role"
     );
-    let got = b
-        .tenants
-        .credential(o.id, ak.id, &ak.hash)
-        .await
-        .must(b, "credential");
+    let got = b.credential(o.id, ak.id, &ak.hash).await;
     ensure!(
         b,
         got.is_none(),
@@ -445,10 +425,7 @@ pub async fn touch_key_keeps_the_latest_use(b: &Backend) {
     tx.insert_api_key(&k).await.must(b, "insert_api_key");
     b.commit(tx).await;
     // Read once, so a backend that keeps credentials keeps this one.
-    b.tenants
-        .credential(o.id, k.id, &k.hash)
-        .await
-        .must(b, "credential");
+    b.credential(o.id, k.id, &k.hash).await;
     let latest = at(100, 123_456);
     b.tenants
         .touch_key(&o.scope, k.id, latest)
@@ -458,11 +435,7 @@ pub async fn touch_key_keeps_the_latest_use(b: &Backend) {
         .touch_key(&o.scope, k.id, at(50, 0))
         .await
         .must(b, "touch_key older");
-    let got = b
-        .tenants
-        .credential(o.id, k.id, &k.hash)
-        .await
-        .must(b, "credential");
+    let got = b.credential(o.id, k.id, &k.hash).await;
     ensure_eq!(
         b,
         got.map(|(_, l)| l),

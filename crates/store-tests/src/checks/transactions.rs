@@ -16,14 +16,7 @@ pub async fn rollback_discards_writes(b: &Backend) {
     let u = user(o.owner, "owner", Role::Owner, at(0, 0));
     let i = install("@acme/echo");
     let k = api_key(PrincipalKind::User, *o.owner.as_uuid(), 1);
-    let s = SecretRecord {
-        install_id: i.id,
-        name: "token".into(),
-        key_version: 1,
-        ciphertext: vec![1, 2, 3],
-        created_at: at(0, 0),
-        updated_at: at(0, 0),
-    };
+    let s = secret(i.id);
     let mut tx = b.write(&o).await;
     tx.insert_user(&u).await.must(b, "insert_user");
     tx.insert_install(&i).await.must(b, "insert_install");
@@ -114,18 +107,8 @@ pub async fn rollback_discards_writes(b: &Backend) {
         Some(b"v".to_vec()),
         "kv value unchanged"
     );
-    ensure!(
-        b,
-        tx.list_usage(&UsageFilter::default())
-            .await
-            .must(b, "list_usage")
-            .is_empty(),
-        "no usage"
-    );
-    let audit = tx
-        .list_audit(&AuditFilter::default())
-        .await
-        .must(b, "list_audit");
+    ensure!(b, b.all_usage(&mut tx).await.is_empty(), "no usage");
+    let audit = b.all_audit(&mut tx).await;
     ensure_eq!(
         b,
         audit.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
@@ -148,10 +131,7 @@ pub async fn rollback_discards_writes(b: &Backend) {
         .must(b, "append_audit");
     b.commit(tx).await;
     let mut tx = b.read(&o).await;
-    let audit = tx
-        .list_audit(&AuditFilter::default())
-        .await
-        .must(b, "list_audit");
+    let audit = b.all_audit(&mut tx).await;
     ensure_eq!(
         b,
         audit.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -186,11 +166,7 @@ pub async fn rollback_leaves_kept_rows_exact(b: &Backend) {
 
     let (org, key, inst, ag) = (&o, &k, &i, &a);
     let observe = move |what: &'static str| async move {
-        let cred = b
-            .tenants
-            .credential(org.id, key.id, &key.hash)
-            .await
-            .must(b, "credential");
+        let cred = b.credential(org.id, key.id, &key.hash).await;
         let mut tx = b.read(org).await;
         let install = tx.get_install(inst.id).await.must(b, "get_install");
         let bound = tx.is_bound(ag.id, inst.id).await.must(b, "is_bound");
@@ -369,22 +345,8 @@ pub async fn read_transactions_refuse_writes(b: &Backend) {
         tx.kv_get(i.id, "k").await.must(b, "kv_get").is_none(),
         "no kv written"
     );
-    ensure!(
-        b,
-        tx.list_usage(&UsageFilter::default())
-            .await
-            .must(b, "list_usage")
-            .is_empty(),
-        "no usage written"
-    );
-    ensure!(
-        b,
-        tx.list_audit(&AuditFilter::default())
-            .await
-            .must(b, "list_audit")
-            .is_empty(),
-        "no audit written"
-    );
+    ensure!(b, b.all_usage(&mut tx).await.is_empty(), "no usage written");
+    ensure!(b, b.all_audit(&mut tx).await.is_empty(), "no audit written");
 }
 
 const WRITERS: usize = 16;
@@ -435,18 +397,9 @@ pub async fn concurrent_kv_writes_all_land(b: &Backend) {
     );
     let keys = tx.kv_list(i.id, "key/", 100).await.must(b, "kv_list");
     ensure_eq!(b, keys.len(), WRITERS, "every key landed");
-    let events = tx
-        .list_usage(&UsageFilter::default())
-        .await
-        .must(b, "list_usage");
+    let events = b.all_usage(&mut tx).await;
     ensure_eq!(b, events.len(), WRITERS, "every event landed");
-    let mut seqs: Vec<u64> = tx
-        .list_audit(&AuditFilter::default())
-        .await
-        .must(b, "list_audit")
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let mut seqs: Vec<u64> = b.all_audit(&mut tx).await.iter().map(|e| e.seq).collect();
     seqs.sort_unstable();
     ensure_eq!(
         b,
@@ -499,10 +452,7 @@ pub async fn concurrent_records_all_land(b: &Backend) {
             .must(b, "concurrent appends");
     }
     let mut tx = b.read(&o).await;
-    let events = tx
-        .list_usage(&UsageFilter::default())
-        .await
-        .must(b, "list_usage");
+    let events = b.all_usage(&mut tx).await;
     ensure_eq!(b, events.len(), WRITERS * 10, "every appended event landed");
     let mut unique: Vec<_> = events.iter().map(|e| e.id).collect();
     unique.sort();
@@ -513,13 +463,7 @@ pub async fn concurrent_records_all_land(b: &Backend) {
         .await
         .must(b, "count_usage");
     ensure_eq!(b, n, (WRITERS * 10) as u64, "every appended event counted");
-    let mut seqs: Vec<u64> = tx
-        .list_audit(&AuditFilter::default())
-        .await
-        .must(b, "list_audit")
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let mut seqs: Vec<u64> = b.all_audit(&mut tx).await.iter().map(|e| e.seq).collect();
     seqs.sort_unstable();
     let total = (WRITERS + WRITERS / 4) as u64;
     ensure_eq!(
