@@ -15,39 +15,22 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tenantry_core::scope::{CredentialRecord, Principal, Session, authenticate};
-use tenantry_core::{ApiKeyId, InstallId, OrgId, PrincipalKind, Role, TenantScope, UserId};
+use tenantry_core::{InstallId, OrgId, PrincipalKind, TenantScope, UserId};
 use tenantry_store::*;
 use tenantry_store_postgres::testing::TestDb;
 use tenantry_store_postgres::{PgStores, RlsMode};
+use tenantry_store_tests::owner_scope;
 use time::OffsetDateTime;
 
 const ORGS: usize = 50;
 const INSTALLS: usize = 4;
-
-fn scope(org: OrgId, user: UserId) -> TenantScope {
-    let rec = CredentialRecord {
-        key_id: ApiKeyId::new(),
-        expires_at: None,
-        revoked_at: None,
-        principal: Principal::User {
-            org_id: org,
-            id: user,
-            role: Role::Owner,
-        },
-    };
-    match authenticate(rec, OffsetDateTime::now_utc()).expect("authenticate") {
-        Session::Tenant(s) => s,
-        Session::Operator(_) => unreachable!(),
-    }
-}
 
 type Fixture = Vec<(TenantScope, Vec<InstallId>)>;
 
 async fn fixture() -> Fixture {
     (0..ORGS)
         .map(|_| {
-            let s = scope(OrgId::new(), UserId::new());
+            let s = owner_scope(OrgId::new(), UserId::new());
             (s, (0..INSTALLS).map(|_| InstallId::new()).collect())
         })
         .collect()

@@ -2,30 +2,13 @@
 //! strict mode and one with no policies, gives identical results. (RLS is a safety
 //! net behind the explicit filters; it must never change a correct answer.)
 
-use tenantry_core::scope::{CredentialRecord, Principal, Session, authenticate};
-use tenantry_core::{ApiKeyId, InstallId, OrgId, Role, TenantScope, UserId};
+use tenantry_core::{InstallId, OrgId, Role, UserId};
 use tenantry_store::*;
 use tenantry_store_postgres::testing::TestDb;
 use tenantry_store_postgres::{PgStores, RlsMode};
+use tenantry_store_tests::owner_scope;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn scope(org: OrgId, user: UserId) -> TenantScope {
-    let rec = CredentialRecord {
-        key_id: ApiKeyId::new(),
-        expires_at: None,
-        revoked_at: None,
-        principal: Principal::User {
-            org_id: org,
-            id: user,
-            role: Role::Owner,
-        },
-    };
-    match authenticate(rec, OffsetDateTime::now_utc()).expect("authenticate") {
-        Session::Tenant(s) => s,
-        Session::Operator(_) => unreachable!(),
-    }
-}
 
 /// Fixed ids and times, so both databases receive identical writes.
 fn fixed(n: u128) -> Uuid {
@@ -38,7 +21,7 @@ async fn workload(tenants: &dyn TenantStore) -> Vec<String> {
     for o in 0..3u128 {
         let org = OrgId::from_uuid(fixed(o * 100));
         let user = UserId::from_uuid(fixed(o * 100 + 1));
-        let s = scope(org, user);
+        let s = owner_scope(org, user);
         let mut tx = tenants.begin(&s, true).await.unwrap();
         tx.insert_user(&UserRecord {
             id: user,
@@ -80,7 +63,7 @@ async fn workload(tenants: &dyn TenantStore) -> Vec<String> {
     // A conflicting write is refused the same way.
     for o in 0..3u128 {
         let org = OrgId::from_uuid(fixed(o * 100));
-        let s = scope(org, UserId::from_uuid(fixed(o * 100 + 1)));
+        let s = owner_scope(org, UserId::from_uuid(fixed(o * 100 + 1)));
         let mut tx = tenants.begin(&s, true).await.unwrap();
         let dup = tx
             .insert_user(&UserRecord {

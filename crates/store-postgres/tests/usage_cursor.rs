@@ -4,32 +4,13 @@
 //! nothing. `count_usage` counts requested runs and tool-call runs apart (what the
 //! quota counters are seeded from).
 
-use tenantry_core::scope::{CredentialRecord, Principal, Session, authenticate};
-use tenantry_core::{
-    ApiKeyId, InstallId, InvocationId, OrgId, Outcome, PrincipalKind, Role, TenantScope, UserId,
-};
+use tenantry_core::{InstallId, InvocationId, OrgId, Outcome, PrincipalKind, TenantScope, UserId};
 use tenantry_store::*;
 use tenantry_store_postgres::testing::TestDb;
 use tenantry_store_postgres::{PgStores, RlsMode};
+use tenantry_store_tests::owner_scope;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
-
-fn scope(org: OrgId) -> TenantScope {
-    let rec = CredentialRecord {
-        key_id: ApiKeyId::new(),
-        expires_at: None,
-        revoked_at: None,
-        principal: Principal::User {
-            org_id: org,
-            id: UserId::new(),
-            role: Role::Owner,
-        },
-    };
-    match authenticate(rec, OffsetDateTime::now_utc()).expect("authenticate") {
-        Session::Tenant(s) => s,
-        Session::Operator(_) => unreachable!(),
-    }
-}
 
 fn event(id: InvocationId, at: OffsetDateTime, install: InstallId) -> UsageEvent {
     UsageEvent {
@@ -66,7 +47,7 @@ async fn check(tenants: &dyn TenantStore) {
     let b = OrgId::new();
     tenants.create_tenant(a).await.unwrap();
     tenants.create_tenant(b).await.unwrap();
-    let (sa, sb) = (scope(a), scope(b));
+    let (sa, sb) = (owner_scope(a, UserId::new()), owner_scope(b, UserId::new()));
     let t0 = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
     let install = InstallId::new();
     // 9 events on 3 instants (3 share each `at`), inserted out of order, ids random

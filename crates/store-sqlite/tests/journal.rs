@@ -3,31 +3,12 @@
 //! once even when the process dies between its commit and its deletion, a torn last
 //! line is skipped, and audit sequence numbers follow the order of events.
 
-use tenantry_core::scope::{CredentialRecord, Principal, Session, authenticate};
-use tenantry_core::{
-    ApiKeyId, InstallId, InvocationId, OrgId, Outcome, PrincipalKind, Role, TenantScope, UserId,
-};
+use tenantry_core::{InstallId, InvocationId, OrgId, Outcome, PrincipalKind, TenantScope, UserId};
 use tenantry_store::*;
 use tenantry_store_sqlite::SqliteTenants;
+use tenantry_store_tests::owner_scope;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn scope(org: OrgId) -> TenantScope {
-    let rec = CredentialRecord {
-        key_id: ApiKeyId::new(),
-        expires_at: None,
-        revoked_at: None,
-        principal: Principal::User {
-            org_id: org,
-            id: UserId::new(),
-            role: Role::Owner,
-        },
-    };
-    match authenticate(rec, OffsetDateTime::now_utc()).expect("authenticate") {
-        Session::Tenant(s) => s,
-        Session::Operator(_) => unreachable!(),
-    }
-}
 
 fn record(action: &str) -> (UsageEvent, AuditEntry) {
     let id = InvocationId::new();
@@ -87,7 +68,7 @@ async fn read(t: &SqliteTenants, s: &TenantScope) -> (Vec<String>, Vec<String>) 
 async fn records_are_read_at_once_and_survive_a_crash_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let org = OrgId::new();
-    let s = scope(org);
+    let s = owner_scope(org, UserId::new());
     let records = dir.path().join(format!("tenants/{org}.records"));
     let importing = dir.path().join(format!("tenants/{org}.importing"));
     {
@@ -128,7 +109,7 @@ async fn records_are_read_at_once_and_survive_a_crash_exactly_once() {
 async fn a_torn_journal_line_is_skipped_and_no_other_record_lost() {
     let dir = tempfile::tempdir().unwrap();
     let org = OrgId::new();
-    let s = scope(org);
+    let s = owner_scope(org, UserId::new());
     {
         let t = SqliteTenants::open(dir.path()).await.unwrap();
         t.create_tenant(org).await.unwrap();
@@ -154,7 +135,7 @@ async fn a_torn_journal_line_is_skipped_and_no_other_record_lost() {
 async fn audit_sequence_numbers_follow_events_across_journal_and_writes() {
     let dir = tempfile::tempdir().unwrap();
     let org = OrgId::new();
-    let s = scope(org);
+    let s = owner_scope(org, UserId::new());
     let t = SqliteTenants::open(dir.path()).await.unwrap();
     t.create_tenant(org).await.unwrap();
     append(&t, &s, "first").await;
@@ -178,7 +159,13 @@ async fn another_orgs_journal_is_never_read_into_an_org() {
     let t = SqliteTenants::open(dir.path()).await.unwrap();
     t.create_tenant(a).await.unwrap();
     t.create_tenant(b).await.unwrap();
-    append(&t, &scope(a), "only-a").await;
-    assert_eq!(read(&t, &scope(b)).await, (vec![], vec![]));
-    assert_eq!(read(&t, &scope(a)).await.0, vec!["only-a".to_string()]);
+    append(&t, &owner_scope(a, UserId::new()), "only-a").await;
+    assert_eq!(
+        read(&t, &owner_scope(b, UserId::new())).await,
+        (vec![], vec![])
+    );
+    assert_eq!(
+        read(&t, &owner_scope(a, UserId::new())).await.0,
+        vec!["only-a".to_string()]
+    );
 }
