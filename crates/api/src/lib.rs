@@ -23,6 +23,8 @@ pub struct AppState {
     pub svc: Service,
     /// Which isolation layers are active, for `/healthz`.
     pub isolation: Arc<serde_json::Value>,
+    /// Addresses that may scrape `/metrics` without an operator key.
+    pub metrics_from: Arc<Vec<ipnet::IpNet>>,
 }
 
 #[derive(OpenApi)]
@@ -81,7 +83,12 @@ pub fn router(state: AppState) -> Router {
             }
         }),
     )
+    .route("/metrics", axum::routing::get(routes::system::metrics))
     .fallback(|| async { error::ApiError(tenantry_core::Error::not_found("route")) })
+    .layer(axum::middleware::from_fn_with_state(
+        state.svc.metrics.clone(),
+        routes::system::count_request,
+    ))
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(axum::middleware::from_fn(extract::refuse_nul))
     .layer(axum::middleware::from_fn(error::render_errors))

@@ -173,7 +173,7 @@ pub fn complete(doc: &OpenApi, c: &Contract) -> Value {
     }
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
-            let public = path == "/healthz";
+            let public = path == "/healthz" || path == "/readyz";
             let Some(ops) = item.as_object_mut() else {
                 continue;
             };

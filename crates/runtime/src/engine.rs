@@ -1,7 +1,7 @@
 //! The engine, the compile cache, and one invocation from store to outcome.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tenantry_core::Outcome;
@@ -149,6 +149,10 @@ struct Inner {
     cache: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     config: RuntimeConfig,
     factors: Factors,
+    /// Stores alive now (instances being set up, running or torn down).
+    live: AtomicUsize,
+    /// Epochs the ticker has advanced (a stalled ticker means no wall-time limit).
+    ticks: Arc<AtomicU64>,
     ticker_stop: Arc<AtomicBool>,
     guests: Option<GuestThreads>,
 }
@@ -238,14 +242,17 @@ impl Runtime {
 
         // The epoch ticker: wall-time limits are deadlines in ticks.
         let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticks = Arc::new(AtomicU64::new(0));
         {
             let (engine, stop, tick) = (engine.clone(), ticker_stop.clone(), config.epoch_tick);
+            let ticks = ticks.clone();
             std::thread::Builder::new()
                 .name("tenantry-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(tick);
                         engine.increment_epoch();
+                        ticks.fetch_add(1, Ordering::Relaxed);
                     }
                 })
                 .map_err(engine_err)?;
@@ -263,6 +270,8 @@ impl Runtime {
                 cache: Mutex::new(HashMap::new()),
                 config,
                 factors,
+                live: AtomicUsize::new(0),
+                ticks,
                 ticker_stop,
                 guests,
             }),
@@ -307,6 +316,17 @@ impl Runtime {
         &self.inner.config
     }
 
+    /// Epoch ticks so far: readiness checks that they advance (wall-time limits
+    /// depend on it).
+    pub fn epoch_ticks(&self) -> u64 {
+        self.inner.ticks.load(Ordering::Relaxed)
+    }
+
+    /// Sandboxes alive now: the pool's occupancy (of `max_instances`).
+    pub fn live_instances(&self) -> usize {
+        self.inner.live.load(Ordering::Relaxed)
+    }
+
     /// Runs one action in a fresh instance, on the guest threads if the runtime
     /// has them (`crate::guests`; tool calls stay on the calling guest's thread).
     /// Never panics on guest behaviour.
@@ -330,6 +350,7 @@ impl Runtime {
     /// One invocation, on the current executor.
     async fn run(&self, plugin: &LoadedPlugin, inv: Invocation<'_>) -> InvocationResult {
         let start = Instant::now();
+        let _live = Live::count(&self.inner.live);
         let limits = inv.limits;
         let mut stats = Stats {
             bytes_in: inv.input.len() as u64,
@@ -487,6 +508,22 @@ impl Runtime {
                 done(outcome, None, Some(msg), stats)
             }
         }
+    }
+}
+
+/// Counts one live store for as long as it is held.
+struct Live<'a>(&'a AtomicUsize);
+
+impl<'a> Live<'a> {
+    fn count(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(n)
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -15,8 +15,8 @@ pub enum ConfigError {
     Read(PathBuf, std::io::Error),
     #[error("config file {0} is not valid: {1}")]
     Parse(PathBuf, String),
-    #[error("egress_allow_cidrs: '{0}' is not a CIDR like 10.20.0.0/16")]
-    Cidr(String),
+    #[error("{0}: '{1}' is not a CIDR like 10.20.0.0/16")]
+    Cidr(&'static str, String),
     #[error("{0} is not a valid ADDR:PORT (e.g. 127.0.0.1:7431)")]
     Listen(String),
     #[error("tiers.{0}: {1}")]
@@ -59,6 +59,8 @@ pub struct Config {
     pub log_json: bool,
     /// Non-public address ranges plugins may reach (default none).
     pub egress_allow_cidrs: Vec<ipnet::IpNet>,
+    /// Addresses that may scrape `/metrics` without an operator key (default none).
+    pub metrics_allow_cidrs: Vec<ipnet::IpNet>,
     /// Pooled mode: PostgreSQL URL of the application role. `None` = embedded store.
     pub database_url: Option<String>,
     /// Connections the pooled store may open.
@@ -82,6 +84,9 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// e.g. `["10.20.0.0/16"]` to let plugins reach an internal API.
     pub egress_allow_cidrs: Option<Vec<String>>,
+    /// e.g. `["127.0.0.1/32"]` for a Prometheus on this host: scrapes from these
+    /// addresses need no operator key.
+    pub metrics_allow_cidrs: Option<Vec<String>>,
     pub database_url: Option<String>,
     pub database_max_connections: Option<u32>,
     pub redis_url: Option<String>,
@@ -124,12 +129,8 @@ impl Config {
             Some(other) => return Err(ConfigError::LogFormat(other.to_string())),
             None => !stderr_is_terminal,
         };
-        let egress_allow_cidrs = file
-            .egress_allow_cidrs
-            .unwrap_or_default()
-            .iter()
-            .map(|c| c.parse().map_err(|_| ConfigError::Cidr(c.clone())))
-            .collect::<Result<_, _>>()?;
+        let egress_allow_cidrs = cidrs("egress_allow_cidrs", file.egress_allow_cidrs)?;
+        let metrics_allow_cidrs = cidrs("metrics_allow_cidrs", file.metrics_allow_cidrs)?;
         let tiers = resolve_tiers(file.tiers)?;
         let default_tier = file.default_tier.unwrap_or_else(|| "free".into());
         if !tiers.contains_key(&default_tier) {
@@ -142,6 +143,7 @@ impl Config {
             tiers,
             default_tier,
             egress_allow_cidrs,
+            metrics_allow_cidrs,
             listen,
             data_dir: o
                 .data_dir
@@ -156,6 +158,13 @@ impl Config {
             redis_url: o.redis_url.or(file.redis_url),
         })
     }
+}
+
+fn cidrs(key: &'static str, list: Option<Vec<String>>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|c| c.parse().map_err(|_| ConfigError::Cidr(key, c.clone())))
+        .collect()
 }
 
 /// The built-in tiers, then each `[tiers.NAME]` applied on its base.

@@ -216,6 +216,7 @@ impl Server {
         tenantry_api::router(AppState {
             svc: self.service.clone(),
             isolation: Arc::new(isolation),
+            metrics_from: Arc::new(self.config.metrics_allow_cidrs.clone()),
         })
     }
 
@@ -229,6 +230,7 @@ impl Server {
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         let app = self.router();
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await;

@@ -123,7 +123,8 @@ pub async fn invoke(
     let tier = svc.tier_of(scope.org_id()).await?;
     let rate_limit = svc
         .check_org_rate(scope, &tier, who.key_hash.as_ref())
-        .await?;
+        .await
+        .inspect_err(|e| svc.metrics.admission(Err(e.code), false))?;
     let mut tx = svc.read(scope).await?;
     let record = tx
         .get_install(install)
@@ -143,7 +144,7 @@ pub async fn invoke(
             "the install is disabled; enable it with `tenantry install enable`",
         ));
     }
-    let mut admission = svc
+    let admitted = svc
         .admit(
             scope,
             install,
@@ -151,7 +152,12 @@ pub async fn invoke(
             &tier,
             rate_limit,
         )
-        .await?;
+        .await;
+    svc.metrics.admission(
+        admitted.as_ref().map(|_| ()).map_err(|e| e.code),
+        svc.limiters.status().degraded,
+    );
+    let mut admission = admitted?;
     let rate_limit = std::mem::take(&mut admission.rate_limit);
     let result = Run {
         scope,
@@ -353,6 +359,10 @@ impl Run<'_> {
                 }
             }
         };
+        svc.metrics.invocation(
+            e.outcome,
+            sandbox_ran.then_some((e.stats.duration_us, e.stats.fuel)),
+        );
         let actor = scope.actor();
         let usage = UsageEvent {
             id,

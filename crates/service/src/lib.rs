@@ -10,10 +10,12 @@ pub mod artifacts;
 pub mod audit;
 pub mod auth;
 mod capabilities;
+pub mod health;
 pub mod installs;
 pub mod invoke;
 pub mod limits;
 pub mod members;
+pub mod metrics;
 pub mod orgs;
 pub mod recorder;
 pub mod registry;
@@ -70,6 +72,7 @@ pub struct Service {
     pub limiters: limits::Limiters,
     /// Verified, compiled plugin versions by (plugin, version).
     pub(crate) prepared: Arc<Mutex<PreparedCache>>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Service {
@@ -83,7 +86,8 @@ impl Service {
         settings: Settings,
         runtime: Runtime,
     ) -> Self {
-        let recorder = recorder::Recorder::start(tenants.clone());
+        let metrics = Arc::new(metrics::Metrics::new());
+        let recorder = recorder::Recorder::start(tenants.clone(), metrics.clone());
         Self {
             control,
             tenants,
@@ -94,7 +98,17 @@ impl Service {
             recorder,
             limiters: limits::Limiters::local(),
             prepared: Arc::default(),
+            metrics,
         }
+    }
+
+    /// The metrics exposition (Prometheus/OpenMetrics text), state read now.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.encode(metrics::Snapshot {
+            limiter_degraded: self.limiters.status().degraded,
+            recorder_queue: self.recorder.queued(),
+            sandboxes_live: self.runtime.live_instances(),
+        })
     }
 
     /// Replaces the limiter backends (Redis, or a test clock).

@@ -44,6 +44,8 @@ pub struct Limiters {
     concurrency: Arc<dyn ConcurrencyLimiter>,
     /// The Redis-backed limiters with their local fallbacks, for [`Limiters::status`].
     shared: Option<(Arc<FallbackRateLimiter>, Arc<FallbackConcurrencyLimiter>)>,
+    /// The Redis connection, for readiness pings.
+    redis: Option<RedisConn>,
     quotas: Arc<dyn QuotaCounter>,
     now: NowFn,
     /// Quota counters already seeded from durable usage by this process.
@@ -60,6 +62,7 @@ impl Limiters {
             rate: Arc::new(LocalRateLimiter::new()),
             concurrency: Arc::new(LocalConcurrencyLimiter::new()),
             shared: None,
+            redis: None,
             quotas: Arc::new(LocalQuotaCounter::new()),
             now: Arc::new(OffsetDateTime::now_utc),
             seeded: Arc::default(),
@@ -84,6 +87,7 @@ impl Limiters {
             rate: rate.clone(),
             concurrency: concurrency.clone(),
             shared: Some((rate, concurrency)),
+            redis: Some(conn.clone()),
             quotas: Arc::new(RedisQuotaCounter::new(conn)),
             now: Arc::new(OffsetDateTime::now_utc),
             seeded: Arc::default(),
@@ -100,6 +104,11 @@ impl Limiters {
 
     pub fn now(&self) -> OffsetDateTime {
         (self.now)()
+    }
+
+    /// Asks Redis to answer, when the limiters use it (`None`: in-process).
+    pub async fn ping(&self) -> Option<std::result::Result<(), LimitError>> {
+        Some(self.redis.as_ref()?.ping().await)
     }
 
     /// Which backend decides, and whether it is degraded to local decisions.

@@ -47,13 +47,25 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the writer on the current tokio runtime.
-    pub fn start(tenants: std::sync::Arc<dyn TenantStore>) -> Self {
+    pub fn start(
+        tenants: std::sync::Arc<dyn TenantStore>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(batches(rx, move |records| {
-            let tenants = tenants.clone();
-            async move { write(&*tenants, records).await }
+            let (tenants, metrics) = (tenants.clone(), metrics.clone());
+            async move {
+                let started = std::time::Instant::now();
+                write(&*tenants, records).await;
+                metrics.recorder_flushed(started.elapsed());
+            }
         }));
         Self { tx }
+    }
+
+    /// Records waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Hands a record to the writer; waits only if the writer is [`QUEUE`] behind.

@@ -31,7 +31,7 @@ enum Class {
 fn classify(method: &str, path: &str) -> Option<Class> {
     use Class::*;
     Some(match (method, path) {
-        ("get", "/healthz") => Public,
+        ("get", "/healthz" | "/readyz") => Public,
         ("post" | "get", "/v1/orgs") => Operator,
         ("patch", "/v1/orgs/{org_id}") => Operator,
         ("post" | "get", "/v1/orgs/{org_id}/users") => Operator,
