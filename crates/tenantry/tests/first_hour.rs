@@ -50,28 +50,15 @@ fn bare(config_home: &Path) -> Command {
 async fn org_with_secret_install(s: &Server) -> (Org, String) {
     publish_examples(s).await;
     let o = org(s, "acme").await;
-    let i = s
-        .ok(
-            "POST",
-            "/v1/installs",
-            Some(&o.owner),
-            Some(json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}})),
-            201,
-        )
-        .await;
-    (o, i["id"].as_str().expect("install id").to_string())
+    let body = json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}});
+    let install = s.install(&o.owner, body).await;
+    (o, install)
 }
 
 /// Asserts the install has no secret at all.
 async fn assert_no_secret(s: &Server, o: &Org, install: &str) {
     let secrets = s
-        .ok(
-            "GET",
-            &format!("/v1/installs/{install}/secrets"),
-            Some(&o.owner),
-            None,
-            200,
-        )
+        .get(&format!("/v1/installs/{install}/secrets"), &o.owner)
         .await;
     assert_eq!(secrets, json!([]), "no secret stored");
 }
@@ -124,68 +111,47 @@ fn json_error(out: &Output) -> Value {
 async fn json_failures_are_one_error_object_on_stderr_with_the_server_code() {
     let s = Server::start();
     let o = org(&s, "acme").await;
+    let owner = Some(o.owner.as_str());
+    let run = |key: Option<&str>, args: &[&str]| s.cli(key).args(args).output().unwrap();
     // The server's stable code.
-    let out = s
-        .cli(Some(&o.owner))
-        .args([
-            "--json",
-            "install",
-            "show",
-            "0190aaaa-0000-7000-8000-000000000000",
-        ])
-        .output()
-        .unwrap();
+    let missing = "0190aaaa-0000-7000-8000-000000000000";
+    let out = run(owner, &["--json", "install", "show", missing]);
     assert_eq!(json_error(&out)["error"]["code"], "NOT_FOUND");
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
-    let out = s
-        .cli(None)
-        .args(["--json", "org", "show"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "UNAUTHENTICATED");
-    // No server there.
-    let out = s
-        .cli(Some(&o.owner))
-        .args(["--json", "org", "show", "--url", "http://127.0.0.1:9"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "CONNECTION_FAILED");
-    // Client options are still taken before the command, too.
-    let out = s
-        .cli(Some(&o.owner))
-        .args(["--json", "--url", "http://127.0.0.1:9", "org", "show"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "CONNECTION_FAILED");
-    // A local failure.
-    let out = s
-        .cli(None)
-        .args(["--json", "plugin", "sign", "/nonexistent-plugin-dir"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "CLI_ERROR");
-    // A usage error.
-    let out = s
-        .cli(None)
-        .args(["--json", "org", "create"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "USAGE_ERROR");
+    for (key, args, code) in [
+        (None, &["--json", "org", "show"][..], "UNAUTHENTICATED"),
+        // No server there.
+        (
+            owner,
+            &["--json", "org", "show", "--url", "http://127.0.0.1:9"],
+            "CONNECTION_FAILED",
+        ),
+        // Client options are still taken before the command, too.
+        (
+            owner,
+            &["--json", "--url", "http://127.0.0.1:9", "org", "show"],
+            "CONNECTION_FAILED",
+        ),
+        // A local failure.
+        (
+            None,
+            &["--json", "plugin", "sign", "/nonexistent-plugin-dir"],
+            "CLI_ERROR",
+        ),
+        // A usage error.
+        (None, &["--json", "org", "create"], "USAGE_ERROR"),
+    ] {
+        assert_eq!(
+            json_error(&run(key, args))["error"]["code"],
+            code,
+            "{args:?}"
+        );
+    }
     // The demo refuses --json clearly, in JSON.
-    let out = s.cli(None).args(["--json", "demo"]).output().unwrap();
-    let v = json_error(&out);
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("without --json")),
-        "{v}"
-    );
+    let v = json_error(&run(None, &["--json", "demo"]));
+    assert_message_contains(&v, "without --json");
     // Success: JSON on stdout, nothing on stderr.
-    let out = s
-        .cli(Some(&o.owner))
-        .args(["--json", "org", "show"])
-        .output()
-        .unwrap();
+    let out = run(owner, &["--json", "org", "show"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
     assert_eq!(v["name"], "acme");
@@ -409,23 +375,8 @@ async fn a_secret_typed_at_the_terminal_is_not_echoed_and_is_stored_exactly() {
     assert!(t.shown.contains("secret 'api_token' set"), "{}", t.shown);
 
     // The plugin reads exactly what was typed (its length; the value never leaves).
-    s.ok(
-        "PUT",
-        &format!("/v1/agents/{}/installs/{install}", o.agent_id),
-        Some(&o.admin),
-        None,
-        201,
-    )
-    .await;
-    let r = s
-        .ok(
-            "POST",
-            &format!("/v1/installs/{install}/invoke"),
-            Some(&o.agent),
-            Some(json!({"action": "check", "input": {}})),
-            200,
-        )
-        .await;
+    s.bind(&o, &install).await;
+    let r = s.run(&o.agent, &install, "check", json!({})).await;
     assert_eq!(r["output"]["set"], true, "{r}");
     assert_eq!(r["output"]["length"], typed.len(), "{r}");
 }
