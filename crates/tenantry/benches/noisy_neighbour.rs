@@ -167,12 +167,7 @@ async fn main() {
                 let mut tick = tokio::time::interval(period);
                 while !stop.load(Ordering::Relaxed) {
                     tick.tick().await;
-                    let sent = http
-                        .post(&url)
-                        .bearer_auth(&key)
-                        .json(&json!({"action": "loop", "input": {}}))
-                        .send()
-                        .await;
+                    let sent = send_invoke(&http, &url, &key, "loop").await;
                     let i = match sent.map(|r| r.status().as_u16()) {
                         Ok(200) => 0,
                         Ok(429) => 1,

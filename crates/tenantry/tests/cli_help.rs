@@ -44,13 +44,19 @@ fn fails(c: &mut Command) -> String {
     e
 }
 
+/// A server with the example plugins published and the org `acme`.
+async fn acme_with_examples() -> (Server, Org) {
+    let s = Server::start();
+    publish_examples(&s).await;
+    let o = org(&s, "acme").await;
+    (s, o)
+}
+
 // 1. Did you mean
 
 #[tokio::test]
 async fn a_mistyped_install_agent_org_or_plugin_name_suggests_the_closest_existing_names() {
-    let s = Server::start();
-    publish_examples(&s).await;
-    let o = org(&s, "acme").await;
+    let (s, o) = acme_with_examples().await;
     let key = Some(o.owner.as_str());
     ok(s.cli(key).args(["install", "add", "@examples/echo"]));
 
@@ -289,9 +295,7 @@ async fn a_plugin_signed_before_its_key_was_registered_is_refused_with_sign_agai
 
 #[tokio::test]
 async fn installing_without_a_secret_the_plugin_reads_warns_on_stderr_only() {
-    let s = Server::start();
-    publish_examples(&s).await;
-    let o = org(&s, "acme").await;
+    let (s, o) = acme_with_examples().await;
     let key = Some(o.owner.as_str());
 
     // Without the grant: a warning naming the flag, on stderr.
@@ -307,13 +311,15 @@ async fn installing_without_a_secret_the_plugin_reads_warns_on_stderr_only() {
     assert!(!out.contains("warning"), "{out}");
 
     // Granting it afterwards: now the value is missing.
-    let (_, err) = ok(s.cli(key).args([
+    let grant = [
         "install",
         "grants",
         "@examples/secret-user",
         "--grant-secret",
         "api_token",
-    ]));
+    ];
+    let grant_secret = || ok(s.cli(key).args(grant));
+    let (_, err) = grant_secret();
     assert!(!err.contains("does not grant"), "{err}");
     assert!(
         err.contains(
@@ -338,13 +344,7 @@ async fn installing_without_a_secret_the_plugin_reads_warns_on_stderr_only() {
     }
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let (_, err) = ok(s.cli(key).args([
-        "install",
-        "grants",
-        "@examples/secret-user",
-        "--grant-secret",
-        "api_token",
-    ]));
+    let (_, err) = grant_secret();
     assert_eq!(err, "", "no warning once the secret is granted and set");
 
     // A plugin that reads no secret: no warning.

@@ -46,6 +46,19 @@ fn bare(config_home: &Path) -> Command {
     c
 }
 
+/// `tenantry login --url <url> <extra>`, keeping its profiles in `home`.
+fn login(home: &Path, url: &str, extra: &[&str]) -> Command {
+    let mut c = bare(home);
+    c.args(["login", "--url", url]).args(extra);
+    c
+}
+
+/// Asserts that a command succeeded and printed `part` on standard output.
+fn succeeded_showing(out: &Output, part: &str) {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(part), "{}", text(&out.stdout));
+}
+
 /// Installs `@examples/secret-user` (granted `api_token`) in a new org.
 async fn org_with_secret_install(s: &Server) -> (Org, String) {
     publish_examples(s).await;
@@ -402,9 +415,11 @@ async fn an_api_key_typed_at_the_login_prompt_is_not_echoed_and_is_kept() {
     let s = Server::start();
     let o = org(&s, "acme").await;
     let home = tempfile::tempdir().expect("tempdir");
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url]);
-    let t = on_terminal(login, "API key (hidden): ", &o.owner);
+    let t = on_terminal(
+        login(home.path(), &s.url, &[]),
+        "API key (hidden): ",
+        &o.owner,
+    );
     assert!(t.status.success(), "{}", t.shown);
     assert!(
         !t.shown.contains(&o.owner),
@@ -416,8 +431,7 @@ async fn an_api_key_typed_at_the_login_prompt_is_not_echoed_and_is_kept() {
         .args(["org", "show"])
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
+    succeeded_showing(&out, "acme");
 }
 
 // 5. Finding the server: login profiles, ./tenantry.toml
@@ -427,11 +441,11 @@ async fn login_keeps_the_key_in_a_private_file_that_later_commands_use() {
     let s = Server::start();
     let o = org(&s, "acme").await;
     let home = tempfile::tempdir().unwrap();
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url]);
-    let out = run_with_stdin(login, format!("{}\n", o.owner).as_bytes());
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
+    let out = run_with_stdin(
+        login(home.path(), &s.url, &[]),
+        format!("{}\n", o.owner).as_bytes(),
+    );
+    succeeded_showing(&out, "acme");
     let file = home.path().join("credentials.toml");
     #[cfg(unix)]
     {
@@ -441,8 +455,7 @@ async fn login_keeps_the_key_in_a_private_file_that_later_commands_use() {
     }
     // Neither TENANTRY_URL nor TENANTRY_API_KEY: the profile says both.
     let out = bare(home.path()).args(["org", "show"]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
+    succeeded_showing(&out, "acme");
     let out = bare(home.path()).arg("whoami").output().unwrap();
     let who = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -465,9 +478,10 @@ async fn a_profile_key_is_not_sent_to_another_server_than_its_own() {
     let s = Server::start();
     let o = org(&s, "acme").await;
     let home = tempfile::tempdir().unwrap();
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url, "--profile", "work"]);
-    let out = run_with_stdin(login, o.owner.as_bytes());
+    let out = run_with_stdin(
+        login(home.path(), &s.url, &["--profile", "work"]),
+        o.owner.as_bytes(),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Selected by TENANTRY_PROFILE.
     let out = bare(home.path())
@@ -493,9 +507,7 @@ async fn a_profile_key_is_not_sent_to_another_server_than_its_own() {
 async fn login_with_a_bad_key_stores_nothing_and_an_operator_key_is_the_operator() {
     let s = Server::start();
     let home = tempfile::tempdir().unwrap();
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url]);
-    let out = run_with_stdin(login, b"tny_not-a-key");
+    let out = run_with_stdin(login(home.path(), &s.url, &[]), b"tny_not-a-key");
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("nothing was stored"),
@@ -503,9 +515,7 @@ async fn login_with_a_bad_key_stores_nothing_and_an_operator_key_is_the_operator
         text(&out.stderr)
     );
     assert!(!home.path().join("credentials.toml").exists());
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url]);
-    let out = run_with_stdin(login, s.operator_key.as_bytes());
+    let out = run_with_stdin(login(home.path(), &s.url, &[]), s.operator_key.as_bytes());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = bare(home.path()).arg("whoami").output().unwrap();
     assert!(
@@ -532,8 +542,7 @@ async fn listen_in_tenantry_toml_of_the_working_directory_locates_the_server() {
         .args(["org", "show"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
+    succeeded_showing(&out, "acme");
 }
 
 // 6. Help, version, completions
@@ -747,13 +756,7 @@ fn the_demo_on_a_temporary_directory_does_not_point_at_the_deleted_directory() {
 async fn publish_on_a_pipe_prints_no_progress_on_stderr() {
     let s = Server::start();
     let p = publisher(&s, "author").await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("tenantry.json"),
-        serde_json::to_vec(&manifest("author", "hello", "1.0.0")).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("plugin.wasm"), component("pipe")).unwrap();
+    let dir = plugin_dir(&manifest("author", "hello", "1.0.0"), &component("pipe"));
     std::fs::write(dir.path().join("publisher.key"), p.key.to_text().expose()).unwrap();
     let out = s
         .cli(None)

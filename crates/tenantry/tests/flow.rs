@@ -70,15 +70,8 @@ async fn two_orgs_install_the_same_plugin_and_see_only_their_own_on(s: Server) {
                 .contains(greeting)
         );
         assert!(!installs.to_string().contains(theirs));
-        let (st, _) = s
-            .call(
-                "GET",
-                &format!("/v1/installs/{theirs}"),
-                Some(&o.owner),
-                None,
-            )
-            .await;
-        assert_eq!(st, 404);
+        let path = format!("/v1/installs/{theirs}");
+        assert_eq!(s.get_status(&path, &o.owner).await, 404);
         let bindings = s.get("/v1/bindings", &o.viewer).await;
         assert_eq!(bindings.as_array().unwrap().len(), 1);
         assert_eq!(bindings[0]["install_id"], mine);
@@ -223,35 +216,24 @@ on_both_stores!(
 
 async fn roles_and_agents_cannot_exceed_their_permissions_on(s: Server) {
     let o = org(&s, "delta").await;
-    // Viewers read, cannot install.
-    let (st, _) = s
-        .call(
-            "POST",
-            "/v1/installs",
-            Some(&o.viewer),
-            Some(json!({"plugin": "@x/y"})),
-        )
-        .await;
-    assert_eq!(st, 403);
-    // An admin cannot mint an owner key or make an owner.
-    let (st, _) = s
-        .call(
-            "POST",
+    for (key, path, body) in [
+        // Viewers read, cannot install.
+        (&o.viewer, "/v1/installs", json!({"plugin": "@x/y"})),
+        // An admin cannot mint an owner key or make an owner.
+        (
+            &o.admin,
             "/v1/keys",
-            Some(&o.admin),
-            Some(json!({"owner": {"kind": "user", "id": o.owner_user_id}, "name": "steal"})),
-        )
-        .await;
-    assert_eq!(st, 403);
-    let (st, _) = s
-        .call(
-            "POST",
+            json!({"owner": {"kind": "user", "id": o.owner_user_id}, "name": "steal"}),
+        ),
+        (
+            &o.admin,
             "/v1/users",
-            Some(&o.admin),
-            Some(json!({"name": "mallory", "role": "owner"})),
-        )
-        .await;
-    assert_eq!(st, 403);
+            json!({"name": "mallory", "role": "owner"}),
+        ),
+    ] {
+        let (st, _) = s.call("POST", path, Some(key), Some(body)).await;
+        assert_eq!(st, 403, "{path}");
+    }
     // An agent's grants must be within its user's role.
     let users = s.get("/v1/users", &o.owner).await;
     let user_id = |role: &str| {
@@ -340,13 +322,7 @@ async fn data_survives_kill_9_after_201_on(mut s: Server) {
 #[tokio::test]
 async fn plugin_author_workflow_is_three_commands() {
     let s = Server::start();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("tenantry.json"),
-        serde_json::to_vec_pretty(&manifest("author", "hello", "0.1.0")).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("plugin.wasm"), component("hello")).unwrap();
+    let dir = plugin_dir(&manifest("author", "hello", "0.1.0"), &component("hello"));
     let key_file = dir.path().join("publisher.key");
     let kg = cli_json(
         s.cli(None)

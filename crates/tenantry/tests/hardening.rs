@@ -94,14 +94,8 @@ async fn publishing_a_component_that_cannot_run_is_refused_and_stores_nothing_on
             (400, "INVALID_ARTIFACT"),
         )
         .await;
-        let (st, _) = s
-            .call(
-                "GET",
-                &format!("/v1/plugins/@acme/broken{i}"),
-                Some(&s.operator_key),
-                None,
-            )
-            .await;
+        let path = format!("/v1/plugins/@acme/broken{i}");
+        let st = s.get_status(&path, &s.operator_key).await;
         assert_eq!(st, 404, "{what}: nothing may be stored");
     }
     assert_eq!(s.rows(None, "plugin_versions").await, 0);
@@ -507,13 +501,7 @@ async fn a_crash_under_steady_traffic_loses_only_the_last_moments_of_usage() {
         tokio::spawn(async move {
             let http = reqwest::Client::new();
             while !stop.load(Ordering::SeqCst) {
-                let r = http
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&json!({"action": "run", "input": {}}))
-                    .send()
-                    .await;
-                match r {
+                match send_invoke(&http, &url, &key, "run").await {
                     Ok(r) if r.status() == 200 => {
                         acked.fetch_add(1, Ordering::SeqCst);
                     }

@@ -114,12 +114,7 @@ async fn outcomes_usage_and_audit_are_recorded_on(s: Server) {
         v.as_array().is_some_and(|a| a.len() >= 8)
     })
     .await;
-    let outcomes: Vec<&str> = usage
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = strs(&usage, "outcome");
     for want in [
         "OK",
         "INVALID_INPUT",

@@ -27,6 +27,13 @@ impl TestClock {
     }
 }
 
+/// A server in the test process whose quota clock starts at `t`.
+async fn start_at(t: OffsetDateTime) -> (TestClock, Server) {
+    let clock = TestClock::at(t);
+    let s = Server::start_in_process(clock.now_fn()).await;
+    (clock, s)
+}
+
 /// Publishes the examples, creates a starter org with `echo`, `attacks` and
 /// `tool-caller` installed, and applies `overrides` as the operator.
 async fn setup(s: &Server, overrides: Value) -> (Org, String, String, String) {
@@ -69,8 +76,7 @@ async fn quota(s: &Server, o: &Org, name: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executions_per_day_refuses_the_n_plus_first_until_the_next_utc_day() {
-    let clock = TestClock::at(datetime!(2030-01-30 23:59:00 UTC));
-    let s = Server::start_in_process(clock.now_fn()).await;
+    let (clock, s) = start_at(datetime!(2030-01-30 23:59:00 UTC)).await;
     let (o, echo, _, _) = setup(&s, json!({"executions_per_day": 3})).await;
     for _ in 0..3 {
         assert_outcome(invoke(&s, &o, &echo, "echo").await, "OK");
@@ -98,8 +104,7 @@ async fn executions_per_day_refuses_the_n_plus_first_until_the_next_utc_day() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executions_per_month_refuses_until_the_first_of_the_next_month() {
-    let clock = TestClock::at(datetime!(2030-03-15 12:00:00 UTC));
-    let s = Server::start_in_process(clock.now_fn()).await;
+    let (clock, s) = start_at(datetime!(2030-03-15 12:00:00 UTC)).await;
     let (o, echo, _, _) = setup(&s, json!({"executions_per_month": 2})).await;
     for _ in 0..2 {
         assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
@@ -118,8 +123,7 @@ async fn executions_per_month_refuses_until_the_first_of_the_next_month() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_before_start_invocations_are_refunded_but_runs_that_fail_are_not() {
-    let clock = TestClock::at(datetime!(2030-06-01 08:00:00 UTC));
-    let s = Server::start_in_process(clock.now_fn()).await;
+    let (_clock, s) = start_at(datetime!(2030-06-01 08:00:00 UTC)).await;
     let (o, echo, attacks, _) = setup(
         &s,
         json!({"executions_per_day": 2, "max_wall_time_ms": 200}),
@@ -149,8 +153,7 @@ async fn call_echo_as_tool(s: &Server, o: &Org, tools: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_calls_per_day_are_counted_and_refused_beyond_the_quota() {
-    let clock = TestClock::at(datetime!(2030-06-02 08:00:00 UTC));
-    let s = Server::start_in_process(clock.now_fn()).await;
+    let (_clock, s) = start_at(datetime!(2030-06-02 08:00:00 UTC)).await;
     let (o, _, _, tools) = setup(&s, json!({"tool_calls_per_day": 1})).await;
     let v = call_echo_as_tool(&s, &o, &tools).await;
     assert_eq!(v["outcome"], "OK", "{v}");

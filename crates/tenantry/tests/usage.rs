@@ -71,6 +71,14 @@ async fn workload(s: &Server, x: &Setup) -> Vec<Value> {
     v.as_array().unwrap().clone()
 }
 
+/// Publishes the examples, sets up org `acme` and runs the [`workload`] in it.
+async fn acme_with_workload(s: &Server) -> (Setup, Vec<Value>) {
+    publish_examples(s).await;
+    let x = setup_org(s, "acme").await;
+    let events = workload(s, &x).await;
+    (x, events)
+}
+
 fn nearest_rank(mut v: Vec<u64>, p: usize) -> u64 {
     v.sort_unstable();
     let rank = (p * v.len()).div_ceil(100).max(1);
@@ -119,9 +127,7 @@ on_both_stores!(
 );
 
 async fn summary_groups_count_errors_and_percentiles_on(s: Server) {
-    publish_examples(&s).await;
-    let x = setup_org(&s, "acme").await;
-    let events = workload(&s, &x).await;
+    let (x, events) = acme_with_workload(&s).await;
     let all: Vec<&Value> = events.iter().collect();
     let k = x.o.admin.as_str();
 
@@ -249,9 +255,7 @@ on_both_stores!(
 );
 
 async fn paging_with_after_returns_each_event_once_on(s: Server) {
-    publish_examples(&s).await;
-    let x = setup_org(&s, "acme").await;
-    let events = workload(&s, &x).await;
+    let (x, events) = acme_with_workload(&s).await;
     let k = x.o.admin.as_str();
     let all_ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
 
@@ -304,13 +308,7 @@ async fn paging_with_after_returns_each_event_once_on(s: Server) {
         s.cli(Some(k))
             .args(["--json", "usage", "list", "--after", all_ids[8]]),
     );
-    let ids: Vec<&str> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, all_ids[9..]);
+    assert_eq!(strs(&v, "id"), all_ids[9..]);
 }
 
 on_both_stores!(
@@ -320,9 +318,7 @@ on_both_stores!(
 );
 
 async fn export_jsonl_and_csv_hold_exactly_the_orgs_events_on(s: Server) {
-    publish_examples(&s).await;
-    let x = setup_org(&s, "acme").await;
-    let events = workload(&s, &x).await;
+    let (x, events) = acme_with_workload(&s).await;
     let k = x.o.admin.as_str();
 
     // JSON lines: the same objects as the list, in the same order.
@@ -411,11 +407,9 @@ async fn export_and_summary_never_include_another_orgs_usage_on(s: Server) {
     invoke(&s, &b.o.member, &b.echo, "echo", "OK").await;
     invoke(&s, &b.o.member, &b.echo, "echo", "OK").await;
     let b_events = usage_events(&s, &b.o.admin, 2).await;
-    let b_ids: HashSet<String> = b_events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_string())
+    let b_ids: HashSet<String> = strs(&b_events, "id")
+        .into_iter()
+        .map(String::from)
         .collect();
 
     let mut a_markers: Vec<String> = a_events

@@ -371,6 +371,11 @@ impl Server {
         self.ok("GET", path, Some(key), None, 200).await
     }
 
+    /// The status of `GET path` as `key` (for refusals whose body is not checked).
+    pub async fn get_status(&self, path: &str, key: &str) -> u16 {
+        self.call("GET", path, Some(key), None).await.0
+    }
+
     /// `POST path` with `body` as `key`, expecting `201`; returns the body.
     pub async fn create(&self, path: &str, key: &str, body: Value) -> Value {
         self.ok("POST", path, Some(key), Some(body), 201).await
@@ -753,6 +758,56 @@ pub async fn acme_publishes(s: &Server, name: &str, tag: &str) -> Publisher {
     s.publish(&p, &manifest("acme", name, "1.0.0"), &component(tag))
         .await;
     p
+}
+
+/// Expects installing `@acme/tool` in a new org `org_name` to be refused as
+/// `ARTIFACT_TAMPERED`, with no install stored.
+pub async fn install_is_refused_as_tampered(s: &Server, org_name: &str) {
+    let o = org(s, org_name).await;
+    s.refused(
+        "POST",
+        "/v1/installs",
+        Some(&o.admin),
+        Some(json!({"plugin": "@acme/tool", "config": {"greeting": "x"}})),
+        (400, "ARTIFACT_TAMPERED"),
+    )
+    .await;
+    assert_eq!(s.rows(Some(&o.id), "installs").await, 0);
+}
+
+/// Invokes `action` (empty input) with a client of the caller's own, for load sent
+/// from a task of its own; `url` is the install's full invoke URL.
+pub async fn send_invoke(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    action: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let body = json!({"action": action, "input": {}});
+    http.post(url).bearer_auth(key).json(&body).send().await
+}
+
+/// A new directory holding a plugin as the author tools expect it: `tenantry.json`
+/// (pretty-printed `manifest`) and `plugin.wasm`.
+pub fn plugin_dir(manifest: &Value, wasm: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = serde_json::to_vec_pretty(manifest).expect("manifest JSON");
+    std::fs::write(dir.path().join("tenantry.json"), text).expect("write tenantry.json");
+    std::fs::write(dir.path().join("plugin.wasm"), wasm).expect("write plugin.wasm");
+    dir
+}
+
+/// The string `field` of every element of the JSON array `v`.
+pub fn strs<'a>(v: &'a Value, field: &str) -> Vec<&'a str> {
+    let items = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
+    items
+        .iter()
+        .map(|e| {
+            e[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {field} in {e}"))
+        })
+        .collect()
 }
 
 /// `POST /v1/installs/{install}/invoke`.
