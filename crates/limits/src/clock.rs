@@ -1,8 +1,8 @@
 //! Injectable monotonic clocks for the in-process backends: [`SystemClock`] for
 //! production and [`ManualClock`] for tests that must control time exactly.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// A monotonic clock reading in nanoseconds since an arbitrary, fixed origin.
@@ -77,4 +77,15 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
 /// A duration in whole nanoseconds, saturating at `u64::MAX`.
 pub(crate) fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The clock reading `d` after `now` (nanoseconds, saturating).
+pub(crate) fn after(now: u64, d: Duration) -> u64 {
+    now.saturating_add(duration_nanos(d))
+}
+
+/// Locks the state of an in-process backend. A poisoned lock's data is still sound
+/// (the maps hold plain numbers, each updated in one step), so it is used as is.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::clock::{Clock, SystemClock, duration_nanos};
-use crate::error::{LimitError, validate_part};
+use crate::clock::{Clock, SystemClock, after, lock};
+use crate::error::{LimitError, validate_min_ttl, validate_part};
 
 /// Which backend issued a lease (so a fallback wrapper releases it where it lives).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,12 +99,7 @@ impl<T: ConcurrencyLimiter + ?Sized> ConcurrencyLimiter for Arc<T> {
 
 pub(crate) fn validate_acquire(org: &str, ttl: Duration) -> Result<(), LimitError> {
     validate_part(org)?;
-    if ttl < Duration::from_millis(1) {
-        return Err(LimitError::InvalidArgument(
-            "lease ttl must be at least 1 ms",
-        ));
-    }
-    Ok(())
+    validate_min_ttl(ttl, "lease ttl must be at least 1 ms")
 }
 
 /// In-process leases: per org, the live lease ids and their expiry times.
@@ -127,10 +122,6 @@ impl LocalConcurrencyLimiter {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, u64>>> {
-        self.orgs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Synchronous [`ConcurrencyLimiter::acquire`].
     pub fn acquire_now(
         &self,
@@ -140,7 +131,7 @@ impl LocalConcurrencyLimiter {
     ) -> Result<Option<Lease>, LimitError> {
         validate_acquire(org, ttl)?;
         let now = self.clock.now_nanos();
-        let mut orgs = self.lock();
+        let mut orgs = lock(&self.orgs);
         let leases = orgs.entry(org.to_owned()).or_default();
         leases.retain(|_, exp| *exp > now);
         if leases.len() >= limit as usize {
@@ -150,13 +141,13 @@ impl LocalConcurrencyLimiter {
             return Ok(None);
         }
         let lease = Lease::new(org, ttl, LeaseOrigin::Local);
-        leases.insert(lease.id.clone(), now.saturating_add(duration_nanos(ttl)));
+        leases.insert(lease.id.clone(), after(now, ttl));
         Ok(Some(lease))
     }
 
     /// Synchronous [`ConcurrencyLimiter::release`].
     pub fn release_now(&self, lease: &Lease) {
-        let mut orgs = self.lock();
+        let mut orgs = lock(&self.orgs);
         if let Some(leases) = orgs.get_mut(&lease.org) {
             leases.remove(&lease.id);
             if leases.is_empty() {
@@ -168,7 +159,7 @@ impl LocalConcurrencyLimiter {
     /// Synchronous [`ConcurrencyLimiter::in_use`].
     pub fn in_use_now(&self, org: &str) -> u32 {
         let now = self.clock.now_nanos();
-        let orgs = self.lock();
+        let orgs = lock(&self.orgs);
         orgs.get(org).map_or(0, |l| {
             u32::try_from(l.values().filter(|e| **e > now).count()).unwrap_or(u32::MAX)
         })
@@ -177,7 +168,7 @@ impl LocalConcurrencyLimiter {
     /// Drops expired leases and empty orgs; returns how many leases were dropped.
     pub fn sweep(&self) -> usize {
         let now = self.clock.now_nanos();
-        let mut orgs = self.lock();
+        let mut orgs = lock(&self.orgs);
         let mut dropped = 0;
         orgs.retain(|_, leases| {
             let before = leases.len();

@@ -1,5 +1,7 @@
 //! Typed errors shared by every limiter, lease and quota backend in this crate.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 /// Everything that can go wrong when asking a limiter for a decision.
@@ -65,6 +67,14 @@ impl From<redis::RedisError> for LimitError {
             LimitError::Backend(e.to_string())
         }
     }
+}
+
+/// Checks that a ttl is at least 1 ms; `message` (which names whose ttl) otherwise.
+pub(crate) fn validate_min_ttl(ttl: Duration, message: &'static str) -> Result<(), LimitError> {
+    if ttl < Duration::from_millis(1) {
+        return Err(LimitError::InvalidArgument(message));
+    }
+    Ok(())
 }
 
 /// Checks one part of a key: 1..=128 bytes of `[A-Za-z0-9._-]`. Keeping key parts to

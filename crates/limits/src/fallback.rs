@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::clock::{Clock, SystemClock, duration_nanos};
+use crate::clock::{Clock, SystemClock, after};
 use crate::concurrency::{ConcurrencyLimiter, Lease, LocalConcurrencyLimiter, validate_acquire};
 use crate::error::{LimitError, validate_part};
 use crate::local::LocalRateLimiter;
@@ -74,7 +74,7 @@ impl Health {
                 .next_probe
                 .compare_exchange(
                     due,
-                    now.saturating_add(duration_nanos(self.options.probe_interval)),
+                    after(now, self.options.probe_interval),
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 )
@@ -95,10 +95,7 @@ impl Health {
     fn fell_back(&self, error: Option<&LimitError>) {
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
         if let Some(e) = error {
-            let next = self
-                .clock
-                .now_nanos()
-                .saturating_add(duration_nanos(self.options.probe_interval));
+            let next = after(self.clock.now_nanos(), self.options.probe_interval);
             self.next_probe.store(next, Ordering::Release);
             if !self.degraded.swap(true, Ordering::AcqRel) {
                 tracing::warn!(
@@ -130,6 +127,32 @@ impl Health {
             )))),
         }
     }
+
+    /// Asks `primary` (see [`Health::ask`]); when it cannot answer, counts one local
+    /// decision and returns what `local` decides.
+    async fn decide<T>(
+        &self,
+        primary: impl Future<Output = Result<T, LimitError>>,
+        local: impl FnOnce() -> Result<T, LimitError>,
+    ) -> Result<T, LimitError> {
+        match self.ask(primary).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.fell_back(e.as_ref());
+                local()
+            }
+        }
+    }
+
+    /// True while Redis is considered down.
+    fn degraded(&self) -> bool {
+        self.degraded.load(Ordering::Acquire)
+    }
+
+    /// How many decisions were made locally.
+    fn fallback_count(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
 }
 
 /// Rate limiting on Redis that falls back to an in-process GCRA when Redis fails.
@@ -156,12 +179,12 @@ impl<P: RateLimiter> FallbackRateLimiter<P> {
 
     /// True while Redis is considered down (decisions are local).
     pub fn degraded(&self) -> bool {
-        self.health.degraded.load(Ordering::Acquire)
+        self.health.degraded()
     }
 
     /// How many decisions were made locally because Redis failed or was degraded.
     pub fn fallback_count(&self) -> u64 {
-        self.health.fallbacks.load(Ordering::Relaxed)
+        self.health.fallback_count()
     }
 
     /// The in-process fallback limiter.
@@ -179,13 +202,10 @@ impl<P: RateLimiter> RateLimiter for FallbackRateLimiter<P> {
         cost: u32,
     ) -> Result<Decision, LimitError> {
         validate_check(key, policy, cost)?;
-        match self.health.ask(self.primary.check(key, policy, cost)).await {
-            Ok(d) => Ok(d),
-            Err(e) => {
-                self.health.fell_back(e.as_ref());
-                self.local.check_now(key, policy, cost)
-            }
-        }
+        let primary = self.primary.check(key, policy, cost);
+        self.health
+            .decide(primary, || self.local.check_now(key, policy, cost))
+            .await
     }
 }
 
@@ -219,12 +239,12 @@ impl<P: ConcurrencyLimiter> FallbackConcurrencyLimiter<P> {
 
     /// True while Redis is considered down.
     pub fn degraded(&self) -> bool {
-        self.health.degraded.load(Ordering::Acquire)
+        self.health.degraded()
     }
 
     /// How many operations were served locally.
     pub fn fallback_count(&self) -> u64 {
-        self.health.fallbacks.load(Ordering::Relaxed)
+        self.health.fallback_count()
     }
 }
 
@@ -237,13 +257,10 @@ impl<P: ConcurrencyLimiter> ConcurrencyLimiter for FallbackConcurrencyLimiter<P>
         ttl: Duration,
     ) -> Result<Option<Lease>, LimitError> {
         validate_acquire(org, ttl)?;
-        match self.health.ask(self.primary.acquire(org, limit, ttl)).await {
-            Ok(l) => Ok(l),
-            Err(e) => {
-                self.health.fell_back(e.as_ref());
-                self.local.acquire_now(org, limit, ttl)
-            }
-        }
+        let primary = self.primary.acquire(org, limit, ttl);
+        self.health
+            .decide(primary, || self.local.acquire_now(org, limit, ttl))
+            .await
     }
 
     async fn release(&self, lease: Lease) -> Result<(), LimitError> {
@@ -252,22 +269,20 @@ impl<P: ConcurrencyLimiter> ConcurrencyLimiter for FallbackConcurrencyLimiter<P>
             return Ok(());
         }
         let ttl = lease.ttl();
-        if let Err(e) = self.health.ask(self.primary.release(lease)).await {
-            // Fail open: the lease frees itself in Redis after its ttl.
-            self.health.fell_back(e.as_ref());
-            tracing::debug!(?ttl, "lease release not delivered to Redis; it will expire");
-        }
-        Ok(())
+        // Fail open: a release Redis did not take frees itself there after its ttl.
+        self.health
+            .decide(self.primary.release(lease), || {
+                tracing::debug!(?ttl, "lease release not delivered to Redis; it will expire");
+                Ok(())
+            })
+            .await
     }
 
     async fn in_use(&self, org: &str) -> Result<u32, LimitError> {
         validate_part(org)?;
-        match self.health.ask(self.primary.in_use(org)).await {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                self.health.fell_back(e.as_ref());
-                Ok(self.local.in_use_now(org))
-            }
-        }
+        let primary = self.primary.in_use(org);
+        self.health
+            .decide(primary, || Ok(self.local.in_use_now(org)))
+            .await
     }
 }

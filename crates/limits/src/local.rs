@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, lock};
 use crate::error::LimitError;
 use crate::rate::{Decision, Policy, RateKey, RateLimiter, gcra, validate_check};
 
@@ -57,10 +57,7 @@ impl LocalRateLimiter {
         // down so masking spreads keys evenly.
         let mixed = hash ^ (hash >> 32);
         let idx = usize::try_from(mixed & (self.shards.len() as u64 - 1)).unwrap_or(0);
-        // The map holds plain numbers, so a poisoned lock's data is still sound.
-        self.shards[idx]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.shards[idx])
     }
 
     /// The synchronous decision (the async trait method only wraps this).
@@ -97,7 +94,7 @@ impl LocalRateLimiter {
         let now = self.clock.now_nanos();
         let mut dropped = 0;
         for shard in &self.shards {
-            let mut s = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let mut s = lock(shard);
             let before = s.tats.len();
             s.tats.retain(|_, t| *t > now);
             dropped += before - s.tats.len();
@@ -108,10 +105,7 @@ impl LocalRateLimiter {
 
     /// Number of keys currently held (including not yet swept expired ones).
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).tats.len())
-            .sum()
+        self.shards.iter().map(|s| lock(s).tats.len()).sum()
     }
 
     /// True when no key is held.

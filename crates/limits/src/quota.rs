@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
-use crate::clock::{Clock, SystemClock, duration_nanos};
-use crate::error::{LimitError, validate_part};
+use crate::clock::{Clock, SystemClock, after, lock};
+use crate::error::{LimitError, validate_min_ttl, validate_part};
 
 /// A calendar window in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -227,12 +227,7 @@ impl<T: QuotaCounter + ?Sized> QuotaCounter for Arc<T> {
 }
 
 pub(crate) fn validate_ttl(ttl: Duration) -> Result<(), LimitError> {
-    if ttl < Duration::from_millis(1) {
-        return Err(LimitError::InvalidArgument(
-            "quota ttl must be at least 1 ms",
-        ));
-    }
-    Ok(())
+    validate_min_ttl(ttl, "quota ttl must be at least 1 ms")
 }
 
 struct Counter {
@@ -268,7 +263,7 @@ impl LocalQuotaCounter {
     ) -> Result<R, LimitError> {
         key.validate()?;
         let now = self.clock.now_nanos();
-        let mut map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.counters);
         let id = key.redis_key();
         if map.get(&id).is_some_and(|c| c.expires_at <= now) {
             map.remove(&id);
@@ -279,7 +274,7 @@ impl LocalQuotaCounter {
     /// Drops expired counters; returns how many were dropped.
     pub fn sweep(&self) -> usize {
         let now = self.clock.now_nanos();
-        let mut map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.counters);
         let before = map.len();
         map.retain(|_, c| c.expires_at > now);
         before - map.len()
@@ -305,15 +300,15 @@ impl QuotaCounter for LocalQuotaCounter {
         self.with(key, |map, id, now| {
             let used = map.get(&id).map_or(0, |c| c.used);
             match used.checked_add(n) {
-                Some(after) if after <= limit => {
+                Some(total) if total <= limit => {
                     map.insert(
                         id,
                         Counter {
-                            used: after,
-                            expires_at: now.saturating_add(duration_nanos(ttl)),
+                            used: total,
+                            expires_at: after(now, ttl),
                         },
                     );
-                    QuotaDecision::Admitted { used: after }
+                    QuotaDecision::Admitted { used: total }
                 }
                 _ => QuotaDecision::Exceeded { used, limit },
             }
@@ -337,7 +332,7 @@ impl QuotaCounter for LocalQuotaCounter {
         self.with(key, |map, id, now| {
             map.entry(id).or_insert(Counter {
                 used,
-                expires_at: now.saturating_add(duration_nanos(ttl)),
+                expires_at: after(now, ttl),
             });
         })
     }

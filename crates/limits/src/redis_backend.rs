@@ -167,10 +167,7 @@ impl RedisConn {
 
     /// Round trip to the server.
     pub async fn ping(&self) -> Result<(), LimitError> {
-        let mut c = self.manager.clone();
-        let pong: String = self
-            .run(async move { redis::cmd("PING").query_async(&mut c).await })
-            .await?;
+        let pong: String = self.query(&redis::cmd("PING")).await?;
         if pong == "PONG" {
             Ok(())
         } else {
@@ -186,25 +183,15 @@ impl RedisConn {
         let mut cursor: u64 = 0;
         let mut deleted = 0;
         loop {
-            let mut c = self.manager.clone();
-            let p = pattern.clone();
-            let (next, keys): (u64, Vec<String>) = self
-                .run(async move {
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(p)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut c)
-                        .await
-                })
-                .await?;
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let (next, keys): (u64, Vec<String>) = self.query(&scan).await?;
             if !keys.is_empty() {
-                let mut c = self.manager.clone();
-                let n: u64 = self
-                    .run(async move { redis::cmd("DEL").arg(keys).query_async(&mut c).await })
-                    .await?;
+                let n: u64 = self.query(redis::cmd("DEL").arg(keys)).await?;
                 deleted += n;
             }
             if next == 0 {
@@ -223,6 +210,12 @@ impl RedisConn {
                 self.url, self.op_timeout
             ))),
         }
+    }
+
+    /// Sends one command under the operation timeout.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, LimitError> {
+        let mut c = self.manager.clone();
+        self.run(cmd.query_async(&mut c)).await
     }
 
     async fn script<T: redis::FromRedisValue>(
@@ -336,13 +329,12 @@ impl ConcurrencyLimiter for RedisConcurrencyLimiter {
     ) -> Result<Option<Lease>, LimitError> {
         validate_acquire(org, ttl)?;
         let lease = Lease::new(org, ttl, LeaseOrigin::Redis);
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let reply: Vec<i64> = self
             .conn
             .script(
                 &ACQUIRE,
                 &Self::redis_key(org),
-                &[limit.to_string(), ttl_ms.to_string(), lease.id().to_owned()],
+                &[limit.to_string(), ttl_ms(ttl), lease.id().to_owned()],
             )
             .await?;
         let [acquired, _held] = ints::<2>(reply, "lease script")?;
@@ -352,17 +344,9 @@ impl ConcurrencyLimiter for RedisConcurrencyLimiter {
     async fn release(&self, lease: Lease) -> Result<(), LimitError> {
         validate_part(lease.org())?;
         let key = Self::redis_key(lease.org());
-        let mut c = self.conn.manager.clone();
-        let _removed: i64 = self
-            .conn
-            .run(async move {
-                redis::cmd("ZREM")
-                    .arg(key)
-                    .arg(lease.id())
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
+        let mut zrem = redis::cmd("ZREM");
+        zrem.arg(key).arg(lease.id());
+        let _removed: i64 = self.conn.query(&zrem).await?;
         Ok(())
     }
 
@@ -439,11 +423,9 @@ impl QuotaCounter for RedisQuotaCounter {
 
     async fn used(&self, key: &QuotaKey) -> Result<u64, LimitError> {
         key.validate()?;
-        let k = key.redis_key();
-        let mut c = self.conn.manager.clone();
         let v: Option<i64> = self
             .conn
-            .run(async move { redis::cmd("GET").arg(k).query_async(&mut c).await })
+            .query(redis::cmd("GET").arg(key.redis_key()))
             .await?;
         Ok(v.map_or(0, to_u64))
     }
@@ -451,22 +433,13 @@ impl QuotaCounter for RedisQuotaCounter {
     async fn seed(&self, key: &QuotaKey, used: u64, ttl: Duration) -> Result<(), LimitError> {
         key.validate()?;
         validate_ttl(ttl)?;
-        let k = key.redis_key();
-        let mut c = self.conn.manager.clone();
-        let ms = ttl_ms(ttl);
-        let _set: Option<String> = self
-            .conn
-            .run(async move {
-                redis::cmd("SET")
-                    .arg(k)
-                    .arg(clamp_i64(used))
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ms)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
+        let mut set = redis::cmd("SET");
+        set.arg(key.redis_key())
+            .arg(clamp_i64(used))
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms(ttl));
+        let _set: Option<String> = self.conn.query(&set).await?;
         Ok(())
     }
 }

@@ -22,6 +22,18 @@ fn limits() -> Limits {
     }
 }
 
+/// Runs `action` of `plugin` for `install` with no grants, under [`limits`].
+async fn ungranted(
+    w: &World,
+    plugin: &std::sync::Arc<LoadedPlugin>,
+    install: InstallRef,
+    action: &str,
+    input: &str,
+) -> InvocationResult {
+    w.run(plugin, install, action, input, &Grants::default(), limits())
+        .await
+}
+
 /// Runs the attack while another org invokes echo concurrently; checks the
 /// attack's outcome, the neighbour's success, and that the runtime still works.
 async fn attack(
@@ -37,16 +49,7 @@ async fn attack(
     let neighbour = async {
         let mut all_ok = true;
         for _ in 0..5 {
-            let r = w
-                .run(
-                    &echo,
-                    victim,
-                    "echo",
-                    "{\"n\": 1}",
-                    &Grants::default(),
-                    limits(),
-                )
-                .await;
+            let r = ungranted(w, &echo, victim, "echo", "{\"n\": 1}").await;
             all_ok &= r.outcome == Outcome::Ok;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -62,15 +65,23 @@ async fn attack(
         neighbour_ok,
         "{action}: the other org's invocation was disturbed"
     );
-    let after = w
-        .run(&echo, install(), "echo", "{}", &Grants::default(), limits())
-        .await;
+    let after = ungranted(w, &echo, install(), "echo", "{}").await;
     assert_eq!(
         after.outcome,
         Outcome::Ok,
         "runtime unusable after {action}"
     );
     r
+}
+
+/// [`attack`] without grants.
+async fn attack_ungranted(
+    w: &World,
+    action: &str,
+    input: serde_json::Value,
+    want: Outcome,
+) -> InvocationResult {
+    attack(w, action, input, Grants::default(), want).await
 }
 
 fn w() -> World {
@@ -94,14 +105,7 @@ fn attacks_calling_itself(w: &World) -> (std::sync::Arc<LoadedPlugin>, InstallRe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_runs_out_of_fuel() {
-    attack(
-        &w(),
-        "loop",
-        json!({}),
-        Grants::default(),
-        Outcome::OutOfFuel,
-    )
-    .await;
+    attack_ungranted(&w(), "loop", json!({}), Outcome::OutOfFuel).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,36 +131,21 @@ async fn infinite_loop_with_large_fuel_hits_the_wall_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_growth_bomb_hits_the_memory_limit() {
-    let r = attack(
-        &w(),
-        "memory",
-        json!({}),
-        Grants::default(),
-        Outcome::MemoryLimit,
-    )
-    .await;
+    let r = attack_ungranted(&w(), "memory", json!({}), Outcome::MemoryLimit).await;
     assert!(r.stats.peak_memory_bytes <= 32 << 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_recursion_overflows_the_stack_and_traps() {
-    attack(
-        &w(),
-        "recurse",
-        json!({}),
-        Grants::default(),
-        Outcome::PluginTrap,
-    )
-    .await;
+    attack_ungranted(&w(), "recurse", json!({}), Outcome::PluginTrap).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_over_the_limit_is_refused() {
-    attack(
+    attack_ungranted(
         &w(),
         "output",
         json!({"bytes": 200_000}),
-        Grants::default(),
         Outcome::OutputTooLarge,
     )
     .await;
@@ -164,18 +153,8 @@ async fn output_over_the_limit_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_call_flood_stops_at_the_host_call_limit() {
-    let g = Grants {
-        kv: true,
-        ..Grants::default()
-    };
-    let r = attack(
-        &w(),
-        "host-flood",
-        json!({"n": 100_000}),
-        g,
-        Outcome::MaxHostCalls,
-    )
-    .await;
+    let flood = json!({"n": 100_000});
+    let r = attack(&w(), "host-flood", flood, kv_grant(), Outcome::MaxHostCalls).await;
     assert_eq!(r.stats.host_calls, 50);
 }
 
@@ -189,11 +168,10 @@ async fn secret_of_another_install_or_not_granted_is_denied() {
         .unwrap()
         .insert((other.install_id, "api_token".into()), "theirs".into());
     // Not granted: refused and recorded.
-    let r = attack(
+    let r = attack_ungranted(
         &w,
         "secret",
         json!({"name": "api_token"}),
-        Grants::default(),
         Outcome::PermissionDenied,
     )
     .await;
@@ -211,20 +189,11 @@ async fn secret_of_another_install_or_not_granted_is_denied() {
 async fn kv_key_of_another_install_is_unreachable() {
     let w = w();
     let attacks = w.load("attacks");
-    let g = Grants {
-        kv: true,
-        ..Grants::default()
-    };
+    let g = kv_grant();
     let victim = install();
-    w.run(
-        &attacks,
-        victim,
-        "kv-set",
-        &json!({"key": "token", "value": "victim-data"}).to_string(),
-        &g,
-        limits(),
-    )
-    .await;
+    let planted = json!({"key": "token", "value": "victim-data"}).to_string();
+    w.run(&attacks, victim, "kv-set", &planted, &g, limits())
+        .await;
     let me = install();
     for key in [
         "token".to_string(),
@@ -233,16 +202,8 @@ async fn kv_key_of_another_install_is_unreachable() {
         format!("../{}/{}/token", victim.org_id, victim.install_id),
         "%2e%2e/token".to_string(),
     ] {
-        let r = w
-            .run(
-                &attacks,
-                me,
-                "kv-get",
-                &json!({"key": key}).to_string(),
-                &g,
-                limits(),
-            )
-            .await;
+        let input = json!({"key": key}).to_string();
+        let r = w.run(&attacks, me, "kv-get", &input, &g, limits()).await;
         assert_eq!(
             (r.outcome, r.output.as_deref()),
             (Outcome::Ok, Some("null")),
@@ -250,11 +211,10 @@ async fn kv_key_of_another_install_is_unreachable() {
         );
     }
     // Without the kv grant, even its own keys are refused.
-    let r = attack(
+    let r = attack_ungranted(
         &w,
         "kv-get",
         json!({"key": "token"}),
-        Grants::default(),
         Outcome::PermissionDenied,
     )
     .await;
@@ -401,22 +361,13 @@ async fn guest_blocked_in_a_slow_host_call_is_stopped_at_its_wall_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_input_is_refused_before_running() {
     let big = json!({"x": "y".repeat(100 << 10)});
-    attack(&w(), "ok", big, Grants::default(), Outcome::InvalidInput).await;
+    attack_ungranted(&w(), "ok", big, Outcome::InvalidInput).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_json_input_is_refused() {
     let w = w();
-    let r = w
-        .run(
-            &w.load("echo"),
-            install(),
-            "echo",
-            "{not json",
-            &Grants::default(),
-            limits(),
-        )
-        .await;
+    let r = ungranted(&w, &w.load("echo"), install(), "echo", "{not json").await;
     assert_eq!(r.outcome, Outcome::InvalidInput);
 }
 
@@ -474,16 +425,8 @@ async fn tool_call_recursion_is_bounded() {
         "bounded by depth"
     );
     // A tool not granted is refused.
-    let r = w
-        .run(
-            &attacks,
-            me,
-            "tool",
-            &json!({"plugin": "@other/x", "action": "run"}).to_string(),
-            &grants,
-            limits(),
-        )
-        .await;
+    let other = json!({"plugin": "@other/x", "action": "run"}).to_string();
+    let r = w.run(&attacks, me, "tool", &other, &grants, limits()).await;
     assert_eq!(r.outcome, Outcome::PermissionDenied);
 }
 
@@ -529,11 +472,10 @@ async fn a_tool_call_cannot_spend_more_than_the_callers_cpu_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_a_previous_invocations_memory_finds_nothing() {
     let w = w();
-    let planted = attack(
+    let planted = attack_ungranted(
         &w,
         "plant",
         json!({"secret": "org-a-remnant-7f3c"}),
-        Grants::default(),
         Outcome::Ok,
     )
     .await;
@@ -545,28 +487,10 @@ async fn reading_a_previous_invocations_memory_finds_nothing() {
     let (org_a, org_b) = (install(), install());
     for round in 0..20 {
         let input = json!({"secret": "org-a-remnant-7f3c"}).to_string();
-        let p = w
-            .run(
-                &attacks,
-                org_a,
-                "plant",
-                &input,
-                &Grants::default(),
-                limits(),
-            )
-            .await;
+        let p = ungranted(&w, &attacks, org_a, "plant", &input).await;
         assert_eq!(p.outcome, Outcome::Ok);
         for reader in [org_a, org_b] {
-            let r = w
-                .run(
-                    &attacks,
-                    reader,
-                    "find",
-                    &input,
-                    &Grants::default(),
-                    limits(),
-                )
-                .await;
+            let r = ungranted(&w, &attacks, reader, "find", &input).await;
             assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
             let v: serde_json::Value = serde_json::from_str(r.output.as_deref().unwrap()).unwrap();
             assert_eq!(v["found"], 0, "round {round}: a remnant was readable: {v}");
@@ -595,16 +519,7 @@ async fn an_out_of_bounds_result_pointer_says_why_it_failed() {
     let plugin =
         w.rt.load("oob-result", &wat::parse_str(&bad).unwrap())
             .unwrap();
-    let r = w
-        .run(
-            &plugin,
-            install(),
-            "echo",
-            "{\"n\": 1}",
-            &Grants::default(),
-            limits(),
-        )
-        .await;
+    let r = ungranted(&w, &plugin, install(), "echo", "{\"n\": 1}").await;
     assert_eq!(r.outcome, Outcome::PluginTrap, "{r:?}");
     let msg = r.error.unwrap_or_default();
     assert!(msg.contains("out of bounds"), "the reason is lost: {msg:?}");

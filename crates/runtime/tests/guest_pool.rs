@@ -63,11 +63,7 @@ fn observing(mut w: World) -> (World, Arc<Observed>, Arc<LoadedPlugin>, Grants) 
     let observed = Arc::new(Observed(MemKv::default(), Mutex::new(vec![])));
     w.backends.kv = observed.clone();
     let attacks = w.load("attacks");
-    let grants = Grants {
-        kv: true,
-        ..Grants::default()
-    };
-    (w, observed, attacks, grants)
+    (w, observed, attacks, kv_grant())
 }
 
 #[cfg(target_os = "linux")]
@@ -175,16 +171,7 @@ async fn a_spinning_guest_on_the_pool_does_not_starve_the_others() {
     let others = async {
         let mut done_beside_the_hog = 0;
         for _ in 0..20 {
-            let r = w
-                .run(
-                    &echo,
-                    install(),
-                    "echo",
-                    "{}",
-                    &Grants::default(),
-                    Limits::default(),
-                )
-                .await;
+            let r = w.run_fresh(&echo, "echo", "{}").await;
             assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
             if !hog_done.load(std::sync::atomic::Ordering::SeqCst) {
                 done_beside_the_hog += 1;

@@ -2,30 +2,16 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::*;
 use tenantry_core::Outcome;
 use tenantry_core::manifest::Grants;
 use tenantry_runtime::*;
 
-fn out(r: &InvocationResult) -> Value {
-    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
-    serde_json::from_str(r.output.as_deref().unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn echo_returns_input_and_config() {
     let w = world(RuntimeConfig::default());
-    let r = w
-        .run(
-            &w.load("echo"),
-            install(),
-            "echo",
-            r#"{"a": 1}"#,
-            &Grants::default(),
-            Limits::default(),
-        )
-        .await;
+    let r = w.run_fresh(&w.load("echo"), "echo", r#"{"a": 1}"#).await;
     assert_eq!(out(&r), json!({"echo": {"a": 1}, "greeting": "hi"}));
     assert!(r.stats.fuel > 0 && r.stats.peak_memory_bytes > 0 && r.stats.bytes_out > 0);
 }
@@ -43,16 +29,7 @@ async fn wat_echo_returns_its_input() {
         w.rt.load("wat-echo", &wat::parse_file(path).unwrap())
             .unwrap();
     let input = r#"{"message":"hello","n":42}"#;
-    let r = w
-        .run(
-            &p,
-            install(),
-            "echo",
-            input,
-            &Grants::default(),
-            Limits::default(),
-        )
-        .await;
+    let r = w.run_fresh(&p, "echo", input).await;
     assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
     assert_eq!(r.output.as_deref(), Some(input));
     assert_eq!(r.stats.bytes_out, input.len() as u64);
@@ -62,10 +39,7 @@ async fn wat_echo_returns_its_input() {
 async fn kv_counter_keeps_state_per_install() {
     let w = world(RuntimeConfig::default());
     let p = w.load("kv-counter");
-    let g = Grants {
-        kv: true,
-        ..Grants::default()
-    };
+    let g = kv_grant();
     let (a, b) = (install(), install());
     for _ in 0..3 {
         w.run(&p, a, "increment", "{}", &g, Limits::default()).await;
@@ -143,15 +117,6 @@ async fn tool_caller_calls_another_plugin() {
 #[tokio::test]
 async fn unknown_action_is_not_found() {
     let w = world(RuntimeConfig::default());
-    let r = w
-        .run(
-            &w.load("echo"),
-            install(),
-            "nope",
-            "{}",
-            &Grants::default(),
-            Limits::default(),
-        )
-        .await;
+    let r = w.run_fresh(&w.load("echo"), "nope", "{}").await;
     assert_eq!(r.outcome, Outcome::NotFound);
 }

@@ -5,7 +5,7 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::{Arc, OnceLock};
 use support::*;
 use tenantry_core::Outcome;
@@ -34,24 +34,10 @@ fn shared() -> &'static (World, Arc<LoadedPlugin>) {
     })
 }
 
-fn out(r: &InvocationResult) -> Value {
-    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
-    serde_json::from_str(r.output.as_deref().unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn echo_js_returns_input_and_config() {
     let (w, p) = shared();
-    let r = w
-        .run(
-            p,
-            install(),
-            "echo",
-            r#"{"a": [1, "two"]}"#,
-            &Grants::default(),
-            Limits::default(),
-        )
-        .await;
+    let r = w.run_fresh(p, "echo", r#"{"a": [1, "two"]}"#).await;
     assert_eq!(
         out(&r),
         json!({"echo": {"a": [1, "two"]}, "greeting": "hi", "runtime": "componentize-js"})
@@ -65,10 +51,7 @@ async fn echo_js_returns_input_and_config() {
 #[tokio::test]
 async fn echo_js_kv_counter_with_grant() {
     let (w, p) = shared();
-    let g = Grants {
-        kv: true,
-        ..Grants::default()
-    };
+    let g = kv_grant();
     let (a, b) = (install(), install());
     for n in 1..=3 {
         let r = w.run(p, a, "count", "{}", &g, Limits::default()).await;
@@ -98,16 +81,7 @@ async fn echo_js_kv_without_grant_is_permission_denied() {
 #[tokio::test]
 async fn echo_js_unknown_action_is_not_found() {
     let (w, p) = shared();
-    let r = w
-        .run(
-            p,
-            install(),
-            "nope",
-            "{}",
-            &Grants::default(),
-            Limits::default(),
-        )
-        .await;
+    let r = w.run_fresh(p, "nope", "{}").await;
     assert_eq!(r.outcome, Outcome::NotFound, "{r:?}");
     assert!(r.error.as_deref().unwrap_or("").contains("nope"), "{r:?}");
 }

@@ -42,7 +42,7 @@ struct Phase {
 
 /// B's steady load: one echo every 1/rps seconds, each timed.
 async fn steady(s: &Server, key: &str, install: &str, rps: u64, n: u64) -> Phase {
-    let path = format!("/v1/installs/{install}/invoke");
+    let path = invoke_path(install);
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rps));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lat = Vec::with_capacity(n as usize);
@@ -114,44 +114,22 @@ async fn main() {
     publish_examples(&s).await;
     let a = org(&s, "noisy").await;
     let b = org(&s, "steady").await;
-    let install = |o: &Org, body| {
-        let s = s.clone();
-        let key = o.admin.clone();
-        async move {
-            let v = s
-                .ok("POST", "/v1/installs", Some(&key), Some(body), 201)
-                .await;
-            v["id"].as_str().unwrap().to_string()
-        }
-    };
-    let a_loop = install(&a, json!({"plugin": "@examples/attacks"})).await;
-    let b_echo = install(
-        &b,
-        json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}}),
-    )
-    .await;
+    let a_loop = s
+        .install(&a.admin, json!({"plugin": "@examples/attacks"}))
+        .await;
+    let b_echo = s.install(&b.admin, echo_install()).await;
     // A on the free tier's shape: one execution at a time (each loop burns its whole
     // CPU budget, up to the free tier's 5 s), 10 starts per second.
-    s.ok(
-        "PUT",
-        &format!("/v1/orgs/{}/limits", a.id),
-        Some(&s.operator_key),
-        Some(
-            json!({"concurrent_executions": 1, "invocations_per_minute": 600, "max_wall_time_ms": env("A_WALL_MS", 5000),
-                    "executions_per_day": 10000000, "executions_per_month": 10000000}),
-        ),
-        200,
+    s.set_limits(
+        &a.id,
+        json!({"concurrent_executions": 1, "invocations_per_minute": 600, "max_wall_time_ms": env("A_WALL_MS", 5000),
+                "executions_per_day": 10000000, "executions_per_month": 10000000}),
     )
     .await;
-    s.ok(
-        "PUT",
-        &format!("/v1/orgs/{}/limits", b.id),
-        Some(&s.operator_key),
-        Some(
-            json!({"executions_per_day": 10000000, "executions_per_month": 10000000,
-                    "invocations_per_minute": 60000, "concurrent_executions": 100}),
-        ),
-        200,
+    s.set_limits(
+        &b.id,
+        json!({"executions_per_day": 10000000, "executions_per_month": 10000000,
+                "invocations_per_minute": 60000, "concurrent_executions": 100}),
     )
     .await;
     // Warm up both plugins (compile once per digest).
@@ -189,12 +167,7 @@ async fn main() {
                 let mut tick = tokio::time::interval(period);
                 while !stop.load(Ordering::Relaxed) {
                     tick.tick().await;
-                    let sent = http
-                        .post(&url)
-                        .bearer_auth(&key)
-                        .json(&json!({"action": "loop", "input": {}}))
-                        .send()
-                        .await;
+                    let sent = send_invoke(&http, &url, &key, "loop").await;
                     let i = match sent.map(|r| r.status().as_u16()) {
                         Ok(200) => 0,
                         Ok(429) => 1,

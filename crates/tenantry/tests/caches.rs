@@ -11,30 +11,9 @@ use serde_json::{Value, json};
 
 /// An org with the echo plugin installed, the org's agent bound to it.
 async fn org_with_echo(s: &Server, name: &str) -> (Org, String) {
-    let o = org(s, name).await;
-    let i = s
-        .ok(
-            "POST",
-            "/v1/installs",
-            Some(&o.admin),
-            Some(json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}})),
-            201,
-        )
-        .await;
-    let install = i["id"].as_str().expect("install id").to_string();
-    s.ok(
-        "PUT",
-        &format!("/v1/agents/{}/installs/{install}", o.agent_id),
-        Some(&o.admin),
-        None,
-        201,
-    )
-    .await;
+    let (o, install) = org_with_install(s, name, echo_install()).await;
+    s.bind(&o, &install).await;
     (o, install)
-}
-
-fn invoke_path(install: &str) -> String {
-    format!("/v1/installs/{install}/invoke")
 }
 
 fn body() -> Value {
@@ -49,20 +28,21 @@ async fn warm(s: &Server, key: &str, install: &str) {
     }
 }
 
-async fn new_key(s: &Server, owner_key: &str, owner: Value) -> (String, String) {
-    let k = s
-        .ok(
-            "POST",
-            "/v1/keys",
-            Some(owner_key),
-            Some(json!({"owner": owner, "name": "k"})),
-            201,
-        )
-        .await;
-    (
-        k["id"].as_str().expect("key id").to_string(),
-        k["key"].as_str().expect("key").to_string(),
+/// Invokes once as `key` and expects the error answer `status` with `code`.
+async fn refused(s: &Server, key: &str, install: &str, status: u16, code: &str) {
+    s.refused(
+        "POST",
+        &invoke_path(install),
+        Some(key),
+        Some(body()),
+        (status, code),
     )
+    .await;
+}
+
+async fn new_key(s: &Server, owner_key: &str, owner: Value) -> (String, String) {
+    s.create_key(owner_key, json!({"owner": owner, "name": "k"}))
+        .await
 }
 
 macro_rules! on_both_stores {
@@ -106,178 +86,81 @@ async fn a_revoked_key_is_refused_on_its_next_request(s: &Server) {
     let (o, install) = org_with_echo(s, "revoke").await;
     let (id, key) = new_key(s, &o.owner, json!({"kind": "self"})).await;
     warm(s, &key, &install).await;
-    s.ok(
-        "DELETE",
-        &format!("/v1/keys/{id}"),
-        Some(&o.owner),
-        None,
-        200,
-    )
-    .await;
-    s.refused(
-        "POST",
-        &invoke_path(&install),
-        Some(&key),
-        Some(body()),
-        (401, "UNAUTHENTICATED"),
-    )
-    .await;
+    s.delete(&format!("/v1/keys/{id}"), &o.owner, 200).await;
+    refused(s, &key, &install, 401, "UNAUTHENTICATED").await;
 }
 
 async fn an_expired_key_is_refused_on_its_next_request(s: &Server) {
     let (o, install) = org_with_echo(s, "expire").await;
     let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
-    let k = s
-        .ok(
-            "POST",
-            "/v1/keys",
-            Some(&o.owner),
-            Some(json!({"owner": {"kind": "self"}, "name": "short",
-                "expires_at": expires.format(&time::format_description::well_known::Rfc3339).unwrap()})),
-            201,
+    let (_, key) = s
+        .create_key(
+            &o.owner,
+            json!({"owner": {"kind": "self"}, "name": "short", "expires_at": rfc3339(expires)}),
         )
         .await;
-    let key = k["key"].as_str().unwrap().to_string();
     warm(s, &key, &install).await;
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    s.refused(
-        "POST",
-        &invoke_path(&install),
-        Some(&key),
-        Some(body()),
-        (401, "UNAUTHENTICATED"),
-    )
-    .await;
+    refused(s, &key, &install, 401, "UNAUTHENTICATED").await;
 }
 
 async fn a_lowered_role_applies_at_the_next_request(s: &Server) {
     let (o, install) = org_with_echo(s, "role").await;
-    let u = s
-        .ok(
-            "POST",
-            "/v1/users",
-            Some(&o.owner),
-            Some(json!({"name": "demoted", "role": "member"})),
-            201,
-        )
-        .await;
-    let uid = u["id"].as_str().unwrap();
+    let user = json!({"name": "demoted", "role": "member"});
+    let uid = id_of(&s.create("/v1/users", &o.owner, user).await);
     let (_, key) = new_key(s, &o.owner, json!({"kind": "user", "id": uid})).await;
     warm(s, &key, &install).await;
-    s.ok(
-        "PATCH",
+    s.patch(
         &format!("/v1/users/{uid}"),
-        Some(&o.owner),
-        Some(json!({"role": "viewer"})),
-        200,
+        &o.owner,
+        json!({"role": "viewer"}),
     )
     .await;
-    s.refused(
-        "POST",
-        &invoke_path(&install),
-        Some(&key),
-        Some(body()),
-        (403, "PERMISSION_DENIED"),
-    )
-    .await;
+    refused(s, &key, &install, 403, "PERMISSION_DENIED").await;
 }
 
 async fn a_deleted_agents_key_stops_at_the_next_request(s: &Server) {
     let (o, install) = org_with_echo(s, "agent").await;
     warm(s, &o.agent, &install).await;
-    s.ok(
-        "DELETE",
-        &format!("/v1/agents/{}", o.agent_id),
-        Some(&o.owner),
-        None,
-        204,
-    )
-    .await;
-    s.refused(
-        "POST",
-        &invoke_path(&install),
-        Some(&o.agent),
-        Some(body()),
-        (401, "UNAUTHENTICATED"),
-    )
-    .await;
+    s.delete(&format!("/v1/agents/{}", o.agent_id), &o.owner, 204)
+        .await;
+    refused(s, &o.agent, &install, 401, "UNAUTHENTICATED").await;
 }
 
 async fn a_disabled_install_stops_at_once(s: &Server) {
     let (o, install) = org_with_echo(s, "disable").await;
     warm(s, &o.agent, &install).await;
-    s.ok(
-        "PATCH",
+    s.patch(
         &format!("/v1/installs/{install}"),
-        Some(&o.admin),
-        Some(json!({"enabled": false})),
-        200,
+        &o.admin,
+        json!({"enabled": false}),
     )
     .await;
-    s.refused(
-        "POST",
-        &invoke_path(&install),
-        Some(&o.agent),
-        Some(body()),
-        (409, "INSTALL_DISABLED"),
-    )
-    .await;
+    refused(s, &o.agent, &install, 409, "INSTALL_DISABLED").await;
 }
 
 async fn an_uninstalled_install_stops_at_once(s: &Server) {
     let (o, install) = org_with_echo(s, "uninstall").await;
     warm(s, &o.member, &install).await;
-    s.ok(
-        "DELETE",
-        &format!("/v1/installs/{install}"),
-        Some(&o.admin),
-        None,
-        204,
-    )
-    .await;
-    s.refused(
-        "POST",
-        &invoke_path(&install),
-        Some(&o.member),
-        Some(body()),
-        (404, "NOT_FOUND"),
-    )
-    .await;
+    s.delete(&format!("/v1/installs/{install}"), &o.admin, 204)
+        .await;
+    refused(s, &o.member, &install, 404, "NOT_FOUND").await;
 }
 
 async fn an_unbound_agent_stops_at_once(s: &Server) {
     let (o, install) = org_with_echo(s, "unbind").await;
     warm(s, &o.agent, &install).await;
-    s.ok(
-        "DELETE",
-        &format!("/v1/agents/{}/installs/{install}", o.agent_id),
-        Some(&o.admin),
-        None,
-        204,
-    )
-    .await;
-    s.refused(
-        "POST",
-        &invoke_path(&install),
-        Some(&o.agent),
-        Some(body()),
-        (403, "PERMISSION_DENIED"),
-    )
-    .await;
+    let binding = format!("/v1/agents/{}/installs/{install}", o.agent_id);
+    s.delete(&binding, &o.admin, 204).await;
+    refused(s, &o.agent, &install, 403, "PERMISSION_DENIED").await;
 }
 
 async fn a_tier_change_applies_at_the_next_request(s: &Server) {
     let (o, install) = org_with_echo(s, "tier").await;
     warm(s, &o.member, &install).await;
     // An override of one invocation per minute: refused within the next two.
-    s.ok(
-        "PUT",
-        &format!("/v1/orgs/{}/limits", o.id),
-        Some(&s.operator_key),
-        Some(json!({"invocations_per_minute": 1})),
-        200,
-    )
-    .await;
+    s.set_limits(&o.id, json!({"invocations_per_minute": 1}))
+        .await;
     let path = invoke_path(&install);
     let mut codes = Vec::new();
     for _ in 0..3 {
@@ -288,7 +171,7 @@ async fn a_tier_change_applies_at_the_next_request(s: &Server) {
         codes.contains(&429),
         "a limit of 1/min must refuse within 3 requests: {codes:?}"
     );
-    let limits = s.ok("GET", "/v1/limits", Some(&o.member), None, 200).await;
+    let limits = s.get("/v1/limits", &o.member).await;
     assert_eq!(
         limits["effective"]["invocations_per_minute"],
         json!(1),
@@ -316,15 +199,7 @@ async fn colliding_ids_across_orgs_never_hit_another_orgs_kept_rows(s: &Server) 
     }
     // A key of A with its secret changed (same key id, wrong hash) is nobody, even
     // though A's credential for that id is kept.
-    let forged = forge(&a.agent);
-    s.refused(
-        "POST",
-        &invoke_path(&a_install),
-        Some(&forged),
-        Some(body()),
-        (401, "UNAUTHENTICATED"),
-    )
-    .await;
+    refused(s, &forge(&a.agent), &a_install, 401, "UNAUTHENTICATED").await;
     // And A still works.
     warm(s, &a.agent, &a_install).await;
 }

@@ -14,20 +14,25 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn run(mut c: Command) -> Output {
+fn run(c: &mut Command) -> Output {
     c.output().expect("run tenantry")
 }
 
 /// Runs and expects success; returns (stdout, stderr).
-fn ok(c: Command) -> (String, String) {
+fn ok(c: &mut Command) -> (String, String) {
     let out = run(c);
     let (o, e) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "failed: {e}\n{o}");
     (o, e)
 }
 
+/// Runs and expects success; parses standard output as JSON.
+fn ok_json(c: &mut Command) -> Value {
+    serde_json::from_str(&ok(c).0).expect("JSON")
+}
+
 /// Runs and expects failure; returns stderr.
-fn fails(c: Command) -> String {
+fn fails(c: &mut Command) -> String {
     let out = run(c);
     let e = text(&out.stderr);
     assert!(
@@ -39,17 +44,21 @@ fn fails(c: Command) -> String {
     e
 }
 
+/// A server with the example plugins published and the org `acme`.
+async fn acme_with_examples() -> (Server, Org) {
+    let s = Server::start();
+    publish_examples(&s).await;
+    let o = org(&s, "acme").await;
+    (s, o)
+}
+
 // 1. Did you mean
 
 #[tokio::test]
 async fn a_mistyped_install_agent_org_or_plugin_name_suggests_the_closest_existing_names() {
-    let s = Server::start();
-    publish_examples(&s).await;
-    let o = org(&s, "acme").await;
+    let (s, o) = acme_with_examples().await;
     let key = Some(o.owner.as_str());
-    let mut c = s.cli(key);
-    c.args(["install", "add", "@examples/echo"]);
-    ok(c);
+    ok(s.cli(key).args(["install", "add", "@examples/echo"]));
 
     // An install named by a mistyped plugin name, in every command that takes one.
     for args in [
@@ -61,9 +70,7 @@ async fn a_mistyped_install_agent_org_or_plugin_name_suggests_the_closest_existi
         vec!["usage", "--install", "@examples/ecko"],
         vec!["usage", "summary", "--install", "@examples/ecko"],
     ] {
-        let mut c = s.cli(key);
-        c.args(&args);
-        let e = fails(c);
+        let e = fails(s.cli(key).args(&args));
         assert!(
             e.contains("no install of @examples/ecko in your org; did you mean @examples/echo?"),
             "{args:?}: {e}"
@@ -75,9 +82,7 @@ async fn a_mistyped_install_agent_org_or_plugin_name_suggests_the_closest_existi
         vec!["agent", "bind", "bott", "@examples/echo"],
         vec!["agent", "delete", "bott"],
     ] {
-        let mut c = s.cli(key);
-        c.args(&args);
-        let e = fails(c);
+        let e = fails(s.cli(key).args(&args));
         assert!(
             e.contains("no agent named bott; did you mean bot?"),
             "{args:?}: {e}"
@@ -85,19 +90,16 @@ async fn a_mistyped_install_agent_org_or_plugin_name_suggests_the_closest_existi
     }
 
     // A mistyped org name (operator).
-    let mut c = s.cli(Some(&s.operator_key));
-    c.args(["org", "set-tier", "acmee", "free"]);
-    let e = fails(c);
+    let e = fails(
+        s.cli(Some(&s.operator_key))
+            .args(["org", "set-tier", "acmee", "free"]),
+    );
     assert!(e.contains("no org named acmee; did you mean acme?"), "{e}");
 
     // A mistyped plugin name when installing, or showing it: from the registry.
-    let mut c = s.cli(key);
-    c.args(["install", "add", "@examples/kv-countr"]);
-    let e = fails(c);
+    let e = fails(s.cli(key).args(["install", "add", "@examples/kv-countr"]));
     assert!(e.contains("did you mean @examples/kv-counter?"), "{e}");
-    let mut c = s.cli(key);
-    c.args(["plugin", "show", "@examples/secret-usr"]);
-    let e = fails(c);
+    let e = fails(s.cli(key).args(["plugin", "show", "@examples/secret-usr"]));
     assert!(e.contains("did you mean @examples/secret-user?"), "{e}");
 
     // Far-off names: no suggestion, the listing command instead.
@@ -111,15 +113,14 @@ async fn a_mistyped_install_agent_org_or_plugin_name_suggests_the_closest_existi
             "no agent named payroll; see `tenantry agent list`",
         ),
     ] {
-        let mut c = s.cli(key);
-        c.args(&args);
-        let e = fails(c);
+        let e = fails(s.cli(key).args(&args));
         assert!(e.contains(want), "{args:?}: {e}");
         assert!(!e.contains("did you mean"), "{args:?}: {e}");
     }
-    let mut c = s.cli(key);
-    c.args(["install", "add", "@examples/weather-forecaster"]);
-    let e = fails(c);
+    let e = fails(
+        s.cli(key)
+            .args(["install", "add", "@examples/weather-forecaster"]),
+    );
     assert!(!e.contains("did you mean"), "{e}");
 }
 
@@ -133,9 +134,7 @@ async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
     let op = Some(s.operator_key.as_str());
 
     // The operator lists acme's users: acme's four, none of globex's.
-    let mut c = s.cli(op);
-    c.args(["--json", "user", "list", "--org", "acme"]);
-    let users: Value = serde_json::from_str(&ok(c).0).expect("JSON");
+    let users = ok_json(s.cli(op).args(["--json", "user", "list", "--org", "acme"]));
     let mut names: Vec<&str> = users
         .as_array()
         .expect("a list")
@@ -172,8 +171,7 @@ async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
     .await;
 
     // The operator issues a key to a user named by name, in an org named by name.
-    let mut c = s.cli(op);
-    c.args([
+    let k = ok_json(s.cli(op).args([
         "--json",
         "key",
         "create",
@@ -183,28 +181,31 @@ async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
         "acme",
         "--name",
         "m2",
-    ]);
-    let k: Value = serde_json::from_str(&ok(c).0).expect("JSON");
+    ]));
     assert_eq!(k["principal_kind"], "user");
-    let member = users
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|u| u["name"] == "member@acme")
-        .expect("member");
-    assert_eq!(k["principal_id"], member["id"]);
+    let user_id = |name: &str| {
+        let user = users
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|u| u["name"] == name);
+        user.unwrap_or_else(|| panic!("no user {name}"))["id"].clone()
+    };
+    assert_eq!(k["principal_id"], user_id("member@acme"));
     let new_key = k["key"].as_str().expect("key").to_string();
-    let me = s.ok("GET", "/v1/org", Some(&new_key), None, 200).await;
+    let me = s.get("/v1/org", &new_key).await;
     assert_eq!(me["id"], acme.id.as_str());
 
     // A user of another org is not found by name, with the listing named.
-    let mut c = s.cli(op);
-    c.args(["key", "create", "--user", "member@globex", "--org", "acme"]);
-    let e = fails(c);
+    let e = fails(
+        s.cli(op)
+            .args(["key", "create", "--user", "member@globex", "--org", "acme"]),
+    );
     assert!(e.contains("no user named member@globex"), "{e}");
-    let mut c = s.cli(op);
-    c.args(["key", "create", "--user", "membr@acme", "--org", "acme"]);
-    let e = fails(c);
+    let e = fails(
+        s.cli(op)
+            .args(["key", "create", "--user", "membr@acme", "--org", "acme"]),
+    );
     assert!(
         e.contains("no user named membr@acme; did you mean member@acme?"),
         "{e}"
@@ -212,31 +213,25 @@ async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
 
     // An owner names users in set-role and agent create.
     let owner = Some(acme.owner.as_str());
-    let mut c = s.cli(owner);
-    c.args(["--json", "user", "set-role", "viewer@acme", "member"]);
-    let u: Value = serde_json::from_str(&ok(c).0).expect("JSON");
+    let u = ok_json(
+        s.cli(owner)
+            .args(["--json", "user", "set-role", "viewer@acme", "member"]),
+    );
     assert_eq!(u["role"], "member");
-    let mut c = s.cli(owner);
-    c.args([
+    let a = ok_json(s.cli(owner).args([
         "--json",
         "agent",
         "create",
         "helper",
         "--on-behalf-of",
         "admin@acme",
-    ]);
-    let a: Value = serde_json::from_str(&ok(c).0).expect("JSON");
-    let admin = users
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|u| u["name"] == "admin@acme")
-        .expect("admin");
-    assert_eq!(a["on_behalf_of"], admin["id"]);
+    ]));
+    assert_eq!(a["on_behalf_of"], user_id("admin@acme"));
     // Another org's user by name is not found from acme.
-    let mut c = s.cli(owner);
-    c.args(["user", "set-role", "owner@globex", "viewer"]);
-    let e = fails(c);
+    let e = fails(
+        s.cli(owner)
+            .args(["user", "set-role", "owner@globex", "viewer"]),
+    );
     assert!(e.contains("no user named owner@globex"), "{e}");
 }
 
@@ -253,38 +248,37 @@ async fn a_plugin_signed_before_its_key_was_registered_is_refused_with_sign_agai
     for f in ["tenantry.json", "plugin.wasm"] {
         std::fs::copy(examples.join(f), dir.join(f)).expect("copy the example");
     }
-    let mut c = s.cli(None);
-    c.current_dir(tmp.path())
-        .args(["--json", "plugin", "keygen"]);
-    let keygen: Value = serde_json::from_str(&ok(c).0).expect("keygen JSON");
+    let (keygen, _) = ok(s
+        .cli(None)
+        .current_dir(tmp.path())
+        .args(["--json", "plugin", "keygen"]));
+    let keygen: Value = serde_json::from_str(&keygen).expect("keygen JSON");
     let public_key = keygen["public_key"]
         .as_str()
         .expect("public key")
         .to_string();
     let sign = || {
-        let mut c = s.cli(None);
-        c.current_dir(tmp.path()).args(["plugin", "sign", "echo"]);
-        ok(c);
+        ok(s.cli(None)
+            .current_dir(tmp.path())
+            .args(["plugin", "sign", "echo"]))
     };
     sign();
     // The operator registers the key a moment after the author signed.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let mut c = s.cli(Some(&s.operator_key));
-    c.args([
+    ok(s.cli(Some(&s.operator_key)).args([
         "publisher",
         "register",
         "examples",
         "--public-key",
         &public_key,
-    ]);
-    ok(c);
+    ]));
     let publish = || {
         let mut c = s.cli(Some(&s.operator_key));
         c.current_dir(tmp.path())
             .args(["plugin", "publish", "echo"]);
         c
     };
-    let e = fails(publish());
+    let e = fails(&mut publish());
     assert!(
         e.contains("KEY_NOT_VALID")
             && e.contains("before key")
@@ -293,7 +287,7 @@ async fn a_plugin_signed_before_its_key_was_registered_is_refused_with_sign_agai
         "{e}"
     );
     sign();
-    let (out, _) = ok(publish());
+    let (out, _) = ok(&mut publish());
     assert!(out.contains("Published @examples/echo@"), "{out}");
 }
 
@@ -301,15 +295,11 @@ async fn a_plugin_signed_before_its_key_was_registered_is_refused_with_sign_agai
 
 #[tokio::test]
 async fn installing_without_a_secret_the_plugin_reads_warns_on_stderr_only() {
-    let s = Server::start();
-    publish_examples(&s).await;
-    let o = org(&s, "acme").await;
+    let (s, o) = acme_with_examples().await;
     let key = Some(o.owner.as_str());
 
     // Without the grant: a warning naming the flag, on stderr.
-    let mut c = s.cli(key);
-    c.args(["install", "add", "@examples/secret-user"]);
-    let (out, err) = ok(c);
+    let (out, err) = ok(s.cli(key).args(["install", "add", "@examples/secret-user"]));
     assert!(
         err.contains(
             "warning: @examples/secret-user declares secret 'api_token' but this install does not grant it"
@@ -321,15 +311,15 @@ async fn installing_without_a_secret_the_plugin_reads_warns_on_stderr_only() {
     assert!(!out.contains("warning"), "{out}");
 
     // Granting it afterwards: now the value is missing.
-    let mut c = s.cli(key);
-    c.args([
+    let grant = [
         "install",
         "grants",
         "@examples/secret-user",
         "--grant-secret",
         "api_token",
-    ]);
-    let (_, err) = ok(c);
+    ];
+    let grant_secret = || ok(s.cli(key).args(grant));
+    let (_, err) = grant_secret();
     assert!(!err.contains("does not grant"), "{err}");
     assert!(
         err.contains(
@@ -339,10 +329,10 @@ async fn installing_without_a_secret_the_plugin_reads_warns_on_stderr_only() {
     );
 
     // Once set, granting again says nothing.
-    let mut c = s.cli(key);
-    c.args(["secret", "set", "@examples/secret-user", "api_token"]);
-    c.stdin(std::process::Stdio::piped());
-    let mut child = c
+    let mut child = s
+        .cli(key)
+        .args(["secret", "set", "@examples/secret-user", "api_token"])
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -354,42 +344,30 @@ async fn installing_without_a_secret_the_plugin_reads_warns_on_stderr_only() {
     }
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut c = s.cli(key);
-    c.args([
-        "install",
-        "grants",
-        "@examples/secret-user",
-        "--grant-secret",
-        "api_token",
-    ]);
-    let (_, err) = ok(c);
+    let (_, err) = grant_secret();
     assert_eq!(err, "", "no warning once the secret is granted and set");
 
     // A plugin that reads no secret: no warning.
-    let mut c = s.cli(key);
-    c.args(["install", "add", "@examples/echo"]);
-    let (_, err) = ok(c);
+    let (_, err) = ok(s.cli(key).args(["install", "add", "@examples/echo"]));
     assert_eq!(err, "");
 
     // Installing with the grant (another org): only "no value yet".
     let o2 = org(&s, "globex").await;
-    let mut c = s.cli(Some(&o2.owner));
-    c.args([
+    let (_, err) = ok(s.cli(Some(&o2.owner)).args([
         "install",
         "add",
         "@examples/secret-user",
         "--grant-secret",
         "api_token",
-    ]);
-    let (_, err) = ok(c);
+    ]));
     assert!(!err.contains("does not grant"), "{err}");
     assert!(err.contains("has no value yet"), "{err}");
 
     // --json: standard output is the install alone; warnings are JSON lines on stderr.
     let o3 = org(&s, "initech").await;
-    let mut c = s.cli(Some(&o3.owner));
-    c.args(["--json", "install", "add", "@examples/secret-user"]);
-    let (out, err) = ok(c);
+    let (out, err) =
+        ok(s.cli(Some(&o3.owner))
+            .args(["--json", "install", "add", "@examples/secret-user"]));
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(v["plugin"], "@examples/secret-user");
     let warnings: Vec<Value> = err
@@ -410,9 +388,11 @@ async fn installing_without_a_secret_the_plugin_reads_warns_on_stderr_only() {
 
 /// `tenantry plugin new ARGS` run in `cwd`, expecting success; returns stdout.
 fn plugin_new(cwd: &Path, args: &[&str]) -> String {
-    let mut c = Command::new(BIN);
-    c.current_dir(cwd).args(["plugin", "new"]).args(args);
-    ok(c).0
+    ok(Command::new(BIN)
+        .current_dir(cwd)
+        .args(["plugin", "new"])
+        .args(args))
+    .0
 }
 
 /// Parses and fully validates a generated manifest, as the registry does.
@@ -512,9 +492,12 @@ fn plugin_new_refuses_bad_names_and_non_empty_directories() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path();
     let new = |args: &[&str]| {
-        let mut c = Command::new(BIN);
-        c.current_dir(root).args(["plugin", "new"]).args(args);
-        fails(c)
+        fails(
+            Command::new(BIN)
+                .current_dir(root)
+                .args(["plugin", "new"])
+                .args(args),
+        )
     };
     for bad in ["Greeter", "my plugin", "@acme", "@Acme/x", "-x", "@acme/"] {
         let e = new(&[bad, "--dir", "out"]);
@@ -580,46 +563,42 @@ async fn sign_publish_install_and_answer(s: &Server, dir: &Path, plugin: &str) {
     ] {
         assert!(readme.contains(step), "README lacks {step:?}:\n{readme}");
     }
-    let mut c = s.cli(None);
-    c.current_dir(dir).args(["--json", "plugin", "keygen"]);
-    let (keygen, _) = ok(c);
+    let (keygen, _) = ok(s
+        .cli(None)
+        .current_dir(dir)
+        .args(["--json", "plugin", "keygen"]));
     let keygen: Value = serde_json::from_str(&keygen).expect("keygen JSON");
     let public_key = keygen["public_key"].as_str().expect("public key");
-    let mut c = s.cli(Some(&s.operator_key));
-    c.args([
+    ok(s.cli(Some(&s.operator_key)).args([
         "publisher",
         "register",
         "acme-tools",
         "--public-key",
         public_key,
-    ]);
-    ok(c);
-    let mut c = s.cli(None);
-    c.current_dir(dir).args(["plugin", "sign"]);
-    ok(c);
-    let mut c = s.cli(Some(&s.operator_key));
-    c.current_dir(dir).args(["plugin", "publish"]);
-    let (published, _) = ok(c);
+    ]));
+    ok(s.cli(None).current_dir(dir).args(["plugin", "sign"]));
+    let (published, _) = ok(s
+        .cli(Some(&s.operator_key))
+        .current_dir(dir)
+        .args(["plugin", "publish"]));
     assert!(
         published.contains(&format!("Published {plugin}@0.1.0")),
         "{published}"
     );
 
     let o = org(s, "acme").await;
-    let mut c = s.cli(Some(&o.owner));
-    c.args([
+    ok(s.cli(Some(&o.owner)).args([
         "install",
         "add",
         plugin,
         "--config",
         r#"{"greeting": "Hi"}"#,
-    ]);
-    ok(c);
+    ]));
     let hello = |key: &str, name: &str| {
-        let mut c = s.cli(Some(key));
-        c.args(["--json", "invoke", plugin, "hello", "--input"])
-            .arg(json!({ "name": name }).to_string());
-        let (v, _) = ok(c);
+        let (v, _) = ok(s
+            .cli(Some(key))
+            .args(["--json", "invoke", plugin, "hello", "--input"])
+            .arg(json!({ "name": name }).to_string()));
         serde_json::from_str::<Value>(&v).expect("invoke JSON")
     };
     let v = hello(&o.member, "Ada");
@@ -627,13 +606,9 @@ async fn sign_publish_install_and_answer(s: &Server, dir: &Path, plugin: &str) {
     assert_eq!(v["output"]["message"], "Hi, Ada!", "{v}");
 
     // The org's agent (acting for the member) may invoke only once bound.
-    let mut c = s.cli(Some(&o.agent));
-    c.args(["invoke", plugin, "hello"]);
-    let refused = fails(c);
+    let refused = fails(s.cli(Some(&o.agent)).args(["invoke", plugin, "hello"]));
     assert!(refused.contains("not bound"), "{refused}");
-    let mut c = s.cli(Some(&o.owner));
-    c.args(["agent", "bind", "bot", plugin]);
-    ok(c);
+    ok(s.cli(Some(&o.owner)).args(["agent", "bind", "bot", plugin]));
     let v = hello(&o.agent, "Grace");
     assert_eq!(v["outcome"], "OK", "{v}");
     assert_eq!(v["output"]["message"], "Hi, Grace!", "{v}");

@@ -136,10 +136,9 @@ struct Snapshot {
 }
 
 async fn snapshot(s: &Server, a: &Org) -> Snapshot {
-    let k = Some(a.owner.as_str());
-    let installs = s.ok("GET", "/v1/installs", k, None, 200).await;
-    let install_id = installs[0]["id"].as_str().unwrap().to_string();
-    let keys = s.ok("GET", "/v1/keys", k, None, 200).await;
+    let k = a.owner.as_str();
+    let install_id = id_of(&s.get("/v1/installs", k).await[0]);
+    let keys = s.get("/v1/keys", k).await;
     let mut state = Vec::new();
     for path in [
         "/v1/org",
@@ -149,17 +148,11 @@ async fn snapshot(s: &Server, a: &Org) -> Snapshot {
         "/v1/installs",
         "/v1/bindings",
     ] {
-        state.push(s.ok("GET", path, k, None, 200).await);
+        state.push(s.get(path, k).await);
     }
     state.push(
-        s.ok(
-            "GET",
-            &format!("/v1/installs/{install_id}/secrets"),
-            k,
-            None,
-            200,
-        )
-        .await,
+        s.get(&format!("/v1/installs/{install_id}/secrets"), k)
+            .await,
     );
     for v in state.iter_mut() {
         strip_volatile(v);
@@ -169,7 +162,7 @@ async fn snapshot(s: &Server, a: &Org) -> Snapshot {
         owner_user_id: a.owner_user_id.clone(),
         agent_id: a.agent_id.clone(),
         install_id,
-        key_id: keys[0]["id"].as_str().unwrap().to_string(),
+        key_id: id_of(&keys[0]),
         state,
     }
 }
@@ -193,31 +186,15 @@ on_both_stores!(
 );
 
 async fn every_route_refuses_another_orgs_resources_on(s: Server) {
-    let p = publisher(&s, "acme").await;
-    s.publish(&p, &manifest("acme", "weather", "1.0.0"), &component("w"))
-        .await;
+    acme_publishes(&s, "weather", "w").await;
     let a = org(&s, "victim").await;
     let b = org(&s, "attacker").await;
-    let i = s
-        .ok("POST", "/v1/installs", Some(&a.admin), Some(json!({"plugin": "@acme/weather", "config": {"greeting": "victim-config-canary"}, "grants": {"secrets": ["api_token"]}})), 201)
+    let iid = s
+        .install(&a.admin, json!({"plugin": "@acme/weather", "config": {"greeting": "victim-config-canary"}, "grants": {"secrets": ["api_token"]}}))
         .await;
-    let iid = i["id"].as_str().unwrap();
-    s.ok(
-        "PUT",
-        &format!("/v1/installs/{iid}/secrets/api_token"),
-        Some(&a.owner),
-        Some(json!({"value": "victim-secret-canary"})),
-        200,
-    )
-    .await;
-    s.ok(
-        "PUT",
-        &format!("/v1/agents/{}/installs/{iid}", a.agent_id),
-        Some(&a.admin),
-        None,
-        201,
-    )
-    .await;
+    s.set_secret(&a.owner, &iid, "api_token", "victim-secret-canary")
+        .await;
+    s.bind(&a, &iid).await;
     let before = snapshot(&s, &a).await;
 
     // Everything that identifies A and must never reach B.
@@ -336,9 +313,7 @@ async fn every_route_refuses_another_orgs_resources_on(s: Server) {
     let after = snapshot(&s, &a).await;
     assert_eq!(before.state, after.state, "org A changed during the probe");
     // A's secret still opens only for A (checked via a fresh list and audit: no probe write landed).
-    let audit = s
-        .ok("GET", "/v1/audit?limit=1000", Some(&a.owner), None, 200)
-        .await;
+    let audit = s.get("/v1/audit?limit=1000", &a.owner).await;
     assert!(
         !audit.to_string().contains("probe"),
         "a probe write reached A's audit: {audit}"

@@ -46,32 +46,32 @@ fn bare(config_home: &Path) -> Command {
     c
 }
 
+/// `tenantry login --url <url> <extra>`, keeping its profiles in `home`.
+fn login(home: &Path, url: &str, extra: &[&str]) -> Command {
+    let mut c = bare(home);
+    c.args(["login", "--url", url]).args(extra);
+    c
+}
+
+/// Asserts that a command succeeded and printed `part` on standard output.
+fn succeeded_showing(out: &Output, part: &str) {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(part), "{}", text(&out.stdout));
+}
+
 /// Installs `@examples/secret-user` (granted `api_token`) in a new org.
 async fn org_with_secret_install(s: &Server) -> (Org, String) {
     publish_examples(s).await;
     let o = org(s, "acme").await;
-    let i = s
-        .ok(
-            "POST",
-            "/v1/installs",
-            Some(&o.owner),
-            Some(json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}})),
-            201,
-        )
-        .await;
-    (o, i["id"].as_str().expect("install id").to_string())
+    let body = json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}});
+    let install = s.install(&o.owner, body).await;
+    (o, install)
 }
 
 /// Asserts the install has no secret at all.
 async fn assert_no_secret(s: &Server, o: &Org, install: &str) {
     let secrets = s
-        .ok(
-            "GET",
-            &format!("/v1/installs/{install}/secrets"),
-            Some(&o.owner),
-            None,
-            200,
-        )
+        .get(&format!("/v1/installs/{install}/secrets"), &o.owner)
         .await;
     assert_eq!(secrets, json!([]), "no secret stored");
 }
@@ -124,68 +124,47 @@ fn json_error(out: &Output) -> Value {
 async fn json_failures_are_one_error_object_on_stderr_with_the_server_code() {
     let s = Server::start();
     let o = org(&s, "acme").await;
+    let owner = Some(o.owner.as_str());
+    let run = |key: Option<&str>, args: &[&str]| s.cli(key).args(args).output().unwrap();
     // The server's stable code.
-    let out = s
-        .cli(Some(&o.owner))
-        .args([
-            "--json",
-            "install",
-            "show",
-            "0190aaaa-0000-7000-8000-000000000000",
-        ])
-        .output()
-        .unwrap();
+    let missing = "0190aaaa-0000-7000-8000-000000000000";
+    let out = run(owner, &["--json", "install", "show", missing]);
     assert_eq!(json_error(&out)["error"]["code"], "NOT_FOUND");
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
-    let out = s
-        .cli(None)
-        .args(["--json", "org", "show"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "UNAUTHENTICATED");
-    // No server there.
-    let out = s
-        .cli(Some(&o.owner))
-        .args(["--json", "org", "show", "--url", "http://127.0.0.1:9"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "CONNECTION_FAILED");
-    // Client options are still taken before the command, too.
-    let out = s
-        .cli(Some(&o.owner))
-        .args(["--json", "--url", "http://127.0.0.1:9", "org", "show"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "CONNECTION_FAILED");
-    // A local failure.
-    let out = s
-        .cli(None)
-        .args(["--json", "plugin", "sign", "/nonexistent-plugin-dir"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "CLI_ERROR");
-    // A usage error.
-    let out = s
-        .cli(None)
-        .args(["--json", "org", "create"])
-        .output()
-        .unwrap();
-    assert_eq!(json_error(&out)["error"]["code"], "USAGE_ERROR");
+    for (key, args, code) in [
+        (None, &["--json", "org", "show"][..], "UNAUTHENTICATED"),
+        // No server there.
+        (
+            owner,
+            &["--json", "org", "show", "--url", "http://127.0.0.1:9"],
+            "CONNECTION_FAILED",
+        ),
+        // Client options are still taken before the command, too.
+        (
+            owner,
+            &["--json", "--url", "http://127.0.0.1:9", "org", "show"],
+            "CONNECTION_FAILED",
+        ),
+        // A local failure.
+        (
+            None,
+            &["--json", "plugin", "sign", "/nonexistent-plugin-dir"],
+            "CLI_ERROR",
+        ),
+        // A usage error.
+        (None, &["--json", "org", "create"], "USAGE_ERROR"),
+    ] {
+        assert_eq!(
+            json_error(&run(key, args))["error"]["code"],
+            code,
+            "{args:?}"
+        );
+    }
     // The demo refuses --json clearly, in JSON.
-    let out = s.cli(None).args(["--json", "demo"]).output().unwrap();
-    let v = json_error(&out);
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("without --json")),
-        "{v}"
-    );
+    let v = json_error(&run(None, &["--json", "demo"]));
+    assert_message_contains(&v, "without --json");
     // Success: JSON on stdout, nothing on stderr.
-    let out = s
-        .cli(Some(&o.owner))
-        .args(["--json", "org", "show"])
-        .output()
-        .unwrap();
+    let out = run(owner, &["--json", "org", "show"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
     assert_eq!(v["name"], "acme");
@@ -409,23 +388,8 @@ async fn a_secret_typed_at_the_terminal_is_not_echoed_and_is_stored_exactly() {
     assert!(t.shown.contains("secret 'api_token' set"), "{}", t.shown);
 
     // The plugin reads exactly what was typed (its length; the value never leaves).
-    s.ok(
-        "PUT",
-        &format!("/v1/agents/{}/installs/{install}", o.agent_id),
-        Some(&o.admin),
-        None,
-        201,
-    )
-    .await;
-    let r = s
-        .ok(
-            "POST",
-            &format!("/v1/installs/{install}/invoke"),
-            Some(&o.agent),
-            Some(json!({"action": "check", "input": {}})),
-            200,
-        )
-        .await;
+    s.bind(&o, &install).await;
+    let r = s.run(&o.agent, &install, "check", json!({})).await;
     assert_eq!(r["output"]["set"], true, "{r}");
     assert_eq!(r["output"]["length"], typed.len(), "{r}");
 }
@@ -451,9 +415,11 @@ async fn an_api_key_typed_at_the_login_prompt_is_not_echoed_and_is_kept() {
     let s = Server::start();
     let o = org(&s, "acme").await;
     let home = tempfile::tempdir().expect("tempdir");
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url]);
-    let t = on_terminal(login, "API key (hidden): ", &o.owner);
+    let t = on_terminal(
+        login(home.path(), &s.url, &[]),
+        "API key (hidden): ",
+        &o.owner,
+    );
     assert!(t.status.success(), "{}", t.shown);
     assert!(
         !t.shown.contains(&o.owner),
@@ -465,8 +431,7 @@ async fn an_api_key_typed_at_the_login_prompt_is_not_echoed_and_is_kept() {
         .args(["org", "show"])
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
+    succeeded_showing(&out, "acme");
 }
 
 // 5. Finding the server: login profiles, ./tenantry.toml
@@ -476,11 +441,11 @@ async fn login_keeps_the_key_in_a_private_file_that_later_commands_use() {
     let s = Server::start();
     let o = org(&s, "acme").await;
     let home = tempfile::tempdir().unwrap();
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url]);
-    let out = run_with_stdin(login, format!("{}\n", o.owner).as_bytes());
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
+    let out = run_with_stdin(
+        login(home.path(), &s.url, &[]),
+        format!("{}\n", o.owner).as_bytes(),
+    );
+    succeeded_showing(&out, "acme");
     let file = home.path().join("credentials.toml");
     #[cfg(unix)]
     {
@@ -490,8 +455,7 @@ async fn login_keeps_the_key_in_a_private_file_that_later_commands_use() {
     }
     // Neither TENANTRY_URL nor TENANTRY_API_KEY: the profile says both.
     let out = bare(home.path()).args(["org", "show"]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
+    succeeded_showing(&out, "acme");
     let out = bare(home.path()).arg("whoami").output().unwrap();
     let who = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -514,9 +478,10 @@ async fn a_profile_key_is_not_sent_to_another_server_than_its_own() {
     let s = Server::start();
     let o = org(&s, "acme").await;
     let home = tempfile::tempdir().unwrap();
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url, "--profile", "work"]);
-    let out = run_with_stdin(login, o.owner.as_bytes());
+    let out = run_with_stdin(
+        login(home.path(), &s.url, &["--profile", "work"]),
+        o.owner.as_bytes(),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Selected by TENANTRY_PROFILE.
     let out = bare(home.path())
@@ -542,9 +507,7 @@ async fn a_profile_key_is_not_sent_to_another_server_than_its_own() {
 async fn login_with_a_bad_key_stores_nothing_and_an_operator_key_is_the_operator() {
     let s = Server::start();
     let home = tempfile::tempdir().unwrap();
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url]);
-    let out = run_with_stdin(login, b"tny_not-a-key");
+    let out = run_with_stdin(login(home.path(), &s.url, &[]), b"tny_not-a-key");
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("nothing was stored"),
@@ -552,9 +515,7 @@ async fn login_with_a_bad_key_stores_nothing_and_an_operator_key_is_the_operator
         text(&out.stderr)
     );
     assert!(!home.path().join("credentials.toml").exists());
-    let mut login = bare(home.path());
-    login.args(["login", "--url", &s.url]);
-    let out = run_with_stdin(login, s.operator_key.as_bytes());
+    let out = run_with_stdin(login(home.path(), &s.url, &[]), s.operator_key.as_bytes());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = bare(home.path()).arg("whoami").output().unwrap();
     assert!(
@@ -581,8 +542,7 @@ async fn listen_in_tenantry_toml_of_the_working_directory_locates_the_server() {
         .args(["org", "show"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
+    succeeded_showing(&out, "acme");
 }
 
 // 6. Help, version, completions
@@ -796,13 +756,7 @@ fn the_demo_on_a_temporary_directory_does_not_point_at_the_deleted_directory() {
 async fn publish_on_a_pipe_prints_no_progress_on_stderr() {
     let s = Server::start();
     let p = publisher(&s, "author").await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("tenantry.json"),
-        serde_json::to_vec(&manifest("author", "hello", "1.0.0")).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("plugin.wasm"), component("pipe")).unwrap();
+    let dir = plugin_dir(&manifest("author", "hello", "1.0.0"), &component("pipe"));
     std::fs::write(dir.path().join("publisher.key"), p.key.to_text().expose()).unwrap();
     let out = s
         .cli(None)

@@ -16,36 +16,24 @@ fn echo_wat() -> String {
 
 /// An org with `@<publisher>/<plugin>` installed; returns (org, install id).
 async fn installed(s: &Server, org_name: &str, plugin: &str) -> (Org, String) {
-    let o = org(s, org_name).await;
-    let i = s
-        .ok(
-            "POST",
-            "/v1/installs",
-            Some(&o.admin),
-            Some(json!({"plugin": plugin, "config": {"greeting": "hi"}})),
-            201,
-        )
-        .await;
-    (o, i["id"].as_str().expect("install id").to_string())
+    org_with_install(
+        s,
+        org_name,
+        json!({"plugin": plugin, "config": {"greeting": "hi"}}),
+    )
+    .await
 }
 
 /// Publisher `acme` with `@acme/tool` 1.0.0 (the WAT echo, tagged), installed in a
 /// new org; returns (org, install id).
 async fn tool_installed(s: &Server, org_name: &str, tag: &str) -> (Org, String) {
-    let p = publisher(s, "acme").await;
-    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component(tag))
-        .await;
+    acme_publishes(s, "tool", tag).await;
     installed(s, org_name, "@acme/tool").await
 }
 
+/// Runs the tool's `run` action as `key`.
 async fn invoke(s: &Server, key: &str, install: &str) -> (u16, Value) {
-    s.call(
-        "POST",
-        &format!("/v1/installs/{install}/invoke"),
-        Some(key),
-        Some(json!({"action": "run", "input": {"n": 1}})),
-    )
-    .await
+    s.invoke(key, install, "run", json!({"n": 1})).await
 }
 
 on_both_stores!(
@@ -55,32 +43,14 @@ on_both_stores!(
 );
 
 async fn a_revoked_publisher_key_stops_an_already_running_version_on(s: Server) {
-    let p = publisher(&s, "acme").await;
-    s.publish(
-        &p,
-        &manifest("acme", "tool", "1.0.0"),
-        &component("revoked"),
-    )
-    .await;
+    let p = acme_publishes(&s, "tool", "revoked").await;
     let (o, install) = installed(&s, "victim", "@acme/tool").await;
     // The version is verified, compiled and cached by a first invocation.
-    let (st, v) = invoke(&s, &o.member, &install).await;
-    assert_eq!((st, &v["outcome"]), (200, &json!("OK")), "{v}");
+    assert_outcome(invoke(&s, &o.member, &install).await, "OK");
 
-    s.ok(
-        "DELETE",
-        &format!("/v1/publisher-keys/{}", p.key.public_key().key_id()),
-        Some(&s.operator_key),
-        None,
-        204,
-    )
-    .await;
-    let (st, v) = invoke(&s, &o.member, &install).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("KEY_NOT_VALID")),
-        "the next invocation after a revocation must be refused: {v}"
-    );
+    s.revoke_publisher_key(&p).await;
+    // The next invocation after a revocation must be refused.
+    assert_refused(invoke(&s, &o.member, &install).await, 400, "KEY_NOT_VALID");
 }
 
 on_both_stores!(
@@ -124,14 +94,8 @@ async fn publishing_a_component_that_cannot_run_is_refused_and_stores_nothing_on
             (400, "INVALID_ARTIFACT"),
         )
         .await;
-        let (st, _) = s
-            .call(
-                "GET",
-                &format!("/v1/plugins/@acme/broken{i}"),
-                Some(&s.operator_key),
-                None,
-            )
-            .await;
+        let path = format!("/v1/plugins/@acme/broken{i}");
+        let st = s.get_status(&path, &s.operator_key).await;
         assert_eq!(st, 404, "{what}: nothing may be stored");
     }
     assert_eq!(s.rows(None, "plugin_versions").await, 0);
@@ -144,45 +108,27 @@ on_both_stores!(
 );
 
 async fn a_publisher_cannot_publish_into_another_publishers_scope_on(s: Server) {
-    let acme = publisher(&s, "acme").await;
+    acme_publishes(&s, "tool", "a").await;
     let mallory = publisher(&s, "mallory").await;
-    s.publish(&acme, &manifest("acme", "tool", "1.0.0"), &component("a"))
-        .await;
+    let op = Some(s.operator_key.as_str());
     // Mallory signs as herself a plugin named in acme's scope: a new name, and a
     // higher version of acme's own plugin (shadowing it).
     for (name, version) in [("@acme/secret-user", "1.0.0"), ("@acme/tool", "2.0.0")] {
         let mut m = manifest("mallory", "x", version);
         m["name"] = json!(name);
-        let (st, e) = s
-            .call(
+        let body = mallory.publish_body(&m, &component(name));
+        let e = s
+            .refused(
                 "POST",
                 "/v1/plugins",
-                Some(&s.operator_key),
-                Some(mallory.publish_body(&m, &component(name))),
+                op,
+                Some(body),
+                (400, "INVALID_MANIFEST"),
             )
             .await;
-        assert_eq!(
-            (st, e["error"]["code"].as_str()),
-            (400, Some("INVALID_MANIFEST")),
-            "{name}: {e}"
-        );
-        assert!(
-            e["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("scope"),
-            "{e}"
-        );
+        assert_message_contains(&e, "scope");
     }
-    let v = s
-        .ok(
-            "GET",
-            "/v1/plugins/@acme/tool",
-            Some(&s.operator_key),
-            None,
-            200,
-        )
-        .await;
+    let v = s.get("/v1/plugins/@acme/tool", &s.operator_key).await;
     assert_eq!(v["latest_version"], "1.0.0");
     let (st, _) = s
         .call(
@@ -218,16 +164,9 @@ async fn an_override_the_rate_limiters_cannot_represent_is_refused_on(s: Server)
         .await;
     }
     // The highest representable rate is accepted, and invocations keep working.
-    s.ok(
-        "PUT",
-        &path,
-        Some(&s.operator_key),
-        Some(json!({"invocations_per_minute": 60_000_000u64})),
-        200,
-    )
-    .await;
-    let (st, v) = invoke(&s, &o.member, &install).await;
-    assert_eq!((st, &v["outcome"]), (200, &json!("OK")), "{v}");
+    s.set_limits(&o.id, json!({"invocations_per_minute": 60_000_000u64}))
+        .await;
+    assert_outcome(invoke(&s, &o.member, &install).await, "OK");
 }
 
 on_both_stores!(
@@ -248,56 +187,39 @@ async fn an_upgrade_that_makes_a_dependency_cycle_is_refused_on(s: Server) {
     s.publish(&p, &pong2, &component("pong2")).await;
 
     let o = org(&s, "loops").await;
-    let admin = Some(o.admin.as_str());
+    let admin = o.admin.as_str();
     let pong = s
-        .ok(
-            "POST",
-            "/v1/installs",
+        .install(
             admin,
-            Some(json!({"plugin": "@acme/pong", "version": "1.0.0", "config": {"greeting": "x"}})),
-            201,
+            json!({"plugin": "@acme/pong", "version": "1.0.0", "config": {"greeting": "x"}}),
         )
         .await;
-    let pong = pong["id"].as_str().expect("id").to_string();
-    s.ok(
-        "POST",
-        "/v1/installs",
+    s.install(
         admin,
-        Some(json!({"plugin": "@acme/ping", "config": {"greeting": "x"}})),
-        201,
+        json!({"plugin": "@acme/ping", "config": {"greeting": "x"}}),
     )
     .await;
     let e = s
         .refused(
             "POST",
             &format!("/v1/installs/{pong}/version"),
-            admin,
+            Some(admin),
             Some(json!({"version": "2.0.0"})),
             (409, "DEPENDENCY_CYCLE"),
         )
         .await;
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("@acme/pong → @acme/ping → @acme/pong"),
-        "{e}"
-    );
+    assert_message_contains(&e, "@acme/pong → @acme/ping → @acme/pong");
     // Nothing changed, and the org can still get back to a clean state.
-    let v = s
-        .ok("GET", &format!("/v1/installs/{pong}"), admin, None, 200)
-        .await;
+    let v = s.get(&format!("/v1/installs/{pong}"), admin).await;
     assert_eq!(v["version"], "1.0.0");
-    let installs = s.ok("GET", "/v1/installs", admin, None, 200).await;
+    let installs = s.get("/v1/installs", admin).await;
     for i in installs.as_array().expect("installs") {
         if i["plugin"] == "@acme/ping" {
-            let id = i["id"].as_str().expect("id");
-            s.ok("DELETE", &format!("/v1/installs/{id}"), admin, None, 204)
+            s.delete(&format!("/v1/installs/{}", id_of(i)), admin, 204)
                 .await;
         }
     }
-    s.ok("DELETE", &format!("/v1/installs/{pong}"), admin, None, 204)
-        .await;
+    s.delete(&format!("/v1/installs/{pong}"), admin, 204).await;
 }
 
 on_both_stores!(
@@ -346,51 +268,18 @@ async fn nul_characters_are_refused_at_the_edge_and_other_text_round_trips_on(s:
         let e = s
             .refused(method, &path, key, body, (400, "INVALID_REQUEST"))
             .await;
-        assert!(
-            e["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("NUL"),
-            "{method} {path}: {e}"
-        );
+        assert_message_contains(&e, "NUL");
     }
     // Every other character round-trips the same on both stores.
     let text = "a\u{1}b\t\u{7f} é 😀 \\u0000";
-    s.ok(
-        "PATCH",
-        &format!("/v1/installs/{install}"),
-        Some(&o.admin),
-        Some(json!({"config": {"greeting": text}})),
-        200,
-    )
-    .await;
-    let v = s
-        .ok(
-            "GET",
-            &format!("/v1/installs/{install}"),
-            Some(&o.admin),
-            None,
-            200,
-        )
+    let path = format!("/v1/installs/{install}");
+    s.patch(&path, &o.admin, json!({"config": {"greeting": text}}))
         .await;
+    let v = s.get(&path, &o.admin).await;
     assert_eq!(v["config"]["greeting"], text);
-    s.ok(
-        "PUT",
-        "/v1/plugins/@ex/tool/review",
-        Some(&o.owner),
-        Some(json!({"rating": 4, "body": text})),
-        200,
-    )
-    .await;
-    let r = s
-        .ok(
-            "GET",
-            "/v1/plugins/@ex/tool/reviews",
-            Some(&o.owner),
-            None,
-            200,
-        )
+    s.review(&o.owner, "@ex/tool", json!({"rating": 4, "body": text}))
         .await;
+    let r = s.get("/v1/plugins/@ex/tool/reviews", &o.owner).await;
     assert_eq!(r[0]["body"], text, "{r}");
 }
 
@@ -470,15 +359,7 @@ async fn an_unknown_action_lists_the_plugins_actions_on(s: Server) {
     m["actions"] = json!([{"name": "run"}, {"name": "stop"}]);
     s.publish(&p, &m, &component("actions")).await;
     let (o, install) = installed(&s, "acts", "@acme/tool").await;
-    let v = s
-        .ok(
-            "POST",
-            &format!("/v1/installs/{install}/invoke"),
-            Some(&o.member),
-            Some(json!({"action": "nope", "input": {}})),
-            200,
-        )
-        .await;
+    let v = s.run(&o.member, &install, "nope", json!({})).await;
     assert_eq!(v["outcome"], "NOT_FOUND", "{v}");
     let msg = v["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("run, stop"), "{msg}");
@@ -496,39 +377,26 @@ on_both_stores!(
 async fn an_expired_api_key_is_refused_end_to_end_on(s: Server) {
     let o = org(&s, "expiring").await;
     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
-    let k = s
-        .ok(
-            "POST",
-            "/v1/keys",
-            Some(&o.owner),
-            Some(json!({
+    let (_, key) = s
+        .create_key(
+            &o.owner,
+            json!({
                 "owner": {"kind": "user", "id": o.owner_user_id},
                 "name": "short-lived",
-                "expires_at": at.format(&time::format_description::well_known::Rfc3339).unwrap(),
-            })),
-            201,
+                "expires_at": rfc3339(at),
+            }),
         )
         .await;
-    let key = k["key"].as_str().expect("key").to_string();
-    s.ok("GET", "/v1/org", Some(&key), None, 200).await;
+    s.get("/v1/org", &key).await;
     let left = at - time::OffsetDateTime::now_utc();
     tokio::time::sleep(std::time::Duration::from_millis(
         u64::try_from(left.whole_milliseconds()).unwrap_or(0) + 300,
     ))
     .await;
-    let (st, e) = s.call("GET", "/v1/org", Some(&key), None).await;
-    assert_eq!(
-        (st, &e["error"]["code"]),
-        (401, &json!("UNAUTHENTICATED")),
-        "{e}"
-    );
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("expired"),
-        "{e}"
-    );
+    let e = s
+        .refused("GET", "/v1/org", Some(&key), None, (401, "UNAUTHENTICATED"))
+        .await;
+    assert_message_contains(&e, "expired");
 }
 
 on_both_stores!(
@@ -539,25 +407,18 @@ on_both_stores!(
 
 async fn a_deleted_agent_s_keys_stop_and_an_unbound_agent_cannot_invoke_on(s: Server) {
     let (o, install) = tool_installed(&s, "agents", "agent").await;
-    let bind = format!("/v1/agents/{}/installs/{install}", o.agent_id);
-    s.ok("PUT", &bind, Some(&o.admin), None, 201).await;
-    let (st, v) = invoke(&s, &o.agent, &install).await;
-    assert_eq!((st, &v["outcome"]), (200, &json!("OK")), "{v}");
-    s.ok("DELETE", &bind, Some(&o.admin), None, 204).await;
-    let (st, e) = invoke(&s, &o.agent, &install).await;
-    assert_eq!(
-        (st, e["error"]["code"].as_str()),
-        (403, Some("PERMISSION_DENIED")),
-        "unbound: {e}"
+    s.bind(&o, &install).await;
+    assert_outcome(invoke(&s, &o.agent, &install).await, "OK");
+    let binding = format!("/v1/agents/{}/installs/{install}", o.agent_id);
+    s.delete(&binding, &o.admin, 204).await;
+    // Unbound.
+    assert_refused(
+        invoke(&s, &o.agent, &install).await,
+        403,
+        "PERMISSION_DENIED",
     );
-    s.ok(
-        "DELETE",
-        &format!("/v1/agents/{}", o.agent_id),
-        Some(&o.admin),
-        None,
-        204,
-    )
-    .await;
+    s.delete(&format!("/v1/agents/{}", o.agent_id), &o.admin, 204)
+        .await;
     s.refused(
         "GET",
         "/v1/org",
@@ -577,29 +438,11 @@ on_both_stores!(
 /// The signer chooses `created`: an expired key backdates its signature into its
 /// old window. At publish the key must be valid now.
 async fn an_expired_key_cannot_publish_with_a_backdated_signature_on(s: Server) {
-    let rfc = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .expect("rfc3339")
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let old = Publisher::new("old");
-    s.ok(
-        "POST",
-        "/v1/publishers",
-        Some(&s.operator_key),
-        Some(json!({
-            "name": "old",
-            "public_key": old.key.public_key().to_string(),
-            "not_before": rfc(now - time::Duration::days(10)),
-            "not_after": rfc(now - time::Duration::days(1)),
-        })),
-        201,
-    )
-    .await;
+    let old = expired_publisher(&s, "old").await;
     let body = old.publish_body_at(
         &manifest("old", "x", "1.0.0"),
         &component("backdated"),
-        now - time::Duration::days(5),
+        time::OffsetDateTime::now_utc() - time::Duration::days(5),
     );
     let e = s
         .refused(
@@ -610,13 +453,7 @@ async fn an_expired_key_cannot_publish_with_a_backdated_signature_on(s: Server) 
             (400, "KEY_NOT_VALID"),
         )
         .await;
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("expired"),
-        "{e}"
-    );
+    assert_message_contains(&e, "expired");
     assert_eq!(s.rows(None, "plugin_versions").await, 0);
 }
 
@@ -640,13 +477,7 @@ async fn a_weak_publisher_key_is_refused_at_registration_on(s: Server) {
             (400, "INVALID_REQUEST"),
         )
         .await;
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("weak"),
-        "{e}"
-    );
+    assert_message_contains(&e, "weak");
     assert_eq!(s.rows(None, "publishers").await, 0);
 }
 
@@ -659,14 +490,8 @@ async fn a_crash_under_steady_traffic_loses_only_the_last_moments_of_usage() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let mut s = Server::start();
     let (o, install) = tool_installed(&s, "steady", "steady").await;
-    s.ok(
-        "PUT",
-        &format!("/v1/orgs/{}/limits", o.id),
-        Some(&s.operator_key),
-        Some(json!({"invocations_per_minute": 100000, "executions_per_day": 100000, "executions_per_month": 100000})),
-        200,
-    )
-    .await;
+    s.set_limits(&o.id, json!({"invocations_per_minute": 100000, "executions_per_day": 100000, "executions_per_month": 100000}))
+        .await;
     let acked = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let stream = {
@@ -676,13 +501,7 @@ async fn a_crash_under_steady_traffic_loses_only_the_last_moments_of_usage() {
         tokio::spawn(async move {
             let http = reqwest::Client::new();
             while !stop.load(Ordering::SeqCst) {
-                let r = http
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&json!({"action": "run", "input": {}}))
-                    .send()
-                    .await;
-                match r {
+                match send_invoke(&http, &url, &key, "run").await {
                     Ok(r) if r.status() == 200 => {
                         acked.fetch_add(1, Ordering::SeqCst);
                     }
@@ -713,9 +532,7 @@ async fn a_crash_under_steady_traffic_loses_only_the_last_moments_of_usage() {
         before_kill < 512,
         "the stream must stay under one full batch"
     );
-    let usage = s
-        .ok("GET", "/v1/usage?limit=10000", Some(&o.admin), None, 200)
-        .await;
+    let usage = s.get("/v1/usage?limit=10000", &o.admin).await;
     let kept = usage.as_array().map_or(0, Vec::len);
     assert!(
         kept * 2 >= before_kill,
@@ -740,48 +557,23 @@ async fn an_invoke_only_agent_lists_just_the_installs_bound_to_it_on(s: Server) 
     let o = org(&s, "narrow").await;
     let mut ids = Vec::new();
     for name in ["bound", "other"] {
-        let i = s
-            .ok(
-                "POST",
-                "/v1/installs",
-                Some(&o.admin),
-                Some(json!({"plugin": format!("@acme/{name}"), "config": {"greeting": "x"}})),
-                201,
-            )
-            .await;
-        ids.push(i["id"].as_str().expect("id").to_string());
+        let body = json!({"plugin": format!("@acme/{name}"), "config": {"greeting": "x"}});
+        ids.push(s.install(&o.admin, body).await);
     }
-    let a = s
-        .ok(
-            "POST",
-            "/v1/agents",
-            Some(&o.owner),
-            Some(json!({"name": "invoker", "grants": ["invoke"]})),
-            201,
+    let agent = json!({"name": "invoker", "grants": ["invoke"]});
+    let agent = id_of(&s.create("/v1/agents", &o.owner, agent).await);
+    let (_, key) = s
+        .create_key(
+            &o.owner,
+            json!({"owner": {"kind": "agent", "id": agent}, "name": "invoker"}),
         )
         .await;
-    let agent = a["id"].as_str().expect("agent id");
-    let k = s
-        .ok(
-            "POST",
-            "/v1/keys",
-            Some(&o.owner),
-            Some(json!({"owner": {"kind": "agent", "id": agent}, "name": "invoker"})),
-            201,
-        )
-        .await;
-    let key = k["key"].as_str().expect("key");
-    let listed = s.ok("GET", "/v1/installs", Some(key), None, 200).await;
+    let key = key.as_str();
+    let listed = s.get("/v1/installs", key).await;
     assert_eq!(listed, json!([]), "nothing bound yet");
-    s.ok(
-        "PUT",
-        &format!("/v1/agents/{agent}/installs/{}", ids[0]),
-        Some(&o.admin),
-        None,
-        201,
-    )
-    .await;
-    let listed = s.ok("GET", "/v1/installs", Some(key), None, 200).await;
+    let binding = format!("/v1/agents/{agent}/installs/{}", ids[0]);
+    s.ok("PUT", &binding, Some(&o.admin), None, 201).await;
+    let listed = s.get("/v1/installs", key).await;
     let plugins: Vec<&str> = listed
         .as_array()
         .expect("list")
@@ -800,37 +592,24 @@ async fn an_invoke_only_agent_lists_just_the_installs_bound_to_it_on(s: Server) 
 #[tokio::test]
 async fn an_integral_float_is_accepted_where_an_integer_is_expected() {
     let s = Server::start();
-    let p = publisher(&s, "acme").await;
-    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("floats"))
-        .await;
+    acme_publishes(&s, "tool", "floats").await;
     let o = org(&s, "floats").await;
     let v = s
-        .ok(
-            "PUT",
-            "/v1/plugins/@acme/tool/review",
-            Some(&o.owner),
-            Some(json!({"rating": 5.0, "body": "fine"})),
-            200,
+        .review(
+            &o.owner,
+            "@acme/tool",
+            json!({"rating": 5.0, "body": "fine"}),
         )
         .await;
     assert_eq!(v["rating"], 5);
-    let (st, e) = s
-        .call(
+    let e = s
+        .refused(
             "PUT",
             "/v1/plugins/@acme/tool/review",
             Some(&o.owner),
             Some(json!({"rating": 2.5})),
+            (400, "INVALID_REQUEST"),
         )
         .await;
-    assert_eq!(
-        (st, e["error"]["code"].as_str()),
-        (400, Some("INVALID_REQUEST"))
-    );
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("rating"),
-        "{e}"
-    );
+    assert_message_contains(&e, "rating");
 }

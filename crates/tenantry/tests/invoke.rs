@@ -28,10 +28,7 @@ async fn setup(s: Server) -> (Server, Org, std::collections::HashMap<&'static st
             json!({"plugin": "@examples/tool-caller", "grants": {"tools": ["@examples/echo"]}}),
         ),
     ] {
-        let i = s
-            .ok("POST", "/v1/installs", Some(&o.admin), Some(body), 201)
-            .await;
-        ids.insert(name, i["id"].as_str().unwrap().to_string());
+        ids.insert(name, s.install(&o.admin, body).await);
     }
     (s, o, ids)
 }
@@ -44,53 +41,31 @@ on_both_stores!(
 
 async fn agents_invoke_only_bound_enabled_installs_on(s: Server) {
     let (s, o, ids) = setup(s).await;
-    let path = format!("/v1/installs/{}/invoke", ids["echo"]);
-    let body = json!({"action": "echo", "input": {"x": 1}});
-    let (st, e) = s
-        .call("POST", &path, Some(&o.agent), Some(body.clone()))
-        .await;
-    assert_eq!(
-        (st, e["error"]["code"].as_str()),
-        (403, Some("PERMISSION_DENIED")),
-        "unbound agent: {e}"
-    );
-    s.ok(
-        "PUT",
-        &format!("/v1/agents/{}/installs/{}", o.agent_id, ids["echo"]),
-        Some(&o.admin),
-        None,
-        201,
-    )
-    .await;
-    let r = s
-        .ok("POST", &path, Some(&o.agent), Some(body.clone()), 200)
-        .await;
+    let echo = ids["echo"].as_str();
+    let input = || json!({"x": 1});
+    // An unbound agent.
+    let answer = s.invoke(&o.agent, echo, "echo", input()).await;
+    assert_refused(answer, 403, "PERMISSION_DENIED");
+    s.bind(&o, echo).await;
+    let r = s.run(&o.agent, echo, "echo", input()).await;
     assert_eq!(r["outcome"], "OK");
     assert_eq!(r["output"], json!({"echo": {"x": 1}, "greeting": "hi"}));
     assert!(
         r["stats"]["fuel"].as_u64().unwrap() > 0 && r["stats"]["duration_us"].as_u64().unwrap() > 0
     );
     // Members invoke; viewers do not.
-    s.ok("POST", &path, Some(&o.member), Some(body.clone()), 200)
-        .await;
-    let (st, _) = s
-        .call("POST", &path, Some(&o.viewer), Some(body.clone()))
-        .await;
+    s.run(&o.member, echo, "echo", input()).await;
+    let (st, _) = s.invoke(&o.viewer, echo, "echo", input()).await;
     assert_eq!(st, 403);
     // Disabled installs refuse.
-    s.ok(
-        "PATCH",
-        &format!("/v1/installs/{}", ids["echo"]),
-        Some(&o.admin),
-        Some(json!({"enabled": false})),
-        200,
+    s.patch(
+        &format!("/v1/installs/{echo}"),
+        &o.admin,
+        json!({"enabled": false}),
     )
     .await;
-    let (st, e) = s.call("POST", &path, Some(&o.agent), Some(body)).await;
-    assert_eq!(
-        (st, e["error"]["code"].as_str()),
-        (409, Some("INSTALL_DISABLED"))
-    );
+    let answer = s.invoke(&o.agent, echo, "echo", input()).await;
+    assert_refused(answer, 409, "INSTALL_DISABLED");
 }
 
 on_both_stores!(
@@ -101,12 +76,8 @@ on_both_stores!(
 
 async fn outcomes_usage_and_audit_are_recorded_on(s: Server) {
     let (s, o, ids) = setup(s).await;
-    let inv = |plugin: &str, action: &str, input: serde_json::Value| {
-        let path = format!("/v1/installs/{}/invoke", ids[plugin]);
-        let body = json!({"action": action, "input": input});
-        let key = o.member.clone();
-        let s = &s;
-        async move { s.ok("POST", &path, Some(&key), Some(body), 200).await }
+    let inv = |plugin: &str, action: &'static str, input: serde_json::Value| {
+        s.run(&o.member, &ids[plugin], action, input)
     };
     assert_eq!(
         inv("kv-counter", "increment", json!({"by": 2})).await["output"]["value"],
@@ -124,14 +95,8 @@ async fn outcomes_usage_and_audit_are_recorded_on(s: Server) {
         "OUT_OF_FUEL"
     );
     // Secrets reach the sandbox only for the granted install.
-    s.ok(
-        "PUT",
-        &format!("/v1/installs/{}/secrets/api_token", ids["secret-user"]),
-        Some(&o.owner),
-        Some(json!({"value": "abc"})),
-        200,
-    )
-    .await;
+    s.set_secret(&o.owner, &ids["secret-user"], "api_token", "abc")
+        .await;
     assert_eq!(
         inv("secret-user", "check", json!({})).await["output"]["length"],
         3
@@ -149,12 +114,7 @@ async fn outcomes_usage_and_audit_are_recorded_on(s: Server) {
         v.as_array().is_some_and(|a| a.len() >= 8)
     })
     .await;
-    let outcomes: Vec<&str> = usage
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = strs(&usage, "outcome");
     for want in [
         "OK",
         "INVALID_INPUT",
@@ -190,7 +150,7 @@ on_both_stores!(
 
 async fn clean_shutdown_loses_no_usage_records_on(s: Server) {
     let (mut s, o, ids) = setup(s).await;
-    let path = format!("/v1/installs/{}/invoke", ids["echo"]);
+    let path = invoke_path(&ids["echo"]);
     for _ in 0..20 {
         s.ok(
             "POST",
@@ -202,9 +162,7 @@ async fn clean_shutdown_loses_no_usage_records_on(s: Server) {
         .await;
     }
     s.terminate_and_restart();
-    let usage = s
-        .ok("GET", "/v1/usage?limit=1000", Some(&o.admin), None, 200)
-        .await;
+    let usage = s.get("/v1/usage?limit=1000", &o.admin).await;
     assert_eq!(usage.as_array().unwrap().len(), 20);
 }
 
@@ -212,13 +170,7 @@ async fn clean_shutdown_loses_no_usage_records_on(s: Server) {
 async fn tampered_artifact_is_refused_at_invoke() {
     let (mut s, o, ids) = setup(Server::start()).await;
     let i = s
-        .ok(
-            "GET",
-            &format!("/v1/installs/{}", ids["echo"]),
-            Some(&o.admin),
-            None,
-            200,
-        )
+        .get(&format!("/v1/installs/{}", ids["echo"]), &o.admin)
         .await;
     let file = s
         .data_dir()
@@ -229,40 +181,26 @@ async fn tampered_artifact_is_refused_at_invoke() {
     bytes[last] ^= 0xff;
     std::fs::write(&file, bytes).unwrap();
     s.crash_and_restart();
-    let (st, e) = s
-        .call(
-            "POST",
-            &format!("/v1/installs/{}/invoke", ids["echo"]),
-            Some(&o.member),
-            Some(json!({"action": "echo"})),
-        )
-        .await;
-    assert_eq!(
-        (st, e["error"]["code"].as_str()),
-        (400, Some("ARTIFACT_TAMPERED")),
-        "{e}"
-    );
+    s.refused(
+        "POST",
+        &invoke_path(&ids["echo"]),
+        Some(&o.member),
+        Some(json!({"action": "echo"})),
+        (400, "ARTIFACT_TAMPERED"),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn cli_invoke_and_usage() {
     let (s, o, ids) = setup(Server::start()).await;
-    let out = s
-        .cli(Some(&o.member))
-        .args([
-            "invoke",
-            "@examples/echo",
-            "echo",
-            "--input",
-            r#"{"cli": true}"#,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cli_ok(s.cli(Some(&o.member)).args([
+        "invoke",
+        "@examples/echo",
+        "echo",
+        "--input",
+        r#"{"cli": true}"#,
+    ]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("outcome: OK"));
     let out = s
         .cli(Some(&o.member))
@@ -301,7 +239,7 @@ async fn every_response_says_how_long_the_server_spent_on_it() {
             .and_then(|d| d.parse().ok())
             .unwrap_or_else(|| panic!("server-timing {t:?}"))
     };
-    let path = format!("/v1/installs/{}/invoke", ids["echo"]);
+    let path = invoke_path(&ids["echo"]);
     let start = std::time::Instant::now();
     let (st, h, v) = s
         .call_with_headers(

@@ -27,80 +27,61 @@ impl TestClock {
     }
 }
 
+/// A server in the test process whose quota clock starts at `t`.
+async fn start_at(t: OffsetDateTime) -> (TestClock, Server) {
+    let clock = TestClock::at(t);
+    let s = Server::start_in_process(clock.now_fn()).await;
+    (clock, s)
+}
+
 /// Publishes the examples, creates a starter org with `echo`, `attacks` and
 /// `tool-caller` installed, and applies `overrides` as the operator.
 async fn setup(s: &Server, overrides: Value) -> (Org, String, String, String) {
     publish_examples(s).await;
-    let o = org(s, "acme").await;
-    let mut ids = Vec::new();
-    for body in [
-        json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}}),
-        json!({"plugin": "@examples/attacks"}),
-        json!({"plugin": "@examples/tool-caller", "grants": {"tools": ["@examples/echo"]}}),
-    ] {
-        let i = s
-            .ok("POST", "/v1/installs", Some(&o.admin), Some(body), 201)
-            .await;
-        ids.push(i["id"].as_str().unwrap().to_string());
-    }
-    set_limits(s, &o, overrides).await;
-    let [echo, attacks, tools] = ids.try_into().unwrap();
+    let (o, echo) = org_with_install(s, "acme", echo_install()).await;
+    let attacks = s
+        .install(&o.admin, json!({"plugin": "@examples/attacks"}))
+        .await;
+    let tools = s
+        .install(
+            &o.admin,
+            json!({"plugin": "@examples/tool-caller", "grants": {"tools": ["@examples/echo"]}}),
+        )
+        .await;
+    s.set_limits(&o.id, overrides).await;
     (o, echo, attacks, tools)
 }
 
-async fn set_limits(s: &Server, o: &Org, overrides: Value) {
-    s.ok(
-        "PUT",
-        &format!("/v1/orgs/{}/limits", o.id),
-        Some(&s.operator_key),
-        Some(overrides),
-        200,
-    )
-    .await;
+/// Invokes `action` of `install` as the org's member, with an empty input.
+async fn invoke(s: &Server, o: &Org, install: &str, action: &str) -> (u16, Value) {
+    s.invoke(&o.member, install, action, json!({})).await
 }
 
-async fn invoke(s: &Server, o: &Org, install: &str, action: &str) -> (u16, Value) {
-    s.call(
-        "POST",
-        &format!("/v1/installs/{install}/invoke"),
-        Some(&o.member),
-        Some(json!({"action": action, "input": {}})),
-    )
-    .await
+/// Like [`invoke`], also returning the response headers.
+async fn invoke_with_headers(
+    s: &Server,
+    key: &str,
+    install: &str,
+    action: &str,
+) -> (u16, std::collections::HashMap<String, String>, Value) {
+    let body = json!({"action": action, "input": {}});
+    s.call_with_headers("POST", &invoke_path(install), Some(key), Some(body))
+        .await
 }
 
 async fn quota(s: &Server, o: &Org, name: &str) -> Value {
-    let v = s.ok("GET", "/v1/limits", Some(&o.viewer), None, 200).await;
-    v["quotas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["quota"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no quota {name} in {v}"))
+    let v = s.get("/v1/limits", &o.viewer).await;
+    quota_in(&v, name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executions_per_day_refuses_the_n_plus_first_until_the_next_utc_day() {
-    let clock = TestClock::at(datetime!(2030-01-30 23:59:00 UTC));
-    let s = Server::start_in_process(clock.now_fn()).await;
+    let (clock, s) = start_at(datetime!(2030-01-30 23:59:00 UTC)).await;
     let (o, echo, _, _) = setup(&s, json!({"executions_per_day": 3})).await;
-    for i in 0..3 {
-        let (st, v) = invoke(&s, &o, &echo, "echo").await;
-        assert_eq!(
-            (st, v["outcome"].as_str()),
-            (200, Some("OK")),
-            "run {i}: {v}"
-        );
+    for _ in 0..3 {
+        assert_outcome(invoke(&s, &o, &echo, "echo").await, "OK");
     }
-    let (st, h, v) = s
-        .call_with_headers(
-            "POST",
-            &format!("/v1/installs/{echo}/invoke"),
-            Some(&o.member),
-            Some(json!({"action": "echo", "input": {}})),
-        )
-        .await;
+    let (st, h, v) = invoke_with_headers(&s, &o.member, &echo, "echo").await;
     assert_eq!(st, 429, "{v}");
     assert_eq!(v["error"]["code"], "QUOTA_EXCEEDED");
     assert_eq!(v["error"]["details"]["quota"], "executions_per_day");
@@ -115,8 +96,7 @@ async fn executions_per_day_refuses_the_n_plus_first_until_the_next_utc_day() {
     assert_eq!(q["resets_at"], "2030-01-31T00:00:00Z");
 
     clock.set(datetime!(2030-01-31 00:00:01 UTC));
-    let (st, v) = invoke(&s, &o, &echo, "echo").await;
-    assert_eq!((st, v["outcome"].as_str()), (200, Some("OK")), "{v}");
+    assert_outcome(invoke(&s, &o, &echo, "echo").await, "OK");
     assert_eq!(quota(&s, &o, "executions_per_day").await["used"], 1);
     // The month counted all four.
     assert_eq!(quota(&s, &o, "executions_per_month").await["used"], 4);
@@ -124,8 +104,7 @@ async fn executions_per_day_refuses_the_n_plus_first_until_the_next_utc_day() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executions_per_month_refuses_until_the_first_of_the_next_month() {
-    let clock = TestClock::at(datetime!(2030-03-15 12:00:00 UTC));
-    let s = Server::start_in_process(clock.now_fn()).await;
+    let (clock, s) = start_at(datetime!(2030-03-15 12:00:00 UTC)).await;
     let (o, echo, _, _) = setup(&s, json!({"executions_per_month": 2})).await;
     for _ in 0..2 {
         assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
@@ -139,14 +118,12 @@ async fn executions_per_month_refuses_until_the_first_of_the_next_month() {
     clock.set(datetime!(2030-03-31 23:59:59 UTC));
     assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 429);
     clock.set(datetime!(2030-04-01 00:00:00 UTC));
-    let (st, v) = invoke(&s, &o, &echo, "echo").await;
-    assert_eq!((st, v["outcome"].as_str()), (200, Some("OK")), "{v}");
+    assert_outcome(invoke(&s, &o, &echo, "echo").await, "OK");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_before_start_invocations_are_refunded_but_runs_that_fail_are_not() {
-    let clock = TestClock::at(datetime!(2030-06-01 08:00:00 UTC));
-    let s = Server::start_in_process(clock.now_fn()).await;
+    let (_clock, s) = start_at(datetime!(2030-06-01 08:00:00 UTC)).await;
     let (o, echo, attacks, _) = setup(
         &s,
         json!({"executions_per_day": 2, "max_wall_time_ms": 200}),
@@ -161,50 +138,28 @@ async fn failed_before_start_invocations_are_refunded_but_runs_that_fail_are_not
     assert_eq!(quota(&s, &o, "executions_per_day").await["used"], 0);
     // A run that fails (stopped by its CPU budget or wall time) ran, so it counts.
     let (st, v) = invoke(&s, &o, &attacks, "loop").await;
-    assert_eq!(st, 200);
-    assert!(
-        ["TIMEOUT", "OUT_OF_FUEL"].contains(&v["outcome"].as_str().unwrap_or_default()),
-        "{v}"
-    );
+    assert_stopped(st, &v);
     assert_eq!(quota(&s, &o, "executions_per_day").await["used"], 1);
     assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
-    let (st, v) = invoke(&s, &o, &echo, "echo").await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (429, Some("QUOTA_EXCEEDED"))
-    );
+    assert_refused(invoke(&s, &o, &echo, "echo").await, 429, "QUOTA_EXCEEDED");
 }
 
 /// Invokes `tool-caller` (install `tools`) to call `@examples/echo` as a tool; the
 /// response body (the HTTP status is 200 whatever the plugin's outcome).
 async fn call_echo_as_tool(s: &Server, o: &Org, tools: &str) -> Value {
-    let call = json!({"action": "call", "input": {"plugin": "@examples/echo", "action": "echo", "input": {"n": 1}}});
-    s.ok(
-        "POST",
-        &format!("/v1/installs/{tools}/invoke"),
-        Some(&o.member),
-        Some(call),
-        200,
-    )
-    .await
+    let call = json!({"plugin": "@examples/echo", "action": "echo", "input": {"n": 1}});
+    s.run(&o.member, tools, "call", call).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_calls_per_day_are_counted_and_refused_beyond_the_quota() {
-    let clock = TestClock::at(datetime!(2030-06-02 08:00:00 UTC));
-    let s = Server::start_in_process(clock.now_fn()).await;
+    let (_clock, s) = start_at(datetime!(2030-06-02 08:00:00 UTC)).await;
     let (o, _, _, tools) = setup(&s, json!({"tool_calls_per_day": 1})).await;
     let v = call_echo_as_tool(&s, &o, &tools).await;
     assert_eq!(v["outcome"], "OK", "{v}");
     let v = call_echo_as_tool(&s, &o, &tools).await;
     assert_ne!(v["outcome"], "OK", "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("tool_calls_per_day"),
-        "{v}"
-    );
+    assert_message_contains(&v, "tool_calls_per_day");
     assert_eq!(quota(&s, &o, "tool_calls_per_day").await["used"], 1);
 }
 
@@ -228,7 +183,7 @@ async fn quota_counts_resume_after_a_restart_each_from_its_own_runs() {
     s.terminate_and_restart();
     assert_eq!(counts(&s, &o).await, (json!(2), json!(1)));
     // The tool call's own usage event names its caller; the others name none.
-    let events = s.ok("GET", "/v1/usage", Some(&o.admin), None, 200).await;
+    let events = s.get("/v1/usage", &o.admin).await;
     let callers: Vec<&Value> = events
         .as_array()
         .unwrap()
@@ -249,8 +204,7 @@ async fn quota_counts_resume_after_a_restart_each_from_its_own_runs() {
     assert_eq!(v["outcome"], "OK", "{v}");
     // The third tool call of the day is refused (the caller sees it fail).
     let v = call_echo_as_tool(&s, &o, &tools).await;
-    let message = v["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("tool_calls_per_day quota (2)"), "{v}");
+    assert_message_contains(&v, "tool_calls_per_day quota (2)");
 }
 
 #[tokio::test]
@@ -274,28 +228,14 @@ async fn concurrent_executions_beyond_the_limit_are_refused() {
         attempt += 1;
         let slow_done = std::sync::atomic::AtomicBool::new(false);
         let slow = async {
-            let r = s
-                .call(
-                    "POST",
-                    &format!("/v1/installs/{attacks}/invoke"),
-                    Some(&o.member),
-                    Some(json!({"action": "loop", "input": {}})),
-                )
-                .await;
+            let r = invoke(&s, &o, &attacks, "loop").await;
             slow_done.store(true, std::sync::atomic::Ordering::SeqCst);
             r
         };
         let probe = async {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             loop {
-                let r = s
-                    .call_with_headers(
-                        "POST",
-                        &format!("/v1/installs/{echo}/invoke"),
-                        Some(&o.member),
-                        Some(json!({"action": "echo", "input": {}})),
-                    )
-                    .await;
+                let r = invoke_with_headers(&s, &o.member, &echo, "echo").await;
                 if r.0 != 200 || slow_done.load(std::sync::atomic::Ordering::SeqCst) {
                     break r;
                 }
@@ -314,14 +254,18 @@ async fn concurrent_executions_beyond_the_limit_are_refused() {
     assert_eq!(v["error"]["details"]["limit"], "concurrent_executions");
     assert!(h.contains_key("retry-after"));
     // The loop is stopped by its fuel or its wall time, whichever comes first.
-    assert_eq!(slow_status, 200);
-    assert!(
-        ["TIMEOUT", "OUT_OF_FUEL"].contains(&slow_body["outcome"].as_str().unwrap_or_default()),
-        "{slow_body}"
-    );
+    assert_stopped(slow_status, &slow_body);
     // The lease is back: the next invocation runs.
-    let (st, v) = invoke(&s, &o, &echo, "echo").await;
-    assert_eq!((st, v["outcome"].as_str()), (200, Some("OK")), "{v}");
+    assert_outcome(invoke(&s, &o, &echo, "echo").await, "OK");
+}
+
+/// A `200` whose run was stopped by its CPU budget or its wall time.
+fn assert_stopped(st: u16, v: &Value) {
+    assert_eq!(st, 200);
+    assert!(
+        ["TIMEOUT", "OUT_OF_FUEL"].contains(&v["outcome"].as_str().unwrap_or_default()),
+        "{v}"
+    );
 }
 
 /// A `429 RATE_LIMITED` from the org's rate limit, with a `Retry-After` in whole
@@ -340,14 +284,7 @@ async fn org_rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
     let (o, echo, attacks, _) = setup(&s, json!({"invocations_per_minute": 2})).await;
     assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
     assert_eq!(invoke(&s, &o, &attacks, "ok").await.0, 200);
-    let (st, h, v) = s
-        .call_with_headers(
-            "POST",
-            &format!("/v1/installs/{echo}/invoke"),
-            Some(&o.member),
-            Some(json!({"action": "echo", "input": {}})),
-        )
-        .await;
+    let (st, h, v) = invoke_with_headers(&s, &o.member, &echo, "echo").await;
     assert_org_rate_refusal(st, &h, &v);
     assert!(h["ratelimit-policy"].contains("q=2"), "{h:?}");
     assert!(h["ratelimit-policy"].contains("w=60"), "{h:?}");
@@ -358,38 +295,24 @@ async fn org_rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
 
 /// Status of an echo invocation by a new org (with its own echo install).
 async fn another_orgs_echo(s: &Server) -> u16 {
-    let other = org(s, "other").await;
-    let i = s
-        .ok(
-            "POST",
-            "/v1/installs",
-            Some(&other.admin),
-            Some(json!({"plugin": "@examples/echo", "config": {"greeting": "yo"}})),
-            201,
-        )
-        .await;
-    invoke(s, &other, i["id"].as_str().unwrap(), "echo").await.0
+    let body = json!({"plugin": "@examples/echo", "config": {"greeting": "yo"}});
+    let (other, echo) = org_with_install(s, "other", body).await;
+    invoke(s, &other, &echo, "echo").await.0
 }
 
 #[tokio::test]
 async fn admitted_invocations_say_where_each_rate_limit_stands() {
     let s = Server::start();
     let (o, echo, _, _) = setup(&s, json!({"invocations_per_minute": 5})).await;
-    s.ok(
-        "PATCH",
+    s.patch(
         &format!("/v1/installs/{echo}"),
-        Some(&o.admin),
-        Some(json!({"rate_limit_per_minute": 3})),
-        200,
+        &o.admin,
+        json!({"rate_limit_per_minute": 3}),
     )
     .await;
-    let path = format!("/v1/installs/{echo}/invoke");
-    let body = json!({"action": "echo", "input": {}});
     for remaining in [(4, 2), (3, 1)] {
-        let (st, h, v) = s
-            .call_with_headers("POST", &path, Some(&o.member), Some(body.clone()))
-            .await;
-        assert_eq!((st, v["outcome"].as_str()), (200, Some("OK")), "{v}");
+        let (st, h, v) = invoke_with_headers(&s, &o.member, &echo, "echo").await;
+        assert_outcome((st, v), "OK");
         assert_eq!(
             h["ratelimit-policy"], "\"org\";q=5;w=60, \"install\";q=3;w=60",
             "{h:?}"
@@ -422,43 +345,27 @@ async fn a_rate_limited_org_is_refused_before_its_install_is_looked_up() {
 async fn hammering_beyond_the_org_rate_keeps_getting_the_same_refusal_and_spares_others() {
     let s = Server::start();
     let (o, echo, _, _) = setup(&s, json!({"invocations_per_minute": 2})).await;
-    let path = format!("/v1/installs/{echo}/invoke");
-    let body = json!({"action": "echo", "input": {}});
     for _ in 0..2 {
         assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
     }
     // Every repeat is refused the same way, whether the limiter or the node's
     // memory of the last refusal answers (the second and later ones).
     for _ in 0..20 {
-        let (st, h, v) = s
-            .call_with_headers("POST", &path, Some(&o.member), Some(body.clone()))
-            .await;
+        let (st, h, v) = invoke_with_headers(&s, &o.member, &echo, "echo").await;
         assert_org_rate_refusal(st, &h, &v);
         assert_eq!(h["ratelimit-policy"], "\"org\";q=2;w=60");
         assert!(h["ratelimit"].starts_with("\"org\";r=0;t="), "{h:?}");
     }
     // The org's other keys are refused too (one limit per org), a key that never
     // authenticated is still unauthenticated, and another org is untouched.
-    let (st, _) = invoke_with(&s, &o.admin, &echo).await;
+    let (st, _) = s.invoke(&o.admin, &echo, "echo", json!({})).await;
     assert_eq!(st, 429);
-    let (st, v) = invoke_with(&s, "tny_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &echo).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (401, Some("UNAUTHENTICATED"))
-    );
+    let stranger = "tny_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let answer = s.invoke(stranger, &echo, "echo", json!({})).await;
+    assert_refused(answer, 401, "UNAUTHENTICATED");
     assert_eq!(another_orgs_echo(&s).await, 200);
     // None of the refusals was metered.
     assert_eq!(quota(&s, &o, "executions_per_day").await["used"], 2);
-}
-
-async fn invoke_with(s: &Server, key: &str, install: &str) -> (u16, Value) {
-    s.call(
-        "POST",
-        &format!("/v1/installs/{install}/invoke"),
-        Some(key),
-        Some(json!({"action": "echo", "input": {}})),
-    )
-    .await
 }
 
 #[tokio::test]
@@ -467,26 +374,16 @@ async fn an_install_rate_limit_below_the_orgs_applies_to_that_install_only() {
     let (o, echo, attacks, _) = setup(&s, json!({})).await;
     let path = format!("/v1/installs/{echo}");
     // Zero is refused and changes nothing.
-    let (st, v) = s
-        .call(
-            "PATCH",
-            &path,
-            Some(&o.admin),
-            Some(json!({"rate_limit_per_minute": 0})),
-        )
-        .await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("INVALID_REQUEST"))
-    );
+    s.refused(
+        "PATCH",
+        &path,
+        Some(&o.admin),
+        Some(json!({"rate_limit_per_minute": 0})),
+        (400, "INVALID_REQUEST"),
+    )
+    .await;
     let v = s
-        .ok(
-            "PATCH",
-            &path,
-            Some(&o.admin),
-            Some(json!({"rate_limit_per_minute": 1})),
-            200,
-        )
+        .patch(&path, &o.admin, json!({"rate_limit_per_minute": 1}))
         .await;
     assert_eq!(v["rate_limit_per_minute"], 1, "{v}");
     assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
@@ -495,14 +392,8 @@ async fn an_install_rate_limit_below_the_orgs_applies_to_that_install_only() {
     assert_eq!(v["error"]["details"]["limit"], "install");
     assert_eq!(invoke(&s, &o, &attacks, "ok").await.0, 200);
     // null removes the install's own limit.
-    s.ok(
-        "PATCH",
-        &path,
-        Some(&o.admin),
-        Some(json!({"rate_limit_per_minute": null})),
-        200,
-    )
-    .await;
+    s.patch(&path, &o.admin, json!({"rate_limit_per_minute": null}))
+        .await;
     assert_eq!(invoke(&s, &o, &echo, "echo").await.0, 200);
 }
 
@@ -521,7 +412,7 @@ async fn standing_quotas_refuse_one_more_install_or_agent() {
     assert_eq!(st, 429, "{v}");
     assert_eq!(v["error"]["code"], "QUOTA_EXCEEDED");
     assert_eq!(v["error"]["details"]["quota"], "plugins_installed");
-    let list = s.ok("GET", "/v1/installs", Some(&o.admin), None, 200).await;
+    let list = s.get("/v1/installs", &o.admin).await;
     assert_eq!(list.as_array().unwrap().len(), 3);
     let (st, v) = s
         .call(
@@ -542,7 +433,7 @@ async fn standing_quotas_refuse_one_more_install_or_agent() {
 async fn limits_are_visible_to_members_and_only_the_operator_overrides_them() {
     let s = Server::start();
     let (o, _, _, _) = setup(&s, json!({"executions_per_day": 7})).await;
-    let v = s.ok("GET", "/v1/limits", Some(&o.viewer), None, 200).await;
+    let v = s.get("/v1/limits", &o.viewer).await;
     assert_eq!(v["effective"]["name"], "starter");
     assert_eq!(v["effective"]["executions_per_day"], 7);
     assert_eq!(v["effective"]["concurrent_executions"], 5);
@@ -580,11 +471,11 @@ async fn limits_are_visible_to_members_and_only_the_operator_overrides_them() {
             .await;
         assert_eq!(st, 400, "{bad} -> {v}");
     }
-    let v = s.ok("GET", "/v1/limits", Some(&o.member), None, 200).await;
+    let v = s.get("/v1/limits", &o.member).await;
     assert_eq!(v["effective"]["executions_per_day"], 7);
     // {} clears the overrides.
-    set_limits(&s, &o, json!({})).await;
-    let v = s.ok("GET", "/v1/limits", Some(&o.member), None, 200).await;
+    s.set_limits(&o.id, json!({})).await;
+    let v = s.get("/v1/limits", &o.member).await;
     assert_eq!(v["effective"]["executions_per_day"], 1000);
 }
 
@@ -605,54 +496,18 @@ async fn custom_tiers_come_from_the_config_file() {
         },
         None,
     );
-    let op = Some(s.operator_key.as_str());
+    let op = s.operator_key.as_str();
     for (tier, per_day, concurrent) in [("pro", 7000, 5), ("free", 50, 1)] {
-        let org = s
-            .ok(
-                "POST",
-                "/v1/orgs",
-                op,
-                Some(json!({"name": format!("org-{tier}"), "tier": tier})),
-                201,
-            )
-            .await;
-        let id = org["id"].as_str().unwrap();
-        let u = s
-            .ok(
-                "POST",
-                &format!("/v1/orgs/{id}/users"),
-                op,
-                Some(json!({"name": "v", "role": "viewer"})),
-                201,
-            )
-            .await;
-        let k = s
-            .ok(
-                "POST",
-                &format!("/v1/orgs/{id}/keys"),
-                op,
-                Some(json!({"owner": {"kind": "user", "id": u["id"]}, "name": "v"})),
-                201,
-            )
-            .await;
-        let v = s
-            .ok("GET", "/v1/limits", k["key"].as_str(), None, 200)
-            .await;
+        let org = json!({"name": format!("org-{tier}"), "tier": tier});
+        let id = id_of(&s.create("/v1/orgs", op, org).await);
+        let (_, key) = provision_user(&s, &id, "v", "viewer", "v").await;
+        let v = s.get("/v1/limits", &key).await;
         assert_eq!(v["effective"]["name"], tier);
         assert_eq!(v["effective"]["executions_per_day"], per_day);
         assert_eq!(v["effective"]["concurrent_executions"], concurrent);
     }
-    let (st, v) = s
-        .call(
-            "POST",
-            "/v1/orgs",
-            op,
-            Some(json!({"name": "x", "tier": "gold"})),
-        )
-        .await;
+    let gold = json!({"name": "x", "tier": "gold"});
+    let (st, v) = s.call("POST", "/v1/orgs", Some(op), Some(gold)).await;
     assert_eq!(st, 400);
-    assert!(
-        v["error"]["message"].as_str().unwrap().contains("pro"),
-        "{v}"
-    );
+    assert_message_contains(&v, "pro");
 }

@@ -40,25 +40,29 @@ fn master_key() -> String {
 
 /// An org on `s` with `echo` installed and `overrides` applied; returns (org, install).
 async fn org_with_echo(s: &Server, name: &str, overrides: Value) -> (Org, String) {
-    let o = org(s, name).await;
-    let i = s
-        .ok(
-            "POST",
-            "/v1/installs",
-            Some(&o.admin),
-            Some(json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}})),
-            201,
-        )
-        .await;
-    s.ok(
-        "PUT",
-        &format!("/v1/orgs/{}/limits", o.id),
-        Some(&s.operator_key),
-        Some(overrides),
-        200,
-    )
-    .await;
-    (o, i["id"].as_str().unwrap().to_string())
+    let (o, echo) = org_with_install(s, name, echo_install()).await;
+    s.set_limits(&o.id, overrides).await;
+    (o, echo)
+}
+
+/// Two nodes on one new PostgreSQL database sharing a master key (and whatever
+/// else `args` says); node A owns the database, and both use its operator key.
+async fn two_nodes(args: Vec<String>) -> (Server, Server) {
+    let db = Server::migrated_db().await;
+    let launch = Launch {
+        database_url: Some(db.app_url.clone()),
+        args,
+        env: vec![("TENANTRY_MASTER_KEY".into(), master_key())],
+    };
+    let a = Server::start_with(launch.clone(), Some(db));
+    let mut b = Server::start_with(launch, None);
+    b.operator_key = a.operator_key.clone();
+    (a, b)
+}
+
+/// The echo invocation the tests send, with an empty input.
+fn echo_call() -> Value {
+    json!({"action": "echo", "input": {}})
 }
 
 /// Sends `n` invocations alternating between the nodes, all in flight at once;
@@ -96,15 +100,7 @@ async fn hammer(
 async fn two_nodes_share_one_rate_limit_and_one_daily_quota() {
     let redis = redis_url();
     let conn = require_redis(&redis).await;
-    let db = Server::migrated_db().await;
-    let launch = Launch {
-        database_url: Some(db.app_url.clone()),
-        args: vec!["--redis-url".into(), redis.clone()],
-        env: vec![("TENANTRY_MASTER_KEY".into(), master_key())],
-    };
-    let a = Server::start_with(launch.clone(), Some(db));
-    let mut b = Server::start_with(launch, None);
-    b.operator_key = a.operator_key.clone();
+    let (a, b) = two_nodes(vec!["--redis-url".into(), redis.clone()]).await;
     publish_examples(&a).await;
 
     // Rate limit: 10 per minute for the org, whichever node serves.
@@ -116,16 +112,15 @@ async fn two_nodes_share_one_rate_limit_and_one_daily_quota() {
     .await;
     // Node A uses 6 of the 10; node B, which alone would admit 10, admits only what
     // is left; then both nodes at once admit (almost) nothing more.
-    let path = format!("/v1/installs/{echo1}/invoke");
-    let body = json!({"action": "echo", "input": {}});
+    let path = invoke_path(&echo1);
     for _ in 0..6 {
-        a.ok("POST", &path, Some(&o1.member), Some(body.clone()), 200)
+        a.ok("POST", &path, Some(&o1.member), Some(echo_call()), 200)
             .await;
     }
     let mut on_b = Vec::new();
     for _ in 0..10 {
         let (st, v) = b
-            .call("POST", &path, Some(&o1.member), Some(body.clone()))
+            .call("POST", &path, Some(&o1.member), Some(echo_call()))
             .await;
         on_b.push((st, v["error"]["details"]["limit"].clone()));
     }
@@ -163,15 +158,9 @@ async fn two_nodes_share_one_rate_limit_and_one_daily_quota() {
     let refused = results.iter().filter(|r| r.2 == "QUOTA_EXCEEDED").count();
     assert_eq!((admitted, refused), (12, 18), "{results:?}");
     for s in [&a, &b] {
-        let v = s.ok("GET", "/v1/limits", Some(&o2.viewer), None, 200).await;
+        let v = s.get("/v1/limits", &o2.viewer).await;
         assert_eq!(v["limiter"]["backend"], "redis");
-        let day = v["quotas"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|q| q["quota"] == "executions_per_day")
-            .cloned()
-            .unwrap();
+        let day = quota_in(&v, "executions_per_day");
         assert_eq!(
             (day["used"].as_u64(), day["limit"].as_u64()),
             (Some(12), Some(12))
@@ -244,10 +233,9 @@ async fn redis_killed_rate_limits_fall_back_to_local_and_billing_quotas_refuse_t
     );
     publish_examples(&s).await;
     let (o, echo) = org_with_echo(&s, "acme", json!({"invocations_per_minute": 4})).await;
-    let path = format!("/v1/installs/{echo}/invoke");
-    let body = json!({"action": "echo", "input": {}});
+    let path = invoke_path(&echo);
     let v = s
-        .ok("POST", &path, Some(&o.member), Some(body.clone()), 200)
+        .ok("POST", &path, Some(&o.member), Some(echo_call()), 200)
         .await;
     assert_eq!(v["outcome"], "OK");
 
@@ -258,7 +246,7 @@ async fn redis_killed_rate_limits_fall_back_to_local_and_billing_quotas_refuse_t
     let mut codes = Vec::new();
     for _ in 0..8 {
         let (st, v) = s
-            .call("POST", &path, Some(&o.member), Some(body.clone()))
+            .call("POST", &path, Some(&o.member), Some(echo_call()))
             .await;
         codes.push((st, v["error"]["code"].as_str().unwrap_or("").to_string()));
     }
@@ -271,7 +259,7 @@ async fn redis_killed_rate_limits_fall_back_to_local_and_billing_quotas_refuse_t
         .filter(|c| c.0 == 429 && c.1 == "RATE_LIMITED")
         .count();
     assert_eq!((unavailable, limited), (4, 4), "{codes:?}");
-    let v = s.ok("GET", "/v1/limits", Some(&o.viewer), None, 200).await;
+    let v = s.get("/v1/limits", &o.viewer).await;
     assert_eq!(v["limiter"]["degraded"], true, "{v}");
     assert!(
         v["limiter"]["fallback_decisions"].as_u64().unwrap() > 0,
@@ -285,7 +273,7 @@ async fn redis_killed_rate_limits_fall_back_to_local_and_billing_quotas_refuse_t
     let mut recovered = None;
     for _ in 0..100 {
         let (st, v) = s
-            .call("POST", &path, Some(&o.member), Some(body.clone()))
+            .call("POST", &path, Some(&o.member), Some(echo_call()))
             .await;
         if st == 200 {
             recovered = Some(v);
@@ -295,16 +283,10 @@ async fn redis_killed_rate_limits_fall_back_to_local_and_billing_quotas_refuse_t
     }
     let v = recovered.expect("invocations work again once Redis is back");
     assert_eq!(v["outcome"], "OK");
-    let v = s.ok("GET", "/v1/limits", Some(&o.viewer), None, 200).await;
+    let v = s.get("/v1/limits", &o.viewer).await;
     assert_eq!(v["limiter"]["degraded"], false, "{v}");
     // The day's counter was re-seeded from durable usage (the first run, and this one).
-    let day = v["quotas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["quota"] == "executions_per_day")
-        .cloned()
-        .unwrap();
+    let day = quota_in(&v, "executions_per_day");
     assert!(day["used"].as_u64().unwrap() >= 2, "{v}");
     let logs = s.logs();
     assert!(!logs.contains("panicked"), "the server panicked:\n{logs}");
@@ -320,41 +302,26 @@ async fn redis_killed_rate_limits_fall_back_to_local_and_billing_quotas_refuse_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_key_revoked_on_one_node_stops_the_version_on_every_node() {
-    let db = Server::migrated_db().await;
-    let launch = Launch {
-        database_url: Some(db.app_url.clone()),
-        args: vec![],
-        env: vec![("TENANTRY_MASTER_KEY".into(), master_key())],
-    };
-    let a = Server::start_with(launch.clone(), Some(db));
-    let mut b = Server::start_with(launch, None);
-    b.operator_key = a.operator_key.clone();
+    let (a, b) = two_nodes(vec![]).await;
     let p = publish_examples(&a).await;
-    let (o, echo) = org_with_echo(&a, "revoked", json!({})).await;
-    let path = format!("/v1/installs/{echo}/invoke");
-    let body = json!({"action": "echo", "input": {}});
+    let (o, install) = org_with_echo(&a, "revoked", json!({})).await;
+    let path = invoke_path(&install);
     // Both nodes have verified, compiled and cached the version.
     for node in [&a, &b] {
-        node.ok("POST", &path, Some(&o.member), Some(body.clone()), 200)
+        node.ok("POST", &path, Some(&o.member), Some(echo_call()), 200)
             .await;
     }
-    a.ok(
-        "DELETE",
-        &format!("/v1/publisher-keys/{}", p.key.public_key().key_id()),
-        Some(&a.operator_key),
-        None,
-        204,
-    )
-    .await;
-    for (name, node) in [("a", &a), ("b", &b)] {
-        let (st, v) = node
-            .call("POST", &path, Some(&o.member), Some(body.clone()))
-            .await;
-        assert_eq!(
-            (st, v["error"]["code"].as_str()),
-            (400, Some("KEY_NOT_VALID")),
-            "node {name} must refuse at once: {v}"
-        );
+    a.revoke_publisher_key(&p).await;
+    // Every node must refuse at once.
+    for node in [&a, &b] {
+        node.refused(
+            "POST",
+            &path,
+            Some(&o.member),
+            Some(echo_call()),
+            (400, "KEY_NOT_VALID"),
+        )
+        .await;
     }
 }
 
@@ -362,64 +329,42 @@ async fn a_publisher_key_revoked_on_one_node_stops_the_version_on_every_node() {
 /// are refused by node B at its very next request, though B has just served both.
 #[tokio::test]
 async fn a_key_revoked_or_an_install_disabled_on_one_node_stops_on_every_node_at_once() {
-    let db = Server::migrated_db().await;
-    let launch = Launch {
-        database_url: Some(db.app_url.clone()),
-        args: vec![],
-        env: vec![("TENANTRY_MASTER_KEY".into(), master_key())],
-    };
-    let a = Server::start_with(launch.clone(), Some(db));
-    let mut b = Server::start_with(launch, None);
-    b.operator_key = a.operator_key.clone();
+    let (a, b) = two_nodes(vec![]).await;
     publish_examples(&a).await;
-    let (o, echo) = org_with_echo(&a, "nodes", json!({})).await;
-    let k = a
-        .ok(
-            "POST",
-            "/v1/keys",
-            Some(&o.owner),
-            Some(json!({"owner": {"kind": "self"}, "name": "short-lived"})),
-            201,
+    let (o, install) = org_with_echo(&a, "nodes", json!({})).await;
+    let (key_id, key) = a
+        .create_key(
+            &o.owner,
+            json!({"owner": {"kind": "self"}, "name": "short-lived"}),
         )
         .await;
-    let (key_id, key) = (k["id"].as_str().unwrap(), k["key"].as_str().unwrap());
-    let path = format!("/v1/installs/{echo}/invoke");
-    let body = json!({"action": "echo", "input": {}});
+    let path = invoke_path(&install);
     for node in [&a, &b] {
-        node.ok("POST", &path, Some(key), Some(body.clone()), 200)
-            .await;
-        node.ok("POST", &path, Some(&o.member), Some(body.clone()), 200)
-            .await;
+        for k in [&key, &o.member] {
+            node.ok("POST", &path, Some(k), Some(echo_call()), 200)
+                .await;
+        }
     }
-    a.ok(
-        "DELETE",
-        &format!("/v1/keys/{key_id}"),
-        Some(&o.owner),
-        None,
-        200,
-    )
-    .await;
+    a.delete(&format!("/v1/keys/{key_id}"), &o.owner, 200).await;
     b.refused(
         "POST",
         &path,
-        Some(key),
-        Some(body.clone()),
+        Some(&key),
+        Some(echo_call()),
         (401, "UNAUTHENTICATED"),
     )
     .await;
-    a.ok(
-        "PATCH",
-        &format!("/v1/installs/{echo}"),
-        Some(&o.admin),
-        Some(json!({"enabled": false})),
-        200,
+    a.patch(
+        &format!("/v1/installs/{install}"),
+        &o.admin,
+        json!({"enabled": false}),
     )
     .await;
     b.refused(
         "POST",
         &path,
         Some(&o.member),
-        Some(body),
+        Some(echo_call()),
         (409, "INSTALL_DISABLED"),
     )
     .await;

@@ -6,28 +6,15 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
+/// Installs `plugin` (greeting `hi`) with `grants`, as the org's admin.
 async fn install(s: &Server, o: &Org, plugin: &str, grants: Value) -> String {
-    let i = s
-        .ok(
-            "POST",
-            "/v1/installs",
-            Some(&o.admin),
-            Some(json!({"plugin": plugin, "config": {"greeting": "hi"}, "grants": grants})),
-            201,
-        )
-        .await;
-    i["id"].as_str().expect("install id").to_string()
+    let body = json!({"plugin": plugin, "config": {"greeting": "hi"}, "grants": grants});
+    s.install(&o.admin, body).await
 }
 
+/// Runs `action` of `install` as the org's member (`200`); returns the result.
 async fn run(s: &Server, o: &Org, install: &str, action: &str, input: Value) -> Value {
-    s.ok(
-        "POST",
-        &format!("/v1/installs/{install}/invoke"),
-        Some(&o.member),
-        Some(json!({"action": action, "input": input})),
-        200,
-    )
-    .await
+    s.run(&o.member, install, action, input).await
 }
 
 on_both_stores!(
@@ -40,52 +27,30 @@ async fn another_install_of_the_same_org_cannot_read_or_overwrite_its_kv_or_secr
     publish_examples(&s).await;
     let o = org(&s, "one-org").await;
     let counter = install(&s, &o, "@examples/kv-counter", json!({"kv": true})).await;
-    let attacks = install(
-        &s,
-        &o,
-        "@examples/attacks",
-        json!({"kv": true, "secrets": ["api_token"]}),
-    )
-    .await;
-    let victim = install(
-        &s,
-        &o,
-        "@examples/secret-user",
-        json!({"secrets": ["api_token"]}),
-    )
-    .await;
+    let kv_and_secret = json!({"kv": true, "secrets": ["api_token"]});
+    let attacks = install(&s, &o, "@examples/attacks", kv_and_secret).await;
+    let secret = json!({"secrets": ["api_token"]});
+    let victim = install(&s, &o, "@examples/secret-user", secret).await;
+    let attack = |action: &'static str, input: Value| run(&s, &o, &attacks, action, input);
     let r = run(&s, &o, &counter, "increment", json!({"name": "x"})).await;
     assert_eq!(r["output"]["value"], 1, "the victim's own write: {r}");
-    s.ok(
-        "PUT",
-        &format!("/v1/installs/{victim}/secrets/api_token"),
-        Some(&o.owner),
-        Some(json!({"value": "victim-secret"})),
-        200,
-    )
-    .await;
+    s.set_secret(&o.owner, &victim, "api_token", "victim-secret")
+        .await;
 
     // The attacker install of the same org reads the victim's key: nothing.
-    let r = run(&s, &o, &attacks, "kv-get", json!({"key": "counter/x"})).await;
+    let r = attack("kv-get", json!({"key": "counter/x"})).await;
     assert_eq!(
         (&r["outcome"], &r["output"]),
         (&json!("OK"), &Value::Null),
         "{r}"
     );
     // It writes the same key: only into its own namespace.
-    let r = run(
-        &s,
-        &o,
-        &attacks,
-        "kv-set",
-        json!({"key": "counter/x", "value": "999"}),
-    )
-    .await;
+    let r = attack("kv-set", json!({"key": "counter/x", "value": "999"})).await;
     assert_eq!(r["outcome"], "OK", "{r}");
     let r = run(&s, &o, &counter, "get", json!({"name": "x"})).await;
     assert_eq!(r["output"]["value"], 1, "the victim's value survived: {r}");
     // The same secret name on the attacker's install holds nothing of the victim's.
-    let r = run(&s, &o, &attacks, "secret", json!({"name": "api_token"})).await;
+    let r = attack("secret", json!({"name": "api_token"})).await;
     assert_eq!(
         (&r["outcome"], &r["output"]),
         (&json!("OK"), &Value::Null),
@@ -95,14 +60,8 @@ async fn another_install_of_the_same_org_cannot_read_or_overwrite_its_kv_or_secr
     assert_eq!(r["output"]["length"], "victim-secret".len(), "{r}");
 
     // Deleting the secret takes it out of the sandbox at once.
-    s.ok(
-        "DELETE",
-        &format!("/v1/installs/{victim}/secrets/api_token"),
-        Some(&o.owner),
-        None,
-        204,
-    )
-    .await;
+    let secret = format!("/v1/installs/{victim}/secrets/api_token");
+    s.delete(&secret, &o.owner, 204).await;
     let r = run(&s, &o, &victim, "check", json!({})).await;
     assert_ne!(r["output"]["length"], "victim-secret".len(), "{r}");
 }
@@ -117,64 +76,42 @@ async fn tier_overrides_of_memory_host_calls_output_and_storage_reach_the_sandbo
     publish_examples(&s).await;
     let o = org(&s, "overridden").await;
     let attacks = install(&s, &o, "@examples/attacks", json!({"kv": true})).await;
-    s.ok(
-        "PUT",
-        &format!("/v1/orgs/{}/limits", o.id),
-        Some(&s.operator_key),
-        Some(json!({
+    s.set_limits(
+        &o.id,
+        json!({
             "memory_bytes": 4 << 20,
             "host_calls_per_execution": 3,
             "output_bytes": 100,
             "storage_bytes": 64,
-        })),
-        200,
+        }),
     )
     .await;
+    let attack = |action: &'static str, input: Value| run(&s, &o, &attacks, action, input);
 
-    let r = run(&s, &o, &attacks, "memory", json!({})).await;
+    let r = attack("memory", json!({})).await;
     assert_eq!(r["outcome"], "MEMORY_LIMIT", "{r}");
     let peak = r["stats"]["peak_memory_bytes"].as_u64().unwrap_or(u64::MAX);
     assert!(peak <= 4 << 20, "peak {peak} over the 4 MiB override");
 
-    let r = run(&s, &o, &attacks, "host-flood", json!({"n": 2})).await;
+    let r = attack("host-flood", json!({"n": 2})).await;
     assert_eq!(r["outcome"], "OK", "{r}");
-    let r = run(&s, &o, &attacks, "host-flood", json!({"n": 5})).await;
+    let r = attack("host-flood", json!({"n": 5})).await;
     assert_eq!(r["outcome"], "MAX_HOST_CALLS", "{r}");
 
-    let r = run(&s, &o, &attacks, "output", json!({"bytes": 50})).await;
+    let r = attack("output", json!({"bytes": 50})).await;
     assert_eq!(r["outcome"], "OK", "{r}");
-    let r = run(&s, &o, &attacks, "output", json!({"bytes": 200})).await;
+    let r = attack("output", json!({"bytes": 200})).await;
     assert_eq!(r["outcome"], "OUTPUT_TOO_LARGE", "{r}");
 
     // The kv storage quota (64 bytes for the org): a small write fits, a larger one
     // is refused inside the sandbox and stores nothing.
-    let r = run(
-        &s,
-        &o,
-        &attacks,
-        "kv-set",
-        json!({"key": "k", "value": "small"}),
-    )
-    .await;
+    let r = attack("kv-set", json!({"key": "k", "value": "small"})).await;
     assert_eq!(r["outcome"], "OK", "{r}");
     let big = "x".repeat(100);
-    let r = run(
-        &s,
-        &o,
-        &attacks,
-        "kv-set",
-        json!({"key": "big", "value": big}),
-    )
-    .await;
+    let r = attack("kv-set", json!({"key": "big", "value": big})).await;
     assert_ne!(r["outcome"], "OK", "{r}");
-    assert!(
-        r["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("storage quota"),
-        "{r}"
-    );
-    let r = run(&s, &o, &attacks, "kv-get", json!({"key": "big"})).await;
+    assert_message_contains(&r, "storage quota");
+    let r = attack("kv-get", json!({"key": "big"})).await;
     assert_eq!(r["output"], Value::Null, "{r}");
 }
 
@@ -187,9 +124,7 @@ on_both_stores!(
 async fn operator_provisioning_leaves_an_audit_entry_in_the_org_on(s: Server) {
     // `org()` provisions the users and their keys with the operator key.
     let o = org(&s, "provisioned").await;
-    let audit = s
-        .ok("GET", "/v1/audit?limit=1000", Some(&o.owner), None, 200)
-        .await;
+    let audit = s.get("/v1/audit?limit=1000", &o.owner).await;
     let by_operator: Vec<&Value> = audit
         .as_array()
         .expect("audit")
@@ -210,9 +145,7 @@ async fn operator_provisioning_leaves_an_audit_entry_in_the_org_on(s: Server) {
 async fn a_manifest_tampered_in_the_database_is_refused_before_use_pooled() {
     use sqlx::Connection;
     let s = Server::start_pooled().await;
-    let p = publisher(&s, "acme").await;
-    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("tamper"))
-        .await;
+    acme_publishes(&s, "tool", "tamper").await;
     let db = s.db.as_ref().expect("pooled");
     let mut c = sqlx::PgConnection::connect(&db.owner_url)
         .await
@@ -225,16 +158,7 @@ async fn a_manifest_tampered_in_the_database_is_refused_before_use_pooled() {
     .expect("tamper")
     .rows_affected();
     assert_eq!(n, 1);
-    let o = org(&s, "tampered").await;
-    s.refused(
-        "POST",
-        "/v1/installs",
-        Some(&o.admin),
-        Some(json!({"plugin": "@acme/tool", "config": {"greeting": "x"}})),
-        (400, "ARTIFACT_TAMPERED"),
-    )
-    .await;
-    assert_eq!(s.rows(Some(&o.id), "installs").await, 0);
+    install_is_refused_as_tampered(&s, "tampered").await;
 }
 
 on_both_stores!(
@@ -248,20 +172,11 @@ on_both_stores!(
 async fn a_nested_tool_call_shares_its_callers_host_call_budget_on(s: Server) {
     let p = publish_examples(&s).await;
     // The tool-caller example, republished to call the kv counter (2 host calls).
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins/tool-caller");
-    let mut m: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("tenantry.json")).expect("manifest"))
-            .expect("manifest json");
+    let (mut m, wasm) = example_plugin("tool-caller");
     m["version"] = json!("0.2.0");
     m["dependencies"] = json!({"@examples/kv-counter": "*"});
     m["permissions"]["tools"] = json!(["@examples/kv-counter"]);
-    s.publish(
-        &p,
-        &m,
-        &std::fs::read(dir.join("plugin.wasm")).expect("wasm"),
-    )
-    .await;
+    s.publish(&p, &m, &wasm).await;
     let o = org(&s, "nested").await;
     install(&s, &o, "@examples/kv-counter", json!({"kv": true})).await;
     let caller = install(
@@ -280,16 +195,9 @@ async fn a_nested_tool_call_shares_its_callers_host_call_budget_on(s: Server) {
         total >= 3,
         "the tool call plus the counter's kv get and set: {r}"
     );
-    let limits = format!("/v1/orgs/{}/limits", o.id);
     for (budget, ok) in [(total - 1, false), (total, true)] {
-        s.ok(
-            "PUT",
-            &limits,
-            Some(&s.operator_key),
-            Some(json!({"host_calls_per_execution": budget})),
-            200,
-        )
-        .await;
+        s.set_limits(&o.id, json!({"host_calls_per_execution": budget}))
+            .await;
         let r = run(&s, &o, &caller, "call", input.clone()).await;
         // Where the budget runs out decides whether the caller sees a failed tool
         // call or the whole execution ends: either way it is not OK.

@@ -20,23 +20,8 @@ const INSTALLS: usize = 10;
 async fn resident_memory_with_1000_orgs_and_10000_installs() {
     let s = Server::start();
     let p = publisher(&s, "scale").await;
-    let wasm = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/plugins/echo/plugin.wasm"
-    ))
-    .unwrap();
     for i in 0..INSTALLS {
-        let mut m: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../examples/plugins/echo/tenantry.json"
-            ))
-            .unwrap(),
-        )
-        .unwrap();
-        m["name"] = json!(format!("@scale/p{i}"));
-        m["publisher"] = json!("scale");
-        s.publish(&p, &m, &wasm).await;
+        publish_as_scale(&s, &p, "echo", &format!("p{i}")).await;
     }
     let rss_empty = s.rss_bytes();
     let started = std::time::Instant::now();
@@ -46,16 +31,16 @@ async fn resident_memory_with_1000_orgs_and_10000_installs() {
         let futs = chunk.iter().map(|n| {
             let (s, op) = (&s, op.clone());
             async move {
-                let o = s.ok("POST", "/v1/orgs", Some(&op), Some(json!({"name": format!("org{n}"), "tier": "enterprise"})), 201).await;
-                let id = o["id"].as_str().unwrap().to_string();
-                let u = s.ok("POST", &format!("/v1/orgs/{id}/users"), Some(&op), Some(json!({"name": "owner", "role": "owner"})), 201).await;
-                let k = s.ok("POST", &format!("/v1/orgs/{id}/keys"), Some(&op), Some(json!({"owner": {"kind": "user", "id": u["id"]}, "name": "k"})), 201).await;
-                let key = k["key"].as_str().unwrap().to_string();
+                let org = json!({"name": format!("org{n}"), "tier": "enterprise"});
+                let id = id_of(&s.create("/v1/orgs", &op, org).await);
+                let (_, key) = provision_user(s, &id, "owner", "owner", "k").await;
                 let mut first = String::new();
                 for i in 0..INSTALLS {
-                    let inst = s.ok("POST", "/v1/installs", Some(&key), Some(json!({"plugin": format!("@scale/p{i}"), "config": {"greeting": "x"}})), 201).await;
+                    let body =
+                        json!({"plugin": format!("@scale/p{i}"), "config": {"greeting": "x"}});
+                    let inst = s.install(&key, body).await;
                     if i == 0 {
-                        first = inst["id"].as_str().unwrap().to_string();
+                        first = inst;
                     }
                 }
                 (key, first)
@@ -75,39 +60,16 @@ async fn resident_memory_with_1000_orgs_and_10000_installs() {
 
     // 50 concurrent invocations of a CPU-bound loop (each runs until its fuel or wall
     // time ends), sampled while they run.
-    let attacks = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/plugins/attacks/plugin.wasm"
-    ))
-    .unwrap();
-    let mut am: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/plugins/attacks/tenantry.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    am["name"] = json!("@scale/attacks");
-    am["publisher"] = json!("scale");
-    s.publish(&p, &am, &attacks).await;
+    publish_as_scale(&s, &p, "attacks", "attacks").await;
     let mut targets = Vec::new();
     for (key, _) in owners.iter().take(50) {
-        let i = s
-            .ok(
-                "POST",
-                "/v1/installs",
-                Some(key),
-                Some(json!({"plugin": "@scale/attacks"})),
-                201,
-            )
-            .await;
-        targets.push((key.clone(), i["id"].as_str().unwrap().to_string()));
+        let i = s.install(key, json!({"plugin": "@scale/attacks"})).await;
+        targets.push((key.clone(), i));
     }
     // Warm the compile cache first.
     s.ok(
         "POST",
-        &format!("/v1/installs/{}/invoke", targets[0].1),
+        &invoke_path(&targets[0].1),
         Some(&targets[0].0),
         Some(json!({"action": "ok"})),
         200,
@@ -120,7 +82,7 @@ async fn resident_memory_with_1000_orgs_and_10000_installs() {
         async move {
             s.ok(
                 "POST",
-                &format!("/v1/installs/{id}/invoke"),
+                &invoke_path(id),
                 Some(key),
                 Some(json!({"action": "loop"})),
                 200,
@@ -154,6 +116,14 @@ async fn resident_memory_with_1000_orgs_and_10000_installs() {
             .iter()
             .all(|r| r["outcome"] == "OUT_OF_FUEL" || r["outcome"] == "TIMEOUT")
     );
+}
+
+/// Publishes the example plugin `example` as `@scale/<name>` (publisher `scale`).
+async fn publish_as_scale(s: &Server, p: &Publisher, example: &str, name: &str) {
+    let (mut m, wasm) = example_plugin(example);
+    m["name"] = json!(format!("@scale/{name}"));
+    m["publisher"] = json!("scale");
+    s.publish(p, &m, &wasm).await;
 }
 
 fn mib(b: u64) -> f64 {

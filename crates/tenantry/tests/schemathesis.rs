@@ -86,24 +86,10 @@ async fn populated(s: &Server) -> String {
     publish_examples(s).await;
     let o = org(s, "contract").await;
     for plugin in ["@examples/echo", "@examples/kv-counter"] {
-        let i = s
-            .ok(
-                "POST",
-                "/v1/installs",
-                Some(&o.admin),
-                Some(json!({"plugin": plugin, "config": {"greeting": "hi"}, "grants": {"kv": plugin.ends_with("counter")}})),
-                201,
-            )
+        let id = s
+            .install(&o.admin, json!({"plugin": plugin, "config": {"greeting": "hi"}, "grants": {"kv": plugin.ends_with("counter")}}))
             .await;
-        let id = i["id"].as_str().expect("install id");
-        s.ok(
-            "PUT",
-            &format!("/v1/agents/{}/installs/{id}", o.agent_id),
-            Some(&o.admin),
-            None,
-            201,
-        )
-        .await;
+        s.bind(&o, &id).await;
     }
     o.owner
 }

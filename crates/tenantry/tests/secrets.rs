@@ -14,17 +14,17 @@ on_both_stores!(
 );
 
 async fn secret_canary_never_appears_in_responses_or_logs_on(s: Server) {
-    let p = publisher(&s, "acme").await;
-    s.publish(&p, &manifest("acme", "tool", "1.0.0"), &component("t"))
-        .await;
+    acme_publishes(&s, "tool", "t").await;
     let o = org(&s, "iota").await;
-    let i = s.ok("POST", "/v1/installs", Some(&o.admin), Some(json!({"plugin": "@acme/tool", "config": {"greeting": "x"}, "grants": {"secrets": ["api_token"]}})), 201).await;
-    let id = i["id"].as_str().unwrap().to_string();
+    let id = s
+        .install(&o.admin, json!({"plugin": "@acme/tool", "config": {"greeting": "x"}, "grants": {"secrets": ["api_token"]}}))
+        .await;
+    let secret = |name: &str| format!("/v1/installs/{id}/secrets/{name}");
     let mut bodies = Vec::new();
     bodies.push(
         s.ok(
             "PUT",
-            &format!("/v1/installs/{id}/secrets/api_token"),
+            &secret("api_token"),
             Some(&o.owner),
             Some(json!({"value": CANARY})),
             200,
@@ -32,43 +32,24 @@ async fn secret_canary_never_appears_in_responses_or_logs_on(s: Server) {
         .await,
     );
     // Error paths that carry the value: wrong name, non-owner, oversized.
-    bodies.push(
-        s.call(
-            "PUT",
-            &format!("/v1/installs/{id}/secrets/nope"),
-            Some(&o.owner),
-            Some(json!({"value": CANARY})),
-        )
-        .await
-        .1,
-    );
-    bodies.push(
-        s.call(
-            "PUT",
-            &format!("/v1/installs/{id}/secrets/api_token"),
-            Some(&o.admin),
-            Some(json!({"value": CANARY})),
-        )
-        .await
-        .1,
-    );
-    bodies.push(
-        s.call(
-            "PUT",
-            &format!("/v1/installs/{id}/secrets/api_token"),
-            Some(&o.owner),
-            Some(json!({"value": CANARY, "extra": CANARY})),
-        )
-        .await
-        .1,
-    );
+    for (name, key, body) in [
+        ("nope", &o.owner, json!({"value": CANARY})),
+        ("api_token", &o.admin, json!({"value": CANARY})),
+        (
+            "api_token",
+            &o.owner,
+            json!({"value": CANARY, "extra": CANARY}),
+        ),
+    ] {
+        bodies.push(s.call("PUT", &secret(name), Some(key), Some(body)).await.1);
+    }
     for path in [
         format!("/v1/installs/{id}/secrets"),
         format!("/v1/installs/{id}"),
         "/v1/installs".into(),
         "/v1/audit?limit=1000".into(),
     ] {
-        bodies.push(s.ok("GET", &path, Some(&o.owner), None, 200).await);
+        bodies.push(s.get(&path, &o.owner).await);
     }
     for b in &bodies {
         assert!(

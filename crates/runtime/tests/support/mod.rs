@@ -170,10 +170,37 @@ pub fn install() -> InstallRef {
     }
 }
 
+/// Grants of the kv capability only.
+pub fn kv_grant() -> Grants {
+    Grants {
+        kv: true,
+        ..Grants::default()
+    }
+}
+
+/// The output of a successful invocation, as JSON (asserts the outcome is `Ok`).
+pub fn out(r: &InvocationResult) -> serde_json::Value {
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    serde_json::from_str(r.output.as_deref().unwrap()).unwrap()
+}
+
 impl World {
     pub fn load(&self, name: &str) -> Arc<LoadedPlugin> {
         let bytes = plugin_bytes(name);
         self.rt.load(name, &bytes).unwrap()
+    }
+
+    /// Runs `action` for a new install of a new org, with no grants and the
+    /// default limits.
+    pub async fn run_fresh(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        action: &str,
+        input: &str,
+    ) -> InvocationResult {
+        let none = Grants::default();
+        self.run(plugin, install(), action, input, &none, Limits::default())
+            .await
     }
 
     pub async fn run(

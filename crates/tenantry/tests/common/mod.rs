@@ -366,6 +366,96 @@ impl Server {
         .await
     }
 
+    /// `GET path` as `key`, expecting `200`; returns the body.
+    pub async fn get(&self, path: &str, key: &str) -> Value {
+        self.ok("GET", path, Some(key), None, 200).await
+    }
+
+    /// The status of `GET path` as `key` (for refusals whose body is not checked).
+    pub async fn get_status(&self, path: &str, key: &str) -> u16 {
+        self.call("GET", path, Some(key), None).await.0
+    }
+
+    /// `POST path` with `body` as `key`, expecting `201`; returns the body.
+    pub async fn create(&self, path: &str, key: &str, body: Value) -> Value {
+        self.ok("POST", path, Some(key), Some(body), 201).await
+    }
+
+    /// `PATCH path` with `body` as `key`, expecting `200`; returns the body.
+    pub async fn patch(&self, path: &str, key: &str, body: Value) -> Value {
+        self.ok("PATCH", path, Some(key), Some(body), 200).await
+    }
+
+    /// `DELETE path` as `key`, expecting `want` (`200` or `204`).
+    pub async fn delete(&self, path: &str, key: &str, want: u16) {
+        self.ok("DELETE", path, Some(key), None, want).await;
+    }
+
+    /// Installs a plugin (`body` as for `POST /v1/installs`) as `key`, expecting
+    /// `201`; returns the install id.
+    pub async fn install(&self, key: &str, body: Value) -> String {
+        id_of(&self.create("/v1/installs", key, body).await)
+    }
+
+    /// Binds the org's agent to `install`, as the org's admin (`201`).
+    pub async fn bind(&self, o: &Org, install: &str) {
+        let path = format!("/v1/agents/{}/installs/{install}", o.agent_id);
+        self.ok("PUT", &path, Some(&o.admin), None, 201).await;
+    }
+
+    /// Replaces the org's limit overrides, as the operator (`200`).
+    pub async fn set_limits(&self, org_id: &str, overrides: Value) {
+        let path = format!("/v1/orgs/{org_id}/limits");
+        self.ok("PUT", &path, Some(&self.operator_key), Some(overrides), 200)
+            .await;
+    }
+
+    /// Sets secret `name` of `install` to `value` as `key` (`200`).
+    pub async fn set_secret(&self, key: &str, install: &str, name: &str, value: &str) {
+        let path = format!("/v1/installs/{install}/secrets/{name}");
+        self.ok("PUT", &path, Some(key), Some(json!({"value": value})), 200)
+            .await;
+    }
+
+    /// Creates an API key (`POST /v1/keys` with `body`) as `by`; returns its id and
+    /// the key itself.
+    pub async fn create_key(&self, by: &str, body: Value) -> (String, String) {
+        let k = self.create("/v1/keys", by, body).await;
+        (id_of(&k), k["key"].as_str().expect("key").to_string())
+    }
+
+    /// Reviews `plugin` (`@scope/name`) as `key` (`200`); returns the review.
+    pub async fn review(&self, key: &str, plugin: &str, review: Value) -> Value {
+        let path = format!("/v1/plugins/{plugin}/review");
+        self.ok("PUT", &path, Some(key), Some(review), 200).await
+    }
+
+    /// Revokes the publisher's signing key, as the operator (`204`).
+    pub async fn revoke_publisher_key(&self, p: &Publisher) {
+        let path = format!("/v1/publisher-keys/{}", p.key.public_key().key_id());
+        self.delete(&path, &self.operator_key, 204).await;
+    }
+
+    /// Invokes `action` of `install` with `input` as `key`; returns status and body.
+    pub async fn invoke(
+        &self,
+        key: &str,
+        install: &str,
+        action: &str,
+        input: Value,
+    ) -> (u16, Value) {
+        let body = json!({"action": action, "input": input});
+        self.call("POST", &invoke_path(install), Some(key), Some(body))
+            .await
+    }
+
+    /// Like [`Server::invoke`], expecting `200` (whatever the outcome); returns the body.
+    pub async fn run(&self, key: &str, install: &str, action: &str, input: Value) -> Value {
+        let body = json!({"action": action, "input": input});
+        self.ok("POST", &invoke_path(install), Some(key), Some(body), 200)
+            .await
+    }
+
     pub fn cli(&self, key: Option<&str>) -> Command {
         let mut c = Command::new(BIN);
         c.env("TENANTRY_URL", &self.url)
@@ -572,59 +662,24 @@ impl Org {
 
 /// Creates an org with users of every role and an agent (acting for the member).
 pub async fn org(s: &Server, name: &str) -> Org {
-    let op = Some(s.operator_key.as_str());
+    let op = s.operator_key.as_str();
     let o = s
-        .ok(
-            "POST",
-            "/v1/orgs",
-            op,
-            Some(json!({"name": name, "tier": "starter"})),
-            201,
-        )
+        .create("/v1/orgs", op, json!({"name": name, "tier": "starter"}))
         .await;
-    let id = o["id"].as_str().expect("org id").to_string();
+    let id = id_of(&o);
     let mut keys = std::collections::HashMap::new();
     let mut user_ids = std::collections::HashMap::new();
     for role in ["owner", "admin", "member", "viewer"] {
-        let u = s
-            .ok(
-                "POST",
-                &format!("/v1/orgs/{id}/users"),
-                op,
-                Some(json!({"name": format!("{role}@{name}"), "role": role})),
-                201,
-            )
-            .await;
-        let uid = u["id"].as_str().expect("user id").to_string();
-        let k = s
-            .ok(
-                "POST",
-                &format!("/v1/orgs/{id}/keys"),
-                op,
-                Some(json!({"owner": {"kind": "user", "id": uid}, "name": role})),
-                201,
-            )
-            .await;
-        keys.insert(role, k["key"].as_str().expect("key").to_string());
+        let (uid, key) = provision_user(s, &id, &format!("{role}@{name}"), role, role).await;
+        keys.insert(role, key);
         user_ids.insert(role, uid);
     }
-    let a = s
-        .ok(
-            "POST",
-            "/v1/agents",
-            Some(&keys["owner"]),
-            Some(json!({"name": "bot", "on_behalf_of": user_ids["member"], "grants": ["invoke", "read_org"]})),
-            201,
-        )
-        .await;
-    let agent_id = a["id"].as_str().expect("agent id").to_string();
-    let ak = s
-        .ok(
-            "POST",
-            "/v1/keys",
-            Some(&keys["owner"]),
-            Some(json!({"owner": {"kind": "agent", "id": agent_id}, "name": "bot"})),
-            201,
+    let agent = json!({"name": "bot", "on_behalf_of": user_ids["member"], "grants": ["invoke", "read_org"]});
+    let agent_id = id_of(&s.create("/v1/agents", &keys["owner"], agent).await);
+    let (_, agent_key) = s
+        .create_key(
+            &keys["owner"],
+            json!({"owner": {"kind": "agent", "id": agent_id}, "name": "bot"}),
         )
         .await;
     Org {
@@ -634,24 +689,198 @@ pub async fn org(s: &Server, name: &str) -> Org {
         admin: keys["admin"].clone(),
         member: keys["member"].clone(),
         viewer: keys["viewer"].clone(),
-        agent: ak["key"].as_str().expect("key").to_string(),
+        agent: agent_key,
         agent_id,
         owner_user_id: user_ids["owner"].clone(),
     }
 }
 
+/// Provisions, as the operator, a user `name` with `role` in org `org_id` and a
+/// key named `key_name` for it; returns the user id and the key.
+pub async fn provision_user(
+    s: &Server,
+    org_id: &str,
+    name: &str,
+    role: &str,
+    key_name: &str,
+) -> (String, String) {
+    let op = s.operator_key.as_str();
+    let user = json!({"name": name, "role": role});
+    let uid = id_of(
+        &s.create(&format!("/v1/orgs/{org_id}/users"), op, user)
+            .await,
+    );
+    let key = json!({"owner": {"kind": "user", "id": uid}, "name": key_name});
+    let k = s.create(&format!("/v1/orgs/{org_id}/keys"), op, key).await;
+    (uid, k["key"].as_str().expect("key").to_string())
+}
+
+/// Creates org `name` (see [`org`]) with one install made by its admin from `body`
+/// (as for `POST /v1/installs`); returns the org and the install id.
+pub async fn org_with_install(s: &Server, name: &str, body: Value) -> (Org, String) {
+    let o = org(s, name).await;
+    let install = s.install(&o.admin, body).await;
+    (o, install)
+}
+
+/// The install body of the echo example with the greeting `hi`.
+pub fn echo_install() -> Value {
+    json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}})
+}
+
 /// Registers a publisher (operator) and returns it.
 pub async fn publisher(s: &Server, name: &str) -> Publisher {
     let p = Publisher::new(name);
-    s.ok(
+    let body = json!({"name": name, "public_key": p.key.public_key().to_string()});
+    s.create("/v1/publishers", &s.operator_key, body).await;
+    p
+}
+
+/// Registers publisher `name` with a key that was valid from ten days ago until
+/// yesterday (expired now), and returns it.
+pub async fn expired_publisher(s: &Server, name: &str) -> Publisher {
+    let p = Publisher::new(name);
+    let now = time::OffsetDateTime::now_utc();
+    let body = json!({
+        "name": name,
+        "public_key": p.key.public_key().to_string(),
+        "not_before": rfc3339(now - time::Duration::days(10)),
+        "not_after": rfc3339(now - time::Duration::days(1)),
+    });
+    s.create("/v1/publishers", &s.operator_key, body).await;
+    p
+}
+
+/// Registers publisher `acme` and publishes `@acme/<name>` 1.0.0 (the WAT echo
+/// tagged `tag`, [`manifest`]'s shape); returns the publisher.
+pub async fn acme_publishes(s: &Server, name: &str, tag: &str) -> Publisher {
+    let p = publisher(s, "acme").await;
+    s.publish(&p, &manifest("acme", name, "1.0.0"), &component(tag))
+        .await;
+    p
+}
+
+/// Expects installing `@acme/tool` in a new org `org_name` to be refused as
+/// `ARTIFACT_TAMPERED`, with no install stored.
+pub async fn install_is_refused_as_tampered(s: &Server, org_name: &str) {
+    let o = org(s, org_name).await;
+    s.refused(
         "POST",
-        "/v1/publishers",
-        Some(&s.operator_key),
-        Some(json!({"name": name, "public_key": p.key.public_key().to_string()})),
-        201,
+        "/v1/installs",
+        Some(&o.admin),
+        Some(json!({"plugin": "@acme/tool", "config": {"greeting": "x"}})),
+        (400, "ARTIFACT_TAMPERED"),
     )
     .await;
-    p
+    assert_eq!(s.rows(Some(&o.id), "installs").await, 0);
+}
+
+/// Invokes `action` (empty input) with a client of the caller's own, for load sent
+/// from a task of its own; `url` is the install's full invoke URL.
+pub async fn send_invoke(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    action: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let body = json!({"action": action, "input": {}});
+    http.post(url).bearer_auth(key).json(&body).send().await
+}
+
+/// A new directory holding a plugin as the author tools expect it: `tenantry.json`
+/// (pretty-printed `manifest`) and `plugin.wasm`.
+pub fn plugin_dir(manifest: &Value, wasm: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = serde_json::to_vec_pretty(manifest).expect("manifest JSON");
+    std::fs::write(dir.path().join("tenantry.json"), text).expect("write tenantry.json");
+    std::fs::write(dir.path().join("plugin.wasm"), wasm).expect("write plugin.wasm");
+    dir
+}
+
+/// The string `field` of every element of the JSON array `v`.
+pub fn strs<'a>(v: &'a Value, field: &str) -> Vec<&'a str> {
+    let items = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
+    items
+        .iter()
+        .map(|e| {
+            e[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {field} in {e}"))
+        })
+        .collect()
+}
+
+/// `POST /v1/installs/{install}/invoke`.
+pub fn invoke_path(install: &str) -> String {
+    format!("/v1/installs/{install}/invoke")
+}
+
+/// The `id` of a created resource.
+pub fn id_of(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_string()
+}
+
+/// An instant as RFC 3339 text.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("rfc3339")
+}
+
+/// The stable code of an error answer (`None` when the body is not one).
+pub fn code(v: &Value) -> Option<&str> {
+    v["error"]["code"].as_str()
+}
+
+/// Asserts that an answer (`(status, body)` as [`Server::call`] returns it) is an
+/// error with `status` and the stable `code`; returns the body.
+#[track_caller]
+pub fn assert_refused(answer: (u16, Value), status: u16, code: &str) -> Value {
+    let (st, v) = answer;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{v}"
+    );
+    v
+}
+
+/// Asserts that an invocation answered `200` with `outcome`; returns the body.
+#[track_caller]
+pub fn assert_outcome(answer: (u16, Value), outcome: &str) -> Value {
+    let (st, v) = answer;
+    assert_eq!((st, v["outcome"].as_str()), (200, Some(outcome)), "{v}");
+    v
+}
+
+/// Asserts that the error message of `v` (an error answer, or an invocation's
+/// result) contains `part`.
+#[track_caller]
+pub fn assert_message_contains(v: &Value, part: &str) {
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(part)),
+        "the message must contain {part:?}: {v}"
+    );
+}
+
+/// Runs a CLI command and expects success (stderr in the failure); returns its output.
+#[track_caller]
+pub fn cli_ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("run tenantry");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs a CLI command, expects success, and parses its standard output as JSON.
+#[track_caller]
+pub fn cli_json(cmd: &mut Command) -> Value {
+    let out = cli_ok(cmd);
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
 /// Counts rows of `table` in a SQLite file, read-only (to check "writes nothing").
@@ -676,10 +905,21 @@ pub fn tenant_db(s: &Server, org: &str) -> PathBuf {
     s.data_dir().join("tenants").join(format!("{org}.db"))
 }
 
+/// The manifest and the committed component of the example plugin `name`
+/// (`examples/plugins/<name>`).
+pub fn example_plugin(name: &str) -> (Value, Vec<u8>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/plugins")
+        .join(name);
+    let manifest = std::fs::read(dir.join("tenantry.json")).expect("example manifest");
+    let manifest = serde_json::from_slice(&manifest).expect("example manifest JSON");
+    let wasm = std::fs::read(dir.join("plugin.wasm")).expect("example component");
+    (manifest, wasm)
+}
+
 /// Publishes every example plugin (committed components + manifests).
 pub async fn publish_examples(s: &Server) -> Publisher {
     let p = publisher(s, "examples").await;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins");
     for name in [
         "echo",
         "kv-counter",
@@ -688,20 +928,21 @@ pub async fn publish_examples(s: &Server) -> Publisher {
         "http-fetch",
         "attacks",
     ] {
-        let manifest: Value =
-            serde_json::from_slice(&std::fs::read(root.join(name).join("tenantry.json")).unwrap())
-                .unwrap();
-        let wasm = std::fs::read(root.join(name).join("plugin.wasm")).unwrap();
-        s.ok(
-            "POST",
-            "/v1/plugins",
-            Some(&s.operator_key),
-            Some(p.publish_body(&manifest, &wasm)),
-            201,
-        )
-        .await;
+        let (manifest, wasm) = example_plugin(name);
+        s.publish(&p, &manifest, &wasm).await;
     }
     p
+}
+
+/// The quota named `name` (e.g. `executions_per_day`) in a `GET /v1/limits` answer.
+pub fn quota_in(limits: &Value, name: &str) -> Value {
+    limits["quotas"]
+        .as_array()
+        .expect("quotas")
+        .iter()
+        .find(|q| q["quota"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no quota {name} in {limits}"))
 }
 
 /// Polls `path` until `pred` holds (records are written in batches), up to 5 s.
