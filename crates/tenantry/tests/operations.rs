@@ -43,36 +43,12 @@ on_both_stores!(
 
 async fn metrics_on(s: Server) {
     publish_examples(&s).await;
-    let o = org(&s, "acme").await;
-    let i = s
-        .ok(
-            "POST",
-            "/v1/installs",
-            Some(&o.admin),
-            Some(json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}})),
-            201,
-        )
-        .await;
-    let path = format!("/v1/installs/{}/invoke", i["id"].as_str().unwrap());
+    let (o, install) = org_with_install(&s, "acme", echo_install()).await;
     for _ in 0..3 {
-        s.ok(
-            "POST",
-            &path,
-            Some(&o.member),
-            Some(json!({"action": "echo", "input": {"x": 1}})),
-            200,
-        )
-        .await;
+        s.run(&o.member, &install, "echo", json!({"x": 1})).await;
     }
     // An action the plugin does not have: refused before its sandbox starts.
-    s.ok(
-        "POST",
-        &path,
-        Some(&o.member),
-        Some(json!({"action": "nope", "input": {}})),
-        200,
-    )
-    .await;
+    s.run(&o.member, &install, "nope", json!({})).await;
 
     let (status, text) = scrape(&s, Some(&s.operator_key)).await;
     assert_eq!(status, 200, "{text}");
@@ -110,10 +86,7 @@ async fn metrics_on(s: Server) {
             == r#"tenantry_http_requests_total{route="/v1/installs/{install_id}/invoke",method="POST",status="200"} 4"#),
         "{text}"
     );
-    assert!(
-        !text.contains(i["id"].as_str().unwrap()),
-        "an id leaked into a label"
-    );
+    assert!(!text.contains(&install), "an id leaked into a label");
     assert!(!text.contains(&o.id), "an org id leaked into a label");
     assert!(text.contains("tenantry_sandboxes_live"), "{text}");
     assert!(text.contains("tenantry_recorder_queue_depth"), "{text}");
