@@ -108,6 +108,7 @@ impl Service {
             limiter_degraded: self.limiters.status().degraded,
             recorder_queue: self.recorder.queued(),
             sandboxes_live: self.runtime.live_instances(),
+            tenant_stores_open: self.tenants.open_tenant_stores(),
         })
     }
 

@@ -64,6 +64,7 @@ pub struct Metrics {
     recorder_queue: Gauge,
     recorder_flush_seconds: Histogram,
     sandboxes_live: Gauge,
+    tenant_stores_open: Gauge,
 }
 
 impl Default for Metrics {
@@ -135,7 +136,14 @@ impl Metrics {
             "Sandbox instances alive now (the pool's occupancy)",
             sandboxes_live.clone(),
         );
+        let tenant_stores_open = Gauge::default();
+        registry.register(
+            "tenant_stores_open",
+            "Tenant stores (embedded: org files) open now; 0 in pooled mode (one shared pool)",
+            tenant_stores_open.clone(),
+        );
         Self {
+            tenant_stores_open,
             registry,
             requests,
             request_seconds,
@@ -202,6 +210,8 @@ impl Metrics {
         self.limiter_degraded.set(i64::from(now.limiter_degraded));
         self.recorder_queue.set(now.recorder_queue as i64);
         self.sandboxes_live.set(now.sandboxes_live as i64);
+        self.tenant_stores_open
+            .set(now.tenant_stores_open.unwrap_or(0) as i64);
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -214,4 +224,5 @@ pub struct Snapshot {
     pub limiter_degraded: bool,
     pub recorder_queue: usize,
     pub sandboxes_live: usize,
+    pub tenant_stores_open: Option<usize>,
 }

@@ -297,6 +297,10 @@ impl TenantStore for SqliteTenants {
         self.pool(&t, org, true).await.map(|_| ())
     }
 
+    fn open_tenant_stores(&self) -> Option<usize> {
+        Some(lock(&self.inner.open_list).len())
+    }
+
     async fn credential(
         &self,
         org: OrgId,

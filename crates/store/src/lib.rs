@@ -119,6 +119,11 @@ pub trait BlobStore: Send + Sync + 'static {
 pub trait TenantStore: Send + Sync + 'static {
     /// Creates the org's store (file, keys table). Idempotent.
     async fn create_tenant(&self, org: OrgId) -> StoreResult<()>;
+    /// Tenant stores open now, where the backend opens one per org (embedded: its
+    /// files); `None` for a backend with one shared pool.
+    fn open_tenant_stores(&self) -> Option<usize> {
+        None
+    }
     /// The one read that happens before a scope exists: the credential behind a key
     /// that the control store's index placed in `org` (the org comes from that index,
     /// never from a request). `None` unless the stored hash equals `hash` and the

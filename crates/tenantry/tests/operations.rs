@@ -90,6 +90,7 @@ async fn metrics_on(s: Server) {
     assert!(!text.contains(&o.id), "an org id leaked into a label");
     assert!(text.contains("tenantry_sandboxes_live"), "{text}");
     assert!(text.contains("tenantry_recorder_queue_depth"), "{text}");
+    assert!(text.contains("tenantry_tenant_stores_open"), "{text}");
 }
 
 #[tokio::test]
