@@ -1,14 +1,16 @@
 //! `tenantry-api`: the HTTP+JSON API under `/v1`.
 //!
-//! Handlers are thin: extract (auth, path, body), call one `tenantry-service`
-//! function, return JSON. Every route is registered through `utoipa-axum`, so the
-//! OpenAPI document at `/openapi.json` is generated from the same route table the
-//! server runs (and the cross-tenant probe test walks it).
+//! Handlers are thin: extract (auth, path, body; bodies parse into the wire types of
+//! `tenantry-api-types`), call one `tenantry-service` function, return its result
+//! converted into its wire type ([`wire`]). Every route is registered through
+//! `utoipa-axum`, so the OpenAPI document at `/openapi.json` is generated from the
+//! same route table the server runs (and the cross-tenant probe test walks it).
 
 pub mod error;
 pub mod extract;
 pub mod openapi;
 mod routes;
+pub mod wire;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -33,7 +35,7 @@ pub struct AppState {
         title = "Tenantry API",
         description = "Multi-tenant WebAssembly plugin host. Authenticate with 'Authorization: Bearer tny_…'. Errors are {\"error\": {\"code\", \"message\", \"request_id\"}}."
     ),
-    components(schemas(tenantry_core::ErrorCode))
+    components(schemas(tenantry_api_types::ErrorCode))
 )]
 struct ApiDoc;
 

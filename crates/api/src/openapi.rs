@@ -9,31 +9,9 @@
 //! (`crates/tenantry/tests/schemathesis.rs`).
 
 use serde_json::{Value, json};
-use tenantry_core::ErrorCode;
+use tenantry_api_types::{ErrorBody, ExportFormat, GroupBy};
 use utoipa::openapi::OpenApi;
 use utoipa::{PartialSchema, ToSchema};
-
-/// Every error response: `{"error": {"code", "message", "request_id", "details"?}}`.
-#[derive(ToSchema)]
-#[allow(dead_code)] // a schema only: the body is rendered by `error::render_errors`
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-/// The error inside [`ErrorBody`].
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorDetail {
-    /// Stable, machine-matchable code.
-    code: ErrorCode,
-    /// What went wrong and what to do.
-    message: String,
-    /// The request's id (also in `x-request-id`), for the server log.
-    request_id: String,
-    /// Machine-readable facts (which limit, when it resets), for some codes.
-    #[schema(value_type = Option<Object>)]
-    details: Option<Value>,
-}
 
 /// What only the running server knows.
 pub struct Contract {
@@ -138,14 +116,8 @@ pub fn complete(doc: &OpenApi, c: &Contract) -> Value {
     let mut schemas = vec![(ErrorBody::name().into_owned(), ErrorBody::schema())];
     <ErrorBody as ToSchema>::schemas(&mut schemas);
     for (name, schema) in [
-        (
-            tenantry_service::usage::ExportFormat::name(),
-            tenantry_service::usage::ExportFormat::schema(),
-        ),
-        (
-            tenantry_service::usage::GroupBy::name(),
-            tenantry_service::usage::GroupBy::schema(),
-        ),
+        (ExportFormat::name(), ExportFormat::schema()),
+        (GroupBy::name(), GroupBy::schema()),
     ] {
         schemas.push((name.into_owned(), schema));
     }

@@ -1,14 +1,15 @@
 //! Stable error codes.
 //!
 //! Every error a user can see carries an [`ErrorCode`] (a stable `SCREAMING_SNAKE`
-//! string that scripts can match on), a message that says what to do, and maps to one
-//! HTTP status. Messages never include secret values.
+//! string that scripts can match on) and a message that says what to do; a refusal
+//! that passes with time also says when to retry and which rate limit refused it.
+//! Messages never include secret values. How an error travels (HTTP statuses and
+//! headers) is the API's business (`tenantry-api`), not the domain's.
 
-use serde::Serialize;
+use std::time::Duration;
 
 /// A stable, user-visible error code. The string form is part of the public API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The request is malformed (bad JSON, wrong types, bad UTF-8).
     InvalidRequest,
@@ -96,25 +97,6 @@ impl ErrorCode {
             Unavailable => "UNAVAILABLE",
         }
     }
-
-    /// The HTTP status this code is answered with.
-    pub fn http_status(self) -> u16 {
-        use ErrorCode::*;
-        match self {
-            InvalidRequest | InvalidManifest | InvalidConfig | InvalidInput | InvalidGrant
-            | InvalidVersion | InvalidSignature | KeyNotValid | ArtifactTampered
-            | InvalidArtifact => 400,
-            Unauthenticated => 401,
-            PermissionDenied => 403,
-            NotFound => 404,
-            VersionNotIncreasing | Conflict | DependencyMissing | DependencyInUse
-            | DependencyCycle | InstallDisabled | PluginNotRunnable => 409,
-            TooLarge => 413,
-            RateLimited | QuotaExceeded => 429,
-            Internal => 500,
-            Unavailable => 503,
-        }
-    }
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -131,8 +113,26 @@ pub struct Error {
     pub message: String,
     /// Machine-readable facts for the client (which quota, when it resets).
     pub details: Option<serde_json::Value>,
-    /// HTTP headers the response must carry (`Retry-After`, `RateLimit`, …).
-    pub headers: Vec<(&'static str, String)>,
+    /// When a retry may succeed, for a refusal that passes with time (a rate limit,
+    /// a quota window, an unavailable dependency).
+    pub retry_after: Option<Duration>,
+    /// The rate limit that refused the request, if one did (boxed: errors stay small).
+    pub rate_limit: Option<Box<RateLimitState>>,
+}
+
+/// Where one rate limit stands for a request counted against it (or refused by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitState {
+    /// Which limit: `org`, or `install` for an install's own.
+    pub name: &'static str,
+    /// Requests admitted per window.
+    pub limit: u64,
+    /// The window.
+    pub window: Duration,
+    /// Requests still admitted right now.
+    pub remaining: u64,
+    /// Time until all `limit` requests are available again.
+    pub reset_after: Duration,
 }
 
 impl Error {
@@ -141,15 +141,20 @@ impl Error {
             code,
             message: message.into(),
             details: None,
-            headers: Vec::new(),
+            retry_after: None,
+            rate_limit: None,
         }
     }
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);
         self
     }
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+    pub fn with_rate_limit(mut self, state: RateLimitState) -> Self {
+        self.rate_limit = Some(Box::new(state));
         self
     }
     pub fn not_found(what: &str) -> Self {

@@ -71,18 +71,6 @@ macro_rules! id_type {
                     .ok_or_else(|| serde::de::Error::custom(concat!("invalid ", $what, " id")))
             }
         }
-
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                utoipa::openapi::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                        utoipa::openapi::KnownFormat::Uuid,
-                    )))
-                    .into()
-            }
-        }
-        impl utoipa::ToSchema for $name {}
     };
 }
 

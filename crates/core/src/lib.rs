@@ -3,7 +3,8 @@
 //! It holds plain data types and pure functions only: typed ids, principals and the
 //! [`TenantScope`](scope::TenantScope) that gates all tenant-owned data, roles and
 //! permissions, stable error codes, invocation outcome codes, and the plugin manifest
-//! model with its validation. It must not depend on storage, HTTP, crypto or wasm.
+//! model with its validation. It must not depend on storage, HTTP (nor on `utoipa`:
+//! the API's wire types are `tenantry-api-types`), crypto or wasm.
 
 pub mod error;
 pub mod ids;
@@ -13,7 +14,7 @@ pub mod scope;
 pub mod text;
 pub mod tier;
 
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, RateLimitState, Result};
 pub use ids::*;
 pub use outcome::Outcome;
 pub use scope::{

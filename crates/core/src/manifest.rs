@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorCode, Result, clip};
 pub const MAX_MANIFEST_BYTES: usize = 256 * 1024;
 
 /// A plugin manifest (`tenantry.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// `@scope/name`, lowercase.
@@ -32,7 +32,6 @@ pub struct Manifest {
     /// JSON Schema of the install config. Properties with `"secret": true` are
     /// secrets: they are set with the secrets API, never in config.
     #[serde(default = "empty_object_schema")]
-    #[schema(value_type = Object)]
     pub config_schema: Value,
     #[serde(default)]
     pub permissions: Permissions,
@@ -45,7 +44,7 @@ pub struct Manifest {
 }
 
 /// One exported action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionSpec {
     pub name: String,
@@ -53,12 +52,11 @@ pub struct ActionSpec {
     pub description: String,
     /// JSON Schema of the action's input.
     #[serde(default = "empty_object_schema")]
-    #[schema(value_type = Object)]
     pub input_schema: Value,
 }
 
 /// What a plugin asks to be allowed to do. An install's [`Grants`] are a subset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Permissions {
     /// Hosts for outbound HTTP: exact (`api.example.com`) or suffix (`*.example.com`).

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The limits of one tier. Byte sizes are bytes, times are milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tier {
     pub name: String,
     pub executions_per_day: u64,
@@ -33,27 +33,22 @@ fn default_rate() -> u64 {
 }
 
 /// Per-org changes to a tier's limits (operator-set). Absent fields keep the tier's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierOverrides {
     pub executions_per_day: Option<u64>,
     pub executions_per_month: Option<u64>,
-    #[schema(minimum = 1, maximum = 900000)]
     pub max_wall_time_ms: Option<u64>,
     pub concurrent_executions: Option<u32>,
     pub host_calls_per_execution: Option<u64>,
     pub tool_calls_per_day: Option<u64>,
-    /// 1 MiB up to the sandbox's largest memory on this server (the OpenAPI
-    /// document states the server's bound).
-    #[schema(minimum = 1048576, maximum = 4294967296u64)]
+    /// 1 MiB up to the sandbox's largest memory on this server.
     pub memory_bytes: Option<u64>,
     pub artifact_bytes: Option<u64>,
-    #[schema(minimum = 1)]
     pub output_bytes: Option<u64>,
     pub plugins_installed: Option<u32>,
     pub storage_bytes: Option<u64>,
     pub agents: Option<u32>,
-    #[schema(minimum = 1, maximum = 60000000)]
     pub invocations_per_minute: Option<u64>,
 }
 

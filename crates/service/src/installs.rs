@@ -6,7 +6,6 @@
 //! write. Uninstalling refuses while another install depends on the plugin and
 //! destroys the install's secrets, kv data and bindings.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tenantry_core::manifest::{Grants, Manifest, Permissions};
@@ -17,9 +16,8 @@ use crate::limits::check_standing;
 use crate::{RequestCtx, Service, audit_entry, registry};
 
 /// An install with what its manifest requested next to what was granted.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct InstallView {
-    #[serde(flatten)]
     pub install: InstallRecord,
     pub requested: Permissions,
     /// Secret names the manifest declares (values are never shown).
@@ -27,27 +25,14 @@ pub struct InstallView {
 }
 
 /// What to install.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct InstallRequest {
     pub plugin: String,
-    /// Exact version or semver requirement; latest if omitted.
-    #[serde(default)]
+    /// Exact version or semver requirement; latest if `None`.
     pub version: Option<String>,
-    #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
     pub config: Value,
-    #[serde(default)]
     pub grants: Grants,
-    #[serde(default = "yes")]
     pub enabled: bool,
-}
-
-fn empty_object() -> Value {
-    json!({})
-}
-fn yes() -> bool {
-    true
 }
 
 async fn manifest_of(svc: &Service, plugin: &str, version: &str) -> Result<Manifest> {
@@ -257,25 +242,14 @@ pub async fn get(svc: &Service, scope: &TenantScope, id: InstallId) -> Result<In
 }
 
 /// Changes to an install's configuration. Absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct InstallPatch {
-    #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
     pub grants: Option<Grants>,
     pub enabled: Option<bool>,
     /// The install's own invocation rate limit per minute (the tier's applies when it
-    /// is lower); `null` removes it.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    /// is lower); `Some(None)` removes it.
     pub rate_limit_per_minute: Option<Option<u32>>,
-}
-
-/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Option<u32>>, D::Error> {
-    Option::<u32>::deserialize(d).map(Some)
 }
 
 pub async fn update(

@@ -7,40 +7,32 @@
 //! by the plugin come back through the capability backends
 //! ([`crate::capabilities`]) and run the same path ([`Run`]), nested.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tenantry_core::manifest::Manifest;
 use tenantry_core::{
-    Error, ErrorCode, InstallId, InvocationId, Outcome, Permission, Result, TenantScope, Tier,
+    Error, ErrorCode, InstallId, InvocationId, Outcome, Permission, RateLimitState, Result,
+    TenantScope, Tier,
 };
 use tenantry_runtime::{Backends, InstallRef, Invocation, Limits, LoadedPlugin, Nested};
 use tenantry_store::{AuditEntry, InstallRecord, UsageEvent};
 
 use crate::capabilities::StoreHost;
-use crate::limits::RateLimitHeaders;
 use crate::recorder::Record;
 use crate::{RequestCtx, Service, audit_entry, registry};
 
 /// Largest JSON input accepted by the invoke endpoint.
 pub const MAX_INPUT_BYTES: usize = 1 << 20;
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// Which action to run, with what input (a JSON object).
+#[derive(Debug, Clone)]
 pub struct InvokeRequest {
-    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub action: String,
-    #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
     pub input: Value,
 }
 
-fn empty_object() -> Value {
-    json!({})
-}
-
 /// Measurements of one invocation.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default)]
 pub struct InvocationStats {
     pub duration_us: u64,
     /// CPU used, in fuel units (the metered compute unit).
@@ -51,18 +43,18 @@ pub struct InvocationStats {
     pub bytes_out: u64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// Why a run produced no output: its outcome and the message.
+#[derive(Debug, Clone)]
 pub struct InvokeError {
     pub code: Outcome,
     pub message: String,
 }
 
 /// What an invocation produced.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct InvokeResponse {
     pub invocation_id: InvocationId,
     pub outcome: Outcome,
-    #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
     pub error: Option<InvokeError>,
     pub stats: InvocationStats,
@@ -80,10 +72,11 @@ pub struct Prepared {
     publisher_id: tenantry_core::PublisherId,
 }
 
-/// An invocation's response and the rate limits it was counted against.
+/// An invocation's response and the rate limits it was counted against (the org's,
+/// then the install's own when it has one).
 pub struct Invoked {
     pub response: InvokeResponse,
-    pub rate_limit: RateLimitHeaders,
+    pub rate_limits: Vec<RateLimitState>,
 }
 
 /// Who invokes: an org's principal, and the hash of the key it presented.
@@ -121,7 +114,7 @@ pub async fn invoke(
     }
     scope.require(Permission::Invoke)?;
     let tier = svc.tier_of(scope.org_id()).await?;
-    let rate_limit = svc
+    let rate_limits = svc
         .check_org_rate(scope, &tier, who.key_hash.as_ref())
         .await
         .inspect_err(|e| svc.metrics.admission(Err(e.code), false))?;
@@ -150,7 +143,7 @@ pub async fn invoke(
             install,
             record.rate_limit_per_minute,
             &tier,
-            rate_limit,
+            rate_limits,
         )
         .await;
     svc.metrics.admission(
@@ -158,7 +151,7 @@ pub async fn invoke(
         svc.limiters.status().degraded,
     );
     let mut admission = admitted?;
-    let rate_limit = std::mem::take(&mut admission.rate_limit);
+    let rate_limits = std::mem::take(&mut admission.rate_limits);
     let result = Run {
         scope,
         ctx,
@@ -174,7 +167,7 @@ pub async fn invoke(
     svc.release(admission, ran).await;
     result.map(|r| Invoked {
         response: r.response,
-        rate_limit,
+        rate_limits,
     })
 }
 

@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tenantry_core::{Error, ErrorCode, InstallId, Result, TenantScope, Tier};
+use tenantry_core::{Error, ErrorCode, InstallId, RateLimitState, Result, TenantScope, Tier};
 use tenantry_limits::{
     BillingQuota, ConcurrencyLimiter, Decision, FallbackConcurrencyLimiter, FallbackRateLimiter,
     Lease, LimitError, LocalConcurrencyLimiter, LocalQuotaCounter, LocalRateLimiter, Policy,
@@ -137,7 +137,7 @@ impl Limiters {
 }
 
 /// The limiter backend's state, for `/v1/limits` and monitoring.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct LimiterStatus {
     /// `local` (this node decides alone) or `redis` (shared by every node).
     pub backend: String,
@@ -152,8 +152,8 @@ pub struct LimiterStatus {
 pub(crate) struct Admission {
     lease: Option<Lease>,
     reserved: Vec<QuotaKey>,
-    /// The rate limits it was counted against, for the response's headers.
-    pub(crate) rate_limit: RateLimitHeaders,
+    /// The rate limits it was counted against (the API shows them in headers).
+    pub(crate) rate_limits: Vec<RateLimitState>,
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -171,7 +171,7 @@ fn quota_unavailable(e: LimitError) -> Error {
         ErrorCode::Unavailable,
         "usage metering is unavailable, so metered work is refused rather than run unrecorded; retry shortly",
     )
-    .with_header("Retry-After", "5")
+    .with_retry_after(Duration::from_secs(5))
 }
 
 /// Refuses a standing quota (not a window: plugins installed, agents, artifact size)
@@ -193,43 +193,29 @@ pub(crate) fn check_standing(
     .with_details(serde_json::json!({"quota": quota, "limit": limit, "used": used})))
 }
 
-/// The rate limits a request was counted against, for the `RateLimit` and
-/// `RateLimit-Policy` headers of its response: one list item per limit, named
-/// `org` or `install`.
-#[derive(Debug, Default)]
-pub struct RateLimitHeaders {
-    policy: Vec<String>,
-    state: Vec<String>,
-}
-
-impl RateLimitHeaders {
-    /// The header pairs (none when no limit was checked).
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
-        if self.policy.is_empty() {
-            return vec![];
-        }
-        vec![
-            ("RateLimit-Policy", self.policy.join(", ")),
-            ("RateLimit", self.state.join(", ")),
-        ]
-    }
-}
-
-/// Counts one request against a per-minute rate limit. Admitted: its state is added
-/// to `seen`; refused: `RATE_LIMITED` with that limit's headers and `Retry-After`.
-/// `RATE_LIMITED` for one refused limit, with its headers and `Retry-After`.
-fn rate_refused(name: &str, policy: &Policy, d: &Decision) -> Error {
+/// `RATE_LIMITED` for one refused limit, with where that limit stands and when to
+/// retry.
+fn rate_refused(name: &'static str, policy: &Policy, d: &Decision) -> Error {
     let limit = policy.limit;
     let retry = d.retry_after_header().unwrap_or_else(|| "1".into());
-    let mut e = Error::new(
+    Error::new(
         ErrorCode::RateLimited,
         format!("the {name} rate limit ({limit} invocations per minute) is reached; retry after {retry} s"),
     )
-    .with_details(serde_json::json!({"limit": name, "per_minute": limit, "retry_after_s": retry}));
-    for (h, v) in d.headers(name, policy) {
-        e = e.with_header(h, v);
+    .with_details(serde_json::json!({"limit": name, "per_minute": limit, "retry_after_s": retry}))
+    .with_rate_limit(rate_state(name, policy, d))
+    .with_retry_after(d.retry_after.unwrap_or(Duration::from_secs(1)))
+}
+
+/// Where the limit `name` stands after decision `d` under `policy`.
+fn rate_state(name: &'static str, policy: &Policy, d: &Decision) -> RateLimitState {
+    RateLimitState {
+        name,
+        limit: policy.limit,
+        window: policy.window,
+        remaining: d.remaining,
+        reset_after: d.reset_after,
     }
-    e
 }
 
 /// Presented keys (by hash) whose org's rate limit refused them moments ago, with
@@ -306,7 +292,7 @@ impl RecentRefusals {
 }
 
 /// Counts one request against a per-minute rate limit. Admitted: its state is added
-/// to `seen`; refused: `RATE_LIMITED` with that limit's headers and `Retry-After`,
+/// to `seen`; refused: `RATE_LIMITED` with that limit's state and when to retry,
 /// and the presented key `refused_key` (if given) is remembered (see
 /// [`RecentRefusals`]).
 async fn check_rate(
@@ -314,7 +300,7 @@ async fn check_rate(
     key: RateKey,
     limit: u64,
     name: &'static str,
-    seen: &mut RateLimitHeaders,
+    seen: &mut Vec<RateLimitState>,
     refused_key: Option<&[u8; 32]>,
 ) -> Result<()> {
     // Tiers and overrides are validated when they are set; clamping here keeps a
@@ -328,8 +314,7 @@ async fn check_rate(
         .await
         .map_err(limiter_failed)?;
     if d.allowed {
-        seen.policy.push(policy.header_value(name));
-        seen.state.push(d.header_value(name));
+        seen.push(rate_state(name, &policy, &d));
         return Ok(());
     }
     if let Some(k) = refused_key
@@ -435,7 +420,7 @@ impl Service {
                 .with_details(serde_json::json!({
                     "quota": quota.quota_name(), "limit": limit, "used": used, "resets_at": rfc3339(reset),
                 }))
-                .with_header("Retry-After", secs.to_string()))
+                .with_retry_after(Duration::from_secs(secs.unsigned_abs())))
             }
         }
     }
@@ -457,9 +442,9 @@ impl Service {
         scope: &TenantScope,
         tier: &Tier,
         presented_key: Option<&[u8; 32]>,
-    ) -> Result<RateLimitHeaders> {
+    ) -> Result<Vec<RateLimitState>> {
         let org = scope.org_id().to_string();
-        let mut seen = RateLimitHeaders::default();
+        let mut seen = Vec::new();
         check_rate(
             self,
             RateKey::org(&org),
@@ -487,7 +472,7 @@ impl Service {
         install: InstallId,
         install_limit: Option<u32>,
         tier: &Tier,
-        mut rate_limit: RateLimitHeaders,
+        mut rate_limits: Vec<RateLimitState>,
     ) -> Result<Admission> {
         let org = scope.org_id().to_string();
         if let Some(l) = install_limit {
@@ -497,7 +482,7 @@ impl Service {
                 RateKey::install(&org, &install.to_string()),
                 limit,
                 "install",
-                &mut rate_limit,
+                &mut rate_limits,
                 None,
             )
             .await?;
@@ -533,7 +518,7 @@ impl Service {
                     ),
                 )
                 .with_details(serde_json::json!({"limit": "concurrent_executions", "max": tier.concurrent_executions}))
-                .with_header("Retry-After", "1"));
+                .with_retry_after(Duration::from_secs(1)));
             }
             Err(e) => {
                 self.refund(&reserved).await;
@@ -543,7 +528,7 @@ impl Service {
         Ok(Admission {
             lease: Some(lease),
             reserved,
-            rate_limit,
+            rate_limits,
         })
     }
 
@@ -606,6 +591,37 @@ impl Service {
 mod tests {
     use super::*;
 
+    /// The headers the API renders for `e`, by the limiter's own renderers of the
+    /// rate-limit header draft (`tenantry_api::error` renders the same values).
+    fn headers(e: &Error) -> HashMap<&'static str, String> {
+        let mut h = HashMap::new();
+        if let Some(r) = &e.rate_limit {
+            let d = Decision {
+                allowed: false,
+                limit: r.limit,
+                remaining: r.remaining,
+                reset_after: r.reset_after,
+                retry_after: e.retry_after,
+            };
+            h.insert(
+                "RateLimit-Policy",
+                Policy::new(r.limit, r.window).header_value(r.name),
+            );
+            h.insert("RateLimit", d.header_value(r.name));
+        }
+        if let Some(retry) = e.retry_after {
+            let d = Decision {
+                allowed: false,
+                limit: 0,
+                remaining: 0,
+                reset_after: Duration::ZERO,
+                retry_after: Some(retry),
+            };
+            h.insert("Retry-After", d.retry_after_header().unwrap_or_default());
+        }
+        h
+    }
+
     fn refused(retry: Duration) -> Decision {
         Decision {
             allowed: false,
@@ -627,7 +643,7 @@ mod tests {
         );
         let e = r.refuse_again(&key).expect("refused again");
         assert_eq!(e.code, ErrorCode::RateLimited);
-        let headers: HashMap<_, _> = e.headers.iter().cloned().collect();
+        let headers = headers(&e);
         assert_eq!(headers["Retry-After"], "1");
         assert_eq!(headers["RateLimit-Policy"], "\"org\";q=600;w=60");
         assert!(headers["RateLimit"].starts_with("\"org\";r=0;t="));
@@ -648,7 +664,7 @@ mod tests {
             &refused(Duration::from_secs(15)),
         );
         let e = r.refuse_again(&[1u8; 32]).expect("refused again");
-        let headers: HashMap<_, _> = e.headers.iter().cloned().collect();
+        let headers = headers(&e);
         assert_eq!(
             headers["Retry-After"], "15",
             "the real wait, not the memory"

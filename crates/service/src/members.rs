@@ -7,7 +7,6 @@
 //! - a key for another principal can only be made by someone holding at least that
 //!   principal's permissions.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeSet;
 use tenantry_core::{
@@ -231,24 +230,18 @@ pub async fn delete_agent(
 }
 
 /// Whose key to create.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy)]
 pub enum KeyOwner {
     /// The calling user.
-    #[serde(rename = "self")]
     Caller,
     User(UserId),
     Agent(AgentId),
 }
 
 /// A new key: shown once.
-#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedKey {
-    #[serde(flatten)]
     pub record: ApiKeyRecord,
     /// The key itself. It is not stored and cannot be shown again.
-    #[schema(value_type = String)]
-    #[serde(serialize_with = "expose_once")]
     pub key: SecretValue,
 }
 
@@ -258,14 +251,6 @@ impl std::fmt::Debug for CreatedKey {
             .field("record", &self.record)
             .finish_non_exhaustive()
     }
-}
-
-/// The single place a new API key's plaintext is serialized: the creation response.
-fn expose_once<S: serde::Serializer>(
-    v: &SecretValue,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&String::from_utf8_lossy(v.expose()))
 }
 
 pub async fn create_key(

@@ -1,6 +1,5 @@
 //! Orgs (tenants) and the operator's own credentials.
 
-use serde::Serialize;
 use serde_json::json;
 use tenantry_core::manifest::validate_ident;
 use tenantry_core::{
@@ -178,17 +177,16 @@ pub async fn set_overrides(
 }
 
 /// One billing quota's state in the current window.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct QuotaState {
     pub quota: String,
     pub used: u64,
     pub limit: u64,
-    #[serde(with = "time::serde::rfc3339")]
     pub resets_at: time::OffsetDateTime,
 }
 
 /// An org's effective limits and where it stands against its quotas.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct LimitsView {
     /// The tier with the org's overrides applied.
     pub effective: tenantry_core::Tier,
@@ -233,9 +231,8 @@ pub async fn limits(svc: &Service, scope: &TenantScope) -> Result<LimitsView> {
 }
 
 /// An org as its own members see it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct OrgView {
-    #[serde(flatten)]
     pub org: OrgRecord,
     /// The caller's effective permissions.
     pub permissions: Vec<Permission>,

@@ -7,7 +7,6 @@
 //! higher than every published one. Artifacts are checked again ([`verify_for_use`])
 //! every time they are about to be used.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::manifest::{Manifest, validate_ident, validate_plugin_name};
 use tenantry_core::{
@@ -26,13 +25,11 @@ fn key_not_valid(msg: impl Into<String>) -> Error {
 }
 
 /// A publisher key to register.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct NewPublisherKey {
     /// `ed25519:<base64>`, as printed by `tenantry plugin keygen`.
     pub public_key: String,
-    #[serde(default, with = "time::serde::rfc3339::option")]
     pub not_before: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
     pub not_after: Option<OffsetDateTime>,
 }
 
@@ -144,11 +141,10 @@ fn key_record(
 }
 
 /// A detached signature as sent with a publish request.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct DetachedSignature {
     pub key_id: String,
     /// The `created` field of the signed statement.
-    #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
     /// Base64 ed25519 signature over the canonical statement.
     pub signature: String,
@@ -414,21 +410,20 @@ pub async fn verify_for_use(svc: &Service, v: &VersionRecord) -> Result<Verified
 }
 
 /// A plugin with its versions and latest manifest.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct PluginDetail {
-    #[serde(flatten)]
     pub summary: PluginSummary,
     pub versions: Vec<VersionInfo>,
     pub manifest: Manifest,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// One version of a plugin, as listed with its details.
+#[derive(Debug)]
 pub struct VersionInfo {
     pub version: String,
     pub artifact_sha256: String,
     pub artifact_size: u64,
     pub key_id: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub published_at: OffsetDateTime,
 }
 
@@ -506,13 +501,12 @@ pub async fn resolve(svc: &Service, plugin: &str, req: Option<&str>) -> Result<V
 }
 
 /// A review as shown to everyone: never the reviewing org.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct ReviewView {
     pub rating: u8,
     pub body: String,
     /// Whether the caller's org wrote it.
     pub mine: bool,
-    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 

@@ -3,7 +3,8 @@
 //! Every invocation leaves one [`UsageEvent`] (written by the recorder). This module
 //! reads them in `(at, id)` order, pages through them with the `after` cursor, and
 //! folds them into per-group summaries (counts, errors, duration percentiles, fuel,
-//! host calls, bytes) or encodes them for a billing system (JSON lines or CSV).
+//! host calls, bytes), or hands them out page by page for an export (which the API
+//! encodes for a billing system as JSON lines or CSV).
 //!
 //! Percentiles are computed here, in Rust, from the durations of the events in range
 //! rather than in SQL: SQLite has no `percentile_cont`/`percentile_disc`, and the two
@@ -14,11 +15,9 @@
 use std::collections::BTreeMap;
 
 use crate::Service;
-use serde::{Deserialize, Serialize};
 use tenantry_core::{Error, ErrorCode, Outcome, Permission, PrincipalKind, Result, TenantScope};
 use tenantry_store::{UsageEvent, UsageFilter};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Events read per query when paging (summary and export).
 pub const PAGE_SIZE: u32 = 1_000;
@@ -60,8 +59,7 @@ fn normalized(filter: &UsageFilter) -> UsageFilter {
 }
 
 /// How summary rows are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupBy {
     /// One row for the whole range (key `all`).
     #[default]
@@ -89,13 +87,12 @@ impl GroupBy {
 }
 
 /// One group's usage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UsageRow {
     /// The group: `all`, a `YYYY-MM-DD` day, a plugin name, an install id or a
     /// principal id.
     pub key: String,
     /// With `group_by=agent`: the kind of principal (`agent`, `user`, `operator`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_kind: Option<PrincipalKind>,
     /// Invocations.
     pub count: u64,
@@ -115,12 +112,10 @@ pub struct UsageRow {
 }
 
 /// A summary of a time range.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UsageSummary {
     pub group_by: GroupBy,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub since: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub until: Option<OffsetDateTime>,
     /// Rows ordered by key (days chronologically).
     pub rows: Vec<UsageRow>,
@@ -277,110 +272,6 @@ pub async fn summarize(
     })
 }
 
-/// Export encodings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportFormat {
-    /// One JSON object per line, the same shape as `GET /v1/usage` items.
-    #[default]
-    Jsonl,
-    /// RFC 4180 CSV with a header row of [`CSV_COLUMNS`].
-    Csv,
-}
-
-impl ExportFormat {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            ExportFormat::Jsonl => "application/x-ndjson",
-            ExportFormat::Csv => "text/csv; charset=utf-8",
-        }
-    }
-    pub fn extension(self) -> &'static str {
-        match self {
-            ExportFormat::Jsonl => "jsonl",
-            ExportFormat::Csv => "csv",
-        }
-    }
-}
-
-/// The CSV columns, in their stable order (part of the public API: append only).
-pub const CSV_COLUMNS: [&str; 15] = [
-    "id",
-    "at",
-    "install_id",
-    "plugin",
-    "action",
-    "actor_kind",
-    "actor_id",
-    "outcome",
-    "duration_us",
-    "fuel",
-    "peak_memory_bytes",
-    "host_calls",
-    "bytes_in",
-    "bytes_out",
-    "caller_id",
-];
-
-fn encode_err(e: impl std::fmt::Display) -> Error {
-    tracing::error!(error = %e, "encoding usage export");
-    Error::internal()
-}
-
-/// What starts an export before any event: the CSV header row, nothing for JSON lines.
-pub fn export_preamble(format: ExportFormat) -> Result<Vec<u8>> {
-    match format {
-        ExportFormat::Jsonl => Ok(Vec::new()),
-        ExportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(CSV_COLUMNS).map_err(encode_err)?;
-            w.into_inner().map_err(encode_err)
-        }
-    }
-}
-
-/// Encodes events, one line (JSON) or record (CSV) each.
-pub fn encode(format: ExportFormat, events: &[UsageEvent]) -> Result<Vec<u8>> {
-    match format {
-        ExportFormat::Jsonl => {
-            let mut out = Vec::new();
-            for e in events {
-                serde_json::to_writer(&mut out, e).map_err(encode_err)?;
-                out.push(b'\n');
-            }
-            Ok(out)
-        }
-        ExportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for e in events {
-                let at =
-                    e.at.to_offset(time::UtcOffset::UTC)
-                        .format(&Rfc3339)
-                        .map_err(encode_err)?;
-                w.write_record([
-                    e.id.to_string(),
-                    at,
-                    e.install_id.to_string(),
-                    e.plugin.clone(),
-                    e.action.clone(),
-                    e.actor_kind.as_str().to_string(),
-                    e.actor_id.to_string(),
-                    e.outcome.as_str().to_string(),
-                    e.duration_us.to_string(),
-                    e.fuel.to_string(),
-                    e.peak_memory_bytes.to_string(),
-                    e.host_calls.to_string(),
-                    e.bytes_in.to_string(),
-                    e.bytes_out.to_string(),
-                    e.caller_id.map(|c| c.to_string()).unwrap_or_default(),
-                ])
-                .map_err(encode_err)?;
-            }
-            w.into_inner().map_err(encode_err)
-        }
-    }
-}
-
 /// Reads an export page by page, each page its own short read transaction, so an
 /// export of any size never holds a transaction or all rows at once. Each call
 /// re-checks the permission. Events are returned once each, in `(at, id)` order.
@@ -433,6 +324,7 @@ impl ExportPager {
 mod tests {
     use super::*;
     use tenantry_core::{InstallId, InvocationId};
+    use time::format_description::well_known::Rfc3339;
     use uuid::Uuid;
 
     fn ev(at: &str, plugin: &str, install: InstallId, outcome: Outcome, us: u64) -> UsageEvent {
@@ -553,33 +445,5 @@ mod tests {
         assert_eq!(agents.len(), 1);
         assert_eq!(agents[0].actor_kind, Some(PrincipalKind::Agent));
         assert!(fold(&[], GroupBy::Day).is_empty());
-    }
-
-    #[test]
-    fn csv_is_quoted_and_has_a_stable_header() {
-        let mut e = ev(
-            "2026-01-01T10:00:00Z",
-            "@x/echo",
-            InstallId::new(),
-            Outcome::Ok,
-            5,
-        );
-        e.action = "say, \"hi\"\nthere".into();
-        let mut out = export_preamble(ExportFormat::Csv).unwrap();
-        out.extend(encode(ExportFormat::Csv, &[e.clone()]).unwrap());
-        let mut r = csv::Reader::from_reader(out.as_slice());
-        let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-        assert_eq!(header, CSV_COLUMNS);
-        let recs: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
-        assert_eq!(recs.len(), 1);
-        assert_eq!(&recs[0][4], e.action);
-        assert_eq!(&recs[0][1], "2026-01-01T10:00:00Z");
-        let jl = encode(ExportFormat::Jsonl, &[e.clone(), e.clone()]).unwrap();
-        let lines: Vec<UsageEvent> = jl
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect();
-        assert_eq!(lines, [e.clone(), e]);
     }
 }

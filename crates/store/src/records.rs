@@ -11,18 +11,13 @@ use tenantry_core::{
     PublisherId, RequestId, Role, UserId,
 };
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OrgRecord {
     pub id: OrgId,
     pub name: String,
     pub tier: String,
     /// Operator-set changes to the tier's limits for this org.
-    #[serde(
-        default,
-        skip_serializing_if = "tenantry_core::TierOverrides::is_empty"
-    )]
     pub overrides: tenantry_core::TierOverrides,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -53,27 +48,22 @@ pub enum KeyLookup {
     Tenant { org_id: OrgId, key_id: ApiKeyId },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PublisherRecord {
     pub id: PublisherId,
     pub name: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PublisherKeyRecord {
     pub key_id: String,
     pub publisher_id: PublisherId,
     /// Text form `ed25519:<base64>`.
     pub public_key: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub not_after: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -87,7 +77,7 @@ impl PublisherKeyRecord {
 }
 
 /// One immutable published version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VersionRecord {
     pub plugin: String,
     pub version: String,
@@ -100,14 +90,12 @@ pub struct VersionRecord {
     pub key_id: String,
     pub signature: String,
     /// The `created` time inside the signed statement.
-    #[serde(with = "time::serde::rfc3339")]
     pub signed_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub published_at: OffsetDateTime,
 }
 
 /// A plugin as listed and searched.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginSummary {
     pub name: String,
     pub publisher: String,
@@ -116,7 +104,6 @@ pub struct PluginSummary {
     pub capabilities: Vec<String>,
     pub rating_average: Option<f64>,
     pub rating_count: u64,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -138,27 +125,25 @@ pub struct OrgKeyRecord {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UserRecord {
     pub id: UserId,
     pub name: String,
     pub role: Role,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentRecord {
     pub id: AgentId,
     pub name: String,
     pub on_behalf_of: UserId,
     pub grants: BTreeSet<Permission>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 /// An API key of a user or agent (never the key itself).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyRecord {
     pub id: ApiKeyId,
     pub name: String,
@@ -166,20 +151,15 @@ pub struct ApiKeyRecord {
     pub principal_id: Uuid,
     /// First characters of the key, for recognising it in listings.
     pub prefix: String,
-    #[serde(skip)]
     pub hash: [u8; 32],
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// An org's instance of a plugin version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InstallRecord {
     pub id: InstallId,
     pub plugin: String,
@@ -187,15 +167,12 @@ pub struct InstallRecord {
     /// The version before the last upgrade, for rollback.
     pub previous_version: Option<String>,
     pub artifact_sha256: String,
-    #[schema(value_type = Object)]
     pub config: serde_json::Value,
     pub grants: Grants,
     pub enabled: bool,
     /// Optional per-install rate limit (requests per minute), at most the tier's.
     pub rate_limit_per_minute: Option<u32>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -221,26 +198,23 @@ impl std::fmt::Debug for SecretRecord {
 }
 
 /// What may be shown about a secret: its name and times.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SecretMeta {
     pub name: String,
     pub key_version: u32,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BindingRecord {
     pub agent_id: AgentId,
     pub install_id: InstallId,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 /// One invocation's metering record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageEvent {
     pub id: InvocationId,
     #[serde(with = "time::serde::rfc3339")]
@@ -286,7 +260,7 @@ pub struct UsageFilter {
 
 /// One audit-trail entry. `seq`, `prev_hash` and `row_hash` leave room for the
 /// per-org hash chain (BRIEF §9); they are filled by the store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub seq: u64,
     #[serde(with = "time::serde::rfc3339")]
@@ -301,7 +275,6 @@ pub struct AuditEntry {
     pub outcome: String,
     pub request_id: Option<RequestId>,
     /// Non-secret details.
-    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

@@ -2,7 +2,8 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use tenantry_store::{AuditEntry, AuditFilter};
+use tenantry_api_types::AuditEntry;
+use tenantry_store::AuditFilter;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -10,6 +11,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Query, Tenant};
+use crate::wire::ToWire;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
@@ -41,6 +43,8 @@ async fn list(
         limit: crate::extract::page_limit("limit", q.limit, 1000)?,
     };
     Ok(axum::Json(
-        tenantry_service::audit::list(&s.svc, &t, &f).await?,
+        tenantry_service::audit::list(&s.svc, &t, &f)
+            .await?
+            .to_wire(),
     ))
 }

@@ -2,17 +2,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use tenantry_core::{AgentId, InstallId};
-use tenantry_service::installs::{self, InstallPatch, InstallRequest, InstallView};
-use tenantry_store::{BindingRecord, InstallRecord};
-use utoipa::ToSchema;
+use tenantry_api_types::{
+    AgentId, Binding, ChangeVersion, Install, InstallId, InstallPatch, InstallRequest, InstallView,
+};
+use tenantry_service::installs;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Tenant};
+use crate::wire::{ToDomain, ToWire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,12 +24,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Installs of the org.
-#[utoipa::path(get, path = "/v1/installs", tag = "installs", responses((status = 200, body = Vec<InstallRecord>)))]
+#[utoipa::path(get, path = "/v1/installs", tag = "installs", responses((status = 200, body = Vec<Install>)))]
 async fn list(
     State(s): State<AppState>,
     Tenant(t, _): Tenant,
-) -> ApiResult<axum::Json<Vec<InstallRecord>>> {
-    Ok(axum::Json(installs::list(&s.svc, &t).await?))
+) -> ApiResult<axum::Json<Vec<Install>>> {
+    Ok(axum::Json(installs::list(&s.svc, &t).await?.to_wire()))
 }
 
 /// Install a plugin version into the org.
@@ -41,7 +41,11 @@ async fn create(
 ) -> ApiResult<(StatusCode, axum::Json<InstallView>)> {
     Ok((
         StatusCode::CREATED,
-        axum::Json(installs::install(&s.svc, &t, &ctx, &b).await?),
+        axum::Json(
+            installs::install(&s.svc, &t, &ctx, &b.to_domain())
+                .await?
+                .to_wire(),
+        ),
     ))
 }
 
@@ -50,9 +54,9 @@ async fn create(
 async fn get(
     State(s): State<AppState>,
     Tenant(t, _): Tenant,
-    Path(id): Path<InstallId>,
+    Path(id): Path<tenantry_core::InstallId>,
 ) -> ApiResult<axum::Json<InstallView>> {
-    Ok(axum::Json(installs::get(&s.svc, &t, id).await?))
+    Ok(axum::Json(installs::get(&s.svc, &t, id).await?.to_wire()))
 }
 
 /// Change config, grants or the enabled flag.
@@ -60,11 +64,13 @@ async fn get(
 async fn update(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
-    Path(id): Path<InstallId>,
+    Path(id): Path<tenantry_core::InstallId>,
     Json(b): Json<InstallPatch>,
 ) -> ApiResult<axum::Json<InstallView>> {
     Ok(axum::Json(
-        installs::update(&s.svc, &t, &ctx, id, &b).await?,
+        installs::update(&s.svc, &t, &ctx, id, &b.to_domain())
+            .await?
+            .to_wire(),
     ))
 }
 
@@ -73,17 +79,10 @@ async fn update(
 async fn remove(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
-    Path(id): Path<InstallId>,
+    Path(id): Path<tenantry_core::InstallId>,
 ) -> ApiResult<StatusCode> {
     installs::uninstall(&s.svc, &t, &ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeVersion {
-    /// Target version or requirement; omitted = roll back to the previous version.
-    version: Option<String>,
 }
 
 /// Upgrade or roll back an install.
@@ -91,33 +90,39 @@ pub struct ChangeVersion {
 async fn change_version(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
-    Path(id): Path<InstallId>,
+    Path(id): Path<tenantry_core::InstallId>,
     Json(b): Json<ChangeVersion>,
 ) -> ApiResult<axum::Json<InstallView>> {
     Ok(axum::Json(
-        installs::change_version(&s.svc, &t, &ctx, id, b.version.as_deref()).await?,
+        installs::change_version(&s.svc, &t, &ctx, id, b.version.as_deref())
+            .await?
+            .to_wire(),
     ))
 }
 
 /// Agent ↔ install bindings of the org.
-#[utoipa::path(get, path = "/v1/bindings", tag = "installs", responses((status = 200, body = Vec<BindingRecord>)))]
+#[utoipa::path(get, path = "/v1/bindings", tag = "installs", responses((status = 200, body = Vec<Binding>)))]
 async fn list_bindings(
     State(s): State<AppState>,
     Tenant(t, _): Tenant,
-) -> ApiResult<axum::Json<Vec<BindingRecord>>> {
-    Ok(axum::Json(installs::bindings(&s.svc, &t).await?))
+) -> ApiResult<axum::Json<Vec<Binding>>> {
+    Ok(axum::Json(installs::bindings(&s.svc, &t).await?.to_wire()))
 }
 
 /// Let an agent use an install.
-#[utoipa::path(put, path = "/v1/agents/{agent_id}/installs/{install_id}", tag = "installs", params(("agent_id" = AgentId, Path), ("install_id" = InstallId, Path)), responses((status = 201, body = BindingRecord)))]
+#[utoipa::path(put, path = "/v1/agents/{agent_id}/installs/{install_id}", tag = "installs", params(("agent_id" = AgentId, Path), ("install_id" = InstallId, Path)), responses((status = 201, body = Binding)))]
 async fn bind(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
-    Path((agent, install)): Path<(AgentId, InstallId)>,
-) -> ApiResult<(StatusCode, axum::Json<BindingRecord>)> {
+    Path((agent, install)): Path<(tenantry_core::AgentId, tenantry_core::InstallId)>,
+) -> ApiResult<(StatusCode, axum::Json<Binding>)> {
     Ok((
         StatusCode::CREATED,
-        axum::Json(installs::bind(&s.svc, &t, &ctx, agent, install).await?),
+        axum::Json(
+            installs::bind(&s.svc, &t, &ctx, agent, install)
+                .await?
+                .to_wire(),
+        ),
     ))
 }
 
@@ -126,7 +131,7 @@ async fn bind(
 async fn unbind(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
-    Path((agent, install)): Path<(AgentId, InstallId)>,
+    Path((agent, install)): Path<(tenantry_core::AgentId, tenantry_core::InstallId)>,
 ) -> ApiResult<StatusCode> {
     installs::unbind(&s.svc, &t, &ctx, agent, install).await?;
     Ok(StatusCode::NO_CONTENT)

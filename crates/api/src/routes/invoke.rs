@@ -1,15 +1,16 @@
 //! Invoking plugin actions.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
-use tenantry_core::InstallId;
-use tenantry_service::invoke::{self, InvokeRequest, InvokeResponse};
+use axum::http::HeaderMap;
+use tenantry_api_types::{InstallId, InvokeRequest, InvokeResponse};
+use tenantry_service::invoke;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, rate_limit_headers};
 use crate::extract::{Invoking, Json, Path};
+use crate::wire::{ToDomain, ToWire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(invoke_action))
@@ -26,16 +27,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn invoke_action(
     State(s): State<AppState>,
     Invoking(who, ctx): Invoking,
-    Path(id): Path<InstallId>,
+    Path(id): Path<tenantry_core::InstallId>,
     Json(b): Json<InvokeRequest>,
 ) -> ApiResult<(HeaderMap, axum::Json<InvokeResponse>)> {
-    let done = invoke::invoke(&s.svc, &who, &ctx, id, &b).await?;
+    let done = invoke::invoke(&s.svc, &who, &ctx, id, &b.to_domain()).await?;
     let mut headers = HeaderMap::new();
-    for (name, value) in done.rate_limit.headers() {
-        // Rendered from numbers and fixed names, so always a valid value.
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
-        }
-    }
-    Ok((headers, axum::Json(done.response)))
+    rate_limit_headers(&done.rate_limits, &mut headers);
+    Ok((headers, axum::Json(done.response.to_wire())))
 }

@@ -2,18 +2,18 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use std::collections::BTreeSet;
-use tenantry_core::{AgentId, ApiKeyId, Permission, Role, UserId};
-use tenantry_service::members::{self, CreatedKey, KeyOwner};
-use tenantry_store::{AgentRecord, ApiKeyRecord, UserRecord};
-use utoipa::ToSchema;
+use tenantry_api_types::{
+    AddUser, Agent, AgentId, ApiKey, ApiKeyId, CreateAgent, CreateKey, CreatedKey, SetRole, User,
+    UserId,
+};
+use tenantry_service::members;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Json, Path, Tenant};
+use crate::wire::{ToDomain, ToWire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,92 +25,69 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_key))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddUser {
-    #[schema(
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
-        min_length = 1,
-        max_length = 128
-    )]
-    name: String,
-    role: Role,
-}
-
 /// Users of the org.
-#[utoipa::path(get, path = "/v1/users", tag = "members", responses((status = 200, body = Vec<UserRecord>)))]
+#[utoipa::path(get, path = "/v1/users", tag = "members", responses((status = 200, body = Vec<User>)))]
 async fn list_users(
     State(s): State<AppState>,
     Tenant(t, _): Tenant,
-) -> ApiResult<axum::Json<Vec<UserRecord>>> {
-    Ok(axum::Json(members::list_users(&s.svc, &t).await?))
+) -> ApiResult<axum::Json<Vec<User>>> {
+    Ok(axum::Json(members::list_users(&s.svc, &t).await?.to_wire()))
 }
 
 /// Add a user.
-#[utoipa::path(post, path = "/v1/users", tag = "members", request_body = AddUser, responses((status = 201, body = UserRecord)))]
+#[utoipa::path(post, path = "/v1/users", tag = "members", request_body = AddUser, responses((status = 201, body = User)))]
 async fn add_user(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
     Json(b): Json<AddUser>,
-) -> ApiResult<(StatusCode, axum::Json<UserRecord>)> {
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(members::add_user(&s.svc, &t, &ctx, &b.name, b.role).await?),
-    ))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetRole {
-    role: Role,
+) -> ApiResult<(StatusCode, axum::Json<User>)> {
+    let u = members::add_user(&s.svc, &t, &ctx, &b.name, b.role.to_domain()).await?;
+    Ok((StatusCode::CREATED, axum::Json(u.to_wire())))
 }
 
 /// Change a user's role.
-#[utoipa::path(patch, path = "/v1/users/{user_id}", tag = "members", request_body = SetRole, params(("user_id" = UserId, Path)), responses((status = 200, body = UserRecord)))]
+#[utoipa::path(patch, path = "/v1/users/{user_id}", tag = "members", request_body = SetRole, params(("user_id" = UserId, Path)), responses((status = 200, body = User)))]
 async fn set_role(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
-    Path(user): Path<UserId>,
+    Path(user): Path<tenantry_core::UserId>,
     Json(b): Json<SetRole>,
-) -> ApiResult<axum::Json<UserRecord>> {
+) -> ApiResult<axum::Json<User>> {
     Ok(axum::Json(
-        members::set_role(&s.svc, &t, &ctx, user, b.role).await?,
+        members::set_role(&s.svc, &t, &ctx, user, b.role.to_domain())
+            .await?
+            .to_wire(),
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAgent {
-    #[schema(
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
-        min_length = 1,
-        max_length = 128
-    )]
-    name: String,
-    /// The user the agent acts for; the caller if omitted.
-    on_behalf_of: Option<UserId>,
-    /// Permissions, each held by that user's role and by the caller.
-    grants: BTreeSet<Permission>,
-}
-
 /// Agents of the org.
-#[utoipa::path(get, path = "/v1/agents", tag = "members", responses((status = 200, body = Vec<AgentRecord>)))]
+#[utoipa::path(get, path = "/v1/agents", tag = "members", responses((status = 200, body = Vec<Agent>)))]
 async fn list_agents(
     State(s): State<AppState>,
     Tenant(t, _): Tenant,
-) -> ApiResult<axum::Json<Vec<AgentRecord>>> {
-    Ok(axum::Json(members::list_agents(&s.svc, &t).await?))
+) -> ApiResult<axum::Json<Vec<Agent>>> {
+    Ok(axum::Json(
+        members::list_agents(&s.svc, &t).await?.to_wire(),
+    ))
 }
 
 /// Create an agent acting on behalf of a user.
-#[utoipa::path(post, path = "/v1/agents", tag = "members", request_body = CreateAgent, responses((status = 201, body = AgentRecord)))]
+#[utoipa::path(post, path = "/v1/agents", tag = "members", request_body = CreateAgent, responses((status = 201, body = Agent)))]
 async fn create_agent(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
     Json(b): Json<CreateAgent>,
-) -> ApiResult<(StatusCode, axum::Json<AgentRecord>)> {
-    let a = members::create_agent(&s.svc, &t, &ctx, &b.name, b.on_behalf_of, b.grants).await?;
-    Ok((StatusCode::CREATED, axum::Json(a)))
+) -> ApiResult<(StatusCode, axum::Json<Agent>)> {
+    let a = members::create_agent(
+        &s.svc,
+        &t,
+        &ctx,
+        &b.name,
+        b.on_behalf_of.to_domain(),
+        b.grants.to_domain(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(a.to_wire())))
 }
 
 /// Delete an agent (its keys are revoked, its bindings removed).
@@ -118,34 +95,19 @@ async fn create_agent(
 async fn delete_agent(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
-    Path(agent): Path<AgentId>,
+    Path(agent): Path<tenantry_core::AgentId>,
 ) -> ApiResult<StatusCode> {
     members::delete_agent(&s.svc, &t, &ctx, agent).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKey {
-    /// Whose key: `{"kind": "self"}`, `{"kind": "user", "id": …}` or `{"kind": "agent", "id": …}`.
-    owner: KeyOwner,
-    #[schema(
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
-        min_length = 1,
-        max_length = 128
-    )]
-    name: String,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    expires_at: Option<time::OffsetDateTime>,
-}
-
 /// API keys visible to the caller.
-#[utoipa::path(get, path = "/v1/keys", tag = "members", responses((status = 200, body = Vec<ApiKeyRecord>)))]
+#[utoipa::path(get, path = "/v1/keys", tag = "members", responses((status = 200, body = Vec<ApiKey>)))]
 async fn list_keys(
     State(s): State<AppState>,
     Tenant(t, _): Tenant,
-) -> ApiResult<axum::Json<Vec<ApiKeyRecord>>> {
-    Ok(axum::Json(members::list_keys(&s.svc, &t).await?))
+) -> ApiResult<axum::Json<Vec<ApiKey>>> {
+    Ok(axum::Json(members::list_keys(&s.svc, &t).await?.to_wire()))
 }
 
 /// Create an API key (the key is in the response, once).
@@ -155,18 +117,19 @@ async fn create_key(
     Tenant(t, ctx): Tenant,
     Json(b): Json<CreateKey>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedKey>)> {
-    let k = members::create_key(&s.svc, &t, &ctx, b.owner, &b.name, b.expires_at).await?;
-    Ok((StatusCode::CREATED, axum::Json(k)))
+    let k =
+        members::create_key(&s.svc, &t, &ctx, b.owner.to_domain(), &b.name, b.expires_at).await?;
+    Ok((StatusCode::CREATED, axum::Json(k.to_wire())))
 }
 
 /// Revoke an API key.
-#[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "members", params(("key_id" = ApiKeyId, Path)), responses((status = 200, body = ApiKeyRecord)))]
+#[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "members", params(("key_id" = ApiKeyId, Path)), responses((status = 200, body = ApiKey)))]
 async fn revoke_key(
     State(s): State<AppState>,
     Tenant(t, ctx): Tenant,
-    Path(key): Path<ApiKeyId>,
-) -> ApiResult<axum::Json<ApiKeyRecord>> {
+    Path(key): Path<tenantry_core::ApiKeyId>,
+) -> ApiResult<axum::Json<ApiKey>> {
     Ok(axum::Json(
-        members::revoke_key(&s.svc, &t, &ctx, key).await?,
+        members::revoke_key(&s.svc, &t, &ctx, key).await?.to_wire(),
     ))
 }

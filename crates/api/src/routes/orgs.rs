@@ -2,18 +2,18 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use tenantry_core::{OrgId, Role};
-use tenantry_service::members::{CreatedKey, KeyOwner};
-use tenantry_service::orgs::{self, LimitsView, OrgView};
-use tenantry_store::{OrgRecord, UserRecord};
-use utoipa::ToSchema;
+use tenantry_api_types::{
+    CreateOrg, CreatedKey, LimitsView, Org, OrgId, OrgView, ProvisionKey, ProvisionUser, SetTier,
+    TierOverrides, User,
+};
+use tenantry_service::orgs;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Json, Operator, Path, Tenant};
+use crate::wire::{ToDomain, ToWire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,103 +26,68 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(limits))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateOrg {
-    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]*$", min_length = 1, max_length = 64)]
-    name: String,
-    tier: Option<String>,
-}
-
 /// Create an org (operator).
-#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", request_body = CreateOrg, responses((status = 201, body = OrgRecord)))]
+#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", request_body = CreateOrg, responses((status = 201, body = Org)))]
 async fn create_org(
     State(s): State<AppState>,
     Operator(op, ctx): Operator,
     Json(b): Json<CreateOrg>,
-) -> ApiResult<(StatusCode, axum::Json<OrgRecord>)> {
+) -> ApiResult<(StatusCode, axum::Json<Org>)> {
     let org = orgs::create(&s.svc, &op, &ctx, &b.name, b.tier.as_deref()).await?;
-    Ok((StatusCode::CREATED, axum::Json(org)))
+    Ok((StatusCode::CREATED, axum::Json(org.to_wire())))
 }
 
 /// List orgs (operator).
-#[utoipa::path(get, path = "/v1/orgs", tag = "orgs", responses((status = 200, body = Vec<OrgRecord>)))]
+#[utoipa::path(get, path = "/v1/orgs", tag = "orgs", responses((status = 200, body = Vec<Org>)))]
 async fn list_orgs(
     State(s): State<AppState>,
     Operator(op, _): Operator,
-) -> ApiResult<axum::Json<Vec<OrgRecord>>> {
-    Ok(axum::Json(orgs::list(&s.svc, &op).await?))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetTier {
-    tier: String,
+) -> ApiResult<axum::Json<Vec<Org>>> {
+    Ok(axum::Json(orgs::list(&s.svc, &op).await?.to_wire()))
 }
 
 /// Change an org's tier (operator).
-#[utoipa::path(patch, path = "/v1/orgs/{org_id}", tag = "orgs", request_body = SetTier, params(("org_id" = OrgId, Path)), responses((status = 200, body = OrgRecord)))]
+#[utoipa::path(patch, path = "/v1/orgs/{org_id}", tag = "orgs", request_body = SetTier, params(("org_id" = OrgId, Path)), responses((status = 200, body = Org)))]
 async fn set_tier(
     State(s): State<AppState>,
     Operator(op, ctx): Operator,
-    Path(org): Path<OrgId>,
+    Path(org): Path<tenantry_core::OrgId>,
     Json(b): Json<SetTier>,
-) -> ApiResult<axum::Json<OrgRecord>> {
+) -> ApiResult<axum::Json<Org>> {
     Ok(axum::Json(
-        orgs::set_tier(&s.svc, &op, &ctx, org, &b.tier).await?,
+        orgs::set_tier(&s.svc, &op, &ctx, org, &b.tier)
+            .await?
+            .to_wire(),
     ))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProvisionUser {
-    #[schema(
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
-        min_length = 1,
-        max_length = 128
-    )]
-    name: String,
-    role: Role,
 }
 
 /// Add a user to an org (operator provisioning, e.g. the first owner).
-#[utoipa::path(post, path = "/v1/orgs/{org_id}/users", tag = "orgs", request_body = ProvisionUser, params(("org_id" = OrgId, Path)), responses((status = 201, body = UserRecord)))]
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/users", tag = "orgs", request_body = ProvisionUser, params(("org_id" = OrgId, Path)), responses((status = 201, body = User)))]
 async fn provision_user(
     State(s): State<AppState>,
     Operator(op, ctx): Operator,
-    Path(org): Path<OrgId>,
+    Path(org): Path<tenantry_core::OrgId>,
     Json(b): Json<ProvisionUser>,
-) -> ApiResult<(StatusCode, axum::Json<UserRecord>)> {
+) -> ApiResult<(StatusCode, axum::Json<User>)> {
     let scope = orgs::enter(&s.svc, &op, org).await?;
-    let u = tenantry_service::members::add_user(&s.svc, &scope, &ctx, &b.name, b.role).await?;
-    Ok((StatusCode::CREATED, axum::Json(u)))
+    let u = tenantry_service::members::add_user(&s.svc, &scope, &ctx, &b.name, b.role.to_domain())
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(u.to_wire())))
 }
 
 /// List an org's users (operator provisioning, e.g. to find a user's id).
-#[utoipa::path(get, path = "/v1/orgs/{org_id}/users", tag = "orgs", params(("org_id" = OrgId, Path)), responses((status = 200, body = Vec<UserRecord>)))]
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/users", tag = "orgs", params(("org_id" = OrgId, Path)), responses((status = 200, body = Vec<User>)))]
 async fn list_org_users(
     State(s): State<AppState>,
     Operator(op, _): Operator,
-    Path(org): Path<OrgId>,
-) -> ApiResult<axum::Json<Vec<UserRecord>>> {
+    Path(org): Path<tenantry_core::OrgId>,
+) -> ApiResult<axum::Json<Vec<User>>> {
     let scope = orgs::enter(&s.svc, &op, org).await?;
     Ok(axum::Json(
-        tenantry_service::members::list_users(&s.svc, &scope).await?,
+        tenantry_service::members::list_users(&s.svc, &scope)
+            .await?
+            .to_wire(),
     ))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProvisionKey {
-    owner: KeyOwner,
-    #[schema(
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
-        min_length = 1,
-        max_length = 128
-    )]
-    name: String,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    expires_at: Option<time::OffsetDateTime>,
 }
 
 /// Issue an API key for a user or agent of an org (operator provisioning).
@@ -130,14 +95,20 @@ pub struct ProvisionKey {
 async fn provision_key(
     State(s): State<AppState>,
     Operator(op, ctx): Operator,
-    Path(org): Path<OrgId>,
+    Path(org): Path<tenantry_core::OrgId>,
     Json(b): Json<ProvisionKey>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedKey>)> {
     let scope = orgs::enter(&s.svc, &op, org).await?;
-    let k =
-        tenantry_service::members::create_key(&s.svc, &scope, &ctx, b.owner, &b.name, b.expires_at)
-            .await?;
-    Ok((StatusCode::CREATED, axum::Json(k)))
+    let k = tenantry_service::members::create_key(
+        &s.svc,
+        &scope,
+        &ctx,
+        b.owner.to_domain(),
+        &b.name,
+        b.expires_at,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(k.to_wire())))
 }
 
 /// The caller's org and effective permissions.
@@ -146,20 +117,22 @@ async fn current_org(
     State(s): State<AppState>,
     Tenant(scope, _): Tenant,
 ) -> ApiResult<axum::Json<OrgView>> {
-    Ok(axum::Json(orgs::current(&s.svc, &scope).await?))
+    Ok(axum::Json(orgs::current(&s.svc, &scope).await?.to_wire()))
 }
 
 /// Replace an org's per-org limit overrides (operator). Fields left out keep the
 /// tier's value; `{}` clears every override.
-#[utoipa::path(put, path = "/v1/orgs/{org_id}/limits", tag = "orgs", request_body = tenantry_core::TierOverrides, params(("org_id" = OrgId, Path)), responses((status = 200, body = OrgRecord)))]
+#[utoipa::path(put, path = "/v1/orgs/{org_id}/limits", tag = "orgs", request_body = TierOverrides, params(("org_id" = OrgId, Path)), responses((status = 200, body = Org)))]
 async fn set_limits(
     State(s): State<AppState>,
     Operator(op, ctx): Operator,
-    Path(org): Path<OrgId>,
-    Json(b): Json<tenantry_core::TierOverrides>,
-) -> ApiResult<axum::Json<OrgRecord>> {
+    Path(org): Path<tenantry_core::OrgId>,
+    Json(b): Json<TierOverrides>,
+) -> ApiResult<axum::Json<Org>> {
     Ok(axum::Json(
-        orgs::set_overrides(&s.svc, &op, &ctx, org, &b).await?,
+        orgs::set_overrides(&s.svc, &op, &ctx, org, &b.to_domain())
+            .await?
+            .to_wire(),
     ))
 }
 
@@ -170,5 +143,5 @@ async fn limits(
     State(s): State<AppState>,
     Tenant(scope, _): Tenant,
 ) -> ApiResult<axum::Json<LimitsView>> {
-    Ok(axum::Json(orgs::limits(&s.svc, &scope).await?))
+    Ok(axum::Json(orgs::limits(&s.svc, &scope).await?.to_wire()))
 }

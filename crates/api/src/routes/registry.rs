@@ -2,17 +2,21 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use tenantry_api_types::{
+    NewPublisherKey, PluginDetail, PluginSummary, PublisherKey, PublisherView, PutReview,
+    RegisterPublisher, ReviewView,
+};
 use tenantry_core::scope::Session;
-use tenantry_service::registry::{self, NewPublisherKey, PluginDetail, ReviewView};
-use tenantry_store::{PluginSummary, PublisherKeyRecord, PublisherRecord};
-use utoipa::{IntoParams, ToSchema};
+use tenantry_service::registry;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authed, Json, Operator, Path, Query, Tenant};
+use crate::wire::{ToDomain, ToWire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,22 +29,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(put_review))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterPublisher {
-    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]*$", min_length = 1, max_length = 64)]
-    name: String,
-    #[serde(flatten)]
-    key: NewPublisherKey,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PublisherView {
-    #[serde(flatten)]
-    publisher: PublisherRecord,
-    keys: Vec<PublisherKeyRecord>,
-}
-
 /// Register a publisher with its first key (operator).
 #[utoipa::path(post, path = "/v1/publishers", tag = "registry", request_body = RegisterPublisher, responses((status = 201, body = PublisherView)))]
 async fn register_publisher(
@@ -48,13 +36,11 @@ async fn register_publisher(
     Operator(op, _): Operator,
     Json(b): Json<RegisterPublisher>,
 ) -> ApiResult<(StatusCode, axum::Json<PublisherView>)> {
-    let (publisher, key) = registry::register_publisher(&s.svc, &op, &b.name, &b.key).await?;
+    let (publisher, key) =
+        registry::register_publisher(&s.svc, &op, &b.name, &b.key.to_domain()).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(PublisherView {
-            publisher,
-            keys: vec![key],
-        }),
+        axum::Json((publisher, vec![key]).to_wire()),
     ))
 }
 
@@ -64,24 +50,21 @@ async fn list_publishers(
     State(s): State<AppState>,
     _auth: Authed,
 ) -> ApiResult<axum::Json<Vec<PublisherView>>> {
-    let all = registry::list_publishers(&s.svc).await?;
     Ok(axum::Json(
-        all.into_iter()
-            .map(|(publisher, keys)| PublisherView { publisher, keys })
-            .collect(),
+        registry::list_publishers(&s.svc).await?.to_wire(),
     ))
 }
 
 /// Add a key to a publisher (operator; key rotation).
-#[utoipa::path(post, path = "/v1/publishers/{publisher}/keys", tag = "registry", request_body = NewPublisherKey, params(("publisher" = String, Path)), responses((status = 201, body = PublisherKeyRecord)))]
+#[utoipa::path(post, path = "/v1/publishers/{publisher}/keys", tag = "registry", request_body = NewPublisherKey, params(("publisher" = String, Path)), responses((status = 201, body = PublisherKey)))]
 async fn add_publisher_key(
     State(s): State<AppState>,
     Operator(op, _): Operator,
     Path(publisher): Path<String>,
     Json(b): Json<NewPublisherKey>,
-) -> ApiResult<(StatusCode, axum::Json<PublisherKeyRecord>)> {
-    let k = registry::add_publisher_key(&s.svc, &op, &publisher, &b).await?;
-    Ok((StatusCode::CREATED, axum::Json(k)))
+) -> ApiResult<(StatusCode, axum::Json<PublisherKey>)> {
+    let k = registry::add_publisher_key(&s.svc, &op, &publisher, &b.to_domain()).await?;
+    Ok((StatusCode::CREATED, axum::Json(k.to_wire())))
 }
 
 /// Revoke a publisher key (operator). Versions it signed stop being usable.
@@ -118,7 +101,8 @@ async fn search(
             &q.q,
             crate::extract::page_limit("limit", q.limit, 200)?.unwrap_or(50),
         )
-        .await?,
+        .await?
+        .to_wire(),
     ))
 }
 
@@ -130,7 +114,9 @@ async fn show(
     Path((scope, name)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<PluginDetail>> {
     Ok(axum::Json(
-        registry::show(&s.svc, &format!("{scope}/{name}")).await?,
+        registry::show(&s.svc, &format!("{scope}/{name}"))
+            .await?
+            .to_wire(),
     ))
 }
 
@@ -146,18 +132,10 @@ async fn list_reviews(
         Session::Operator(_) => None,
     };
     Ok(axum::Json(
-        registry::reviews(&s.svc, viewer, &format!("{scope}/{name}")).await?,
+        registry::reviews(&s.svc, viewer, &format!("{scope}/{name}"))
+            .await?
+            .to_wire(),
     ))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutReview {
-    #[schema(minimum = 1, maximum = 5)]
-    rating: u8,
-    #[serde(default)]
-    #[schema(max_length = 4096)]
-    body: String,
 }
 
 /// Write or replace the caller's org's review.
@@ -177,6 +155,7 @@ async fn put_review(
             b.rating,
             &b.body,
         )
-        .await?,
+        .await?
+        .to_wire(),
     ))
 }

@@ -6,9 +6,12 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use serde::Deserialize;
-use tenantry_core::{InstallId, InvocationId, TenantScope};
-use tenantry_service::usage::{ExportFormat, ExportPager, GroupBy, UsageSummary};
-use tenantry_store::{UsageEvent, UsageFilter};
+use tenantry_api_types::{
+    ExportFormat, GroupBy, InstallId, InvocationId, UsageEvent, UsageSummary,
+};
+use tenantry_core::TenantScope;
+use tenantry_service::usage::ExportPager;
+use tenantry_store::UsageFilter;
 use time::OffsetDateTime;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -17,6 +20,8 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Query, Tenant};
+use crate::wire::usage::{encode, export_preamble};
+use crate::wire::{ToDomain, ToWire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,8 +59,8 @@ async fn list(
     let f = UsageFilter {
         since: q.since,
         until: q.until,
-        install_id: q.install_id,
-        after: q.after,
+        install_id: q.install_id.to_domain(),
+        after: q.after.to_domain(),
         limit: crate::extract::page_limit(
             "limit",
             q.limit,
@@ -63,7 +68,9 @@ async fn list(
         )?,
     };
     Ok(axum::Json(
-        tenantry_service::usage::list(&s.svc, &t, &f).await?,
+        tenantry_service::usage::list(&s.svc, &t, &f)
+            .await?
+            .to_wire(),
     ))
 }
 
@@ -94,11 +101,13 @@ async fn summary(
     let f = UsageFilter {
         since: q.since,
         until: q.until,
-        install_id: q.install_id,
+        install_id: q.install_id.to_domain(),
         ..UsageFilter::default()
     };
     Ok(axum::Json(
-        tenantry_service::usage::summarize(&s.svc, &t, &f, q.group_by).await?,
+        tenantry_service::usage::summarize(&s.svc, &t, &f, q.group_by.to_domain())
+            .await?
+            .to_wire(),
     ))
 }
 
@@ -133,23 +142,23 @@ async fn export(
     let f = UsageFilter {
         since: q.since,
         until: q.until,
-        install_id: q.install_id,
-        after: q.after,
+        install_id: q.install_id.to_domain(),
+        after: q.after.to_domain(),
         limit: None,
     };
     let format = q.format;
     let mut pager = ExportPager::new(&t, &f)?;
     // The first page is read before answering, so errors get a proper status.
-    let mut first = tenantry_service::usage::export_preamble(format)?;
+    let mut first = export_preamble(format)?;
     if let Some(page) = pager.next_page(&s.svc, &t).await? {
-        first.extend(tenantry_service::usage::encode(format, &page)?);
+        first.extend(encode(format, page)?);
     }
     let rest = futures::stream::try_unfold(
         (s, t, pager),
         move |(s, t, mut pager): (AppState, TenantScope, ExportPager)| async move {
             match pager.next_page(&s.svc, &t).await {
                 Ok(Some(page)) => {
-                    let bytes = tenantry_service::usage::encode(format, &page).map_err(io)?;
+                    let bytes = encode(format, page).map_err(io)?;
                     Ok(Some((Bytes::from(bytes), (s, t, pager))))
                 }
                 Ok(None) => Ok(None),

@@ -1,0 +1,204 @@
+//! Orgs, tiers and limits.
+
+use tenantry_api_types as w;
+use tenantry_core::{Tier, TierOverrides};
+use tenantry_service::limits::LimiterStatus;
+use tenantry_service::orgs::{LimitsView, OrgView, QuotaState};
+use tenantry_store::OrgRecord;
+
+use super::{ToDomain, ToWire};
+
+impl ToWire for OrgRecord {
+    type Wire = w::Org;
+    fn to_wire(self) -> w::Org {
+        let OrgRecord {
+            id,
+            name,
+            tier,
+            overrides,
+            created_at,
+        } = self;
+        w::Org {
+            id: id.to_wire(),
+            name,
+            tier,
+            overrides: overrides.to_wire(),
+            created_at,
+        }
+    }
+}
+
+impl ToWire for OrgView {
+    type Wire = w::OrgView;
+    fn to_wire(self) -> w::OrgView {
+        let OrgView { org, permissions } = self;
+        w::OrgView {
+            org: org.to_wire(),
+            permissions: permissions.to_wire(),
+        }
+    }
+}
+
+impl ToWire for Tier {
+    type Wire = w::Tier;
+    fn to_wire(self) -> w::Tier {
+        let Tier {
+            name,
+            executions_per_day,
+            executions_per_month,
+            max_wall_time_ms,
+            concurrent_executions,
+            host_calls_per_execution,
+            tool_calls_per_day,
+            memory_bytes,
+            artifact_bytes,
+            output_bytes,
+            plugins_installed,
+            storage_bytes,
+            agents,
+            invocations_per_minute,
+        } = self;
+        w::Tier {
+            name,
+            executions_per_day,
+            executions_per_month,
+            max_wall_time_ms,
+            concurrent_executions,
+            host_calls_per_execution,
+            tool_calls_per_day,
+            memory_bytes,
+            artifact_bytes,
+            output_bytes,
+            plugins_installed,
+            storage_bytes,
+            agents,
+            invocations_per_minute,
+        }
+    }
+}
+
+impl ToWire for TierOverrides {
+    type Wire = w::TierOverrides;
+    fn to_wire(self) -> w::TierOverrides {
+        let TierOverrides {
+            executions_per_day,
+            executions_per_month,
+            max_wall_time_ms,
+            concurrent_executions,
+            host_calls_per_execution,
+            tool_calls_per_day,
+            memory_bytes,
+            artifact_bytes,
+            output_bytes,
+            plugins_installed,
+            storage_bytes,
+            agents,
+            invocations_per_minute,
+        } = self;
+        w::TierOverrides {
+            executions_per_day,
+            executions_per_month,
+            max_wall_time_ms,
+            concurrent_executions,
+            host_calls_per_execution,
+            tool_calls_per_day,
+            memory_bytes,
+            artifact_bytes,
+            output_bytes,
+            plugins_installed,
+            storage_bytes,
+            agents,
+            invocations_per_minute,
+        }
+    }
+}
+
+impl ToDomain for w::TierOverrides {
+    type Domain = TierOverrides;
+    fn to_domain(self) -> TierOverrides {
+        let w::TierOverrides {
+            executions_per_day,
+            executions_per_month,
+            max_wall_time_ms,
+            concurrent_executions,
+            host_calls_per_execution,
+            tool_calls_per_day,
+            memory_bytes,
+            artifact_bytes,
+            output_bytes,
+            plugins_installed,
+            storage_bytes,
+            agents,
+            invocations_per_minute,
+        } = self;
+        TierOverrides {
+            executions_per_day,
+            executions_per_month,
+            max_wall_time_ms,
+            concurrent_executions,
+            host_calls_per_execution,
+            tool_calls_per_day,
+            memory_bytes,
+            artifact_bytes,
+            output_bytes,
+            plugins_installed,
+            storage_bytes,
+            agents,
+            invocations_per_minute,
+        }
+    }
+}
+
+impl ToWire for QuotaState {
+    type Wire = w::QuotaState;
+    fn to_wire(self) -> w::QuotaState {
+        let QuotaState {
+            quota,
+            used,
+            limit,
+            resets_at,
+        } = self;
+        w::QuotaState {
+            quota,
+            used,
+            limit,
+            resets_at,
+        }
+    }
+}
+
+impl ToWire for LimiterStatus {
+    type Wire = w::LimiterStatus;
+    fn to_wire(self) -> w::LimiterStatus {
+        let LimiterStatus {
+            backend,
+            degraded,
+            fallback_decisions,
+        } = self;
+        w::LimiterStatus {
+            backend,
+            degraded,
+            fallback_decisions,
+        }
+    }
+}
+
+impl ToWire for LimitsView {
+    type Wire = w::LimitsView;
+    fn to_wire(self) -> w::LimitsView {
+        let LimitsView {
+            effective,
+            overrides,
+            quotas,
+            quotas_error,
+            limiter,
+        } = self;
+        w::LimitsView {
+            effective: effective.to_wire(),
+            overrides: overrides.to_wire(),
+            quotas: quotas.to_wire(),
+            quotas_error,
+            limiter: limiter.to_wire(),
+        }
+    }
+}
