@@ -1,11 +1,16 @@
-//! A small HTTP client for the Tenantry API. Errors come back as the server's
-//! `{"error": {"code", "message", "request_id"}}`, rendered for humans.
+//! A small HTTP client for the Tenantry API. Requests are built from the API's wire
+//! types (`tenantry-api-types`) and answers are read into them ([`Reply`]); errors
+//! come back as the server's `{"error": {"code", "message", "request_id"}}`
+//! ([`tenantry_api_types::ErrorBody`]), rendered for humans.
 
 use anyhow::{Context, Result, anyhow};
 use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
+use tenantry_api_types::ErrorBody;
 
 use crate::cli::ClientArgs;
 use crate::profile;
@@ -162,20 +167,36 @@ impl Client {
         .into()
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value> {
-        self.send(Method::GET, path, None).await
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Reply<T>> {
+        self.send(Method::GET, path, None::<&()>).await
     }
-    pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Reply<T>> {
         self.send(Method::POST, path, Some(body)).await
     }
-    pub async fn put(&self, path: &str, body: Option<Value>) -> Result<Value> {
-        self.send(Method::PUT, path, body).await
+    pub async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Reply<T>> {
+        self.send(Method::PUT, path, Some(body)).await
     }
-    pub async fn patch(&self, path: &str, body: Value) -> Result<Value> {
+    /// A PUT without a body (`PUT /v1/agents/{agent}/installs/{install}`).
+    pub async fn put_empty<T: DeserializeOwned>(&self, path: &str) -> Result<Reply<T>> {
+        self.send(Method::PUT, path, None::<&()>).await
+    }
+    pub async fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Reply<T>> {
         self.send(Method::PATCH, path, Some(body)).await
     }
-    pub async fn delete(&self, path: &str) -> Result<Value> {
-        self.send(Method::DELETE, path, None).await
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<Reply<T>> {
+        self.send(Method::DELETE, path, None::<&()>).await
     }
 
     /// A GET whose successful body is not JSON (exports): the response to read in
@@ -196,14 +217,22 @@ impl Client {
         Err(self.error(status, &value))
     }
 
-    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+    /// Sends `body` (as JSON) and reads a successful answer into `T`, keeping the JSON
+    /// as the server sent it.
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<Reply<T>> {
         let url = format!("{}{path}", self.base);
+        let what = format!("{method} {path}");
         let mut req = self.http.request(method, &url);
         if let Some(k) = &self.key {
             req = req.bearer_auth(k);
         }
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.json(b);
         }
         let res = req.send().await.map_err(|e| self.unreachable(e))?;
         let status = res.status();
@@ -213,16 +242,19 @@ impl Client {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        if status.is_success() {
-            return Ok(value);
+        if !status.is_success() {
+            return Err(self.error(status, &value));
         }
-        Err(self.error(status, &value))
+        let body = T::deserialize(&value).with_context(|| {
+            format!("the server's answer to {what} is not what this client expects")
+        })?;
+        Ok(Reply { json: value, body })
     }
 
     fn error(&self, status: reqwest::StatusCode, value: &Value) -> anyhow::Error {
-        let e = &value["error"];
-        match (e["code"].as_str(), e["message"].as_str()) {
-            (Some(code), Some(msg)) => {
+        match ErrorBody::deserialize(value) {
+            Ok(ErrorBody { error: e }) => {
+                let code = e.code.as_str();
                 let hint = if code == "UNAUTHENTICATED" && self.key.is_none() {
                     " (no API key: set TENANTRY_API_KEY or run `tenantry login`)"
                 } else {
@@ -230,15 +262,23 @@ impl Client {
                 };
                 ApiError {
                     code: code.to_string(),
-                    message: msg.to_string(),
-                    request_id: e["request_id"].as_str().map(String::from),
+                    message: e.message,
+                    request_id: Some(e.request_id),
                     hint: hint.into(),
                 }
                 .into()
             }
-            _ => anyhow!("HTTP {status}: {value}"),
+            Err(_) => anyhow!("HTTP {status}: {value}"),
         }
     }
+}
+
+/// A successful answer: the JSON exactly as the server sent it (what `--json`
+/// prints) and the same body read into its API type (what people are shown).
+#[derive(Debug)]
+pub struct Reply<T> {
+    pub json: Value,
+    pub body: T,
 }
 
 /// Percent-encodes one path segment (names such as `@scope/name` are split first).

@@ -1,6 +1,9 @@
 //! Human and JSON output.
 
+use serde::Serialize;
 use serde_json::Value;
+
+use crate::client::Reply;
 
 /// Reads a value a person must not see echoed (an API key, a secret): from a hidden
 /// prompt showing `prompt` when standard input is a terminal, else all of standard
@@ -30,6 +33,12 @@ pub fn print(json: bool, value: &Value, human: impl FnOnce(&Value)) {
     } else {
         human(value);
     }
+}
+
+/// Prints a server's answer: its JSON as sent with `--json`, else through `human`
+/// from the answer read into its API type.
+pub fn show<T>(json: bool, reply: &Reply<T>, human: impl FnOnce(&T)) {
+    print(json, &reply.json, |_| human(&reply.body));
 }
 
 /// Prints rows of columns aligned, with a header.
@@ -69,25 +78,49 @@ pub fn s(v: &Value, k: &str) -> String {
     }
 }
 
-/// The items of a JSON array, comma-separated.
-pub fn list_of(v: &Value) -> String {
-    v.as_array()
+/// A value as a table cell or field: what [`s`] shows for its JSON (a string as
+/// is, `null` as "-", anything else as JSON), so typed values print exactly as the
+/// server's JSON for them.
+pub fn cell(v: &impl Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(Value::Null) => "-".into(),
+        Ok(other) => other.to_string(),
+        Err(_) => "-".into(),
+    }
+}
+
+/// A time as the API writes it (RFC 3339), for a table cell or field.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "-".into())
+}
+
+/// An optional time ([`rfc3339`]), or "-".
+pub fn rfc3339_opt(t: Option<time::OffsetDateTime>) -> String {
+    t.map(rfc3339).unwrap_or_else(|| "-".into())
+}
+
+/// A value as compact JSON (how a JSON object or list is shown inline).
+pub fn compact(v: &impl Serialize) -> String {
+    serde_json::to_value(v).unwrap_or(Value::Null).to_string()
+}
+
+/// Items, each shown as [`cell`], comma-separated.
+pub fn joined<T: Serialize>(items: impl IntoIterator<Item = T>) -> String {
+    items
         .into_iter()
-        .flatten()
-        .map(|x| {
-            x.as_str()
-                .map(String::from)
-                .unwrap_or_else(|| x.to_string())
-        })
+        .map(|x| cell(&x))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Prints `key: value` lines for the given fields.
-pub fn fields(v: &Value, keys: &[&str]) {
-    let w = keys.iter().map(|k| k.len()).max().unwrap_or(0);
-    for k in keys {
-        println!("{k:>w$}: {}", s(v, k));
+/// Prints `key: value` lines, the keys right-aligned, for values already shown
+/// (see [`cell`]).
+pub fn pairs(items: &[(&str, String)]) {
+    let w = items.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in items {
+        println!("{k:>w$}: {v}");
     }
 }
 

@@ -8,13 +8,15 @@
 //! if any check fails.
 
 use anyhow::{Context, Result, anyhow, bail};
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Instant;
+use tenantry_api_types as w;
 use tenantry_crypto::SigningKeyPair;
 use tenantry_server::{Config, Server, config::Overrides};
 
-use crate::client::Client;
+use crate::client::{Client, Reply};
 use crate::commands::plugin::{publish_body, sign};
 
 const PLUGINS: &[(&str, &[u8], &[u8])] = &[
@@ -96,85 +98,168 @@ async fn make_org(
     greeting: &str,
     token: &str,
 ) -> Result<DemoOrg> {
-    let org = op
-        .post("/v1/orgs", json!({"name": name, "tier": "starter"}))
-        .await?;
-    let id = org["id"].as_str().ok_or_else(|| anyhow!("no org id"))?;
-    let user = op
+    let org: w::Org = op
+        .post(
+            "/v1/orgs",
+            &w::CreateOrg {
+                name: name.into(),
+                tier: Some("starter".into()),
+            },
+        )
+        .await?
+        .body;
+    let id = org.id;
+    let user: w::User = op
         .post(
             &format!("/v1/orgs/{id}/users"),
-            json!({"name": format!("owner@{name}"), "role": "owner"}),
+            &w::ProvisionUser {
+                name: format!("owner@{name}"),
+                role: w::Role::Owner,
+            },
         )
-        .await?;
-    let key = op
+        .await?
+        .body;
+    let key: w::CreatedKey = op
         .post(
             &format!("/v1/orgs/{id}/keys"),
-            json!({"owner": {"kind": "user", "id": user["id"]}, "name": "demo"}),
+            &w::ProvisionKey {
+                owner: w::KeyOwner::User(user.id),
+                name: "demo".into(),
+                expires_at: None,
+            },
         )
-        .await?;
-    let owner = client(url, key["key"].as_str().unwrap_or_default())?;
-    let agent = owner
+        .await?
+        .body;
+    let owner = client(url, key.key.expose())?;
+    let agent: w::Agent = owner
         .post(
             "/v1/agents",
-            json!({"name": "assistant", "grants": ["invoke", "read_org"]}),
+            &w::CreateAgent {
+                name: "assistant".into(),
+                on_behalf_of: None,
+                grants: [w::Permission::Invoke, w::Permission::ReadOrg].into(),
+            },
         )
-        .await?;
-    let agent_id = agent["id"].as_str().unwrap_or_default().to_string();
-    let akey = owner
+        .await?
+        .body;
+    let akey: w::CreatedKey = owner
         .post(
             "/v1/keys",
-            json!({"owner": {"kind": "agent", "id": agent_id}, "name": "assistant"}),
+            &w::CreateKey {
+                owner: w::KeyOwner::Agent(agent.id),
+                name: "assistant".into(),
+                expires_at: None,
+            },
         )
-        .await?;
+        .await?
+        .body;
+    let agent_id = agent.id.to_string();
+    let install = |plugin: &str, config: Value, grants: w::Permissions| w::InstallRequest {
+        plugin: plugin.into(),
+        version: None,
+        config,
+        grants,
+        enabled: true,
+    };
     let mut installs = std::collections::HashMap::new();
     for (plugin, body) in [
         (
             "echo",
-            json!({"plugin": "@examples/echo", "config": {"greeting": greeting}}),
+            install(
+                "@examples/echo",
+                json!({"greeting": greeting}),
+                w::Permissions::default(),
+            ),
         ),
         (
             "kv-counter",
-            json!({"plugin": "@examples/kv-counter", "grants": {"kv": true}}),
+            install(
+                "@examples/kv-counter",
+                json!({}),
+                w::Permissions {
+                    kv: true,
+                    ..Default::default()
+                },
+            ),
         ),
         (
             "secret-user",
-            json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
+            install(
+                "@examples/secret-user",
+                json!({}),
+                w::Permissions {
+                    secrets: vec!["api_token".into()],
+                    ..Default::default()
+                },
+            ),
         ),
         (
             "tool-caller",
-            json!({"plugin": "@examples/tool-caller", "grants": {"tools": ["@examples/echo#echo"]}}),
+            install(
+                "@examples/tool-caller",
+                json!({}),
+                w::Permissions {
+                    tools: vec!["@examples/echo#echo".into()],
+                    ..Default::default()
+                },
+            ),
         ),
-        ("attacks", json!({"plugin": "@examples/attacks"})),
+        (
+            "attacks",
+            install("@examples/attacks", json!({}), w::Permissions::default()),
+        ),
     ] {
-        let i = owner.post("/v1/installs", body).await?;
-        let iid = i["id"].as_str().unwrap_or_default().to_string();
-        owner
-            .put(&format!("/v1/agents/{agent_id}/installs/{iid}"), None)
+        let i: w::InstallView = owner.post("/v1/installs", &body).await?.body;
+        let iid = i.install.id.to_string();
+        let _: Reply<IgnoredAny> = owner
+            .put_empty(&format!("/v1/agents/{agent_id}/installs/{iid}"))
             .await?;
         installs.insert(plugin, iid);
     }
-    owner
+    let _: Reply<IgnoredAny> = owner
         .put(
             &format!("/v1/installs/{}/secrets/api_token", installs["secret-user"]),
-            Some(json!({"value": token})),
+            &w::SetSecret {
+                value: w::SecretText::from(token.to_string()),
+            },
         )
         .await?;
     Ok(DemoOrg {
         name,
         owner,
-        agent: client(url, akey["key"].as_str().unwrap_or_default())?,
+        agent: client(url, akey.key.expose())?,
         agent_id,
         installs,
     })
 }
 
-async fn invoke(o: &DemoOrg, plugin: &str, action: &str, input: Value) -> Result<Value> {
-    o.agent
+async fn invoke(
+    o: &DemoOrg,
+    plugin: &str,
+    action: &str,
+    input: Value,
+) -> Result<w::InvokeResponse> {
+    let body = w::InvokeRequest {
+        action: action.into(),
+        input,
+    };
+    Ok(o.agent
         .post(
             &format!("/v1/installs/{}/invoke", o.installs[plugin]),
-            json!({"action": action, "input": input}),
+            &body,
         )
-        .await
+        .await?
+        .body)
+}
+
+/// A field of an invocation's output (the plugin's own JSON), or `null`.
+fn out<'a>(r: &'a w::InvokeResponse, field: &str) -> &'a Value {
+    r.output.as_ref().map_or(&Value::Null, |o| &o[field])
+}
+
+/// How an outcome is shown: its JSON (a quoted string).
+fn outcome(o: w::Outcome) -> String {
+    serde_json::to_string(&o).unwrap_or_default()
 }
 
 pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
@@ -220,20 +305,29 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
 
     println!("1. A publisher signs and publishes the example plugins");
     let signer = SigningKeyPair::generate();
-    op.post(
-        "/v1/publishers",
-        json!({"name": "examples", "public_key": signer.public_key().to_string()}),
-    )
-    .await?;
-    for (name, manifest, wasm) in PLUGINS {
+    let _: Reply<IgnoredAny> = op
+        .post(
+            "/v1/publishers",
+            &w::RegisterPublisher {
+                name: "examples".into(),
+                key: w::NewPublisherKey {
+                    public_key: signer.public_key().to_string(),
+                    not_before: None,
+                    not_after: None,
+                },
+            },
+        )
+        .await?;
+    for (_, manifest, wasm) in PLUGINS {
         let sig = sign(manifest, wasm, &signer)?;
-        let v = op
-            .post("/v1/plugins", publish_body(manifest, wasm, &sig)?)
-            .await?;
+        let v: w::Version = op
+            .post("/v1/plugins", &publish_body(manifest, wasm, &sig)?)
+            .await?
+            .body;
         println!(
             "     published {}@{} ({} bytes)",
-            v["plugin"].as_str().unwrap_or(name),
-            v["version"].as_str().unwrap_or("?"),
+            v.plugin,
+            v.version,
             wasm.len()
         );
     }
@@ -259,8 +353,12 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
     let mut c_ok = true;
     for (o, greeting) in [(&acme, "Hello from Acme"), (&globex, "Bonjour de Globex")] {
         let r = invoke(o, "echo", "echo", json!({"from": o.name})).await?;
-        c_ok &= r["output"]["greeting"] == greeting;
-        println!("     {} echo → {}", o.name, r["output"]);
+        c_ok &= out(&r, "greeting") == greeting;
+        println!(
+            "     {} echo → {}",
+            o.name,
+            r.output.as_ref().unwrap_or(&Value::Null)
+        );
     }
     c.check(c_ok, "each install sees its own config");
     for _ in 0..3 {
@@ -271,16 +369,17 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
     let g = invoke(&globex, "kv-counter", "get", json!({})).await?;
     println!(
         "     counters: acme = {}, globex = {}",
-        a["output"]["value"], g["output"]["value"]
+        out(&a, "value"),
+        out(&g, "value")
     );
     c.check(
-        a["output"]["value"] == 3 && g["output"]["value"] == 1,
+        out(&a, "value") == 3 && out(&g, "value") == 1,
         "each install has its own key-value data",
     );
     let a = invoke(&acme, "secret-user", "check", json!({})).await?;
     let g = invoke(&globex, "secret-user", "check", json!({})).await?;
     c.check(
-        a["output"]["length"] == 21 && g["output"]["length"] == 10,
+        out(&a, "length") == 21 && out(&g, "length") == 10,
         "each install reads its own secret (lengths 21 and 10)",
     );
     let t = invoke(
@@ -291,19 +390,28 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
     )
     .await?;
     c.check(
-        t["output"]["output"]["greeting"] == "Hello from Acme",
+        out(&t, "output")["greeting"] == "Hello from Acme",
         "a tool call reaches the same org's install",
     );
     let denied = invoke(&acme, "attacks", "secret", json!({"name": "api_token"})).await?;
     c.check(
-        denied["outcome"] == "PERMISSION_DENIED",
+        denied.outcome == w::Outcome::PermissionDenied,
         "an ungranted secret is refused (PERMISSION_DENIED)",
     );
 
     println!("\n4. Each org sees only its own data");
     let secret_texts = [
-        acme.owner.get("/v1/installs").await?.to_string(),
-        globex.owner.get("/v1/installs").await?.to_string(),
+        acme.owner
+            .get::<Vec<w::Install>>("/v1/installs")
+            .await?
+            .json
+            .to_string(),
+        globex
+            .owner
+            .get::<Vec<w::Install>>("/v1/installs")
+            .await?
+            .json
+            .to_string(),
     ];
     c.check(
         !secret_texts[0].contains("Bonjour") && !secret_texts[1].contains("Hello from Acme"),
@@ -311,7 +419,7 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
     );
     let cross = acme
         .owner
-        .get(&format!("/v1/installs/{}", globex.installs["echo"]))
+        .get::<w::InstallView>(&format!("/v1/installs/{}", globex.installs["echo"]))
         .await;
     c.check(
         cross
@@ -322,9 +430,12 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
     );
     let cross = acme
         .agent
-        .post(
+        .post::<w::InvokeResponse>(
             &format!("/v1/installs/{}/invoke", globex.installs["echo"]),
-            json!({"action": "echo"}),
+            &w::InvokeRequest {
+                action: "echo".into(),
+                input: json!({}),
+            },
         )
         .await;
     c.check(
@@ -336,14 +447,21 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
     );
     let all_text = format!(
         "{}{}{}",
-        acme.owner.get("/v1/audit?limit=1000").await?,
-        acme.owner.get("/v1/usage?limit=1000").await?,
         acme.owner
-            .get(&format!(
+            .get::<Vec<w::AuditEntry>>("/v1/audit?limit=1000")
+            .await?
+            .json,
+        acme.owner
+            .get::<Vec<w::UsageEvent>>("/v1/usage?limit=1000")
+            .await?
+            .json,
+        acme.owner
+            .get::<Vec<w::SecretMeta>>(&format!(
                 "/v1/installs/{}/secrets",
                 acme.installs["secret-user"]
             ))
             .await?
+            .json
     );
     c.check(
         !all_text.contains(&globex.agent_id)
@@ -361,7 +479,7 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
             let t = Instant::now();
             ok &= invoke(&globex, "echo", "echo", json!({}))
                 .await
-                .is_ok_and(|r| r["outcome"] == "OK");
+                .is_ok_and(|r| r.outcome == w::Outcome::Ok);
             worst = worst.max(t.elapsed());
         }
         (ok, worst)
@@ -369,7 +487,7 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
     let looped = looped?;
     println!(
         "     acme's loop ended with {} after {:?}",
-        looped["outcome"],
+        outcome(looped.outcome),
         started.elapsed()
     );
     println!(
@@ -377,7 +495,7 @@ pub async fn run(data_dir: Option<PathBuf>) -> Result<()> {
         neighbour.1
     );
     c.check(
-        looped["outcome"] == "OUT_OF_FUEL" || looped["outcome"] == "TIMEOUT",
+        matches!(looped.outcome, w::Outcome::OutOfFuel | w::Outcome::Timeout),
         "the loop is stopped (OUT_OF_FUEL or TIMEOUT)",
     );
     c.check(neighbour.0, "globex's invocations all succeeded meanwhile");

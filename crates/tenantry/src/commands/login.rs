@@ -2,16 +2,18 @@
 //! commands use (see [`crate::profile`]).
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde::de::IgnoredAny;
+use serde_json::json;
+use tenantry_api_types as w;
 
 use crate::cli::ClientArgs;
-use crate::client::{self, ApiError, Client};
-use crate::output::{list_of, print, read_hidden};
+use crate::client::{self, ApiError, Client, Reply};
+use crate::output::{joined, print, read_hidden};
 use crate::profile::{self, Profile};
 
 /// Who a key is on a server: its org (from `GET /v1/org`), or the operator.
 enum Identity {
-    Org(Value),
+    Org(Box<Reply<w::OrgView>>),
     Operator,
 }
 
@@ -19,7 +21,7 @@ enum Identity {
 /// key is refused there but may list orgs.
 async fn identify(c: &Client) -> Result<Identity> {
     match c.get("/v1/org").await {
-        Ok(v) => Ok(Identity::Org(v)),
+        Ok(v) => Ok(Identity::Org(Box::new(v))),
         Err(e) => {
             let code = e
                 .downcast_ref::<ApiError>()
@@ -28,7 +30,7 @@ async fn identify(c: &Client) -> Result<Identity> {
             if code == "UNAUTHENTICATED" || code == "CONNECTION_FAILED" || code.is_empty() {
                 return Err(e);
             }
-            match c.get("/v1/orgs").await {
+            match c.get::<IgnoredAny>("/v1/orgs").await {
                 Ok(_) => Ok(Identity::Operator),
                 Err(_) => Err(e),
             }
@@ -80,17 +82,13 @@ pub async fn login(a: &ClientArgs, json: bool) -> Result<()> {
     );
     profile::save(&path, &creds)?;
     let as_whom = match &who {
-        Identity::Org(v) => json!({"operator": false, "org": v}),
+        Identity::Org(r) => json!({"operator": false, "org": r.json}),
         Identity::Operator => json!({"operator": true}),
     };
     let v = json!({"profile": name, "url": url, "file": path, "identity": as_whom});
     print(json, &v, |_| {
         let whom = match &who {
-            Identity::Org(o) => format!(
-                "org {} ({})",
-                o["name"].as_str().unwrap_or("?"),
-                o["id"].as_str().unwrap_or("?")
-            ),
+            Identity::Org(r) => format!("org {} ({})", r.body.org.name, r.body.org.id),
             Identity::Operator => "the operator".into(),
         };
         println!("Logged in to {url} as {whom}.");
@@ -132,7 +130,7 @@ pub async fn whoami(a: &ClientArgs, json: bool) -> Result<()> {
     let c = Client::new(&t.url, t.key.clone())?;
     let who = identify(&c).await?;
     let identity = match &who {
-        Identity::Org(v) => json!({"operator": false, "org": v}),
+        Identity::Org(r) => json!({"operator": false, "org": r.json}),
         Identity::Operator => json!({"operator": true}),
     };
     let v =
@@ -142,23 +140,10 @@ pub async fn whoami(a: &ClientArgs, json: bool) -> Result<()> {
         println!("   key: from {}", t.key_from);
         match &who {
             Identity::Operator => println!("    as: operator"),
-            Identity::Org(o) => {
-                println!(
-                    "   org: {} ({}, tier {})",
-                    o["name"].as_str().unwrap_or("?"),
-                    o["id"].as_str().unwrap_or("?"),
-                    o["tier"].as_str().unwrap_or("?")
-                );
-                // The principal and role, when the server says (newer servers do).
-                for k in ["principal_kind", "principal_id", "principal_name", "role"] {
-                    if let Some(x) = o[k].as_str() {
-                        println!("{k:>6}: {x}");
-                    }
-                }
-                if let Some(p) = o.get("principal").filter(|p| p.is_object()) {
-                    println!("    as: {p}");
-                }
-                println!("permissions: {}", list_of(&o["permissions"]));
+            Identity::Org(r) => {
+                let o = &r.body;
+                println!("   org: {} ({}, tier {})", o.org.name, o.org.id, o.org.tier);
+                println!("permissions: {}", joined(&o.permissions));
             }
         }
     });

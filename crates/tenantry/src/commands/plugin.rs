@@ -6,14 +6,16 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use tenantry_api_types as w;
 use tenantry_core::manifest::Manifest;
 use tenantry_crypto::{SigningKeyPair, SigningStatement, sha256_hex};
 
 use crate::cli::{PluginCmd, PluginFiles};
-use crate::client::{Client, seg};
-use crate::output::{fields, print, s, table};
+use crate::client::{Client, Reply, seg};
+use crate::output::{cell, compact, joined, pairs, print, s, show, table};
 
 pub const MANIFEST_FILE: &str = "tenantry.json";
 pub const ARTIFACT_FILE: &str = "plugin.wasm";
@@ -90,13 +92,21 @@ pub fn sign(manifest_bytes: &[u8], artifact: &[u8], key: &SigningKeyPair) -> Res
     }))
 }
 
-/// Builds the publish request body for a signed plugin.
-pub fn publish_body(manifest_bytes: &[u8], artifact: &[u8], sig: &Value) -> Result<Value> {
-    Ok(json!({
-        "manifest": String::from_utf8(manifest_bytes.to_vec()).context("manifest is not UTF-8")?,
-        "artifact_base64": base64::engine::general_purpose::STANDARD.encode(artifact),
-        "signature": {"key_id": sig["key_id"], "created": sig["created"], "signature": sig["signature"]},
-    }))
+/// Builds the publish request body for a signed plugin from its signature file's
+/// JSON (what [`sign`] wrote: the detached signature and the signed statement).
+pub fn publish_body(
+    manifest_bytes: &[u8],
+    artifact: &[u8],
+    sig: &Value,
+) -> Result<w::PublishRequest> {
+    let signature = w::DetachedSignature::deserialize(sig).context(
+        "the signature file is not a detached signature; run `tenantry plugin sign` again",
+    )?;
+    Ok(w::PublishRequest {
+        manifest: String::from_utf8(manifest_bytes.to_vec()).context("manifest is not UTF-8")?,
+        artifact_base64: base64::engine::general_purpose::STANDARD.encode(artifact),
+        signature,
+    })
 }
 
 pub async fn run(cmd: PluginCmd, json_out: bool) -> Result<()> {
@@ -170,87 +180,82 @@ pub async fn run(cmd: PluginCmd, json_out: bool) -> Result<()> {
                     artifact.len()
                 );
             }
-            let v = Client::connect(&client)?
-                .post("/v1/plugins", publish_body(&manifest, &artifact, &sig)?)
-                .await?;
-            print(json_out, &v, |v| {
-                println!("Published {}@{}", s(v, "plugin"), s(v, "version"));
-                fields(v, &["artifact_sha256", "key_id"]);
+            let c = Client::connect(&client)?;
+            let body = publish_body(&manifest, &artifact, &sig)?;
+            let r: Reply<w::Version> = c.post("/v1/plugins", &body).await?;
+            show(json_out, &r, |v| {
+                println!("Published {}@{}", v.plugin, v.version);
+                pairs(&[
+                    ("artifact_sha256", cell(&v.artifact_sha256)),
+                    ("key_id", cell(&v.key_id)),
+                ]);
             });
         }
         PluginCmd::Search { client, query } => {
             let q = query.join(" ");
-            let v = Client::connect(&client)?
+            let r: Reply<Vec<w::PluginSummary>> = Client::connect(&client)?
                 .get(&format!("/v1/plugins?q={}", seg(&q)))
                 .await?;
-            let cols = [
-                "name",
-                "latest_version",
-                "description",
-                "rating_average",
-                "rating_count",
-            ];
-            print(json_out, &v, |v| {
-                let rows = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|r| cols.iter().map(|c| s(r, c)).collect())
+            show(json_out, &r, |plugins| {
+                let rows = plugins
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            cell(&p.name),
+                            cell(&p.latest_version),
+                            cell(&p.description),
+                            cell(&p.rating_average),
+                            cell(&p.rating_count),
+                        ]
+                    })
                     .collect();
-                table(&cols, rows)
-            });
-        }
-        PluginCmd::Show { client, name } => {
-            let c = Client::connect(&client)?;
-            let v = match c.get(&plugin_path(&name)?).await {
-                Ok(v) => v,
-                Err(e) => return Err(super::resources::with_registry_hint(&c, &name, e).await),
-            };
-            print(json_out, &v, |v| {
-                fields(
-                    v,
+                table(
                     &[
                         "name",
-                        "publisher",
                         "latest_version",
                         "description",
                         "rating_average",
                         "rating_count",
                     ],
-                );
+                    rows,
+                )
+            });
+        }
+        PluginCmd::Show { client, name } => {
+            let c = Client::connect(&client)?;
+            let r: Reply<w::PluginDetail> = match c.get(&plugin_path(&name)?).await {
+                Ok(r) => r,
+                Err(e) => return Err(super::resources::with_registry_hint(&c, &name, e).await),
+            };
+            show(json_out, &r, |d| {
+                let p = &d.summary;
+                pairs(&[
+                    ("name", cell(&p.name)),
+                    ("publisher", cell(&p.publisher)),
+                    ("latest_version", cell(&p.latest_version)),
+                    ("description", cell(&p.description)),
+                    ("rating_average", cell(&p.rating_average)),
+                    ("rating_count", cell(&p.rating_count)),
+                ]);
                 println!(
                     "versions: {}",
-                    v["versions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|x| s(x, "version"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    joined(d.versions.iter().map(|x| &x.version))
                 );
                 println!(
                     "actions: {}",
-                    v["manifest"]["actions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|x| s(x, "name"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    joined(d.manifest.actions.iter().map(|x| &x.name))
                 );
-                println!("requests: {}", v["manifest"]["permissions"]);
+                println!("requests: {}", compact(&d.manifest.permissions));
             });
         }
         PluginCmd::Reviews { client, name } => {
-            let v = Client::connect(&client)?
+            let r: Reply<Vec<w::ReviewView>> = Client::connect(&client)?
                 .get(&format!("{}/reviews", plugin_path(&name)?))
                 .await?;
-            print(json_out, &v, |v| {
-                let rows = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|r| vec![s(r, "rating"), s(r, "mine"), s(r, "body")])
+            show(json_out, &r, |reviews| {
+                let rows = reviews
+                    .iter()
+                    .map(|r| vec![cell(&r.rating), cell(&r.mine), cell(&r.body)])
                     .collect();
                 table(&["rating", "mine", "body"], rows)
             });
@@ -261,13 +266,13 @@ pub async fn run(cmd: PluginCmd, json_out: bool) -> Result<()> {
             rating,
             body,
         } => {
-            let v = Client::connect(&client)?
+            let r: Reply<w::ReviewView> = Client::connect(&client)?
                 .put(
                     &format!("{}/review", plugin_path(&name)?),
-                    Some(json!({"rating": rating, "body": body})),
+                    &w::PutReview { rating, body },
                 )
                 .await?;
-            print(json_out, &v, |_| println!("review saved"));
+            show(json_out, &r, |_| println!("review saved"));
         }
     }
     Ok(())

@@ -1,106 +1,146 @@
 //! Client commands for orgs, members, keys, publishers, installs, secrets, audit.
 
 use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Value, json};
+use tenantry_api_types as w;
 
 use crate::cli::*;
-use crate::client::{ApiError, Client, seg};
-use crate::output::{fields, list_of, print, read_hidden, s, table};
+use crate::client::{ApiError, Client, Reply, seg};
+use crate::output::{cell, compact, joined, pairs, read_hidden, rfc3339, rfc3339_opt, show, table};
 use crate::suggest::did_you_mean;
 
 pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
-    let v = match cmd {
-        OrgCmd::Create { name, tier } => {
-            c.post("/v1/orgs", json!({"name": name, "tier": tier}))
-                .await?
-        }
+    let r: Reply<w::Org> = match cmd {
+        OrgCmd::Create { name, tier } => c.post("/v1/orgs", &w::CreateOrg { name, tier }).await?,
         OrgCmd::List => {
-            let v = c.get("/v1/orgs").await?;
-            print(json, &v, |v| {
-                table(&["id", "name", "tier"], rows(v, &["id", "name", "tier"]))
+            let r: Reply<Vec<w::Org>> = c.get("/v1/orgs").await?;
+            show(json, &r, |orgs| {
+                table(
+                    &["id", "name", "tier"],
+                    orgs.iter()
+                        .map(|o| vec![cell(&o.id), cell(&o.name), cell(&o.tier)])
+                        .collect(),
+                )
             });
             return Ok(());
         }
         OrgCmd::SetTier { org, tier } => {
             let org = org_id(c, &org).await?;
-            c.patch(&format!("/v1/orgs/{}", seg(&org)), json!({"tier": tier}))
+            c.patch(&format!("/v1/orgs/{}", seg(&org)), &w::SetTier { tier })
                 .await?
         }
         OrgCmd::Limits => {
-            let v = c.get("/v1/limits").await?;
-            print(json, &v, |v| {
-                let l = &v["limiter"];
+            let r: Reply<w::LimitsView> = c.get("/v1/limits").await?;
+            show(json, &r, |v| {
+                let l = &v.limiter;
                 println!(
                     "limiter: {}{}",
-                    l["backend"].as_str().unwrap_or("?"),
-                    if l["degraded"].as_bool() == Some(true) {
+                    l.backend,
+                    if l.degraded {
                         " (DEGRADED: Redis unreachable, deciding locally)"
                     } else {
                         ""
                     }
                 );
-                let e = &v["effective"];
-                fields(
-                    e,
-                    &[
-                        "name",
-                        "invocations_per_minute",
-                        "concurrent_executions",
-                        "max_wall_time_ms",
-                        "memory_bytes",
-                        "output_bytes",
+                let e = &v.effective;
+                pairs(&[
+                    ("name", cell(&e.name)),
+                    ("invocations_per_minute", cell(&e.invocations_per_minute)),
+                    ("concurrent_executions", cell(&e.concurrent_executions)),
+                    ("max_wall_time_ms", cell(&e.max_wall_time_ms)),
+                    ("memory_bytes", cell(&e.memory_bytes)),
+                    ("output_bytes", cell(&e.output_bytes)),
+                    (
                         "host_calls_per_execution",
-                        "plugins_installed",
-                        "storage_bytes",
-                        "agents",
-                    ],
-                );
+                        cell(&e.host_calls_per_execution),
+                    ),
+                    ("plugins_installed", cell(&e.plugins_installed)),
+                    ("storage_bytes", cell(&e.storage_bytes)),
+                    ("agents", cell(&e.agents)),
+                ]);
                 table(
                     &["quota", "used", "limit", "resets_at"],
-                    rows(&v["quotas"], &["quota", "used", "limit", "resets_at"]),
+                    v.quotas
+                        .iter()
+                        .map(|q| {
+                            vec![
+                                cell(&q.quota),
+                                cell(&q.used),
+                                cell(&q.limit),
+                                rfc3339(q.resets_at),
+                            ]
+                        })
+                        .collect(),
                 );
             });
             return Ok(());
         }
         OrgCmd::SetLimits { org, set } => {
+            // The overrides as given: the server checks them and names a wrong field.
             let body = json_arg(&set, "--set")?;
             let org = org_id(c, &org).await?;
-            c.put(&format!("/v1/orgs/{}/limits", seg(&org)), Some(body))
+            c.put(&format!("/v1/orgs/{}/limits", seg(&org)), &body)
                 .await?
         }
         OrgCmd::Show => {
-            let v = c.get("/v1/org").await?;
-            print(json, &v, |v| {
-                fields(v, &["id", "name", "tier"]);
-                println!("permissions: {}", list_of(&v["permissions"]));
+            let r: Reply<w::OrgView> = c.get("/v1/org").await?;
+            show(json, &r, |v| {
+                show_org(&v.org);
+                println!("permissions: {}", joined(&v.permissions));
             });
             return Ok(());
         }
     };
-    print(json, &v, |v| fields(v, &["id", "name", "tier"]));
+    show(json, &r, show_org);
     Ok(())
 }
 
+fn show_org(o: &w::Org) {
+    pairs(&[
+        ("id", cell(&o.id)),
+        ("name", cell(&o.name)),
+        ("tier", cell(&o.tier)),
+    ]);
+}
+
+fn show_user(u: &w::User) {
+    pairs(&[
+        ("id", cell(&u.id)),
+        ("name", cell(&u.name)),
+        ("role", cell(&u.role)),
+    ]);
+}
+
 pub async fn user(cmd: UserCmd, c: &Client, json: bool) -> Result<()> {
-    let v = match cmd {
+    let r: Reply<w::User> = match cmd {
         UserCmd::Add { name, role, org } => {
             let path = users_path(c, org.as_deref()).await?;
-            c.post(&path, json!({"name": name, "role": role})).await?
+            let role = role_arg(&role)?;
+            c.post(&path, &w::AddUser { name, role }).await?
         }
         UserCmd::List { org } => {
-            let v = c.get(&users_path(c, org.as_deref()).await?).await?;
-            print(json, &v, |v| {
-                table(&["id", "name", "role"], rows(v, &["id", "name", "role"]))
+            let r: Reply<Vec<w::User>> = c.get(&users_path(c, org.as_deref()).await?).await?;
+            show(json, &r, |users| {
+                table(
+                    &["id", "name", "role"],
+                    users
+                        .iter()
+                        .map(|u| vec![cell(&u.id), cell(&u.name), cell(&u.role)])
+                        .collect(),
+                )
             });
             return Ok(());
         }
         UserCmd::SetRole { user, role } => {
             let user = user_id(c, &user, None).await?;
-            c.patch(&format!("/v1/users/{}", seg(&user)), json!({"role": role}))
+            let role = role_arg(&role)?;
+            c.patch(&format!("/v1/users/{}", seg(&user)), &w::SetRole { role })
                 .await?
         }
     };
-    print(json, &v, |v| fields(v, &["id", "name", "role"]));
+    show(json, &r, show_user);
     Ok(())
 }
 
@@ -112,60 +152,77 @@ pub async fn agent(cmd: AgentCmd, c: &Client, json: bool) -> Result<()> {
             on_behalf_of,
         } => {
             let on_behalf_of = match on_behalf_of {
-                Some(u) => Some(user_id(c, &u, None).await?),
+                Some(u) => Some(parse_id(&user_id(c, &u, None).await?)?),
                 None => None,
             };
-            let v = c
+            let grants = grants
+                .iter()
+                .enumerate()
+                .map(|(i, g)| permission_arg(g, i))
+                .collect::<Result<_>>()?;
+            let r: Reply<w::Agent> = c
                 .post(
                     "/v1/agents",
-                    json!({"name": name, "grants": grants, "on_behalf_of": on_behalf_of}),
+                    &w::CreateAgent {
+                        name,
+                        on_behalf_of,
+                        grants,
+                    },
                 )
                 .await?;
-            print(json, &v, |v| {
-                fields(v, &["id", "name", "on_behalf_of"]);
-                println!("grants: {}", list_of(&v["grants"]));
+            show(json, &r, |a| {
+                pairs(&[
+                    ("id", cell(&a.id)),
+                    ("name", cell(&a.name)),
+                    ("on_behalf_of", cell(&a.on_behalf_of)),
+                ]);
+                println!("grants: {}", joined(&a.grants));
             });
         }
         AgentCmd::List => {
-            let v = c.get("/v1/agents").await?;
-            print(json, &v, |v| {
+            let r: Reply<Vec<w::Agent>> = c.get("/v1/agents").await?;
+            show(json, &r, |agents| {
                 table(
                     &["id", "name", "on_behalf_of"],
-                    rows(v, &["id", "name", "on_behalf_of"]),
+                    agents
+                        .iter()
+                        .map(|a| vec![cell(&a.id), cell(&a.name), cell(&a.on_behalf_of)])
+                        .collect(),
                 )
             });
         }
         AgentCmd::Delete { agent } => {
             let agent = agent_id(c, &agent).await?;
-            c.delete(&format!("/v1/agents/{}", seg(&agent))).await?;
+            let _: Reply<IgnoredAny> = c.delete(&format!("/v1/agents/{}", seg(&agent))).await?;
             done(json, "agent deleted; its keys are revoked");
         }
         AgentCmd::Bind { agent, install } => {
             let agent = agent_id(c, &agent).await?;
             let id = install_id(c, &install).await?;
-            let v = c
-                .put(
-                    &format!("/v1/agents/{}/installs/{}", seg(&agent), seg(&id)),
-                    None,
-                )
+            let r: Reply<w::Binding> = c
+                .put_empty(&format!("/v1/agents/{}/installs/{}", seg(&agent), seg(&id)))
                 .await?;
-            print(json, &v, |_| {
+            show(json, &r, |_| {
                 println!("agent {agent} may now use install {id}")
             });
         }
         AgentCmd::Unbind { agent, install } => {
             let agent = agent_id(c, &agent).await?;
             let id = install_id(c, &install).await?;
-            c.delete(&format!("/v1/agents/{}/installs/{}", seg(&agent), seg(&id)))
+            let _: Reply<IgnoredAny> = c
+                .delete(&format!("/v1/agents/{}/installs/{}", seg(&agent), seg(&id)))
                 .await?;
             done(json, "binding removed");
         }
         AgentCmd::Bindings => {
-            let v = c.get("/v1/bindings").await?;
-            print(json, &v, |v| {
+            let r: Reply<Vec<w::Binding>> = c.get("/v1/bindings").await?;
+            show(json, &r, |bindings| {
                 table(
                     &["agent_id", "install_id"],
-                    rows(v, &["agent_id", "install_id"]),
+                    bindings
+                        .iter()
+                        .map(|b| vec![cell(&b.agent_id), cell(&b.install_id)])
+                        .collect(),
                 )
             });
         }
@@ -224,54 +281,79 @@ pub async fn key(cmd: KeyCmd, c: &Client, json: bool) -> Result<()> {
             };
             let owner = match (user, agent) {
                 (Some(u), _) => {
-                    json!({"kind": "user", "id": user_id(c, &u, org.as_deref()).await?})
+                    w::KeyOwner::User(parse_id(&user_id(c, &u, org.as_deref()).await?)?)
                 }
-                (None, Some(a)) => json!({"kind": "agent", "id": agent_id(c, &a).await?}),
-                (None, None) => json!({"kind": "self"}),
+                (None, Some(a)) => w::KeyOwner::Agent(parse_id(&agent_id(c, &a).await?)?),
+                (None, None) => w::KeyOwner::Caller,
             };
             let expires_at = match expires_in {
-                Some(d) => {
-                    let t = time::OffsetDateTime::now_utc()
+                Some(d) => Some(
+                    time::OffsetDateTime::now_utc()
                         .checked_add(parse_duration(&d)?)
-                        .ok_or_else(|| anyhow!("--expires-in {d} is too far in the future"))?;
-                    Some(t.format(&time::format_description::well_known::Rfc3339)?)
-                }
+                        .ok_or_else(|| anyhow!("--expires-in {d} is too far in the future"))?,
+                ),
                 None => None,
             };
             let path = match org {
                 Some(o) => format!("/v1/orgs/{}/keys", seg(&o)),
                 None => "/v1/keys".into(),
             };
-            let v = c
+            let r: Reply<w::CreatedKey> = c
                 .post(
                     &path,
-                    json!({"owner": owner, "name": name, "expires_at": expires_at}),
+                    &w::CreateKey {
+                        owner,
+                        name,
+                        expires_at,
+                    },
                 )
                 .await?;
-            print(json, &v, |v| {
+            show(json, &r, |k| {
                 println!(
                     "API key (shown once; store it now):\n\n    {}\n",
-                    s(v, "key")
+                    k.key.expose()
                 );
-                fields(v, &["id", "principal_kind", "principal_id", "expires_at"]);
+                let k = &k.record;
+                pairs(&[
+                    ("id", cell(&k.id)),
+                    ("principal_kind", cell(&k.principal_kind)),
+                    ("principal_id", cell(&k.principal_id)),
+                    ("expires_at", rfc3339_opt(k.expires_at)),
+                ]);
             });
         }
         KeyCmd::List => {
-            let v = c.get("/v1/keys").await?;
-            let cols = [
-                "id",
-                "name",
-                "prefix",
-                "principal_kind",
-                "expires_at",
-                "revoked_at",
-                "last_used_at",
-            ];
-            print(json, &v, |v| table(&cols, rows(v, &cols)));
+            let r: Reply<Vec<w::ApiKey>> = c.get("/v1/keys").await?;
+            show(json, &r, |keys| {
+                table(
+                    &[
+                        "id",
+                        "name",
+                        "prefix",
+                        "principal_kind",
+                        "expires_at",
+                        "revoked_at",
+                        "last_used_at",
+                    ],
+                    keys.iter()
+                        .map(|k| {
+                            vec![
+                                cell(&k.id),
+                                cell(&k.name),
+                                cell(&k.prefix),
+                                cell(&k.principal_kind),
+                                rfc3339_opt(k.expires_at),
+                                rfc3339_opt(k.revoked_at),
+                                rfc3339_opt(k.last_used_at),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
         }
         KeyCmd::Revoke { key } => {
-            let v = c.delete(&format!("/v1/keys/{}", seg(&key))).await?;
-            print(json, &v, |_| println!("key {key} revoked"));
+            let r: Reply<w::ApiKey> = c.delete(&format!("/v1/keys/{}", seg(&key))).await?;
+            show(json, &r, |_| println!("key {key} revoked"));
         }
     }
     Ok(())
@@ -285,29 +367,33 @@ pub async fn publisher(cmd: PublisherCmd, c: &Client, json: bool) -> Result<()> 
             not_before,
             not_after,
         } => {
-            let v = c
-                .post("/v1/publishers", json!({"name": name, "public_key": public_key, "not_before": not_before, "not_after": not_after}))
+            let key = w::NewPublisherKey {
+                public_key,
+                not_before: time_arg(not_before.as_deref(), "not_before")?,
+                not_after: time_arg(not_after.as_deref(), "not_after")?,
+            };
+            let r: Reply<w::PublisherView> = c
+                .post("/v1/publishers", &w::RegisterPublisher { name, key })
                 .await?;
-            print(json, &v, |v| {
-                fields(v, &["id", "name"]);
-                println!("key id: {}", s(&v["keys"][0], "key_id"));
+            show(json, &r, |p| {
+                pairs(&[
+                    ("id", cell(&p.publisher.id)),
+                    ("name", cell(&p.publisher.name)),
+                ]);
+                println!(
+                    "key id: {}",
+                    p.keys.first().map_or("-", |k| k.key_id.as_str())
+                );
             });
         }
         PublisherCmd::List => {
-            let v = c.get("/v1/publishers").await?;
-            print(json, &v, |v| {
-                let rows = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+            let r: Reply<Vec<w::PublisherView>> = c.get("/v1/publishers").await?;
+            show(json, &r, |publishers| {
+                let rows = publishers
+                    .iter()
                     .map(|p| {
-                        let keys: Vec<String> = p["keys"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(|k| s(k, "key_id"))
-                            .collect();
-                        vec![s(p, "name"), keys.join(",")]
+                        let keys: Vec<&str> = p.keys.iter().map(|k| k.key_id.as_str()).collect();
+                        vec![p.publisher.name.clone(), keys.join(",")]
                     })
                     .collect();
                 table(&["name", "keys"], rows)
@@ -318,18 +404,25 @@ pub async fn publisher(cmd: PublisherCmd, c: &Client, json: bool) -> Result<()> 
             public_key,
             not_after,
         } => {
-            let v = c
-                .post(
-                    &format!("/v1/publishers/{}/keys", seg(&publisher)),
-                    json!({"public_key": public_key, "not_after": not_after}),
-                )
+            let key = w::NewPublisherKey {
+                public_key,
+                not_before: None,
+                not_after: time_arg(not_after.as_deref(), "not_after")?,
+            };
+            let r: Reply<w::PublisherKey> = c
+                .post(&format!("/v1/publishers/{}/keys", seg(&publisher)), &key)
                 .await?;
-            print(json, &v, |v| {
-                fields(v, &["key_id", "not_before", "not_after"])
+            show(json, &r, |k| {
+                pairs(&[
+                    ("key_id", cell(&k.key_id)),
+                    ("not_before", rfc3339(k.not_before)),
+                    ("not_after", rfc3339_opt(k.not_after)),
+                ])
             });
         }
         PublisherCmd::RevokeKey { key_id } => {
-            c.delete(&format!("/v1/publisher-keys/{}", seg(&key_id)))
+            let _: Reply<IgnoredAny> = c
+                .delete(&format!("/v1/publisher-keys/{}", seg(&key_id)))
                 .await?;
             done(
                 json,
@@ -349,31 +442,74 @@ fn is_id(r: &str) -> bool {
         })
 }
 
-/// Resolves `r`, an id or the `name` of one item of the list at `path`.
-async fn id_by_name(c: &Client, path: &str, r: &str, what: &str, list: &str) -> Result<String> {
+/// Something listed with a name and an id: an org, a user, an agent.
+trait Named: DeserializeOwned {
+    fn name(&self) -> &str;
+    fn id(&self) -> String;
+}
+
+impl Named for w::Org {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Named for w::User {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Named for w::Agent {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+/// Resolves `r`, an id or the `name` of one item (a `T`) of the list at `path`.
+async fn id_by_name<T: Named>(
+    c: &Client,
+    path: &str,
+    r: &str,
+    what: &str,
+    list: &str,
+) -> Result<String> {
     if is_id(r) {
         return Ok(r.to_string());
     }
-    let all = c.get(path).await?;
-    let items = all.as_array().map(Vec::as_slice).unwrap_or_default();
-    let found: Vec<&str> = items
+    let items: Vec<T> = c.get(path).await?.body;
+    let found: Vec<String> = items
         .iter()
-        .filter(|i| i["name"] == r)
-        .filter_map(|i| i["id"].as_str())
+        .filter(|i| i.name() == r)
+        .map(Named::id)
         .collect();
-    match found[..] {
-        [id] => Ok(id.to_string()),
+    match &found[..] {
+        [id] => Ok(id.clone()),
         [] => {
-            let hint = did_you_mean(r, items.iter().filter_map(|i| i["name"].as_str()));
+            let hint = did_you_mean(r, items.iter().map(Named::name));
             bail!("no {what} named {r}{}", or_see(&hint, list))
         }
         _ => bail!("several {what}s are named {r}; give the id (see `{list}`)"),
     }
 }
 
+/// An id resolved by [`id_by_name`] (a UUID in canonical form), typed for a body.
+fn parse_id<T: std::str::FromStr<Err = w::InvalidId>>(id: &str) -> Result<T> {
+    Ok(id.parse()?)
+}
+
 /// Resolves an org given by id or by name (operator).
 pub async fn org_id(c: &Client, r: &str) -> Result<String> {
-    id_by_name(c, "/v1/orgs", r, "org", "tenantry org list").await
+    id_by_name::<w::Org>(c, "/v1/orgs", r, "org", "tenantry org list").await
 }
 
 /// `/v1/users` (your org), or an org's users for an operator naming it (id or name).
@@ -394,12 +530,12 @@ pub async fn user_id(c: &Client, r: &str, org: Option<&str>) -> Result<String> {
         ),
         None => ("/v1/users".to_string(), "tenantry user list"),
     };
-    id_by_name(c, &path, r, "user", list).await
+    id_by_name::<w::User>(c, &path, r, "user", list).await
 }
 
 /// Resolves an agent of your org given by id or by name.
 pub async fn agent_id(c: &Client, r: &str) -> Result<String> {
-    id_by_name(c, "/v1/agents", r, "agent", "tenantry agent list").await
+    id_by_name::<w::Agent>(c, "/v1/agents", r, "agent", "tenantry agent list").await
 }
 
 /// Resolves an install given by id or by plugin name (`@scope/name`).
@@ -407,8 +543,8 @@ pub async fn install_id(c: &Client, r: &str) -> Result<String> {
     if !r.starts_with('@') {
         return Ok(r.to_string());
     }
-    let all = match c.get("/v1/installs").await {
-        Ok(all) => all,
+    let installs: Vec<w::Install> = match c.get("/v1/installs").await {
+        Ok(all) => all.body,
         Err(mut e) => {
             if let Some(a) = e.downcast_mut::<ApiError>()
                 && a.code == "PERMISSION_DENIED"
@@ -421,15 +557,10 @@ pub async fn install_id(c: &Client, r: &str) -> Result<String> {
             return Err(e);
         }
     };
-    let items = all.as_array().map(Vec::as_slice).unwrap_or_default();
-    if let Some(id) = items
-        .iter()
-        .find(|i| i["plugin"] == r)
-        .and_then(|i| i["id"].as_str())
-    {
-        return Ok(id.to_string());
+    if let Some(i) = installs.iter().find(|i| i.plugin == r) {
+        return Ok(i.id.to_string());
     }
-    let hint = did_you_mean(r, items.iter().filter_map(|i| i["plugin"].as_str()));
+    let hint = did_you_mean(r, installs.iter().map(|i| i.plugin.as_str()));
     bail!(
         "no install of {r} in your org{}",
         or_see(&hint, "tenantry install list")
@@ -463,17 +594,42 @@ pub async fn with_registry_hint(c: &Client, name: &str, mut e: anyhow::Error) ->
     if a.code != "NOT_FOUND" {
         return e;
     }
-    if let Ok(all) = c.get("/v1/plugins?limit=200").await {
-        let hint = did_you_mean(
-            name,
-            all.as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p["name"].as_str()),
-        );
+    if let Ok(all) = c
+        .get::<Vec<w::PluginSummary>>("/v1/plugins?limit=200")
+        .await
+    {
+        let hint = did_you_mean(name, all.body.iter().map(|p| p.name.as_str()));
         a.hint.push_str(&hint);
     }
     e
+}
+
+/// A refusal of a value the server would refuse too, before anything is sent: the
+/// server's code and wording (`body does not match the expected shape: …`).
+fn invalid(field: &str, why: impl std::fmt::Display) -> anyhow::Error {
+    ApiError {
+        code: "INVALID_REQUEST".into(),
+        message: format!("body does not match the expected shape: {field}: {why}"),
+        request_id: None,
+        hint: String::new(),
+    }
+    .into()
+}
+
+/// A role given on the command line (`owner`, `admin`, `member`, `viewer`).
+fn role_arg(r: &str) -> Result<w::Role> {
+    w::Role::deserialize(Value::from(r)).map_err(|e| invalid("role", e))
+}
+
+/// A permission given on the command line (`invoke`, `read_org`, …).
+fn permission_arg(p: &str, i: usize) -> Result<w::Permission> {
+    w::Permission::deserialize(Value::from(p)).map_err(|e| invalid(&format!("grants[{i}]"), e))
+}
+
+/// An optional RFC 3339 time given on the command line as `flag`.
+fn time_arg(t: Option<&str>, field: &str) -> Result<Option<time::OffsetDateTime>> {
+    t.map(|t| time::serde::rfc3339::deserialize(Value::from(t)).map_err(|e| invalid(field, e)))
+        .transpose()
 }
 
 /// Reads `--config` text: inline JSON or `@file.json`.
@@ -490,30 +646,29 @@ fn json_arg(text: &str, what: &str) -> Result<Value> {
     serde_json::from_str(&raw).with_context(|| format!("{what} is not valid JSON"))
 }
 
-fn grants_json(g: &GrantArgs) -> Value {
-    json!({"egress": g.egress, "kv": g.kv, "secrets": g.secrets, "tools": g.tools})
+fn grants_of(g: &GrantArgs) -> w::Permissions {
+    w::Permissions {
+        egress: g.egress.clone(),
+        kv: g.kv,
+        secrets: g.secrets.clone(),
+        tools: g.tools.clone(),
+    }
 }
 
-fn show_install(v: &Value) {
-    fields(
-        v,
-        &[
-            "id",
-            "plugin",
-            "version",
-            "previous_version",
-            "enabled",
-            "artifact_sha256",
-        ],
-    );
-    println!("   config: {}", v["config"]);
-    println!("  granted: {}", v["grants"]);
-    if !v["requested"].is_null() {
-        println!("requested: {}", v["requested"]);
-    }
-    if !v["secret_names"].is_null() {
-        println!("  secrets: {}", list_of(&v["secret_names"]));
-    }
+fn show_install(v: &w::InstallView) {
+    let i = &v.install;
+    pairs(&[
+        ("id", cell(&i.id)),
+        ("plugin", cell(&i.plugin)),
+        ("version", cell(&i.version)),
+        ("previous_version", cell(&i.previous_version)),
+        ("enabled", cell(&i.enabled)),
+        ("artifact_sha256", cell(&i.artifact_sha256)),
+    ]);
+    println!("   config: {}", i.config);
+    println!("  granted: {}", compact(&i.grants));
+    println!("requested: {}", compact(&v.requested));
+    println!("  secrets: {}", joined(&v.secret_names));
 }
 
 /// Prints a warning on standard error: `warning: …`, or with `--json` one
@@ -531,34 +686,15 @@ fn warn(json: bool, code: &str, message: &str) {
 
 /// The `--grant-…` flags that give an install the grants `g` (an install view's
 /// `grants`), plus `extra_secret`.
-fn grant_flags(g: &Value, extra_secret: &str) -> String {
-    let strs = |k: &str| -> Vec<String> {
-        g[k].as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect()
-    };
+fn grant_flags(g: &w::Permissions, extra_secret: &str) -> String {
     let mut flags = Vec::new();
-    flags.extend(
-        strs("egress")
-            .into_iter()
-            .map(|h| format!("--grant-egress {h}")),
-    );
-    if g["kv"] == true {
+    flags.extend(g.egress.iter().map(|h| format!("--grant-egress {h}")));
+    if g.kv {
         flags.push("--grant-kv".to_string());
     }
-    flags.extend(
-        strs("secrets")
-            .into_iter()
-            .map(|x| format!("--grant-secret {x}")),
-    );
+    flags.extend(g.secrets.iter().map(|x| format!("--grant-secret {x}")));
     flags.push(format!("--grant-secret {extra_secret}"));
-    flags.extend(
-        strs("tools")
-            .into_iter()
-            .map(|t| format!("--grant-tool {t}")),
-    );
+    flags.extend(g.tools.iter().map(|t| format!("--grant-tool {t}")));
     flags.join(" ")
 }
 
@@ -567,21 +703,18 @@ fn grant_flags(g: &Value, extra_secret: &str) -> String {
 /// not grant, since reading it is refused; and about each granted secret with no
 /// value yet (`fresh`: a new install has none; else the install's secrets are
 /// listed, and nothing is said if that fails).
-async fn secret_warnings(c: &Client, v: &Value, json: bool, fresh: bool) {
-    let names = |x: &Value| -> Vec<String> {
-        x.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|n| n.as_str().map(String::from))
-            .collect()
-    };
-    let declared = names(&v["secret_names"]);
-    let requested: Vec<String> = names(&v["requested"]["secrets"])
-        .into_iter()
+async fn secret_warnings(c: &Client, v: &w::InstallView, json: bool, fresh: bool) {
+    let declared = &v.secret_names;
+    let requested: Vec<String> = v
+        .requested
+        .secrets
+        .iter()
         .filter(|n| declared.is_empty() || declared.contains(n))
+        .cloned()
         .collect();
-    let granted = names(&v["grants"]["secrets"]);
-    let plugin = s(v, "plugin");
+    let grants = &v.install.grants;
+    let granted = &grants.secrets;
+    let plugin = &v.install.plugin;
     for name in requested.iter().filter(|n| !granted.contains(n)) {
         warn(
             json,
@@ -590,7 +723,7 @@ async fn secret_warnings(c: &Client, v: &Value, json: bool, fresh: bool) {
                 "{plugin} declares secret '{name}' but this install does not grant it; invocations \
                  that read it are refused. Add it with --grant-secret {name} (`tenantry install \
                  grants {plugin} {}` keeps the other grants)",
-                grant_flags(&v["grants"], name)
+                grant_flags(grants, name)
             ),
         );
     }
@@ -600,16 +733,9 @@ async fn secret_warnings(c: &Client, v: &Value, json: bool, fresh: bool) {
     let set: Vec<String> = if fresh {
         Vec::new()
     } else {
-        match c
-            .get(&format!("/v1/installs/{}/secrets", seg(&s(v, "id"))))
-            .await
-        {
-            Ok(list) => list
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|x| x["name"].as_str().map(String::from))
-                .collect(),
+        let path = format!("/v1/installs/{}/secrets", seg(&v.install.id.to_string()));
+        match c.get::<Vec<w::SecretMeta>>(&path).await {
+            Ok(list) => list.body.into_iter().map(|x| x.name).collect(),
             Err(_) => return,
         }
     };
@@ -626,7 +752,11 @@ async fn secret_warnings(c: &Client, v: &Value, json: bool, fresh: bool) {
 }
 
 pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
-    let v = match cmd {
+    let patch = |id: &str, p: w::InstallPatch| {
+        let path = format!("/v1/installs/{}", seg(id));
+        async move { c.patch::<w::InstallView>(&path, &p).await }
+    };
+    let r = match cmd {
         InstallCmd::Add {
             plugin,
             version,
@@ -638,26 +768,37 @@ pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
                 .map(|t| config_arg(&t))
                 .transpose()?
                 .unwrap_or_else(|| json!({}));
-            let v = match c
-                .post(
-                    "/v1/installs",
-                    json!({"plugin": plugin, "version": version, "config": config, "grants": grants_json(&grants), "enabled": !disabled}),
-                )
-                .await
-            {
-                Ok(v) => v,
+            let body = w::InstallRequest {
+                plugin: plugin.clone(),
+                version,
+                config,
+                grants: grants_of(&grants),
+                enabled: !disabled,
+            };
+            let r: Reply<w::InstallView> = match c.post("/v1/installs", &body).await {
+                Ok(r) => r,
                 Err(e) => return Err(with_registry_hint(c, &plugin, e).await),
             };
-            print(json, &v, show_install);
-            secret_warnings(c, &v, json, true).await;
+            show(json, &r, show_install);
+            secret_warnings(c, &r.body, json, true).await;
             return Ok(());
         }
         InstallCmd::List => {
-            let v = c.get("/v1/installs").await?;
-            print(json, &v, |v| {
+            let r: Reply<Vec<w::Install>> = c.get("/v1/installs").await?;
+            show(json, &r, |installs| {
                 table(
                     &["id", "plugin", "version", "enabled"],
-                    rows(v, &["id", "plugin", "version", "enabled"]),
+                    installs
+                        .iter()
+                        .map(|i| {
+                            vec![
+                                cell(&i.id),
+                                cell(&i.plugin),
+                                cell(&i.version),
+                                cell(&i.enabled),
+                            ]
+                        })
+                        .collect(),
                 )
             });
             return Ok(());
@@ -671,22 +812,28 @@ pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
         }
         InstallCmd::Config { install, config } => {
             let id = install_id(c, &install).await?;
-            c.patch(
-                &format!("/v1/installs/{}", seg(&id)),
-                json!({"config": config_arg(&config)?}),
+            let config = Some(config_arg(&config)?);
+            patch(
+                &id,
+                w::InstallPatch {
+                    config,
+                    ..Default::default()
+                },
             )
             .await?
         }
         InstallCmd::Grants { install, grants } => {
             let id = install_id(c, &install).await?;
-            let v = c
-                .patch(
-                    &format!("/v1/installs/{}", seg(&id)),
-                    json!({"grants": grants_json(&grants)}),
-                )
-                .await?;
-            print(json, &v, show_install);
-            secret_warnings(c, &v, json, false).await;
+            let r = patch(
+                &id,
+                w::InstallPatch {
+                    grants: Some(grants_of(&grants)),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            show(json, &r, show_install);
+            secret_warnings(c, &r.body, json, false).await;
             return Ok(());
         }
         InstallCmd::RateLimit {
@@ -695,65 +842,75 @@ pub async fn install(cmd: InstallCmd, c: &Client, json: bool) -> Result<()> {
         } => {
             let id = install_id(c, &install).await?;
             let limit = match per_minute.as_str() {
-                "none" => Value::Null,
-                n => json!(n.parse::<u32>().map_err(|_| anyhow!(
-                    "per_minute must be a whole number of invocations or `none`"
-                ))?),
+                "none" => None,
+                n => Some(n.parse::<u32>().map_err(|_| {
+                    anyhow!("per_minute must be a whole number of invocations or `none`")
+                })?),
             };
-            c.patch(
-                &format!("/v1/installs/{}", seg(&id)),
-                json!({"rate_limit_per_minute": limit}),
+            patch(
+                &id,
+                w::InstallPatch {
+                    rate_limit_per_minute: Some(limit),
+                    ..Default::default()
+                },
             )
             .await?
         }
         InstallCmd::Enable { install } => {
             let id = install_id(c, &install).await?;
-            c.patch(
-                &format!("/v1/installs/{}", seg(&id)),
-                json!({"enabled": true}),
+            patch(
+                &id,
+                w::InstallPatch {
+                    enabled: Some(true),
+                    ..Default::default()
+                },
             )
             .await?
         }
         InstallCmd::Disable { install } => {
             let id = install_id(c, &install).await?;
-            c.patch(
-                &format!("/v1/installs/{}", seg(&id)),
-                json!({"enabled": false}),
+            patch(
+                &id,
+                w::InstallPatch {
+                    enabled: Some(false),
+                    ..Default::default()
+                },
             )
             .await?
         }
         InstallCmd::Upgrade { install, version } => {
             let id = install_id(c, &install).await?;
-            let v = c
+            let version = Some(version.unwrap_or_else(|| "*".into()));
+            let r: Reply<w::InstallView> = c
                 .post(
                     &format!("/v1/installs/{}/version", seg(&id)),
-                    json!({"version": version.unwrap_or_else(|| "*".into())}),
+                    &w::ChangeVersion { version },
                 )
                 .await?;
-            print(json, &v, show_install);
-            secret_warnings(c, &v, json, false).await;
+            show(json, &r, show_install);
+            secret_warnings(c, &r.body, json, false).await;
             return Ok(());
         }
         InstallCmd::Rollback { install } => {
             let id = install_id(c, &install).await?;
-            let v = c
+            let r: Reply<w::InstallView> = c
                 .post(
                     &format!("/v1/installs/{}/version", seg(&id)),
-                    json!({"version": null}),
+                    &w::ChangeVersion { version: None },
                 )
                 .await?;
-            print(json, &v, show_install);
-            secret_warnings(c, &v, json, false).await;
+            show(json, &r, show_install);
+            secret_warnings(c, &r.body, json, false).await;
             return Ok(());
         }
         InstallCmd::Remove { install } => {
             let id = install_id(c, &install).await?;
-            c.delete(&format!("/v1/installs/{}", seg(&id))).await?;
+            let _: Reply<IgnoredAny> = c.delete(&format!("/v1/installs/{}", seg(&id))).await?;
             done(json, "uninstalled; its secrets and data are destroyed");
             return Ok(());
         }
     };
-    print(json, &v, show_install);
+    show(json, &r, show_install);
     Ok(())
 }
 
@@ -779,35 +936,39 @@ pub async fn secret(cmd: SecretCmd, args: &ClientArgs, json: bool) -> Result<()>
             let value = read_secret(&name)?;
             let c = &Client::connect(args)?;
             let id = install_id(c, &install).await?;
-            let v = c
+            let body = w::SetSecret {
+                value: w::SecretText::from(value),
+            };
+            let r: Reply<w::SecretMeta> = c
                 .put(
                     &format!("/v1/installs/{}/secrets/{}", seg(&id), seg(&name)),
-                    Some(json!({"value": value})),
+                    &body,
                 )
                 .await?;
-            print(json, &v, |v| {
-                println!(
-                    "secret '{}' set (key version {})",
-                    s(v, "name"),
-                    s(v, "key_version")
-                )
+            show(json, &r, |m| {
+                println!("secret '{}' set (key version {})", m.name, m.key_version)
             });
         }
         SecretCmd::Delete { install, name } => {
             let c = &Client::connect(args)?;
             let id = install_id(c, &install).await?;
-            c.delete(&format!("/v1/installs/{}/secrets/{}", seg(&id), seg(&name)))
+            let _: Reply<IgnoredAny> = c
+                .delete(&format!("/v1/installs/{}/secrets/{}", seg(&id), seg(&name)))
                 .await?;
             done(json, "secret deleted");
         }
         SecretCmd::List { install } => {
             let c = &Client::connect(args)?;
             let id = install_id(c, &install).await?;
-            let v = c.get(&format!("/v1/installs/{}/secrets", seg(&id))).await?;
-            print(json, &v, |v| {
+            let r: Reply<Vec<w::SecretMeta>> =
+                c.get(&format!("/v1/installs/{}/secrets", seg(&id))).await?;
+            show(json, &r, |secrets| {
                 table(
                     &["name", "key_version", "updated_at"],
-                    rows(v, &["name", "key_version", "updated_at"]),
+                    secrets
+                        .iter()
+                        .map(|m| vec![cell(&m.name), cell(&m.key_version), rfc3339(m.updated_at)])
+                        .collect(),
                 )
             });
         }
@@ -828,9 +989,25 @@ pub async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
     if let Some(t) = target {
         q.push_str(&format!("&target={}", seg(&t)));
     }
-    let v = c.get(&q).await?;
-    let cols = ["seq", "at", "actor_kind", "action", "target", "outcome"];
-    print(json, &v, |v| table(&cols, rows(v, &cols)));
+    let r: Reply<Vec<w::AuditEntry>> = c.get(&q).await?;
+    show(json, &r, |entries| {
+        table(
+            &["seq", "at", "actor_kind", "action", "target", "outcome"],
+            entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        cell(&e.seq),
+                        rfc3339(e.at),
+                        cell(&e.actor_kind),
+                        cell(&e.action),
+                        cell(&e.target),
+                        cell(&e.outcome),
+                    ]
+                })
+                .collect(),
+        )
+    });
     Ok(())
 }
 
@@ -843,34 +1020,32 @@ pub async fn invoke(
 ) -> Result<()> {
     let id = install_id(c, install).await?;
     let input = config_arg(input).context("--input must be JSON")?;
-    let v = c
-        .post(
-            &format!("/v1/installs/{}/invoke", seg(&id)),
-            json!({"action": action, "input": input}),
-        )
+    let body = w::InvokeRequest {
+        action: action.to_string(),
+        input,
+    };
+    let r: Reply<w::InvokeResponse> = c
+        .post(&format!("/v1/installs/{}/invoke", seg(&id)), &body)
         .await?;
-    print(json, &v, |v| {
-        let st = &v["stats"];
-        println!("outcome: {}", s(v, "outcome"));
-        if !v["output"].is_null() {
+    show(json, &r, |v| {
+        let st = &v.stats;
+        println!("outcome: {}", cell(&v.outcome));
+        if let Some(output) = v.output.as_ref().filter(|o| !o.is_null()) {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&v["output"]).unwrap_or_default()
+                serde_json::to_string_pretty(output).unwrap_or_default()
             );
         }
-        if !v["error"].is_null() {
-            println!("error: {}", s(&v["error"], "message"));
+        if let Some(e) = &v.error {
+            println!("error: {}", e.message);
         }
         println!(
             "({} µs, {} fuel, {} bytes peak memory, {} host calls)",
-            s(st, "duration_us"),
-            s(st, "fuel"),
-            s(st, "peak_memory_bytes"),
-            s(st, "host_calls")
+            st.duration_us, st.fuel, st.peak_memory_bytes, st.host_calls
         );
     });
-    if v["outcome"] != "OK" {
-        bail!("the invocation ended with {}", s(&v, "outcome"));
+    if r.body.outcome != w::Outcome::Ok {
+        bail!("the invocation ended with {}", cell(&r.body.outcome));
     }
     Ok(())
 }
@@ -890,18 +1065,36 @@ pub async fn usage(
                 ("after", a.after),
                 ("limit", Some(a.limit.to_string())),
             ]);
-            let v = c.get(&format!("/v1/usage{q}")).await?;
-            let cols = [
-                "id",
-                "at",
-                "plugin",
-                "action",
-                "outcome",
-                "duration_us",
-                "fuel",
-                "host_calls",
-            ];
-            print(json, &v, |v| table(&cols, rows(v, &cols)));
+            let r: Reply<Vec<w::UsageEvent>> = c.get(&format!("/v1/usage{q}")).await?;
+            show(json, &r, |events| {
+                table(
+                    &[
+                        "id",
+                        "at",
+                        "plugin",
+                        "action",
+                        "outcome",
+                        "duration_us",
+                        "fuel",
+                        "host_calls",
+                    ],
+                    events
+                        .iter()
+                        .map(|e| {
+                            vec![
+                                cell(&e.id),
+                                rfc3339(e.at),
+                                cell(&e.plugin),
+                                cell(&e.action),
+                                cell(&e.outcome),
+                                cell(&e.duration_us),
+                                cell(&e.fuel),
+                                cell(&e.host_calls),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
         }
         UsageCmd::Summary { range, group_by } => {
             let q = query(&[
@@ -910,20 +1103,41 @@ pub async fn usage(
                 ("until", range.until),
                 ("install_id", opt_install(c, range.install_id).await?),
             ]);
-            let v = c.get(&format!("/v1/usage/summary{q}")).await?;
-            let cols = [
-                "key",
-                "count",
-                "errors",
-                "p50_duration_ms",
-                "p95_duration_ms",
-                "p99_duration_ms",
-                "fuel",
-                "host_calls",
-                "bytes_in",
-                "bytes_out",
-            ];
-            print(json, &v, |v| table(&cols, rows(&v["rows"], &cols)));
+            let r: Reply<w::UsageSummary> = c.get(&format!("/v1/usage/summary{q}")).await?;
+            show(json, &r, |summary| {
+                table(
+                    &[
+                        "key",
+                        "count",
+                        "errors",
+                        "p50_duration_ms",
+                        "p95_duration_ms",
+                        "p99_duration_ms",
+                        "fuel",
+                        "host_calls",
+                        "bytes_in",
+                        "bytes_out",
+                    ],
+                    summary
+                        .rows
+                        .iter()
+                        .map(|u| {
+                            vec![
+                                cell(&u.key),
+                                cell(&u.count),
+                                cell(&u.errors),
+                                cell(&u.p50_duration_ms),
+                                cell(&u.p95_duration_ms),
+                                cell(&u.p99_duration_ms),
+                                cell(&u.fuel),
+                                cell(&u.host_calls),
+                                cell(&u.bytes_in),
+                                cell(&u.bytes_out),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
         }
         UsageCmd::Export {
             range,
@@ -983,14 +1197,6 @@ fn query(params: &[(&str, Option<String>)]) -> String {
     } else {
         format!("?{}", parts.join("&"))
     }
-}
-
-fn rows(v: &Value, cols: &[&str]) -> Vec<Vec<String>> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| cols.iter().map(|c| s(r, c)).collect())
-        .collect()
 }
 
 fn done(json: bool, msg: &str) {
