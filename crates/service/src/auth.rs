@@ -7,7 +7,7 @@
 
 use tenantry_core::scope::{CredentialRecord, Principal, Session, authenticate as mint};
 use tenantry_core::{Error, ErrorCode, Result, TenantScope};
-use tenantry_store::KeyLookup;
+use tenantry_store::{KeyLookup, Seen};
 use time::Duration;
 
 use crate::Service;
@@ -22,9 +22,15 @@ fn unauthenticated() -> Error {
 /// Authenticates a presented key of an org's user or agent (an operator key is
 /// `PERMISSION_DENIED`: org routes act inside one org).
 pub async fn tenant(svc: &Service, presented: &str) -> Result<TenantScope> {
-    match authenticate(svc, presented).await? {
-        Session::Tenant(s) => Ok(s),
-        Session::Operator(_) => Err(Error::denied(
+    tenant_seen(svc, presented).await.map(|(scope, _)| scope)
+}
+
+/// [`tenant`], with how far the key lookup saw storage (for reads that may use kept
+/// rows, see [`Seen`]).
+pub(crate) async fn tenant_seen(svc: &Service, presented: &str) -> Result<(TenantScope, Seen)> {
+    match authenticate_seen(svc, presented).await? {
+        (Session::Tenant(s), seen) => Ok((s, seen)),
+        (Session::Operator(_), _) => Err(Error::denied(
             "operator keys cannot use org routes; use a key of a user or agent of the org",
         )),
     }
@@ -33,6 +39,12 @@ pub async fn tenant(svc: &Service, presented: &str) -> Result<TenantScope> {
 /// Authenticates a presented key. Unknown, malformed, expired and revoked keys are
 /// all `UNAUTHENTICATED`.
 pub async fn authenticate(svc: &Service, presented: &str) -> Result<Session> {
+    authenticate_seen(svc, presented)
+        .await
+        .map(|(session, _)| session)
+}
+
+async fn authenticate_seen(svc: &Service, presented: &str) -> Result<(Session, Seen)> {
     let hash = tenantry_crypto::hash_api_key(presented).ok_or_else(unauthenticated)?;
     let found = svc
         .control
@@ -51,11 +63,16 @@ pub async fn authenticate(svc: &Service, presented: &str) -> Result<Session> {
                 },
             },
             now,
-        ),
-        KeyLookup::Tenant { org_id, key_id } => {
+        )
+        .map(|session| (session, Seen::NOTHING)),
+        KeyLookup::Tenant {
+            org_id,
+            key_id,
+            seen,
+        } => {
             let (record, last_used) = svc
                 .tenants
-                .credential(org_id, key_id, &hash)
+                .credential(org_id, key_id, &hash, seen)
                 .await?
                 .ok_or_else(unauthenticated)?;
             let session = mint(record, now)?;
@@ -71,7 +88,7 @@ pub async fn authenticate(svc: &Service, presented: &str) -> Result<Session> {
                     }
                 });
             }
-            Ok(session)
+            Ok((session, seen))
         }
     }
 }

@@ -185,6 +185,7 @@ impl ToolBackend for StoreHost {
             action,
             input: &input,
             caller: Some((nested, self.invocation)),
+            seen: tenantry_store::Seen::NOTHING,
         }
         .run(&self.svc)
         .await;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use tenantry_core::manifest::{Grants, Manifest, Permissions};
 use tenantry_core::{AgentId, Error, ErrorCode, InstallId, Permission, Result, TenantScope};
-use tenantry_store::{BindingRecord, InstallRecord, TenantTx};
+use tenantry_store::{BindingRecord, InstallRecord, Seen, TenantTx};
 
 use crate::limits::check_standing;
 use crate::{RequestCtx, Service, audit_entry, registry};
@@ -167,7 +167,7 @@ pub async fn install(
     }
     check_dependencies(&mut tx, &manifest).await?;
     check_no_cycle(svc, &mut tx, &manifest).await?;
-    let tier = svc.tier_of(scope.org_id()).await?;
+    let tier = svc.tier_of(scope.org_id(), Seen::NOTHING).await?;
     let installed = tx.list_installs().await?.len() as u64;
     check_standing(
         "plugins_installed",

@@ -15,7 +15,7 @@ use tenantry_core::{
     TenantScope, Tier,
 };
 use tenantry_runtime::{Backends, InstallRef, Invocation, Limits, LoadedPlugin, Nested};
-use tenantry_store::{AuditEntry, InstallRecord, UsageEvent};
+use tenantry_store::{AuditEntry, InstallRecord, Seen, UsageEvent};
 
 use crate::capabilities::StoreHost;
 use crate::recorder::Record;
@@ -83,6 +83,9 @@ pub struct Invoked {
 pub struct Invoker {
     pub scope: TenantScope,
     key_hash: Option<[u8; 32]>,
+    /// How far the key lookup saw storage: the invoke path's reads may use rows kept
+    /// at or after it.
+    seen: Seen,
 }
 
 /// Authenticates the key of an invoke request. A key whose org's rate limit refused
@@ -93,8 +96,12 @@ pub async fn invoker(svc: &Service, presented_key: &str) -> Result<Invoker> {
     if let Some(e) = key_hash.as_ref().and_then(|h| svc.refused_again(h)) {
         return Err(e);
     }
-    let scope = crate::auth::tenant(svc, presented_key).await?;
-    Ok(Invoker { scope, key_hash })
+    let (scope, seen) = crate::auth::tenant_seen(svc, presented_key).await?;
+    Ok(Invoker {
+        scope,
+        key_hash,
+        seen,
+    })
 }
 
 /// Invokes an action as the invoker's principal.
@@ -113,12 +120,12 @@ pub async fn invoke(
         ));
     }
     scope.require(Permission::Invoke)?;
-    let tier = svc.tier_of(scope.org_id()).await?;
+    let tier = svc.tier_of(scope.org_id(), who.seen).await?;
     let rate_limits = svc
         .check_org_rate(scope, &tier, who.key_hash.as_ref())
         .await
         .inspect_err(|e| svc.metrics.admission(Err(e.code), false))?;
-    let mut tx = svc.read(scope).await?;
+    let mut tx = svc.tenants.begin_seen(scope, who.seen).await?;
     let record = tx
         .get_install(install)
         .await?
@@ -160,6 +167,7 @@ pub async fn invoke(
         action: &req.action,
         input: &req.input,
         caller: None,
+        seen: who.seen,
     }
     .run(svc)
     .await;
@@ -174,13 +182,13 @@ pub async fn invoke(
 /// Loads (verify + compile, once per version) the plugin an install runs. A cached
 /// version is used only while the key that signed it is still registered and not
 /// revoked (one read of the control store, shared by every node).
-pub async fn prepare(svc: &Service, install: &InstallRecord) -> Result<Arc<Prepared>> {
+pub async fn prepare(svc: &Service, install: &InstallRecord, seen: Seen) -> Result<Arc<Prepared>> {
     let key = (install.plugin.clone(), install.version.clone());
     let cached = svc.prepared.lock().ok().and_then(|m| m.get(&key).cloned());
     if let Some(p) = cached {
         let usable = svc
             .control
-            .get_publisher_key(&p.key_id)
+            .get_publisher_key(&p.key_id, seen)
             .await?
             .is_some_and(|k| k.publisher_id == p.publisher_id && k.revoked_at.is_none());
         if usable {
@@ -252,6 +260,9 @@ pub(crate) struct Run<'a> {
     /// Set for a tool call: the caller's meter and depth, and the caller's invocation
     /// (for the usage record).
     pub caller: Option<(Nested, InvocationId)>,
+    /// How far the request's key lookup saw storage ([`Seen::NOTHING`] for a tool
+    /// call: its reads go to storage).
+    pub seen: Seen,
 }
 
 /// What a [`Run`] produced.
@@ -282,10 +293,11 @@ impl Run<'_> {
             action,
             input,
             caller,
+            seen,
         } = self;
         let id = InvocationId::new();
         let (nested, caller_id) = caller.unzip();
-        let prepared = prepare(svc, install).await?;
+        let prepared = prepare(svc, install, seen).await?;
         let input_text = input.to_string();
         let validated = prepared.inputs.validate(action, input);
         let sandbox_ran = validated.is_ok();

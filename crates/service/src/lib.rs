@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use tenantry_core::{Error, ErrorCode, OperatorScope, RequestId, Result, TenantScope, Tier};
 use tenantry_crypto::MasterKey;
 use tenantry_runtime::Runtime;
-use tenantry_store::{AuditEntry, ControlStore, TenantStore, TenantTx};
+use tenantry_store::{AuditEntry, ControlStore, Seen, TenantStore, TenantTx};
 
 pub use artifacts::ArtifactStore;
 
@@ -120,10 +120,11 @@ impl Service {
 
     /// The effective limits of an org: its tier (unknown names fall back to `free`)
     /// with the operator's per-org overrides applied.
-    pub async fn tier_of(&self, org: tenantry_core::OrgId) -> Result<Tier> {
+    /// `seen`: how far the request's key lookup saw storage, or [`Seen::NOTHING`].
+    pub async fn tier_of(&self, org: tenantry_core::OrgId, seen: Seen) -> Result<Tier> {
         let org = self
             .control
-            .get_org(org)
+            .get_org(org, seen)
             .await?
             .ok_or_else(|| Error::not_found("org"))?;
         let base = self

@@ -14,7 +14,7 @@ use tenantry_core::{
     UserId,
 };
 use tenantry_crypto::{SecretValue, generate_api_key};
-use tenantry_store::{AgentRecord, ApiKeyRecord, KeyIndexEntry, TenantTx, UserRecord};
+use tenantry_store::{AgentRecord, ApiKeyRecord, KeyIndexEntry, Seen, TenantTx, UserRecord};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -147,7 +147,7 @@ pub async fn create_agent(
     let user_id = on_behalf_of
         .or(scope.user_id())
         .ok_or_else(|| Error::invalid("name the user the agent acts for ('on_behalf_of')"))?;
-    let tier = svc.tier_of(scope.org_id()).await?;
+    let tier = svc.tier_of(scope.org_id(), Seen::NOTHING).await?;
     let mut tx = svc.write(scope).await?;
     crate::limits::check_standing(
         "agents",

@@ -6,7 +6,7 @@ use tenantry_core::{
     ApiKeyId, Error, ErrorCode, OperatorScope, OrgId, Permission, Result, TenantScope,
 };
 use tenantry_crypto::{OrgKey, SecretValue, generate_api_key, wrap_org_key};
-use tenantry_store::{OperatorKeyRecord, OrgKeyRecord, OrgRecord};
+use tenantry_store::{OperatorKeyRecord, OrgKeyRecord, OrgRecord, Seen};
 
 use crate::{RequestCtx, Service, audit_entry};
 
@@ -99,7 +99,7 @@ pub async fn list(svc: &Service, _op: &OperatorScope) -> Result<Vec<OrgRecord>> 
 /// and keys only), once the org is known to exist.
 pub async fn enter(svc: &Service, op: &OperatorScope, org: OrgId) -> Result<TenantScope> {
     svc.control
-        .get_org(org)
+        .get_org(org, Seen::NOTHING)
         .await?
         .ok_or_else(|| Error::not_found("org"))?;
     Ok(op.enter_org(org))
@@ -149,7 +149,7 @@ async fn audit_org_change(
     )
     .await?;
     svc.control
-        .get_org(org)
+        .get_org(org, Seen::NOTHING)
         .await?
         .ok_or_else(|| Error::not_found("org"))
 }
@@ -201,10 +201,10 @@ pub struct LimitsView {
 pub async fn limits(svc: &Service, scope: &TenantScope) -> Result<LimitsView> {
     let org = svc
         .control
-        .get_org(scope.org_id())
+        .get_org(scope.org_id(), Seen::NOTHING)
         .await?
         .ok_or_else(|| Error::not_found("org"))?;
-    let effective = svc.tier_of(scope.org_id()).await?;
+    let effective = svc.tier_of(scope.org_id(), Seen::NOTHING).await?;
     // The effective limits stay visible while the quota store is down.
     let (quotas, quotas_error) = match svc.quota_usage(scope, &effective).await {
         Ok(q) => (
@@ -242,7 +242,7 @@ pub struct OrgView {
 pub async fn current(svc: &Service, scope: &TenantScope) -> Result<OrgView> {
     let org = svc
         .control
-        .get_org(scope.org_id())
+        .get_org(scope.org_id(), Seen::NOTHING)
         .await?
         .ok_or_else(|| Error::not_found("org"))?;
     Ok(OrgView {

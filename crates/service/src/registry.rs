@@ -14,7 +14,7 @@ use tenantry_core::{
 };
 use tenantry_crypto::{PublicKey, Signature, SigningStatement};
 use tenantry_store::{
-    PluginSummary, PublisherKeyRecord, PublisherRecord, ReviewRecord, VersionRecord,
+    PluginSummary, PublisherKeyRecord, PublisherRecord, ReviewRecord, Seen, VersionRecord,
 };
 use time::OffsetDateTime;
 
@@ -189,7 +189,7 @@ async fn check_signature(
         })?;
     let key = svc
         .control
-        .get_publisher_key(&st.key_id)
+        .get_publisher_key(&st.key_id, Seen::NOTHING)
         .await?
         .filter(|k| k.publisher_id == publisher.id)
         .ok_or_else(|| {

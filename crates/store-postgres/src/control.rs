@@ -5,18 +5,21 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
+use std::sync::Arc;
 use tenantry_core::{ApiKeyId, OrgId, PublisherId};
 use tenantry_store::rows::{PluginListing, key_index_row, search_terms};
 use tenantry_store::*;
 use time::OffsetDateTime;
 
 use crate::db_err;
+use crate::kept::{Counter, Kept};
 use crate::rows::*;
 
 /// The control store on the shared pool.
 #[derive(Clone)]
 pub struct PgControl {
     pub(crate) pool: PgPool,
+    pub(crate) kept: Arc<Kept>,
 }
 
 impl PgControl {
@@ -97,9 +100,15 @@ impl ControlStore for PgControl {
         self.exec(q).await.map(|_| ())
     }
 
-    async fn get_org(&self, org_id: OrgId) -> StoreResult<Option<OrgRecord>> {
+    async fn get_org(&self, org_id: OrgId, seen: Seen) -> StoreResult<Option<OrgRecord>> {
+        let seen = Counter::Org.of(seen);
+        if let Some(kept) = self.kept.orgs.get(&org_id, seen) {
+            return Ok(kept);
+        }
         let q = sqlx::query("SELECT * FROM orgs WHERE id = $1").bind(org_id.as_uuid());
-        self.opt(q).await
+        let found = self.opt(q).await?;
+        self.kept.orgs.keep(org_id, seen, found.clone());
+        Ok(found)
     }
 
     async fn list_orgs(&self) -> StoreResult<Vec<OrgRecord>> {
@@ -168,12 +177,33 @@ impl ControlStore for PgControl {
     }
 
     async fn lookup_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>> {
-        let q = sqlx::query("SELECT key_id, home_org AS org_id FROM key_index WHERE hash = $1")
-            .bind(&hash[..]);
-        match self.opt_with(q, |r| key_index_row(&Cols(r))).await? {
+        // The org's and the registry's generations in the same statement (see `kept`).
+        let q = sqlx::query(
+            "SELECT k.key_id, k.home_org AS org_id, \
+             COALESCE((SELECT gen FROM generations WHERE org_id = k.home_org), 0) AS org_gen, \
+             COALESCE((SELECT gen FROM generations \
+                       WHERE org_id = '00000000-0000-0000-0000-000000000000'), 0) AS registry_gen \
+             FROM key_index k WHERE k.hash = $1",
+        )
+        .bind(&hash[..]);
+        let row = self
+            .opt_with(q, |r| {
+                let c = Cols(r);
+                let seen = Seen::at(Generations {
+                    org: c.u64("org_gen")?,
+                    registry: c.u64("registry_gen")?,
+                });
+                Ok((key_index_row(&c)?, seen))
+            })
+            .await?;
+        match row {
             None => Ok(None),
-            Some((key_id, Some(org_id))) => Ok(Some(KeyLookup::Tenant { org_id, key_id })),
-            Some((key_id, None)) => {
+            Some(((key_id, Some(org_id)), seen)) => Ok(Some(KeyLookup::Tenant {
+                org_id,
+                key_id,
+                seen,
+            })),
+            Some(((key_id, None), _)) => {
                 let q =
                     sqlx::query("SELECT * FROM operator_keys WHERE id = $1").bind(key_id.as_uuid());
                 Ok(self.opt(q).await?.map(KeyLookup::Operator))
@@ -214,9 +244,20 @@ impl ControlStore for PgControl {
         self.exec(q).await.map(|_| ())
     }
 
-    async fn get_publisher_key(&self, key_id: &str) -> StoreResult<Option<PublisherKeyRecord>> {
+    async fn get_publisher_key(
+        &self,
+        key_id: &str,
+        seen: Seen,
+    ) -> StoreResult<Option<PublisherKeyRecord>> {
+        let seen = Counter::Registry.of(seen);
+        let key = key_id.to_string();
+        if let Some(kept) = self.kept.publisher_keys.get(&key, seen) {
+            return Ok(kept);
+        }
         let q = sqlx::query("SELECT * FROM publisher_keys WHERE key_id = $1").bind(key_id);
-        self.opt(q).await
+        let found = self.opt(q).await?;
+        self.kept.publisher_keys.keep(key, seen, found.clone());
+        Ok(found)
     }
 
     async fn list_publisher_keys(&self, p: PublisherId) -> StoreResult<Vec<PublisherKeyRecord>> {

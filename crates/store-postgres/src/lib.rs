@@ -16,17 +16,20 @@
 //! This crate must not depend on HTTP, crypto or the service layer.
 
 mod control;
+mod kept;
 mod rows;
 pub mod tenant;
 pub mod testing;
 
 pub use control::PgControl;
+use kept::Kept;
 pub use tenant::PgTenants;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool, Row};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tenantry_store::StoreError;
 
@@ -120,40 +123,43 @@ fn options(url: &str) -> Result<PgConnectOptions, PgError> {
 pub struct PgStores {
     pool: PgPool,
     mode: RlsMode,
+    /// Rows kept in memory, shared by the control and tenant stores.
+    kept: Arc<Kept>,
 }
 
 impl PgStores {
     /// Connects as the application role, refusing a role that could bypass RLS or a
-    /// database that was not migrated. Connections are reset (`RESET ALL`) when they
-    /// return to the pool, so no session setting survives a checkout.
+    /// database that was not migrated. The tenant context is only ever set with
+    /// `SET LOCAL` (it ends with its transaction, committed, rolled back or abandoned),
+    /// so connections go back to the pool without a `RESET ALL` round trip.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, PgError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(10))
-            .after_release(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("RESET ALL").await?;
-                    Ok(true)
-                })
-            })
             .connect_with(options(url)?)
             .await
             .map_err(|e| PgError::Connect(e.to_string()))?;
         check_role(&pool).await?;
         let mode = current_mode(&pool).await?;
-        Ok(Self { pool, mode })
+        Ok(Self {
+            pool,
+            mode,
+            kept: Arc::default(),
+        })
     }
 
     pub fn control(&self) -> PgControl {
         PgControl {
             pool: self.pool.clone(),
+            kept: self.kept.clone(),
         }
     }
 
     pub fn tenants(&self) -> PgTenants {
         PgTenants {
             pool: self.pool.clone(),
+            kept: self.kept.clone(),
         }
     }
 
@@ -194,11 +200,15 @@ async fn check_role(pool: &PgPool) -> Result<(), PgError> {
     }
 }
 
+/// The database's RLS mode; `NotMigrated` unless the schema has the newest table
+/// (`generations`, migration 0005) too.
 async fn current_mode(pool: &PgPool) -> Result<RlsMode, PgError> {
-    let mode: Option<String> = sqlx::query_scalar("SELECT mode FROM rls_mode")
-        .fetch_optional(pool)
-        .await
-        .map_err(|_| PgError::NotMigrated)?;
+    let mode: Option<String> = sqlx::query_scalar(
+        "SELECT mode FROM rls_mode WHERE to_regclass('public.generations') IS NOT NULL",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(|_| PgError::NotMigrated)?;
     mode.as_deref()
         .and_then(RlsMode::parse)
         .ok_or(PgError::NotMigrated)
@@ -305,6 +315,7 @@ async fn grant_app_role(conn: &mut PgConnection, role: &str) -> Result<(), PgErr
          GRANT SELECT, INSERT, UPDATE, DELETE ON orgs, operator_keys, key_index, publishers, \
            publisher_keys, plugins, plugin_versions, reviews, artifacts, org_keys, users, agents, \
            api_keys, installs, secrets, bindings, kv, usage_events TO \"{role}\"; \
+         GRANT SELECT, INSERT, UPDATE ON generations TO \"{role}\"; \
          GRANT SELECT, INSERT ON audit TO \"{role}\"; \
          GRANT SELECT ON rls_mode TO \"{role}\"; \
          GRANT EXECUTE ON FUNCTION tenantry_rls_violation(text, text, uuid) TO \"{role}\""

@@ -5,7 +5,8 @@
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+use std::sync::Arc;
 use tenantry_core::scope::CredentialRecord;
 use tenantry_core::{ApiKeyId, OrgId, Permission, TenantScope};
 use tenantry_store::*;
@@ -13,6 +14,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db_err;
+use crate::kept::{self, Counter, Kept};
 use crate::rows::*;
 
 // One file per resource, each its trait's `impl` for [`PgTenantTx`].
@@ -31,6 +33,7 @@ mod users;
 #[derive(Clone)]
 pub struct PgTenants {
     pub(crate) pool: PgPool,
+    pub(crate) kept: Arc<Kept>,
 }
 
 /// Which API keys the context may reach (see `tenantry_keys_scope()` in the schema).
@@ -100,20 +103,54 @@ impl Context {
 }
 
 impl PgTenants {
-    /// Opens a transaction with an explicit context (the scope-free path is private
-    /// to this crate and its tests).
-    pub(crate) async fn begin_ctx(&self, ctx: &Context, write: bool) -> StoreResult<PgTenantTx> {
-        let tx = self
-            .pool
-            .begin_with(AssertSqlSafe(ctx.begin_sql(write)))
-            .await
-            .map_err(db_err)?;
-        Ok(PgTenantTx {
-            tx,
+    /// A transaction with an explicit context (the scope-free path is private to this
+    /// crate and its tests). Nothing is sent until its first statement, so a read
+    /// answered from kept rows makes no round trip.
+    pub(crate) fn begin_ctx(&self, ctx: Context, write: bool, seen: Seen) -> PgTenantTx {
+        PgTenantTx {
+            pool: self.pool.clone(),
+            kept: self.kept.clone(),
+            tx: None,
             org: ctx.org,
+            ctx,
             write,
+            seen,
             failed: false,
-        })
+        }
+    }
+
+    /// Reads a key's credential (one statement for the key, its agent, if any, and
+    /// its user's role: authentication runs on every request).
+    async fn read_credential(&self, org: OrgId, key_id: ApiKeyId) -> StoreResult<kept::Credential> {
+        // Before authentication the context is the org the key index named, with no
+        // principal; the caller still compares the stored hash.
+        let ctx = Context {
+            org,
+            principals: Vec::new(),
+            keys: KeysScope::Org,
+        };
+        let mut tx = self.begin_ctx(ctx, false, Seen::NOTHING);
+        let q = sqlx::query(
+            "SELECT k.*, a.on_behalf_of AS agent_on_behalf_of, a.grants AS agent_grants, \
+                    u.role AS user_role \
+             FROM api_keys k \
+             LEFT JOIN agents a ON k.principal_kind = 'agent' \
+                  AND a.org_id = k.org_id AND a.id = k.principal_id \
+             LEFT JOIN users u ON u.org_id = k.org_id AND u.id = \
+                  (CASE WHEN k.principal_kind = 'agent' THEN a.on_behalf_of ELSE k.principal_id END) \
+             WHERE k.org_id = $1 AND k.id = $2",
+        )
+        .bind(*org.as_uuid())
+        .bind(*key_id.as_uuid());
+        let found = tx
+            .opt_with(q, |row| {
+                let key: ApiKeyRecord = read(row)?;
+                Ok(tenantry_store::rows::credential(&Cols(row), org, &key)?
+                    .map(|record| (record, key.last_used_at, key.hash)))
+            })
+            .await?;
+        Box::new(tx).commit().await?;
+        Ok(found.flatten())
     }
 }
 
@@ -129,53 +166,80 @@ impl TenantStore for PgTenants {
         org: OrgId,
         key_id: ApiKeyId,
         hash: &[u8; 32],
+        seen: Seen,
     ) -> StoreResult<Option<(CredentialRecord, Option<OffsetDateTime>)>> {
-        // Before authentication the context is the org the key index named, with no
-        // principal; the stored hash must still match.
-        let ctx = Context {
-            org,
-            principals: Vec::new(),
-            keys: KeysScope::Org,
+        let seen = Counter::Org.of(seen);
+        let found = match self.kept.credentials.get(&(org, key_id), seen) {
+            Some(kept) => kept,
+            None => {
+                let found = self.read_credential(org, key_id).await?;
+                self.kept
+                    .credentials
+                    .keep((org, key_id), seen, found.clone());
+                found
+            }
         };
-        let mut tx = self.begin_ctx(&ctx, false).await?;
-        // One statement for the key, its agent (if any) and its user's role:
-        // authentication runs on every request, and each statement is a round trip.
-        let Some(row) = sqlx::query(
-            "SELECT k.*, a.on_behalf_of AS agent_on_behalf_of, a.grants AS agent_grants, \
-                    u.role AS user_role \
-             FROM api_keys k \
-             LEFT JOIN agents a ON k.principal_kind = 'agent' \
-                  AND a.org_id = k.org_id AND a.id = k.principal_id \
-             LEFT JOIN users u ON u.org_id = k.org_id AND u.id = \
-                  (CASE WHEN k.principal_kind = 'agent' THEN a.on_behalf_of ELSE k.principal_id END) \
-             WHERE k.org_id = $1 AND k.id = $2",
-        )
-        .bind(*org.as_uuid())
-        .bind(*key_id.as_uuid())
-        .fetch_optional(&mut *tx.tx)
-        .await
-        .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        let key: ApiKeyRecord = read(&row)?;
-        if key.hash != *hash {
-            return Ok(None);
-        }
-        let Some(record) = tenantry_store::rows::credential(&Cols(&row), org, &key)? else {
-            return Ok(None);
-        };
-        Box::new(tx).commit().await?;
-        Ok(Some((record, key.last_used_at)))
+        Ok(found
+            .filter(|(_, _, stored)| stored == hash)
+            .map(|(record, last_used, _)| (record, last_used)))
     }
 
     async fn begin(&self, scope: &TenantScope, write: bool) -> StoreResult<Box<dyn TenantTx>> {
-        Ok(Box::new(self.begin_ctx(&Context::of(scope), write).await?))
+        Ok(Box::new(self.begin_ctx(
+            Context::of(scope),
+            write,
+            Seen::NOTHING,
+        )))
+    }
+
+    async fn begin_seen(&self, scope: &TenantScope, seen: Seen) -> StoreResult<Box<dyn TenantTx>> {
+        Ok(Box::new(self.begin_ctx(Context::of(scope), false, seen)))
+    }
+
+    async fn append_records(
+        &self,
+        scope: &TenantScope,
+        usage: &[UsageEvent],
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_ctx(Context::of(scope), true, Seen::NOTHING);
+        tx.insert_usage(usage).await?;
+        tx.append_audits(audit).await?;
+        Box::new(tx).commit().await
+    }
+
+    async fn touch_key(
+        &self,
+        scope: &TenantScope,
+        key_id: ApiKeyId,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin(scope, true).await?;
+        tx.touch_api_key(key_id, at).await?;
+        tx.commit().await?;
+        // The last-used time does not move the org's generation (nothing another
+        // server decides depends on it); keep this server's copy current, so the key
+        // is not touched again within the minute.
+        self.kept
+            .credentials
+            .update(&(scope.org_id(), key_id), |found| {
+                if let Some((_, last_used, _)) = found {
+                    *last_used = Some(last_used.map_or(at, |t| t.max(at)));
+                }
+            });
+        Ok(())
     }
 }
 
 pub(crate) struct PgTenantTx {
-    pub(crate) tx: Transaction<'static, Postgres>,
+    pool: PgPool,
+    kept: Arc<Kept>,
+    /// Begun with `ctx` at the first statement.
+    tx: Option<Transaction<'static, Postgres>>,
+    ctx: Context,
+    /// How far the request had seen storage; set only on read transactions begun
+    /// with [`TenantStore::begin_seen`], which may answer from kept rows.
+    seen: Seen,
     /// The org of the context this transaction was opened with; bound into every
     /// query as the explicit `WHERE org_id = $1` (RLS is the safety net behind it).
     org: OrgId,
@@ -190,6 +254,27 @@ pub(crate) struct PgTenantTx {
 impl PgTenantTx {
     fn org(&self) -> Uuid {
         *self.org.as_uuid()
+    }
+
+    /// The org generation this transaction's reads may use kept rows from.
+    fn seen(&self) -> Option<u64> {
+        Counter::Org.of(self.seen)
+    }
+
+    /// The connection of the transaction, begun (with the context, one round trip)
+    /// if this is its first statement.
+    async fn conn(&mut self) -> StoreResult<&mut PgConnection> {
+        let tx = match self.tx.take() {
+            Some(tx) => tx,
+            None => {
+                let begun = self
+                    .pool
+                    .begin_with(AssertSqlSafe(self.ctx.begin_sql(self.write)))
+                    .await;
+                self.check(begun)?
+            }
+        };
+        Ok(&mut **self.tx.insert(tx))
     }
 
     /// Notes a failed statement (see `failed`).
@@ -207,7 +292,7 @@ impl PgTenantTx {
                 "a write in a read transaction (begin it with write = true)".into(),
             ));
         }
-        let r = q.execute(&mut *self.tx).await;
+        let r = q.execute(self.conn().await?).await;
         Ok(self.check(r)?.rows_affected())
     }
 
@@ -222,7 +307,7 @@ impl PgTenantTx {
         q: Query<'_>,
         map: impl Fn(&PgRow) -> StoreResult<T> + Send,
     ) -> StoreResult<Option<T>> {
-        let r = q.fetch_optional(&mut *self.tx).await;
+        let r = q.fetch_optional(self.conn().await?).await;
         self.check(r)?.as_ref().map(map).transpose()
     }
 
@@ -237,13 +322,13 @@ impl PgTenantTx {
         q: Query<'_>,
         map: impl Fn(&PgRow) -> StoreResult<T> + Send,
     ) -> StoreResult<Vec<T>> {
-        let r = q.fetch_all(&mut *self.tx).await;
+        let r = q.fetch_all(self.conn().await?).await;
         self.check(r)?.iter().map(map).collect()
     }
 
     /// The `n` column of a query's one row (a count or a sum).
     async fn count(&mut self, q: Query<'_>) -> StoreResult<u64> {
-        let r = q.fetch_one(&mut *self.tx).await;
+        let r = q.fetch_one(self.conn().await?).await;
         Cols(&self.check(r)?).u64("n")
     }
 }
@@ -251,12 +336,16 @@ impl PgTenantTx {
 #[async_trait]
 impl TenantTx for PgTenantTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
+        let Some(tx) = self.tx else {
+            // Nothing was sent: nothing to commit.
+            return Ok(());
+        };
         if self.failed {
-            self.tx.rollback().await.map_err(db_err)?;
+            tx.rollback().await.map_err(db_err)?;
             return Err(StoreError::Backend(
                 "commit after a failed statement: the transaction was rolled back".into(),
             ));
         }
-        self.tx.commit().await.map_err(db_err)
+        tx.commit().await.map_err(db_err)
     }
 }

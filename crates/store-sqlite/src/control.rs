@@ -54,7 +54,12 @@ impl SqliteControl {
         let q = sqlx::query("SELECT key_id, org_id FROM key_index WHERE hash = ?").bind(&hash[..]);
         match self.opt_with(q, |r| key_index_row(&Cols(r))).await? {
             None => Ok(None),
-            Some((key_id, Some(org_id))) => Ok(Some(KeyLookup::Tenant { org_id, key_id })),
+            Some((key_id, Some(org_id))) => Ok(Some(KeyLookup::Tenant {
+                org_id,
+                key_id,
+                // This store's kept rows are exact on their own (see `hot`).
+                seen: Seen::NOTHING,
+            })),
             Some((key_id, None)) => {
                 let q = sqlx::query("SELECT * FROM operator_keys WHERE id = ?")
                     .bind(key_id.to_string());
@@ -123,7 +128,7 @@ impl ControlStore for SqliteControl {
         self.exec(q).await.map(|_| ())
     }
 
-    async fn get_org(&self, org_id: OrgId) -> StoreResult<Option<OrgRecord>> {
+    async fn get_org(&self, org_id: OrgId, _seen: Seen) -> StoreResult<Option<OrgRecord>> {
         if let Some(kept) = self.hot.get(|r| r.orgs.get(&org_id).cloned()) {
             return Ok(kept);
         }
@@ -256,7 +261,11 @@ impl ControlStore for SqliteControl {
         self.exec(q).await.map(|_| ())
     }
 
-    async fn get_publisher_key(&self, key_id: &str) -> StoreResult<Option<PublisherKeyRecord>> {
+    async fn get_publisher_key(
+        &self,
+        key_id: &str,
+        _seen: Seen,
+    ) -> StoreResult<Option<PublisherKeyRecord>> {
         if let Some(kept) = self.hot.get(|r| r.publisher_keys.get(key_id).cloned()) {
             return Ok(kept);
         }

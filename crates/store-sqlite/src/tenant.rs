@@ -306,6 +306,7 @@ impl TenantStore for SqliteTenants {
         org: OrgId,
         key_id: ApiKeyId,
         hash: &[u8; 32],
+        _seen: Seen,
     ) -> StoreResult<Option<(CredentialRecord, Option<OffsetDateTime>)>> {
         let t = self.tenant(org);
         let found = match t.hot.get(|r| r.credentials.get(&key_id).cloned()) {

@@ -91,7 +91,7 @@ impl Backend {
         hash: &[u8; 32],
     ) -> Option<(CredentialRecord, Option<OffsetDateTime>)> {
         self.tenants
-            .credential(org, key, hash)
+            .credential(org, key, hash, Seen::NOTHING)
             .await
             .must(self, "credential")
     }

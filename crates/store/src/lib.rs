@@ -17,10 +17,12 @@
 
 mod records;
 pub mod rows;
+mod seen;
 mod tx;
 
 pub use records::*;
 pub use rows::{Columns, FromColumns, corrupt};
+pub use seen::{Generations, Seen};
 pub use tx::*;
 
 use async_trait::async_trait;
@@ -60,7 +62,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait ControlStore: Send + Sync + 'static {
     // ---- orgs ----
     async fn insert_org(&self, org: &OrgRecord) -> StoreResult<()>;
-    async fn get_org(&self, id: OrgId) -> StoreResult<Option<OrgRecord>>;
+    /// An org's record; `seen` lets a backend answer from a kept copy (see [`Seen`]).
+    async fn get_org(&self, id: OrgId, seen: Seen) -> StoreResult<Option<OrgRecord>>;
     async fn list_orgs(&self) -> StoreResult<Vec<OrgRecord>>;
     async fn set_org_tier(&self, id: OrgId, tier: &str) -> StoreResult<bool>;
     async fn set_org_overrides(
@@ -75,6 +78,8 @@ pub trait ControlStore: Send + Sync + 'static {
     /// Records which org (or the operator) a key hash belongs to.
     async fn insert_key_index(&self, entry: &KeyIndexEntry) -> StoreResult<()>;
     async fn delete_key_index(&self, key_id: ApiKeyId) -> StoreResult<()>;
+    /// The key behind a hash; for an org's key also how far storage has been seen
+    /// ([`Seen`]), read in the same statement.
     async fn lookup_key(&self, hash: &[u8; 32]) -> StoreResult<Option<KeyLookup>>;
 
     // ---- registry ----
@@ -82,7 +87,12 @@ pub trait ControlStore: Send + Sync + 'static {
     async fn get_publisher_by_name(&self, name: &str) -> StoreResult<Option<PublisherRecord>>;
     async fn list_publishers(&self) -> StoreResult<Vec<PublisherRecord>>;
     async fn insert_publisher_key(&self, k: &PublisherKeyRecord) -> StoreResult<()>;
-    async fn get_publisher_key(&self, key_id: &str) -> StoreResult<Option<PublisherKeyRecord>>;
+    /// A publisher key; `seen` lets a backend answer from a kept copy (see [`Seen`]).
+    async fn get_publisher_key(
+        &self,
+        key_id: &str,
+        seen: Seen,
+    ) -> StoreResult<Option<PublisherKeyRecord>>;
     async fn list_publisher_keys(
         &self,
         publisher: PublisherId,
@@ -127,12 +137,14 @@ pub trait TenantStore: Send + Sync + 'static {
     /// The one read that happens before a scope exists: the credential behind a key
     /// that the control store's index placed in `org` (the org comes from that index,
     /// never from a request). `None` unless the stored hash equals `hash` and the
-    /// key's principal still exists. Also returns the key's last-used time.
+    /// key's principal still exists. Also returns the key's last-used time. `seen`
+    /// (from the lookup) lets a backend answer from kept rows.
     async fn credential(
         &self,
         org: OrgId,
         key_id: ApiKeyId,
         hash: &[u8; 32],
+        seen: Seen,
     ) -> StoreResult<
         Option<(
             tenantry_core::scope::CredentialRecord,
@@ -142,6 +154,12 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Begins a transaction on the scope's org. `write` transactions take the write
     /// lock up front so validate-then-write cannot interleave with another writer.
     async fn begin(&self, scope: &TenantScope, write: bool) -> StoreResult<Box<dyn TenantTx>>;
+    /// Begins a read transaction that may answer `get_install` and `is_bound` from
+    /// rows kept in memory at or after `seen` (the request's key lookup).
+    async fn begin_seen(&self, scope: &TenantScope, seen: Seen) -> StoreResult<Box<dyn TenantTx>> {
+        let _ = seen;
+        self.begin(scope, false).await
+    }
     /// Records that the scope's key was used at `at` (its `last_used_at`, unless that
     /// is later). Changes nothing else, so a backend that keeps rows in memory need not
     /// forget them for this write.

@@ -45,7 +45,12 @@ pub struct KeyIndexEntry {
 #[derive(Debug, Clone)]
 pub enum KeyLookup {
     Operator(OperatorKeyRecord),
-    Tenant { org_id: OrgId, key_id: ApiKeyId },
+    Tenant {
+        org_id: OrgId,
+        key_id: ApiKeyId,
+        /// How far storage was seen when the key was looked up.
+        seen: crate::Seen,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

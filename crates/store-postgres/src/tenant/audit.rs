@@ -1,30 +1,64 @@
 //! The audit trail: [`AuditTx`] on the pooled store.
 
 use async_trait::async_trait;
-use sqlx::types::Json;
 use tenantry_store::*;
 
 use super::PgTenantTx;
 
-#[async_trait]
-impl AuditTx for PgTenantTx {
-    async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
+impl PgTenantTx {
+    /// Appends entries in one statement, numbered after the org's last entry in
+    /// their order (the transaction holds the org's write lock).
+    pub(super) async fn append_audits(&mut self, entries: &[AuditEntry]) -> StoreResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let details = entries
+            .iter()
+            .map(|e| serde_json::to_string(&e.details))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let q = sqlx::query(
             "INSERT INTO audit (org_id, seq, at, actor_kind, actor_id, action, target, outcome, \
              request_id, details) \
-             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit WHERE org_id = $1), \
-             $2, $3, $4, $5, $6, $7, $8, $9)",
+             SELECT $1, (SELECT COALESCE(MAX(seq), 0) FROM audit WHERE org_id = $1) + e.n, \
+             e.at, e.actor_kind, e.actor_id, e.action, e.target, e.outcome, e.request_id, \
+             e.details::jsonb \
+             FROM UNNEST($2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::text[], \
+             $7::text[], $8::uuid[], $9::text[]) WITH ORDINALITY \
+             AS e(at, actor_kind, actor_id, action, target, outcome, request_id, details, n)",
         )
         .bind(self.org())
-        .bind(e.at)
-        .bind(e.actor_kind.as_str())
-        .bind(e.actor_id)
-        .bind(e.action.clone())
-        .bind(e.target.clone())
-        .bind(e.outcome.clone())
-        .bind(e.request_id.map(|r| *r.as_uuid()))
-        .bind(Json(e.details.clone()));
+        .bind(entries.iter().map(|e| e.at).collect::<Vec<_>>())
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.actor_kind.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(entries.iter().map(|e| e.actor_id).collect::<Vec<_>>())
+        .bind(entries.iter().map(|e| e.action.clone()).collect::<Vec<_>>())
+        .bind(entries.iter().map(|e| e.target.clone()).collect::<Vec<_>>())
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.outcome.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            entries
+                .iter()
+                .map(|e| e.request_id.map(|r| *r.as_uuid()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(details);
         self.exec(q).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl AuditTx for PgTenantTx {
+    async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
+        self.append_audits(std::slice::from_ref(e)).await
     }
 
     async fn list_audit(&mut self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {

@@ -37,13 +37,19 @@ impl BindingTx for PgTenantTx {
     }
 
     async fn is_bound(&mut self, aid: AgentId, iid: InstallId) -> StoreResult<bool> {
+        let key = (self.org, aid, iid);
+        if let Some(kept) = self.kept.bindings.get(&key, self.seen()) {
+            return Ok(kept);
+        }
         let q = sqlx::query(
             "SELECT 1 AS one FROM bindings WHERE org_id = $1 AND agent_id = $2 AND install_id = $3",
         )
         .bind(self.org())
         .bind(*aid.as_uuid())
         .bind(*iid.as_uuid());
-        Ok(self.opt_with(q, |_| Ok(())).await?.is_some())
+        let bound = self.opt_with(q, |_| Ok(())).await?.is_some();
+        self.kept.bindings.keep(key, self.seen(), bound);
+        Ok(bound)
     }
 
     async fn delete_bindings_of_install(&mut self, iid: InstallId) -> StoreResult<u64> {

@@ -32,10 +32,16 @@ impl InstallTx for PgTenantTx {
     }
 
     async fn get_install(&mut self, iid: InstallId) -> StoreResult<Option<InstallRecord>> {
+        let key = (self.org, iid);
+        if let Some(kept) = self.kept.installs.get(&key, self.seen()) {
+            return Ok(kept);
+        }
         let q = sqlx::query("SELECT * FROM installs WHERE org_id = $1 AND id = $2")
             .bind(self.org())
             .bind(*iid.as_uuid());
-        self.opt(q).await
+        let found = self.opt(q).await?;
+        self.kept.installs.keep(key, self.seen(), found.clone());
+        Ok(found)
     }
 
     async fn get_install_by_plugin(&mut self, plugin: &str) -> StoreResult<Option<InstallRecord>> {

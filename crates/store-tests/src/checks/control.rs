@@ -50,14 +50,22 @@ pub async fn orgs_round_trip_and_order(b: &Backend) {
         b.control.insert_org(o).await.must(b, "insert_org");
     }
     for o in &orgs {
-        let got = b.control.get_org(o.id).await.must(b, "get_org");
+        let got = b
+            .control
+            .get_org(o.id, Seen::NOTHING)
+            .await
+            .must(b, "get_org");
         ensure_eq!(b, got.as_ref(), Some(o), "get_org({:?}) round trip", o.name);
     }
     let mut want = orgs.clone();
     want.sort_by_key(|o| o.id);
     let listed = b.control.list_orgs().await.must(b, "list_orgs");
     ensure_eq!(b, listed, want, "list_orgs is every org in id order");
-    let missing = b.control.get_org(OrgId::new()).await.must(b, "get_org");
+    let missing = b
+        .control
+        .get_org(OrgId::new(), Seen::NOTHING)
+        .await
+        .must(b, "get_org");
     ensure!(b, missing.is_none(), "get_org of an unknown id is None");
 }
 
@@ -75,7 +83,11 @@ pub async fn org_tier_and_overrides(b: &Backend) {
     let ov = extreme_overrides();
     let changed = b.control.set_org_overrides(o.id, &ov).await.must(b, "ov");
     ensure!(b, changed, "set_org_overrides of an existing org is true");
-    let got = b.control.get_org(o.id).await.must(b, "get_org");
+    let got = b
+        .control
+        .get_org(o.id, Seen::NOTHING)
+        .await
+        .must(b, "get_org");
     ensure_eq!(
         b,
         got.as_ref().map(|g| (g.tier.as_str(), &g.overrides)),
@@ -86,7 +98,11 @@ pub async fn org_tier_and_overrides(b: &Backend) {
         .set_org_overrides(o.id, &TierOverrides::default())
         .await
         .must(b, "clear overrides");
-    let got = b.control.get_org(o.id).await.must(b, "get_org");
+    let got = b
+        .control
+        .get_org(o.id, Seen::NOTHING)
+        .await
+        .must(b, "get_org");
     ensure!(
         b,
         got.is_some_and(|g| g.overrides.is_empty() && g.name == "tiers"),
@@ -107,7 +123,11 @@ pub async fn org_tier_and_overrides(b: &Backend) {
     ensure!(b, !t, "set_org_overrides of an unknown org is false");
     ensure!(
         b,
-        b.control.get_org(missing).await.must(b, "get").is_none(),
+        b.control
+            .get_org(missing, Seen::NOTHING)
+            .await
+            .must(b, "get")
+            .is_none(),
         "an update of an unknown org creates nothing"
     );
 }
@@ -202,7 +222,7 @@ pub async fn operator_keys_and_key_index(b: &Backend) {
         .await
         .must(b, "insert_key_index");
     match b.control.lookup_key(&entry.hash).await.must(b, "lookup") {
-        Some(KeyLookup::Tenant { org_id, key_id }) => ensure_eq!(
+        Some(KeyLookup::Tenant { org_id, key_id, .. }) => ensure_eq!(
             b,
             (org_id, key_id),
             (org, entry.key_id),
@@ -382,7 +402,11 @@ pub async fn publisher_keys_and_revocation(b: &Backend) {
             .await
             .must(b, "insert_publisher_key");
     }
-    let got = b.control.get_publisher_key("k1").await.must(b, "get");
+    let got = b
+        .control
+        .get_publisher_key("k1", Seen::NOTHING)
+        .await
+        .must(b, "get");
     ensure_eq!(b, got.as_ref(), Some(&k1), "publisher key round trip");
     let listed = b.control.list_publisher_keys(p.id).await.must(b, "list");
     ensure_eq!(
@@ -416,14 +440,22 @@ pub async fn publisher_keys_and_revocation(b: &Backend) {
         .await
         .must(b, "revoke");
     ensure!(b, !r, "revoking an unknown key is false");
-    let got = b.control.get_publisher_key("k1").await.must(b, "get");
+    let got = b
+        .control
+        .get_publisher_key("k1", Seen::NOTHING)
+        .await
+        .must(b, "get");
     ensure_eq!(
         b,
         got.and_then(|k| k.revoked_at),
         Some(first),
         "the first revocation time is kept"
     );
-    let got = b.control.get_publisher_key("k2").await.must(b, "get");
+    let got = b
+        .control
+        .get_publisher_key("k2", Seen::NOTHING)
+        .await
+        .must(b, "get");
     ensure!(
         b,
         got.is_some_and(|k| k.revoked_at.is_none()),
@@ -462,7 +494,7 @@ pub async fn publisher_keys_and_revocation(b: &Backend) {
     ensure!(
         b,
         b.control
-            .get_publisher_key("orphan")
+            .get_publisher_key("orphan", Seen::NOTHING)
             .await
             .must(b, "get")
             .is_none(),
