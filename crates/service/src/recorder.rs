@@ -13,17 +13,14 @@
 //! price of not putting a synchronous flush on every invocation; mutations (installs,
 //! secrets, keys…) are never batched and are durable when they answer.
 
-use futures::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
 use tenantry_core::{OrgId, TenantScope};
-use tenantry_store::{AuditEntry, TenantStore, UsageEvent};
+use tenantry_store::{AuditEntry, OrgRecords, TenantStore, UsageEvent};
 use tokio::sync::{mpsc, oneshot};
 
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 pub const MAX_BATCH: usize = 512;
-/// Orgs whose batches are written at the same time.
-const WRITERS: usize = 16;
 /// Records waiting for the writer before invocations wait for it.
 pub const QUEUE: usize = 4 * MAX_BATCH;
 
@@ -147,23 +144,21 @@ async fn write(tenants: &dyn TenantStore, records: Vec<Record>) {
     if records.is_empty() {
         return;
     }
-    let mut by_org: HashMap<OrgId, Vec<Record>> = HashMap::new();
+    let mut by_org: HashMap<OrgId, OrgRecords> = HashMap::new();
     for r in records {
-        by_org.entry(r.scope.org_id()).or_default().push(r);
+        let org = by_org
+            .entry(r.scope.org_id())
+            .or_insert_with(|| OrgRecords {
+                scope: r.scope,
+                usage: Vec::new(),
+                audit: Vec::new(),
+            });
+        org.usage.push(r.usage);
+        org.audit.push(r.audit);
     }
-    // Orgs are written concurrently: each is a round trip to its own file, so one
-    // at a time would bound the writer by latency, not by work, with many orgs.
-    futures::stream::iter(by_org)
-        .for_each_concurrent(WRITERS, |(org, batch)| async move {
-            let scope = batch[0].scope.clone();
-            let records = batch.len();
-            let (usage, audit): (Vec<UsageEvent>, Vec<AuditEntry>) =
-                batch.into_iter().map(|r| (r.usage, r.audit)).unzip();
-            if let Err(e) = tenants.append_records(&scope, &usage, &audit).await {
-                tracing::error!(%org, records, error = %e, "writing invocation records failed");
-            }
-        })
-        .await;
+    for (org, e) in tenants.append_batch(by_org.into_values().collect()).await {
+        tracing::error!(%org, error = %e, "writing invocation records failed");
+    }
 }
 
 #[cfg(test)]

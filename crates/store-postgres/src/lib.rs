@@ -318,7 +318,8 @@ async fn grant_app_role(conn: &mut PgConnection, role: &str) -> Result<(), PgErr
          GRANT SELECT, INSERT, UPDATE ON generations TO \"{role}\"; \
          GRANT SELECT, INSERT ON audit TO \"{role}\"; \
          GRANT SELECT ON rls_mode TO \"{role}\"; \
-         GRANT EXECUTE ON FUNCTION tenantry_rls_violation(text, text, uuid) TO \"{role}\""
+         GRANT EXECUTE ON FUNCTION tenantry_rls_violation(text, text, uuid) TO \"{role}\"; \
+         GRANT EXECUTE ON FUNCTION tenantry_append_records TO \"{role}\""
     );
     conn.execute(AssertSqlSafe(grants)).await?;
     Ok(())

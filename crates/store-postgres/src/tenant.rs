@@ -202,10 +202,37 @@ impl TenantStore for PgTenants {
         usage: &[UsageEvent],
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
-        let mut tx = self.begin_ctx(Context::of(scope), true, Seen::NOTHING);
-        tx.insert_usage(usage).await?;
-        tx.append_audits(audit).await?;
-        Box::new(tx).commit().await
+        if usage.is_empty() && audit.is_empty() {
+            return Ok(());
+        }
+        // One statement, its own transaction (see `append_query`).
+        append_query(&[(scope.org_id(), usage, audit)])?
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn append_batch(&self, mut batch: Vec<OrgRecords>) -> Vec<(OrgId, StoreError)> {
+        // Every org in one statement and one commit, orgs in id order (so concurrent
+        // batches take their write locks in one order). If it fails (one org's rows
+        // refused), each org is written on its own, so one cannot hold back the rest.
+        batch.sort_by_key(|r| r.scope.org_id());
+        let orgs: Vec<_> = batch
+            .iter()
+            .map(|r| (r.scope.org_id(), &r.usage[..], &r.audit[..]))
+            .collect();
+        let all = match append_query(&orgs) {
+            Ok(q) => q.execute(&self.pool).await.map_err(db_err),
+            Err(e) => Err(e),
+        };
+        match all {
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(error = %e, orgs = batch.len(), "a batch of invocation records failed; writing org by org");
+                append_each(self, batch).await
+            }
+        }
     }
 
     async fn touch_key(
@@ -229,6 +256,71 @@ impl TenantStore for PgTenants {
             });
         Ok(())
     }
+}
+
+/// Appends the usage events and audit entries of one or more orgs in one statement
+/// (`tenantry_append_records`, migration 0006): for each org, in the given order, it
+/// sets the org's tenant context and takes its write lock itself, so outside a
+/// transaction it is one round trip, and inside one (of the same org) it changes
+/// neither. Column arrays, sliced per org and zipped by UNNEST; audit entries are
+/// numbered after their org's last one, in their order.
+pub(crate) fn append_query(
+    orgs: &[(OrgId, &[UsageEvent], &[AuditEntry])],
+) -> StoreResult<Query<'static>> {
+    let usage: Vec<&UsageEvent> = orgs.iter().flat_map(|(_, u, _)| u.iter()).collect();
+    let audit: Vec<&AuditEntry> = orgs.iter().flat_map(|(_, _, a)| a.iter()).collect();
+    fn col<T, U>(items: &[&T], f: impl Fn(&T) -> U) -> Vec<U> {
+        items.iter().map(|i| f(i)).collect()
+    }
+    let count =
+        |n: usize| i32::try_from(n).map_err(|_| StoreError::Backend("batch too large".into()));
+    let u_n = orgs
+        .iter()
+        .map(|(_, u, _)| count(u.len()))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let a_n = orgs
+        .iter()
+        .map(|(_, _, a)| count(a.len()))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let details = audit
+        .iter()
+        .map(|e| serde_json::to_string(&e.details))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(sqlx::query(
+        "SELECT tenantry_append_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+         $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
+    )
+    .bind(
+        orgs.iter()
+            .map(|(o, _, _)| *o.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(u_n)
+    .bind(a_n)
+    .bind(col(&usage, |e| *e.id.as_uuid()))
+    .bind(col(&usage, |e| e.at))
+    .bind(col(&usage, |e| *e.install_id.as_uuid()))
+    .bind(col(&usage, |e| e.plugin.clone()))
+    .bind(col(&usage, |e| e.action.clone()))
+    .bind(col(&usage, |e| e.actor_kind.as_str()))
+    .bind(col(&usage, |e| e.actor_id))
+    .bind(col(&usage, |e| e.outcome.as_str()))
+    .bind(col(&usage, |e| i64_of(e.duration_us)))
+    .bind(col(&usage, |e| i64_of(e.fuel)))
+    .bind(col(&usage, |e| i64_of(e.peak_memory_bytes)))
+    .bind(col(&usage, |e| i64_of(e.host_calls)))
+    .bind(col(&usage, |e| i64_of(e.bytes_in)))
+    .bind(col(&usage, |e| i64_of(e.bytes_out)))
+    .bind(col(&usage, |e| e.caller_id.map(|c| *c.as_uuid())))
+    .bind(col(&audit, |e| e.at))
+    .bind(col(&audit, |e| e.actor_kind.as_str()))
+    .bind(col(&audit, |e| e.actor_id))
+    .bind(col(&audit, |e| e.action.clone()))
+    .bind(col(&audit, |e| e.target.clone()))
+    .bind(col(&audit, |e| e.outcome.clone()))
+    .bind(col(&audit, |e| e.request_id.map(|r| *r.as_uuid())))
+    .bind(details))
 }
 
 pub(crate) struct PgTenantTx {

@@ -189,4 +189,42 @@ pub trait TenantStore: Send + Sync + 'static {
         }
         tx.commit().await
     }
+    /// Appends the invocation records of many orgs (a recorder's batch, one entry per
+    /// org). Returns the orgs whose records were not written, with why; the others'
+    /// are. By default org by org ([`append_each`]).
+    async fn append_batch(&self, batch: Vec<OrgRecords>) -> Vec<(OrgId, StoreError)> {
+        append_each(self, batch).await
+    }
+}
+
+/// One org's invocation records, for [`TenantStore::append_batch`].
+pub struct OrgRecords {
+    pub scope: TenantScope,
+    pub usage: Vec<UsageEvent>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// Orgs whose records [`append_each`] writes at the same time.
+const CONCURRENT_ORGS: usize = 16;
+
+/// [`TenantStore::append_batch`] as one [`TenantStore::append_records`] per org,
+/// [`CONCURRENT_ORGS`] at a time (each may be a round trip to its own file).
+pub async fn append_each<S: TenantStore + ?Sized>(
+    store: &S,
+    batch: Vec<OrgRecords>,
+) -> Vec<(OrgId, StoreError)> {
+    use futures::StreamExt;
+    futures::stream::iter(batch)
+        .map(|r| async move {
+            let org = r.scope.org_id();
+            store
+                .append_records(&r.scope, &r.usage, &r.audit)
+                .await
+                .err()
+                .map(|e| (org, e))
+        })
+        .buffer_unordered(CONCURRENT_ORGS)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await
 }

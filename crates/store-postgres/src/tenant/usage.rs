@@ -4,47 +4,12 @@ use async_trait::async_trait;
 use tenantry_store::*;
 use time::OffsetDateTime;
 
-use super::PgTenantTx;
-use crate::rows::*;
+use super::{PgTenantTx, append_query};
 
 #[async_trait]
 impl UsageTx for PgTenantTx {
     async fn insert_usage(&mut self, events: &[UsageEvent]) -> StoreResult<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        // One statement for the whole batch: a column array per field, zipped by
-        // UNNEST (the recorder writes an org's events of 50 ms at once).
-        let col = |f: &dyn Fn(&UsageEvent) -> i64| events.iter().map(f).collect::<Vec<i64>>();
-        let q = sqlx::query(
-            "INSERT INTO usage_events (org_id, id, at, install_id, plugin, action, actor_kind, \
-             actor_id, outcome, duration_us, fuel, peak_memory_bytes, host_calls, bytes_in, bytes_out, \
-             caller_id) \
-             SELECT $1, * FROM UNNEST($2::uuid[], $3::timestamptz[], $4::uuid[], $5::text[], \
-             $6::text[], $7::text[], $8::uuid[], $9::text[], $10::int8[], $11::int8[], $12::int8[], \
-             $13::int8[], $14::int8[], $15::int8[], $16::uuid[])",
-        )
-        .bind(self.org())
-        .bind(events.iter().map(|e| *e.id.as_uuid()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.at).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| *e.install_id.as_uuid()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.plugin.clone()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.action.clone()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.actor_kind.as_str()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.actor_id).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>())
-        .bind(col(&|e| i64_of(e.duration_us)))
-        .bind(col(&|e| i64_of(e.fuel)))
-        .bind(col(&|e| i64_of(e.peak_memory_bytes)))
-        .bind(col(&|e| i64_of(e.host_calls)))
-        .bind(col(&|e| i64_of(e.bytes_in)))
-        .bind(col(&|e| i64_of(e.bytes_out)))
-        .bind(
-            events
-                .iter()
-                .map(|e| e.caller_id.map(|c| *c.as_uuid()))
-                .collect::<Vec<_>>(),
-        );
+        let q = append_query(&[(self.org, events, &[])])?;
         self.exec(q).await.map(|_| ())
     }
 

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS tenantry_append_records;
