@@ -1,7 +1,9 @@
 //! Batched writes of invocation usage events and audit entries.
 //!
 //! The invoke path hands each record to a channel and returns; one background task
-//! groups records by org and writes each org's batch in one transaction at most
+//! groups records by org and hands the batch to the store (`append_batch`: the
+//! embedded store writes each org's records to its own journal, the pooled store the
+//! whole batch in one statement) at most
 //! [`FLUSH_INTERVAL`] after the batch's first record, or at [`MAX_BATCH`] records,
 //! whichever comes first (the deadline does not move as records keep arriving). So
 //! no request waits for a disk flush. The channel is bounded ([`QUEUE`]): if the

@@ -6,25 +6,27 @@
 -- generation or later; so a write committed on any server applies to the next
 -- request on every server. Appends (usage, audit), key-value data, secrets and a
 -- key's last-used time do not count: nothing kept depends on them.
+-- `org`, not `org_id`: this is no tenant table (no row-level security; it holds
+-- counters only, and every request reads its org's before it has a tenant context).
 CREATE TABLE generations (
-    org_id  uuid PRIMARY KEY,
-    gen     bigint NOT NULL
+    org  uuid PRIMARY KEY,
+    gen  bigint NOT NULL
 );
 
 -- TG_ARGV[0]: the column naming the row's org; no argument: the registry (nil).
 CREATE FUNCTION tenantry_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    org uuid := '00000000-0000-0000-0000-000000000000';
+    o uuid := '00000000-0000-0000-0000-000000000000';
 BEGIN
     IF TG_NARGS > 0 THEN
         IF TG_OP = 'DELETE' THEN
-            org := (to_jsonb(OLD) ->> TG_ARGV[0])::uuid;
+            o := (to_jsonb(OLD) ->> TG_ARGV[0])::uuid;
         ELSE
-            org := (to_jsonb(NEW) ->> TG_ARGV[0])::uuid;
+            o := (to_jsonb(NEW) ->> TG_ARGV[0])::uuid;
         END IF;
     END IF;
-    INSERT INTO generations AS g (org_id, gen) VALUES (org, 1)
-        ON CONFLICT (org_id) DO UPDATE SET gen = g.gen + 1;
+    INSERT INTO generations AS g (org, gen) VALUES (o, 1)
+        ON CONFLICT (org) DO UPDATE SET gen = g.gen + 1;
     RETURN NULL;
 END $$;
 

@@ -180,9 +180,9 @@ impl ControlStore for PgControl {
         // The org's and the registry's generations in the same statement (see `kept`).
         let q = sqlx::query(
             "SELECT k.key_id, k.home_org AS org_id, \
-             COALESCE((SELECT gen FROM generations WHERE org_id = k.home_org), 0) AS org_gen, \
+             COALESCE((SELECT gen FROM generations WHERE org = k.home_org), 0) AS org_gen, \
              COALESCE((SELECT gen FROM generations \
-                       WHERE org_id = '00000000-0000-0000-0000-000000000000'), 0) AS registry_gen \
+                       WHERE org = '00000000-0000-0000-0000-000000000000'), 0) AS registry_gen \
              FROM key_index k WHERE k.hash = $1",
         )
         .bind(&hash[..]);

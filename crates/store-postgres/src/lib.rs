@@ -129,14 +129,21 @@ pub struct PgStores {
 
 impl PgStores {
     /// Connects as the application role, refusing a role that could bypass RLS or a
-    /// database that was not migrated. The tenant context is only ever set with
-    /// `SET LOCAL` (it ends with its transaction, committed, rolled back or abandoned),
-    /// so connections go back to the pool without a `RESET ALL` round trip.
+    /// database that was not migrated. Connections are reset (`RESET ALL`) when they
+    /// return to the pool, so no session setting survives a checkout (the tenant
+    /// context is only ever set with `SET LOCAL`; this is the net behind a bug that
+    /// set it for the session). The reset runs after the request has its answer.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, PgError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(10))
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("RESET ALL").await?;
+                    Ok(true)
+                })
+            })
             .connect_with(options(url)?)
             .await
             .map_err(|e| PgError::Connect(e.to_string()))?;

@@ -252,6 +252,7 @@ async fn an_install_disabled_or_unbound_on_another_server_stops_at_the_next_look
             .enabled
     );
 
+    assert!(bound(&a, &o, next).await);
     let mut tx = b.tenants.begin(&o.owner, true).await.unwrap();
     assert!(tx.delete_binding(o.agent, o.install).await.unwrap());
     tx.commit().await.unwrap();

@@ -166,6 +166,7 @@ macro_rules! conformance_tests {
             count_usage_windows,
             audit_seq_order_and_filters,
             append_records_are_visible,
+            append_batch_writes_every_org_and_reports_failures,
             timestamps_microseconds_in_utc,
             // transactions
             rollback_discards_writes,

@@ -633,3 +633,67 @@ pub async fn timestamps_microseconds_in_utc(b: &Backend) {
         .map(|k| k.created_at);
     ensure_eq!(b, got, Some(far), "9999-12-31T23:59:59.999999Z round trip");
 }
+
+/// `append_batch` writes every org's records of a batch, each org's audit entries
+/// numbered after its own last one; an org whose records may be refused (an event
+/// id it already has) holds back no other org.
+pub async fn append_batch_writes_every_org_and_reports_failures(b: &Backend) {
+    let orgs = [b.org().await, b.org().await, b.org().await];
+    let i = InstallId::new();
+    let mut tx = b.write(&orgs[1]).await;
+    tx.append_audit(&entry("first", "t", at(0, 0)))
+        .await
+        .must(b, "append_audit");
+    b.commit(tx).await;
+    let batch = |n: i64| -> Vec<OrgRecords> {
+        orgs.iter()
+            .map(|o| OrgRecords {
+                scope: o.scope.clone(),
+                usage: (0..n).map(|k| event(i, at(k, 1))).collect(),
+                audit: (0..n)
+                    .map(|k| entry("invoke", &format!("{k}"), at(k, 2)))
+                    .collect(),
+            })
+            .collect()
+    };
+    let failed = b.tenants.append_batch(batch(2)).await;
+    ensure!(
+        b,
+        failed.is_empty(),
+        "a clean batch fails nothing: {failed:?}"
+    );
+    for (k, o) in orgs.iter().enumerate() {
+        let mut tx = b.read(o).await;
+        let n = tx
+            .count_usage(RunKind::Requested, at(0, 0), at(1000, 0))
+            .await
+            .must(b, "count_usage");
+        ensure_eq!(b, n, 2, "org {k}: its usage events");
+        let audit = b.all_audit(&mut tx).await;
+        let want = if k == 1 {
+            vec![(3, "1"), (2, "0"), (1, "t")]
+        } else {
+            vec![(2, "1"), (1, "0")]
+        };
+        ensure_eq!(b, seq_targets(&audit), want, "org {k}: its own numbering");
+    }
+    // Org 0 presents an event id it already has; orgs 1 and 2 are written anyway.
+    let mut again = batch(1);
+    let mut tx = b.read(&orgs[0]).await;
+    let existing = b.all_usage(&mut tx).await;
+    drop(tx);
+    again[0].usage = vec![existing[0].clone()];
+    let failed = b.tenants.append_batch(again).await;
+    // A backend may refuse the duplicate (pooled) or keep one copy (embedded journal);
+    // either way no other org is reported or held back.
+    ensure!(
+        b,
+        failed.iter().all(|(org, _)| *org == orgs[0].id),
+        "only the org with the duplicate may fail: {failed:?}"
+    );
+    for (k, o) in orgs.iter().enumerate().skip(1) {
+        let mut tx = b.read(o).await;
+        let n = b.all_usage(&mut tx).await.len();
+        ensure_eq!(b, n, 3, "org {k}: written beside a refused org");
+    }
+}
