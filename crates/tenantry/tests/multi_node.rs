@@ -369,3 +369,59 @@ async fn a_key_revoked_or_an_install_disabled_on_one_node_stops_on_every_node_at
     )
     .await;
 }
+
+/// Two nodes on one database: a lowered role, a removed binding and a tier change
+/// made through node A apply at node B's next request, though B has just served the
+/// same keys (and keeps their rows in memory).
+#[tokio::test]
+async fn a_role_binding_or_tier_changed_on_one_node_applies_on_every_node_at_once() {
+    let (a, b) = two_nodes(vec![]).await;
+    publish_examples(&a).await;
+    let (o, install) = org_with_echo(&a, "changes", json!({})).await;
+    let path = invoke_path(&install);
+    let user = json!({"name": "demoted", "role": "member"});
+    let uid = id_of(&a.create("/v1/users", &o.owner, user).await);
+    let (_, demoted) = a
+        .create_key(
+            &o.owner,
+            json!({"owner": {"kind": "user", "id": uid}, "name": "demoted"}),
+        )
+        .await;
+    for k in [&demoted, &o.agent, &o.member] {
+        b.ok("POST", &path, Some(k), Some(echo_call()), 200).await;
+    }
+    a.patch(
+        &format!("/v1/users/{uid}"),
+        &o.owner,
+        json!({"role": "viewer"}),
+    )
+    .await;
+    b.refused(
+        "POST",
+        &path,
+        Some(&demoted),
+        Some(echo_call()),
+        (403, "PERMISSION_DENIED"),
+    )
+    .await;
+    let binding = format!("/v1/agents/{}/installs/{install}", o.agent_id);
+    a.delete(&binding, &o.admin, 204).await;
+    b.refused(
+        "POST",
+        &path,
+        Some(&o.agent),
+        Some(echo_call()),
+        (403, "PERMISSION_DENIED"),
+    )
+    .await;
+    a.set_limits(&o.id, json!({"invocations_per_minute": 1}))
+        .await;
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        let (st, _) = b
+            .call("POST", &path, Some(&o.member), Some(echo_call()))
+            .await;
+        codes.push(st);
+    }
+    assert_eq!(codes[1], 429, "B applies A's new limit of 1/min: {codes:?}");
+}
