@@ -665,3 +665,70 @@ async fn a_database_from_when_rls_modes_were_migrations_migrates_in_place() {
     let mut t = tx(stores.pool(), &ctx(s.a)).await;
     assert_eq!(count(&mut t, "SELECT COUNT(*) FROM users".into()).await, 1);
 }
+
+/// The cost of strict mode per statement, not per row: every store query also says
+/// `WHERE org_id = $1`, so the planner merges the policy's `org_id = tenantry_org()`
+/// into the same equivalence class and checks `$1 = current_setting(..)::uuid` once,
+/// as a one-time filter, while the scan keeps its `org_id = $1` index condition. A
+/// policy rewritten so it no longer inlines (a VOLATILE or plpgsql function, a cast
+/// on the column) would put the check on every row; this catches that. Checked with
+/// generic plans (what a prepared statement runs after five executions) and custom
+/// ones.
+#[tokio::test]
+async fn strict_policies_are_checked_once_per_statement_not_per_row() {
+    let (_db, stores, s) = setup(RlsMode::Strict).await;
+    let (org, install) = (s.a, uid(s.a, 3));
+    let statements = [
+        (
+            "installs",
+            "SELECT * FROM installs WHERE org_id = $1 AND id = $2",
+        ),
+        (
+            "kv",
+            "SELECT value FROM kv WHERE org_id = $1 AND install_id = $2 AND key = 'counter'",
+        ),
+        (
+            "audit",
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM audit WHERE org_id = $1 AND $2::uuid IS NOT NULL",
+        ),
+    ];
+    for mode in ["force_generic_plan", "force_custom_plan"] {
+        let mut t = tx(stores.pool(), &ctx(org)).await;
+        t.execute(AssertSqlSafe(format!("SET LOCAL plan_cache_mode = {mode}")))
+            .await
+            .expect("plan_cache_mode");
+        for (table, sql) in statements {
+            let name = format!("rls_plan_{table}");
+            t.execute(AssertSqlSafe(format!(
+                "PREPARE {name} (uuid, uuid) AS {sql}"
+            )))
+            .await
+            .expect("prepare");
+            let plan: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "EXPLAIN (VERBOSE, COSTS OFF) EXECUTE {name} ('{org}', '{install}')"
+            )))
+            .fetch_all(&mut *t)
+            .await
+            .expect("explain");
+            t.execute(AssertSqlSafe(format!("DEALLOCATE {name}")))
+                .await
+                .expect("deallocate");
+            let plan = plan.join("\n");
+            let checks: Vec<&str> = plan
+                .lines()
+                .filter(|l| l.contains("current_setting"))
+                .collect();
+            assert!(
+                !checks.is_empty(),
+                "{table} ({mode}): the policy must appear in the plan:\n{plan}"
+            );
+            assert!(
+                checks
+                    .iter()
+                    .all(|l| l.trim_start().starts_with("One-Time Filter:")),
+                "{table} ({mode}): the tenant check must run once per statement, not per row:\n{plan}"
+            );
+        }
+        t.rollback().await.expect("rollback");
+    }
+}
