@@ -378,6 +378,7 @@ async fn a_role_binding_or_tier_changed_on_one_node_applies_on_every_node_at_onc
     let (a, b) = two_nodes(vec![]).await;
     publish_examples(&a).await;
     let (o, install) = org_with_echo(&a, "changes", json!({})).await;
+    a.bind(&o, &install).await;
     let path = invoke_path(&install);
     let user = json!({"name": "demoted", "role": "member"});
     let uid = id_of(&a.create("/v1/users", &o.owner, user).await);
