@@ -304,6 +304,8 @@ def main():
     a = ap.parse_args()
     global PERF_DIR
     PERF_DIR = a.perf
+    if PERF_DIR:
+        os.makedirs(PERF_DIR, exist_ok=True)
     counts = [int(x) for x in a.orgs.split(",")]
 
     bare, bare_addr = start_bare()
