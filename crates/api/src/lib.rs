@@ -22,7 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub svc: Service,
+    /// Shared, not copied: axum clones the state for every request.
+    pub svc: Arc<Service>,
     /// Which isolation layers are active, for `/healthz`.
     pub isolation: Arc<serde_json::Value>,
     /// Addresses that may scrape `/metrics` without an operator key.

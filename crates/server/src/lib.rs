@@ -214,7 +214,7 @@ impl Server {
             "egress": "allow-list per install, checked on resolved IPs",
         });
         tenantry_api::router(AppState {
-            svc: self.service.clone(),
+            svc: Arc::new(self.service.clone()),
             isolation: Arc::new(isolation),
             metrics_from: Arc::new(self.config.metrics_allow_cidrs.clone()),
         })
