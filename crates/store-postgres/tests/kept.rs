@@ -6,15 +6,13 @@
 use std::sync::Arc;
 use tenantry_core::scope::{Session, authenticate};
 use tenantry_core::{
-    AgentId, ApiKeyId, InstallId, OrgId, Permission, PrincipalKind, PublisherId, Role, TenantScope,
-    UserId,
+    AgentId, InstallId, OrgId, Permission, PrincipalKind, PublisherId, Role, TenantScope, UserId,
 };
 use tenantry_store::*;
 use tenantry_store_postgres::testing::TestDb;
 use tenantry_store_postgres::{PgStores, RlsMode};
-use tenantry_store_tests::owner_scope;
+use tenantry_store_tests::{api_key, install, owner_scope};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 struct Node {
     control: Arc<dyn ControlStore>,
@@ -42,21 +40,6 @@ struct Org {
     install: InstallId,
 }
 
-fn key(kind: PrincipalKind, principal: Uuid, seed: u8) -> ApiKeyRecord {
-    ApiKeyRecord {
-        id: ApiKeyId::new(),
-        name: format!("key {seed}"),
-        principal_kind: kind,
-        principal_id: principal,
-        prefix: format!("tnt_{seed:02x}"),
-        hash: [seed; 32],
-        created_at: OffsetDateTime::now_utc(),
-        expires_at: None,
-        revoked_at: None,
-        last_used_at: None,
-    }
-}
-
 async fn org(n: &Node, seed: u8) -> Org {
     let now = OffsetDateTime::now_utc();
     let id = OrgId::new();
@@ -74,13 +57,13 @@ async fn org(n: &Node, seed: u8) -> Org {
     let user = UserId::new();
     let owner = owner_scope(id, user);
     let agent = AgentId::new();
-    let user_key = key(PrincipalKind::User, *user.as_uuid(), seed);
-    let agent_key = key(
+    let user_key = api_key(PrincipalKind::User, *user.as_uuid(), seed);
+    let agent_key = api_key(
         PrincipalKind::Agent,
         *agent.as_uuid(),
         seed.wrapping_add(100),
     );
-    let install = InstallId::new();
+    let install_id = InstallId::new();
     let mut tx = n.tenants.begin(&owner, true).await.unwrap();
     tx.insert_user(&UserRecord {
         id: user,
@@ -101,24 +84,12 @@ async fn org(n: &Node, seed: u8) -> Org {
     .unwrap();
     tx.insert_api_key(&user_key).await.unwrap();
     tx.insert_api_key(&agent_key).await.unwrap();
-    tx.insert_install(&InstallRecord {
-        id: install,
-        plugin: "@acme/echo".into(),
-        version: "1.0.0".into(),
-        previous_version: None,
-        artifact_sha256: "ab".repeat(32),
-        config: serde_json::json!({}),
-        grants: Default::default(),
-        enabled: true,
-        rate_limit_per_minute: None,
-        created_at: now,
-        updated_at: now,
-    })
-    .await
-    .unwrap();
+    let mut rec = install("@acme/echo");
+    rec.id = install_id;
+    tx.insert_install(&rec).await.unwrap();
     tx.insert_binding(&BindingRecord {
         agent_id: agent,
-        install_id: install,
+        install_id,
         created_at: now,
     })
     .await
@@ -140,7 +111,7 @@ async fn org(n: &Node, seed: u8) -> Org {
         user_key,
         agent,
         agent_key,
-        install,
+        install: install_id,
     }
 }
 
@@ -165,7 +136,12 @@ async fn scope(n: &Node, o: &Org, k: &ApiKeyRecord, seen: Seen) -> Option<Tenant
     }
 }
 
-async fn install(n: &Node, scope: &TenantScope, i: InstallId, seen: Seen) -> Option<InstallRecord> {
+async fn read_install(
+    n: &Node,
+    scope: &TenantScope,
+    i: InstallId,
+    seen: Seen,
+) -> Option<InstallRecord> {
     let mut tx = n.tenants.begin_seen(scope, seen).await.unwrap();
     tx.get_install(i).await.unwrap()
 }
@@ -228,7 +204,7 @@ async fn an_install_disabled_or_unbound_on_another_server_stops_at_the_next_look
     let (a, b) = (node(&db).await, node(&db).await);
     let o = org(&b, 3).await;
     let seen = lookup(&a, &o.agent_key).await;
-    let mut rec = install(&a, &o.owner, o.install, seen).await.unwrap();
+    let mut rec = read_install(&a, &o.owner, o.install, seen).await.unwrap();
     assert!(rec.enabled);
     assert!(bound(&a, &o, seen).await);
 
@@ -238,7 +214,7 @@ async fn an_install_disabled_or_unbound_on_another_server_stops_at_the_next_look
     tx.commit().await.unwrap();
     // The earlier request's view is kept (so kept rows are really used)...
     assert!(
-        install(&a, &o.owner, o.install, seen)
+        read_install(&a, &o.owner, o.install, seen)
             .await
             .unwrap()
             .enabled
@@ -246,7 +222,7 @@ async fn an_install_disabled_or_unbound_on_another_server_stops_at_the_next_look
     // ...and the next one reads the change.
     let next = lookup(&a, &o.agent_key).await;
     assert!(
-        !install(&a, &o.owner, o.install, next)
+        !read_install(&a, &o.owner, o.install, next)
             .await
             .unwrap()
             .enabled
@@ -323,10 +299,18 @@ async fn kept_rows_of_one_org_never_answer_for_another_with_colliding_ids() {
     let seen_x = lookup(&n, &x.user_key).await;
     let seen_y = lookup(&n, &y.user_key).await;
     // X's install and binding are kept...
-    assert!(install(&n, &x.owner, x.install, seen_x).await.is_some());
+    assert!(
+        read_install(&n, &x.owner, x.install, seen_x)
+            .await
+            .is_some()
+    );
     assert!(bound(&n, &x, seen_x).await);
     // ...and asking for the same ids in Y's scope finds nothing.
-    assert!(install(&n, &y.owner, x.install, seen_y).await.is_none());
+    assert!(
+        read_install(&n, &y.owner, x.install, seen_y)
+            .await
+            .is_none()
+    );
     let mut tx = n.tenants.begin_seen(&y.owner, seen_y).await.unwrap();
     assert!(!tx.is_bound(x.agent, x.install).await.unwrap());
     drop(tx);

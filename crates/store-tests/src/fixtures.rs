@@ -137,7 +137,9 @@ pub(crate) fn agent(on_behalf_of: UserId, name: &str) -> AgentRecord {
     }
 }
 
-pub(crate) fn api_key(kind: PrincipalKind, principal: Uuid, seed: u8) -> ApiKeyRecord {
+/// An API key of `principal` whose hash is `seed` repeated (also for the backends'
+/// own tests).
+pub fn api_key(kind: PrincipalKind, principal: Uuid, seed: u8) -> ApiKeyRecord {
     ApiKeyRecord {
         id: ApiKeyId::new(),
         name: format!("key {seed}"),
@@ -152,7 +154,8 @@ pub(crate) fn api_key(kind: PrincipalKind, principal: Uuid, seed: u8) -> ApiKeyR
     }
 }
 
-pub(crate) fn install(plugin: &str) -> InstallRecord {
+/// An enabled install of `plugin` 1.0.0 (also for the backends' own tests).
+pub fn install(plugin: &str) -> InstallRecord {
     InstallRecord {
         id: InstallId::new(),
         plugin: plugin.into(),

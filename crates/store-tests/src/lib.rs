@@ -71,7 +71,7 @@ macro_rules! ensure_debug_eq {
 pub mod checks;
 mod fixtures;
 
-pub use fixtures::owner_scope;
+pub use fixtures::{api_key, install, owner_scope};
 
 /// A fresh, empty store of one backend, plus whatever must live as long as it (and
 /// be cleaned up when it drops).
