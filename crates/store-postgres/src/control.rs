@@ -250,13 +250,14 @@ impl ControlStore for PgControl {
         seen: Seen,
     ) -> StoreResult<Option<PublisherKeyRecord>> {
         let seen = Counter::Registry.of(seen);
-        let key = key_id.to_string();
-        if let Some(kept) = self.kept.publisher_keys.get(&key, seen) {
+        if let Some(kept) = self.kept.publisher_keys.get(key_id, seen) {
             return Ok(kept);
         }
         let q = sqlx::query("SELECT * FROM publisher_keys WHERE key_id = $1").bind(key_id);
         let found = self.opt(q).await?;
-        self.kept.publisher_keys.keep(key, seen, found.clone());
+        self.kept
+            .publisher_keys
+            .keep(key_id.to_string(), seen, found.clone());
         Ok(found)
     }
 

@@ -19,6 +19,7 @@
 //! registry, which no org owns), so no key of one org can reach another org's rows.
 //! Bounds: each table keeps at most [`MAX_KEPT`] entries and starts over when full.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
@@ -77,7 +78,11 @@ impl<K: Eq + Hash, V: Clone> Table<K, V> {
     }
 
     /// The kept value, if it was read at or after generation `seen`.
-    pub fn get(&self, key: &K, seen: Option<u64>) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q, seen: Option<u64>) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let seen = seen?;
         let map = self.lock();
         let (generation, value) = map.get(key)?;
