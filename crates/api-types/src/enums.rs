@@ -47,6 +47,8 @@ pub enum Permission {
     ReadOrg,
     /// Read the audit trail.
     ReadAudit,
+    /// Check the audit trail's hash chain (counts and hashes, no content).
+    VerifyAudit,
     /// Invoke plugin actions.
     Invoke,
     /// Install, configure, enable/disable, upgrade, uninstall; bind agents.
@@ -141,6 +143,12 @@ pub enum ErrorCode {
     NotFound,
     /// The install is disabled.
     InstallDisabled,
+    /// The org is suspended by the platform operator: its keys are refused until it
+    /// is resumed.
+    OrgSuspended,
+    /// Refused by the operator's pilot policy (org cap, plugin list, connector
+    /// list); `details.policy` names which.
+    PolicyDenied,
     /// Too many requests in the window.
     RateLimited,
     /// A billing quota (daily, monthly, plan count) is exhausted.
@@ -177,6 +185,8 @@ impl ErrorCode {
             PermissionDenied => "PERMISSION_DENIED",
             NotFound => "NOT_FOUND",
             InstallDisabled => "INSTALL_DISABLED",
+            OrgSuspended => "ORG_SUSPENDED",
+            PolicyDenied => "POLICY_DENIED",
             RateLimited => "RATE_LIMITED",
             QuotaExceeded => "QUOTA_EXCEEDED",
             Internal => "INTERNAL",

@@ -18,6 +18,7 @@
 //! only, so that a client can use it without the server.
 
 pub mod audit;
+pub mod breakglass;
 pub mod enums;
 pub mod error;
 pub mod ids;
@@ -29,7 +30,8 @@ pub mod registry;
 pub mod secrets;
 pub mod usage;
 
-pub use audit::AuditEntry;
+pub use audit::{AuditBreak, AuditCheckpoint, AuditEntry, AuditVerification, CheckpointResult};
+pub use breakglass::{BreakGlassGrant, OpenBreakGlass, OpenedBreakGlass};
 pub use enums::{ErrorCode, Outcome, Permission, PrincipalKind, Role};
 pub use error::{ErrorBody, ErrorDetail};
 pub use ids::*;
@@ -39,8 +41,8 @@ pub use members::{
     AddUser, Agent, ApiKey, CreateAgent, CreateKey, CreatedKey, KeyOwner, SetRole, User,
 };
 pub use orgs::{
-    CreateOrg, LimiterStatus, LimitsView, Org, OrgView, ProvisionKey, ProvisionUser, QuotaState,
-    SetTier, Tier, TierOverrides,
+    CreateOrg, LimiterStatus, LimitsView, Org, OrgView, PilotPolicy, ProvisionKey, ProvisionUser,
+    QuotaState, SetTier, SuspendOrg, Tier, TierOverrides,
 };
 pub use registry::{
     ActionSpec, DetachedSignature, Manifest, NewPublisherKey, Permissions, PluginDetail,

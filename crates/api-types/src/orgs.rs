@@ -18,6 +18,22 @@ pub struct Org {
     pub overrides: TierOverrides,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Set while the operator has the org suspended: every key of the org is refused
+    /// with `ORG_SUSPENDED` until it is resumed.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub suspended_at: Option<OffsetDateTime>,
+}
+
+/// Why the operator suspends an org (`POST /v1/orgs/{org_id}/suspend`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendOrg {
+    /// Kept in the org's audit trail (1-500 characters), e.g. a ticket reference.
+    pub reason: String,
 }
 
 /// An org as its own members see it.
@@ -150,6 +166,21 @@ pub struct LimitsView {
     /// Why `quotas` is empty: the quota store is unreachable.
     pub quotas_error: Option<String>,
     pub limiter: LimiterStatus,
+    /// The platform's pilot guardrails, which apply to every org.
+    pub pilot: PilotPolicy,
+}
+
+/// The operator's pilot guardrails (`[pilot]` in the server's configuration); each
+/// part is off when null. Refusals are `POLICY_DENIED`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PilotPolicy {
+    /// At most this many orgs on the platform.
+    pub max_orgs: Option<u64>,
+    /// Plugins orgs may install: `@scope/name`, or `@scope/*`.
+    pub plugins: Option<Vec<String>>,
+    /// Hosts plugins may reach, whatever an install was granted; every egress grant
+    /// must fall within one of them.
+    pub egress: Option<Vec<String>>,
 }
 
 /// The limiter backend's state, for `/v1/limits` and monitoring.

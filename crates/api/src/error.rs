@@ -26,7 +26,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         Unauthenticated => StatusCode::UNAUTHORIZED,
-        PermissionDenied => StatusCode::FORBIDDEN,
+        PermissionDenied | OrgSuspended | PolicyDenied => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,
         VersionNotIncreasing | Conflict | DependencyMissing | DependencyInUse | DependencyCycle
         | InstallDisabled | PluginNotRunnable => StatusCode::CONFLICT,

@@ -31,7 +31,31 @@ fn bearer(parts: &Parts) -> &str {
 }
 
 async fn session(parts: &Parts, state: &AppState) -> Result<Session, ApiError> {
-    Ok(tenantry_service::auth::authenticate(&state.svc, bearer(parts)).await?)
+    let s = tenantry_service::auth::authenticate(&state.svc, bearer(parts)).await?;
+    if let Session::Tenant(scope) = &s {
+        breakglass_audited(parts, state, scope).await?;
+    }
+    Ok(s)
+}
+
+/// A request made with a break-glass token is recorded in the org's audit trail
+/// before it is served (see `tenantry_service::breakglass`); other scopes pass.
+async fn breakglass_audited(
+    parts: &Parts,
+    state: &AppState,
+    scope: &TenantScope,
+) -> Result<(), ApiError> {
+    if scope.breakglass().is_some() {
+        tenantry_service::breakglass::record_request(
+            &state.svc,
+            scope,
+            &ctx(parts),
+            parts.method.as_str(),
+            parts.uri.path(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The request context (request id) for audit entries.
@@ -50,6 +74,7 @@ impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let scope = tenantry_service::auth::tenant(&state.svc, bearer(parts)).await?;
+        breakglass_audited(parts, state, &scope).await?;
         Ok(Tenant(scope, ctx(parts)))
     }
 }
@@ -63,6 +88,7 @@ impl FromRequestParts<AppState> for Invoking {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let who = tenantry_service::invoke::invoker(&state.svc, bearer(parts)).await?;
+        breakglass_audited(parts, state, &who.scope).await?;
         Ok(Invoking(who, ctx(parts)))
     }
 }
@@ -77,6 +103,16 @@ impl FromRequestParts<AppState> for Operator {
             Session::Operator(o) => Ok(Operator(o, ctx(parts))),
             Session::Tenant(_) => Err(Error::denied("this route needs an operator API key").into()),
         }
+    }
+}
+
+/// The request context alone (for routes whose principal is [`Authed`]).
+pub struct Ctx(pub RequestCtx);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Ctx(ctx(parts)))
     }
 }
 

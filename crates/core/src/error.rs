@@ -55,6 +55,12 @@ pub enum ErrorCode {
     NotFound,
     /// The install is disabled.
     InstallDisabled,
+    /// The org is suspended by the platform operator: its keys are refused until it
+    /// is resumed.
+    OrgSuspended,
+    /// Refused by the operator's pilot policy (org cap, plugin list, connector
+    /// list); `details.policy` names which.
+    PolicyDenied,
     /// Too many requests in the window.
     RateLimited,
     /// A billing quota (daily, monthly, plan count) is exhausted.
@@ -91,6 +97,8 @@ impl ErrorCode {
             PermissionDenied => "PERMISSION_DENIED",
             NotFound => "NOT_FOUND",
             InstallDisabled => "INSTALL_DISABLED",
+            OrgSuspended => "ORG_SUSPENDED",
+            PolicyDenied => "POLICY_DENIED",
             RateLimited => "RATE_LIMITED",
             QuotaExceeded => "QUOTA_EXCEEDED",
             Internal => "INTERNAL",

@@ -24,6 +24,10 @@ macro_rules! id_type {
             pub fn new() -> Self {
                 Self(Uuid::now_v7())
             }
+            /// The nil UUID (never a new id: those are v7).
+            pub const fn nil() -> Self {
+                Self(Uuid::nil())
+            }
             /// Wraps an already-validated UUID (e.g. read back from storage).
             pub fn from_uuid(u: Uuid) -> Self {
                 Self(u)

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod manifest;
 pub mod outcome;
+pub mod pilot;
 pub mod scope;
 pub mod text;
 pub mod tier;

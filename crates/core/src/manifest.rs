@@ -188,6 +188,16 @@ pub fn host_pattern_covers(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// Whether every host `inner` (a host or `*.suffix`) covers is covered by `outer`: a
+/// wildcard is covered only by an equal or wider wildcard.
+pub fn pattern_covers_pattern(outer: &str, inner: &str) -> bool {
+    outer == inner
+        || match inner.strip_prefix("*.") {
+            Some(suffix) => host_pattern_covers(outer, suffix) && outer.starts_with("*."),
+            None => host_pattern_covers(outer, inner),
+        }
+}
+
 /// Compiles a publisher's JSON Schema. Patterns use the `regex` engine (linear time,
 /// no look-around or back-references), so an untrusted schema cannot make the host
 /// backtrack for seconds on every invocation.
@@ -432,14 +442,7 @@ impl Manifest {
         let req = &self.permissions;
         for h in &grants.egress {
             validate_host_pattern(h).map_err(|e| deny(e.message))?;
-            let covered = req.egress.iter().any(|r| {
-                r == h
-                    || match h.strip_prefix("*.") {
-                        // a wildcard grant needs an equal or wider wildcard request
-                        Some(suffix) => host_pattern_covers(r, suffix),
-                        None => host_pattern_covers(r, h),
-                    }
-            });
+            let covered = req.egress.iter().any(|r| pattern_covers_pattern(r, h));
             if !covered {
                 return Err(deny(format!(
                     "egress to '{h}' is not requested by the manifest"

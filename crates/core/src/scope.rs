@@ -55,6 +55,7 @@ impl Role {
             ReadOrg,
             Invoke,
             ReadAudit,
+            VerifyAudit,
             ManageInstalls,
             ManageMembers,
             ManageAgents,
@@ -78,6 +79,9 @@ pub enum Permission {
     ReadOrg,
     /// Read the audit trail.
     ReadAudit,
+    /// Check the audit trail's hash chain: a report of counts and hashes, no entry's
+    /// content (what an operator may do in any org).
+    VerifyAudit,
     /// Invoke plugin actions.
     Invoke,
     /// Install, configure, enable/disable, upgrade, uninstall; bind agents.
@@ -100,6 +104,7 @@ impl Permission {
         match self {
             ReadOrg => "read_org",
             ReadAudit => "read_audit",
+            VerifyAudit => "verify_audit",
             Invoke => "invoke",
             ManageInstalls => "manage_installs",
             ManageSecrets => "manage_secrets",
@@ -178,7 +183,47 @@ pub enum Principal {
         user_role: Role,
         grants: BTreeSet<Permission>,
     },
+    /// The operator inside one org through a break-glass grant (a time-bound token
+    /// tied to a ticket).
+    BreakGlass {
+        org_id: OrgId,
+        operator_id: Uuid,
+        grant: BreakGlass,
+    },
 }
+
+/// What a break-glass grant allows and why it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlass {
+    /// The ticket it was opened for (every request made with it is audited with it).
+    pub ticket: String,
+    /// Why, in words.
+    pub reason: String,
+    /// Read-only unless `true`: then what an owner may do.
+    pub write: bool,
+}
+
+impl BreakGlass {
+    /// The permissions of a break-glass scope: reading the org's configuration,
+    /// members and audit; with `write`, everything an owner may do.
+    pub fn permissions(&self) -> BTreeSet<Permission> {
+        if self.write {
+            Role::Owner.permissions()
+        } else {
+            [
+                Permission::ReadOrg,
+                Permission::ReadAudit,
+                Permission::VerifyAudit,
+            ]
+            .into_iter()
+            .collect()
+        }
+    }
+}
+
+/// The answer to a key nobody can use: missing, unknown, or a break-glass token
+/// that expired or was closed (refused exactly like an unknown key).
+pub const UNKNOWN_KEY: &str = "missing or unknown API key; send 'Authorization: Bearer tny_…' (set TENANTRY_API_KEY for the CLI)";
 
 /// An authenticated request context: the operator, or a principal inside one org.
 #[derive(Debug, Clone)]
@@ -196,6 +241,11 @@ pub fn authenticate(record: CredentialRecord, now: OffsetDateTime) -> Result<Ses
             format!("API key {why}; create a new key with `tenantry key create`"),
         )
     };
+    if matches!(record.principal, Principal::BreakGlass { .. })
+        && (record.revoked_at.is_some() || record.expires_at.is_some_and(|e| e <= now))
+    {
+        return Err(Error::new(ErrorCode::Unauthenticated, UNKNOWN_KEY));
+    }
     if record.revoked_at.is_some() {
         return Err(unauth("has been revoked"));
     }
@@ -216,6 +266,22 @@ pub fn authenticate(record: CredentialRecord, now: OffsetDateTime) -> Result<Ses
             },
             permissions: role.permissions(),
             key_id: Some(record.key_id),
+            breakglass: None,
+        }),
+        Principal::BreakGlass {
+            org_id,
+            operator_id,
+            grant,
+        } => Session::Tenant(TenantScope {
+            org_id,
+            actor: Actor {
+                kind: PrincipalKind::Operator,
+                id: operator_id,
+                on_behalf_of: None,
+            },
+            permissions: grant.permissions(),
+            key_id: Some(record.key_id),
+            breakglass: Some(grant),
         }),
         Principal::Agent {
             org_id,
@@ -237,6 +303,7 @@ pub fn authenticate(record: CredentialRecord, now: OffsetDateTime) -> Result<Ses
                 },
                 permissions: effective,
                 key_id: Some(record.key_id),
+                breakglass: None,
             })
         }
     })
@@ -275,6 +342,58 @@ impl OperatorScope {
                 .into_iter()
                 .collect(),
             key_id: Some(self.key_id),
+            breakglass: None,
+        }
+    }
+}
+
+/// The org id of the operator's own audit trail (org lifecycle, break-glass, the
+/// registry): the nil UUID, which no org ever has (org ids are UUIDv7).
+pub const OPERATOR_LOG: OrgId = OrgId::nil();
+
+impl OperatorScope {
+    /// The operator's own audit trail, to read and verify.
+    pub fn operator_log(&self) -> TenantScope {
+        TenantScope {
+            org_id: OPERATOR_LOG,
+            actor: self.actor(),
+            permissions: [Permission::ReadAudit, Permission::VerifyAudit]
+                .into_iter()
+                .collect(),
+            key_id: Some(self.key_id),
+            breakglass: None,
+        }
+    }
+}
+
+impl Session {
+    /// A scope that only appends to the operator's audit trail what this session did
+    /// to the platform (publishing a plugin): its actor, no permissions.
+    pub fn operator_log_writer(&self) -> TenantScope {
+        let (actor, key_id) = match self {
+            Session::Operator(o) => (o.actor(), Some(o.key_id)),
+            Session::Tenant(t) => (t.actor.clone(), t.key_id),
+        };
+        TenantScope {
+            org_id: OPERATOR_LOG,
+            actor,
+            permissions: BTreeSet::new(),
+            key_id,
+            breakglass: None,
+        }
+    }
+}
+
+impl OperatorScope {
+    /// Enters one org to check its audit trail's hash chain, and nothing else: the
+    /// report holds counts and hashes, never an entry's content.
+    pub fn verify_org(&self, org_id: OrgId) -> TenantScope {
+        TenantScope {
+            org_id,
+            actor: self.actor(),
+            permissions: [Permission::VerifyAudit].into_iter().collect(),
+            key_id: Some(self.key_id),
+            breakglass: None,
         }
     }
 }
@@ -286,9 +405,15 @@ pub struct TenantScope {
     actor: Actor,
     permissions: BTreeSet<Permission>,
     key_id: Option<ApiKeyId>,
+    /// Set when the operator acts through a break-glass grant.
+    breakglass: Option<BreakGlass>,
 }
 
 impl TenantScope {
+    /// The break-glass grant this scope acts through, if any (`key_id` is its id).
+    pub fn breakglass(&self) -> Option<&BreakGlass> {
+        self.breakglass.as_ref()
+    }
     pub fn org_id(&self) -> OrgId {
         self.org_id
     }
@@ -331,6 +456,23 @@ impl TenantScope {
         }
     }
 
+    /// The server itself in `org`, for its periodic audit checkpoints: the one scope
+    /// minted without a credential. It holds no permission (every service function
+    /// that checks one refuses it); its audit entries name the nil operator.
+    pub fn checkpointer(org_id: OrgId) -> TenantScope {
+        TenantScope {
+            org_id,
+            actor: Actor {
+                kind: PrincipalKind::Operator,
+                id: Uuid::nil(),
+                on_behalf_of: None,
+            },
+            permissions: BTreeSet::new(),
+            key_id: None,
+            breakglass: None,
+        }
+    }
+
     /// A scope for the server's own background work in one org (flushing usage,
     /// running an already-authorised invocation's host calls). Crate users reach it
     /// only from an existing scope, so it never widens to another org.
@@ -340,6 +482,7 @@ impl TenantScope {
             actor: self.actor.clone(),
             permissions: BTreeSet::new(),
             key_id: self.key_id,
+            breakglass: self.breakglass.clone(),
         }
     }
 }

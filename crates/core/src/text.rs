@@ -35,6 +35,17 @@ pub fn uri_has_nul(raw: &str) -> bool {
     raw.contains("%00") || raw.contains('\0')
 }
 
+/// Checks a one-line free text (a name, a ticket, a reason): 1 to `max` characters,
+/// not only spaces, no control characters. `what` names it in the refusal.
+pub fn check_line(what: &str, s: &str, max: usize) -> crate::Result<()> {
+    if s.trim().is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
+        return Err(crate::Error::invalid(format!(
+            "{what} must be 1-{max} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,7 +83,7 @@ impl MasterKey {
 }
 
 #[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), CryptoError> {
+pub(crate) fn check_private(path: &Path) -> Result<(), CryptoError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)?.permissions().mode();
     if mode & 0o077 != 0 {
@@ -97,7 +97,7 @@ fn check_private(path: &Path) -> Result<(), CryptoError> {
 }
 
 #[cfg(not(unix))]
-fn check_private(_: &Path) -> Result<(), CryptoError> {
+pub(crate) fn check_private(_: &Path) -> Result<(), CryptoError> {
     Ok(())
 }
 

@@ -18,7 +18,7 @@ pub mod signing;
 pub use api_keys::{NewApiKey, generate_api_key, hash_api_key};
 pub use keys::{MasterKey, OrgKey, unwrap_org_key, wrap_org_key};
 pub use secrets::{SecretAad, SecretValue, open_secret, seal_secret, secret_key_version};
-pub use signing::{PublicKey, Signature, SigningKeyPair, SigningStatement};
+pub use signing::{Checkpoint, PublicKey, Signature, SigningKeyPair, SigningStatement};
 
 use sha2::{Digest, Sha256};
 

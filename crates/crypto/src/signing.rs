@@ -71,6 +71,65 @@ impl SigningKeyPair {
     pub fn sign(&self, statement: &SigningStatement) -> Signature {
         Signature(self.0.sign(&statement.canonical_bytes()))
     }
+
+    /// Signs a checkpoint of an audit trail (the server's audit key).
+    pub fn sign_checkpoint(&self, c: &Checkpoint) -> Signature {
+        Signature(self.0.sign(&c.canonical_bytes()))
+    }
+
+    /// Loads a key file in [`Self::to_text`]'s form, or creates one (mode 0600,
+    /// `create_new`, so two processes cannot race). Returns the key and whether it
+    /// was created now.
+    pub fn load_or_create(path: &std::path::Path) -> Result<(Self, bool), CryptoError> {
+        use std::io::Write;
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                crate::keys::check_private(path)?;
+                let text = zeroize::Zeroizing::new(text);
+                Ok((Self::from_text(&text)?, false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate();
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                match opts.open(path) {
+                    Ok(mut f) => {
+                        f.write_all(key.to_text().expose())?;
+                        f.sync_all()?;
+                        Ok((key, true))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// What a checkpoint of an org's audit trail signs: the org, the `seq` of the entry
+/// it covers and that entry's row hash. Domain-separated from publisher statements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub org: tenantry_core::OrgId,
+    pub seq: u64,
+    pub row_hash: [u8; 32],
+}
+
+impl Checkpoint {
+    /// `tenantry-audit-checkpoint-v1\n`, the org's 16 bytes, `seq` as 8 bytes
+    /// big-endian, the 32-byte row hash.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = b"tenantry-audit-checkpoint-v1\n".to_vec();
+        out.extend_from_slice(self.org.as_uuid().as_bytes());
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.row_hash);
+        out
+    }
 }
 
 /// A publisher's public key; text form `ed25519:<base64>`.
@@ -90,6 +149,13 @@ impl PublicKey {
     pub fn verify(&self, statement: &SigningStatement, sig: &Signature) -> Result<(), CryptoError> {
         self.0
             .verify_strict(&statement.canonical_bytes(), &sig.0)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+
+    /// Strict verification of an audit checkpoint's signature.
+    pub fn verify_checkpoint(&self, c: &Checkpoint, sig: &Signature) -> Result<(), CryptoError> {
+        self.0
+            .verify_strict(&c.canonical_bytes(), &sig.0)
             .map_err(|_| CryptoError::BadSignature)
     }
 }

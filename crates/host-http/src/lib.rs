@@ -28,6 +28,9 @@ use wasmtime::component::{HasSelf, Linker};
 pub struct EgressPolicy {
     /// Non-public ranges the operator explicitly allows (e.g. an internal API).
     pub allow_cidrs: Vec<IpNet>,
+    /// The platform's connector list (`[pilot] egress`): every request's host must
+    /// also match one of these, whatever the install was granted. `None`: no cap.
+    pub connectors: Option<Vec<String>>,
     pub max_response_bytes: usize,
     pub request_timeout: Duration,
     pub max_redirects: u8,
@@ -37,6 +40,7 @@ impl Default for EgressPolicy {
     fn default() -> Self {
         Self {
             allow_cidrs: Vec::new(),
+            connectors: None,
             max_response_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             max_redirects: 3,
@@ -231,6 +235,8 @@ impl HttpHost {
     /// Checks a URL and returns the address to connect to.
     async fn check(&self, url: &reqwest::Url) -> Result<SocketAddr, GuestError> {
         if url.scheme() != "http" {
+            let scheme: String = url.scheme().chars().take(40).collect();
+            self.meter.deny(format!("egress-scheme:{scheme}"));
             return Err(GuestError::EgressDenied(format!(
                 "scheme '{}' is not supported; use http://",
                 url.scheme()
@@ -245,7 +251,10 @@ impl HttpHost {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        if !self.granted.iter().any(|p| host_pattern_covers(p, &host)) {
+        let connectors = self.policy.connectors.as_deref();
+        if !self.granted.iter().any(|p| host_pattern_covers(p, &host))
+            || connectors.is_some_and(|c| !c.iter().any(|p| host_pattern_covers(p, &host)))
+        {
             return Err(denied(&self.meter, &host));
         }
         let port = url.port_or_known_default().unwrap_or(80);

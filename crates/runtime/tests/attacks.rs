@@ -338,6 +338,52 @@ async fn egress_allowed_by_the_operator_works_and_a_redirect_to_a_private_addres
     assert!(r.error.unwrap().contains("10.1.2.3"));
 }
 
+/// The platform's connector list (`[pilot] egress`) caps every install's grants at
+/// run time: a host the install was granted but the list does not hold is refused
+/// before any connection, and recorded as denied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_granted_but_outside_the_platforms_connector_list_is_denied() {
+    let mut c = loopback_allowed();
+    c.egress.connectors = Some(vec!["api.example.com".into()]);
+    let w = world(c);
+    let addr = local_server().await;
+    let r = attack(
+        &w,
+        "fetch",
+        json!({"url": format!("http://127.0.0.1:{}/", addr.port())}),
+        egress(&["127.0.0.1"]),
+        Outcome::EgressDenied,
+    )
+    .await;
+    assert_eq!(r.denied, vec!["egress:127.0.0.1".to_string()]);
+    let mut c = loopback_allowed();
+    c.egress.connectors = Some(vec!["127.0.0.1".into()]);
+    let r = attack(
+        &world(c),
+        "fetch",
+        json!({"url": format!("http://127.0.0.1:{}/", addr.port())}),
+        egress(&["127.0.0.1"]),
+        Outcome::Ok,
+    )
+    .await;
+    assert!(r.output.unwrap_or_default().contains("hello"));
+}
+
+/// A refused scheme (`https://` before the host speaks TLS) is recorded as denied,
+/// like every other egress refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_with_an_unsupported_scheme_is_denied_and_recorded() {
+    let r = attack(
+        &w(),
+        "fetch",
+        json!({"url": "https://api.example.com/"}),
+        egress(&["api.example.com"]),
+        Outcome::EgressDenied,
+    )
+    .await;
+    assert_eq!(r.denied, vec!["egress-scheme:https".to_string()]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_blocked_in_a_slow_host_call_is_stopped_at_its_wall_time() {
     let w = world(loopback_allowed());

@@ -25,6 +25,9 @@ pub enum ConfigError {
         "log_format '{0}' is not known; use 'json' or 'human' (config key log_format, TENANTRY_LOG_FORMAT or --log-format)"
     )]
     LogFormat(String),
+    /// A setting outside its range (the message names it).
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// A tier defined (or redefined) in the configuration file: a built-in tier as its
@@ -71,6 +74,18 @@ pub struct Config {
     pub tiers: BTreeMap<String, Tier>,
     /// The tier of a new org when none is named.
     pub default_tier: String,
+    /// Pilot guardrails (`[pilot]`): org cap, plugin list, connector list.
+    pub pilot: tenantry_core::pilot::PilotPolicy,
+    /// The longest a break-glass grant may stay open (default 4 hours).
+    pub breakglass_max_ttl_minutes: u32,
+    /// The audit key (signs audit checkpoints) as its text form, from
+    /// `TENANTRY_AUDIT_KEY`; wins over the file.
+    pub audit_key: Option<String>,
+    /// The audit key file; `<data_dir>/audit.key` by default.
+    pub audit_key_file: Option<PathBuf>,
+    /// Seconds between checkpoints of the trails that grew (default 3600; 0: only on
+    /// demand).
+    pub audit_checkpoint_seconds: u32,
 }
 
 /// What the TOML file may contain. Every field is optional.
@@ -93,6 +108,22 @@ pub struct FileConfig {
     pub default_tier: Option<String>,
     #[serde(default)]
     pub tiers: BTreeMap<String, FileTier>,
+    /// ```toml
+    /// [pilot]
+    /// max_orgs = 5
+    /// plugins = ["@examples/*", "@acme/github"]
+    /// egress = ["api.github.com", "*.slack.com"]
+    /// ```
+    #[serde(default)]
+    pub pilot: tenantry_core::pilot::PilotPolicy,
+    /// The longest a break-glass grant may stay open, 1-10080 minutes (default 240).
+    pub breakglass_max_ttl_minutes: Option<u32>,
+    /// Where the audit key (ed25519, signs audit checkpoints) is kept; created on
+    /// first start. Default `<data_dir>/audit.key`.
+    pub audit_key_file: Option<PathBuf>,
+    /// Seconds between checkpoints of the audit trails that grew (default 3600; 0:
+    /// only on demand).
+    pub audit_checkpoint_seconds: Option<u32>,
 }
 
 /// Values given on the command line or in the environment (clap fills both).
@@ -102,6 +133,7 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub master_key: Option<String>,
+    pub audit_key: Option<String>,
     pub log_format: Option<String>,
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
@@ -139,9 +171,23 @@ impl Config {
                 "default_tier names no known tier".into(),
             ));
         }
+        file.pilot
+            .validate()
+            .map_err(|e| ConfigError::Setting(e.message))?;
+        let breakglass_max_ttl_minutes = file.breakglass_max_ttl_minutes.unwrap_or(240);
+        if !(1..=10_080).contains(&breakglass_max_ttl_minutes) {
+            return Err(ConfigError::Setting(format!(
+                "breakglass_max_ttl_minutes must be 1-10080 (a week), not {breakglass_max_ttl_minutes}"
+            )));
+        }
         Ok(Self {
             tiers,
             default_tier,
+            pilot: file.pilot,
+            breakglass_max_ttl_minutes,
+            audit_key: o.audit_key,
+            audit_key_file: file.audit_key_file,
+            audit_checkpoint_seconds: file.audit_checkpoint_seconds.unwrap_or(3600),
             egress_allow_cidrs,
             metrics_allow_cidrs,
             listen,

@@ -34,6 +34,10 @@ pub enum StartError {
     Lock(PathBuf, std::io::Error),
     #[error("master key: {0}")]
     MasterKey(String),
+    #[error(
+        "audit key: {0}; fix the key (its file must be mode 0600), or remove the file to create a new one (older checkpoints then no longer verify)"
+    )]
+    AuditKey(String),
     #[error("storage: {0}")]
     Store(String),
     #[error("cannot listen on {0}: {1}; pass --listen with a free ADDR:PORT")]
@@ -155,9 +159,17 @@ impl Server {
         // data directory holds in pooled mode as well).
         let lock = lock_data_dir(&data)?;
         let (master_key, created) = load_master_key(&config)?;
+        let audit_key = load_audit_key(&config)?;
         let stores = open_stores(&config).await?;
+        // The operator's own audit trail is kept as the trail of the nil org id.
+        stores
+            .tenants
+            .create_tenant(tenantry_core::scope::OPERATOR_LOG)
+            .await
+            .map_err(|e| StartError::Store(e.to_string()))?;
         let mut runtime_config = RuntimeConfig::default();
         runtime_config.egress.allow_cidrs = config.egress_allow_cidrs.clone();
+        runtime_config.egress.connectors = config.pilot.egress.clone();
         // The sandbox's memory ceiling covers the largest tier (custom tiers may
         // grant more than the built-in 256 MiB; config validation caps them at 4 GiB).
         runtime_config.max_memory_bytes = config
@@ -180,9 +192,14 @@ impl Server {
                 max_artifact_bytes: config.max_artifact_bytes,
                 default_tier: config.default_tier.clone(),
                 tiers: config.tiers.clone(),
+                pilot: config.pilot.clone(),
+                breakglass_max_ttl: time::Duration::minutes(
+                    config.breakglass_max_ttl_minutes.into(),
+                ),
             },
             runtime,
         );
+        let service = service.with_audit_key(audit_key);
         let service = match &config.redis_url {
             Some(url) => service
                 .with_limiters(Limiters::redis(url).map_err(|e| StartError::Redis(e.to_string()))?),
@@ -229,6 +246,19 @@ impl Server {
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let seconds = self.config.audit_checkpoint_seconds;
+        if seconds > 0 {
+            let svc = self.service.clone();
+            tokio::spawn(async move {
+                let every = std::time::Duration::from_secs(seconds.into());
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tick.tick().await;
+                    let n = tenantry_service::audit::checkpoint_changed(&svc).await;
+                    tracing::debug!(checkpoints = n, "audit checkpoints written");
+                }
+            });
+        }
         let app = self.router();
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, app)
@@ -238,6 +268,24 @@ impl Server {
         self.service.recorder.shutdown().await;
         served
     }
+}
+
+/// The key that signs audit checkpoints: `TENANTRY_AUDIT_KEY`, else the key file
+/// (created on first start). Separate from the master key: whoever holds it can
+/// sign checkpoints, not decrypt secrets, and the other way round.
+fn load_audit_key(config: &Config) -> Result<tenantry_crypto::SigningKeyPair, StartError> {
+    let bad = StartError::AuditKey;
+    if let Some(text) = &config.audit_key {
+        return tenantry_crypto::SigningKeyPair::from_text(text)
+            .map_err(|e| bad(format!("TENANTRY_AUDIT_KEY: {e}")));
+    }
+    let path = config
+        .audit_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("audit.key"));
+    tenantry_crypto::SigningKeyPair::load_or_create(&path)
+        .map(|(key, _)| key)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))
 }
 
 fn load_master_key(config: &Config) -> Result<(MasterKey, Option<PathBuf>), StartError> {

@@ -15,7 +15,7 @@ use crate::Service;
 fn unauthenticated() -> Error {
     Error::new(
         ErrorCode::Unauthenticated,
-        "missing or unknown API key; send 'Authorization: Bearer tny_…' (set TENANTRY_API_KEY for the CLI)",
+        tenantry_core::scope::UNKNOWN_KEY,
     )
 }
 
@@ -76,6 +76,18 @@ async fn authenticate_seen(svc: &Service, presented: &str) -> Result<(Session, S
                 .await?
                 .ok_or_else(unauthenticated)?;
             let session = mint(record, now)?;
+            // A suspended org's keys are refused (the org's row is a kept copy, as
+            // fresh as `seen`: a suspension on any node applies at once).
+            let org = svc
+                .control
+                .get_org(org_id, seen)
+                .await?
+                .ok_or_else(unauthenticated)?;
+            // The operator's break-glass grants work in a suspended org (that is
+            // when one is needed most); nobody else's keys do.
+            if !matches!(&session, Session::Tenant(s) if s.breakglass().is_some()) {
+                crate::orgs::refuse_if_suspended(&org)?;
+            }
             // Last-used time is kept to the minute, so authentication is not a write
             // on every request.
             if last_used.is_none_or(|t| now - t > Duration::minutes(1))

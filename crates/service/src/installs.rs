@@ -151,6 +151,9 @@ pub async fn install(
     req: &InstallRequest,
 ) -> Result<InstallView> {
     scope.require(Permission::ManageInstalls)?;
+    svc.settings
+        .pilot
+        .check_install(&req.plugin, &req.grants.egress)?;
     let version = registry::resolve(svc, &req.plugin, req.version.as_deref()).await?;
     let manifest = registry::verify_for_use(svc, &version).await?.manifest;
     manifest.validate_config(&req.config)?;
@@ -272,6 +275,9 @@ pub async fn update(
     }
     if let Some(g) = &patch.grants {
         m.check_grants(g)?;
+        svc.settings
+            .pilot
+            .check_install(&install.plugin, &g.egress)?;
         install.grants = g.clone();
     }
     if let Some(e) = patch.enabled {
@@ -324,6 +330,9 @@ pub async fn change_version(
             )
         })?,
     };
+    svc.settings
+        .pilot
+        .check_install(&current.plugin, &current.grants.egress)?;
     let version = registry::resolve(svc, &current.plugin, Some(&target)).await?;
     let manifest = registry::verify_for_use(svc, &version).await?.manifest;
     manifest.validate_config(&current.config)?;

@@ -9,6 +9,7 @@
 pub mod artifacts;
 pub mod audit;
 pub mod auth;
+pub mod breakglass;
 mod capabilities;
 pub mod health;
 pub mod installs;
@@ -40,6 +41,10 @@ pub struct Settings {
     pub default_tier: String,
     /// Known tiers by name: the built-in ones plus any defined in configuration.
     pub tiers: std::collections::BTreeMap<String, tenantry_core::Tier>,
+    /// The operator's pilot guardrails (off by default).
+    pub pilot: tenantry_core::pilot::PilotPolicy,
+    /// The longest a break-glass grant may stay open.
+    pub breakglass_max_ttl: time::Duration,
 }
 
 impl Default for Settings {
@@ -51,6 +56,8 @@ impl Default for Settings {
                 .into_iter()
                 .map(|t| (t.name.clone(), t))
                 .collect(),
+            pilot: Default::default(),
+            breakglass_max_ttl: time::Duration::hours(4),
         }
     }
 }
@@ -73,6 +80,11 @@ pub struct Service {
     /// Verified, compiled plugin versions by (plugin, version).
     pub(crate) prepared: Arc<Mutex<PreparedCache>>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Signs checkpoints of audit trails (`audit::checkpoint`); `None`: checkpoints
+    /// cannot be written or checked.
+    pub audit_key: Option<Arc<tenantry_crypto::SigningKeyPair>>,
+    /// Orgs whose audit trail grew since the last periodic checkpoint.
+    pub(crate) audit_changed: audit::Changed,
 }
 
 impl Service {
@@ -87,7 +99,9 @@ impl Service {
         runtime: Runtime,
     ) -> Self {
         let metrics = Arc::new(metrics::Metrics::new());
-        let recorder = recorder::Recorder::start(tenants.clone(), metrics.clone());
+        let audit_changed = audit::Changed::default();
+        let recorder =
+            recorder::Recorder::start(tenants.clone(), metrics.clone(), audit_changed.clone());
         Self {
             control,
             tenants,
@@ -99,7 +113,15 @@ impl Service {
             limiters: limits::Limiters::local(),
             prepared: Arc::default(),
             metrics,
+            audit_key: None,
+            audit_changed,
         }
+    }
+
+    /// Sets the key that signs audit checkpoints.
+    pub fn with_audit_key(mut self, key: tenantry_crypto::SigningKeyPair) -> Self {
+        self.audit_key = Some(Arc::new(key));
+        self
     }
 
     /// The metrics exposition (Prometheus/OpenMetrics text), state read now.
@@ -174,6 +196,17 @@ pub(crate) fn audit_entry(
     details: serde_json::Value,
 ) -> AuditEntry {
     let actor = scope.actor();
+    // Whatever the operator does through break-glass carries the grant and ticket.
+    let details = match (scope.breakglass(), details) {
+        (Some(g), serde_json::Value::Object(mut m)) => {
+            m.insert(
+                "breakglass".into(),
+                serde_json::json!({"grant": scope.key_id(), "ticket": g.ticket}),
+            );
+            serde_json::Value::Object(m)
+        }
+        (_, d) => d,
+    };
     AuditEntry {
         seq: 0,
         at: tenantry_core::now(),
@@ -200,8 +233,10 @@ impl Service {
 
     /// Appends the audit entry and commits: the last step of every mutation.
     pub(crate) async fn finish(&self, mut tx: Box<dyn TenantTx>, entry: AuditEntry) -> Result<()> {
+        let org = tx.org_id();
         tx.append_audit(&entry).await?;
         tx.commit().await?;
+        self.audit_changed.mark([org]);
         Ok(())
     }
 }

@@ -13,21 +13,16 @@ use tenantry_core::{
     AgentId, ApiKeyId, Error, ErrorCode, Permission, PrincipalKind, Result, Role, TenantScope,
     UserId,
 };
-use tenantry_crypto::{SecretValue, generate_api_key};
+use tenantry_crypto::{NewApiKey, SecretValue, generate_api_key};
 use tenantry_store::{AgentRecord, ApiKeyRecord, KeyIndexEntry, Seen, TenantTx, UserRecord};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{RequestCtx, Service, audit_entry};
 
-/// Validates a display name (user or agent): 1-128 printable characters.
+/// Validates a display name (user, agent or key): 1-128 printable characters.
 fn check_name(kind: &str, name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(Error::invalid(format!(
-            "{kind} name must be 1-128 printable characters"
-        )));
-    }
-    Ok(())
+    tenantry_core::text::check_line(&format!("{kind} name"), name, 128)
 }
 
 /// The acting principal's role if it is a user (operators count as owners here,
@@ -314,16 +309,8 @@ pub async fn create_key(
         expires_at,
         revoked_at: None,
         last_used_at: None,
+        breakglass: None,
     };
-    tx.insert_api_key(&record).await?;
-    // The index entry makes the key usable; written last, removed if the commit fails.
-    svc.control
-        .insert_key_index(&KeyIndexEntry {
-            hash: new.hash,
-            key_id: record.id,
-            org_id: Some(scope.org_id()),
-        })
-        .await?;
     let entry = audit_entry(
         scope,
         ctx,
@@ -331,6 +318,27 @@ pub async fn create_key(
         record.id.to_string(),
         json!({"principal_kind": kind, "principal_id": principal_id, "name": name}),
     );
+    issue(svc, tx, scope, record, new, entry).await
+}
+
+/// Writes a new key's row and its audit entry in `tx`, and its index entry (which
+/// makes it usable: written last, removed if the commit fails).
+pub(crate) async fn issue(
+    svc: &Service,
+    mut tx: Box<dyn TenantTx>,
+    scope: &TenantScope,
+    record: ApiKeyRecord,
+    new: NewApiKey,
+    entry: tenantry_store::AuditEntry,
+) -> Result<CreatedKey> {
+    tx.insert_api_key(&record).await?;
+    svc.control
+        .insert_key_index(&KeyIndexEntry {
+            hash: new.hash,
+            key_id: record.id,
+            org_id: Some(scope.org_id()),
+        })
+        .await?;
     if let Err(e) = svc.finish(tx, entry).await {
         let _ = svc.control.delete_key_index(record.id).await;
         return Err(e);
@@ -344,12 +352,16 @@ pub async fn create_key(
 /// Keys visible to the caller: its own, or all with `manage_keys`.
 pub async fn list_keys(svc: &Service, scope: &TenantScope) -> Result<Vec<ApiKeyRecord>> {
     let mut tx = svc.read(scope).await?;
-    let keys = tx.list_api_keys().await?;
+    // Break-glass tokens are the operator's, listed by `breakglass::list`.
+    let keys = tx
+        .list_api_keys()
+        .await?
+        .into_iter()
+        .filter(|k| k.breakglass.is_none());
     if scope.can(Permission::ManageKeys) {
-        return Ok(keys);
+        return Ok(keys.collect());
     }
     Ok(keys
-        .into_iter()
         .filter(|k| k.principal_id == scope.actor().id)
         .collect())
 }
@@ -364,6 +376,7 @@ pub async fn revoke_key(
     let record = tx
         .get_api_key(key)
         .await?
+        .filter(|k| k.breakglass.is_none())
         .ok_or_else(|| Error::not_found("api key"))?;
     if record.principal_id != scope.actor().id {
         scope.require(Permission::ManageKeys)?;

@@ -54,12 +54,19 @@ pub async fn create(
     validate_ident("org name", name)?;
     let tier = tier.unwrap_or(&svc.settings.default_tier);
     check_tier(svc, tier)?;
+    if svc.settings.pilot.max_orgs.is_some() {
+        // A pilot's cap (a handful of orgs): counting them is cheap. Two creations at
+        // the same instant may both pass; the cap is a guardrail, not a quota.
+        let existing = svc.control.list_orgs().await?.len() as u64;
+        svc.settings.pilot.check_new_org(existing)?;
+    }
     let org = OrgRecord {
         id: OrgId::new(),
         name: name.into(),
         tier: tier.into(),
         overrides: Default::default(),
         created_at: tenantry_core::now(),
+        suspended_at: None,
     };
     // The tenant store first: an org row never points at a missing store. A failure
     // after this leaves an unreferenced, empty store file, which is harmless.
@@ -88,6 +95,9 @@ pub async fn create(
         json!({"name": name, "tier": tier}),
     );
     svc.finish(tx, entry).await?;
+    let log = op.operator_log();
+    let details = json!({"name": name, "tier": tier});
+    crate::audit::record_platform(svc, &log, ctx, "org.create", org.id.to_string(), details).await;
     Ok(org)
 }
 
@@ -96,13 +106,31 @@ pub async fn list(svc: &Service, _op: &OperatorScope) -> Result<Vec<OrgRecord>> 
 }
 
 /// The operator's provisioning scope in `org` ([`OperatorScope::enter_org`]: members
-/// and keys only), once the org is known to exist.
+/// and keys only), once the org is known to exist and while it is still being set
+/// up: no member holds a usable key yet. Once one does, the org is its members' and
+/// the operator needs a break-glass grant ([`crate::breakglass`]).
 pub async fn enter(svc: &Service, op: &OperatorScope, org: OrgId) -> Result<TenantScope> {
     svc.control
         .get_org(org, Seen::NOTHING)
         .await?
         .ok_or_else(|| Error::not_found("org"))?;
-    Ok(op.enter_org(org))
+    let scope = op.enter_org(org);
+    let now = tenantry_core::now();
+    let live = svc
+        .read(&scope)
+        .await?
+        .list_api_keys()
+        .await?
+        .iter()
+        .any(|k| {
+            k.breakglass.is_none() && k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now)
+        });
+    if live {
+        return Err(Error::denied(
+            "this org is set up (its members hold keys): the operator reads or changes its members only through break-glass; run `tenantry breakglass open --org ORG --ticket T --reason R`",
+        ));
+    }
+    Ok(scope)
 }
 
 /// Sets an org's tier (operator only).
@@ -127,6 +155,63 @@ pub async fn set_tier(
     .await
 }
 
+/// Suspends an org (operator only): from the next request on, every key of the org
+/// is refused with `ORG_SUSPENDED` (invocations already running finish); its data is
+/// kept. The reason (1-500 characters, e.g. a ticket) goes into the org's audit
+/// trail. Suspending a suspended org changes nothing but is audited again.
+pub async fn suspend(
+    svc: &Service,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
+    org: OrgId,
+    reason: &str,
+) -> Result<OrgRecord> {
+    let reason = reason.trim();
+    tenantry_core::text::check_line("reason", reason, 500)?;
+    let current = svc
+        .control
+        .get_org(org, Seen::NOTHING)
+        .await?
+        .ok_or_else(|| Error::not_found("org"))?;
+    let at = current.suspended_at.unwrap_or_else(tenantry_core::now);
+    let changed = svc.control.set_org_suspended(org, Some(at)).await?;
+    audit_org_change(
+        svc,
+        op,
+        ctx,
+        org,
+        changed,
+        "org.suspend",
+        json!({"reason": reason}),
+    )
+    .await
+}
+
+/// Resumes a suspended org (operator only): its keys work again.
+pub async fn resume(
+    svc: &Service,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
+    org: OrgId,
+) -> Result<OrgRecord> {
+    let changed = svc.control.set_org_suspended(org, None).await?;
+    audit_org_change(svc, op, ctx, org, changed, "org.resume", json!({})).await
+}
+
+/// Refuses a request of a suspended org's key (see [`suspend`]).
+pub(crate) fn refuse_if_suspended(org: &OrgRecord) -> Result<()> {
+    match org.suspended_at {
+        None => Ok(()),
+        Some(_) => Err(Error::new(
+            ErrorCode::OrgSuspended,
+            format!(
+                "org {} is suspended by the platform operator; its keys work again when the operator resumes it",
+                org.name
+            ),
+        )),
+    }
+}
+
 /// After an operator changed an org's directory row: audits the change in the org
 /// and returns the updated row (`changed` false = no such org).
 async fn audit_org_change(
@@ -141,6 +226,8 @@ async fn audit_org_change(
     if !changed {
         return Err(Error::not_found("org"));
     }
+    let log = op.operator_log();
+    crate::audit::record_platform(svc, &log, ctx, action, org.to_string(), details.clone()).await;
     let scope = op.enter_org(org);
     let tx = svc.write(&scope).await?;
     svc.finish(
@@ -195,6 +282,7 @@ pub struct LimitsView {
     /// Why `quotas` is empty: the quota store is unreachable.
     pub quotas_error: Option<String>,
     pub limiter: crate::limits::LimiterStatus,
+    pub pilot: tenantry_core::pilot::PilotPolicy,
 }
 
 /// The caller's org's effective limits (any member).
@@ -227,6 +315,7 @@ pub async fn limits(svc: &Service, scope: &TenantScope) -> Result<LimitsView> {
         quotas,
         quotas_error,
         limiter: svc.limiters.status(),
+        pilot: svc.settings.pilot.clone(),
     })
 }
 

@@ -49,12 +49,14 @@ impl Recorder {
     pub fn start(
         tenants: std::sync::Arc<dyn TenantStore>,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
+        changed: crate::audit::Changed,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(batches(rx, move |records| {
-            let (tenants, metrics) = (tenants.clone(), metrics.clone());
+            let (tenants, metrics, changed) = (tenants.clone(), metrics.clone(), changed.clone());
             async move {
                 let started = std::time::Instant::now();
+                changed.mark(records.iter().map(|r: &Record| r.scope.org_id()));
                 write(&*tenants, records).await;
                 metrics.recorder_flushed(started.elapsed());
             }

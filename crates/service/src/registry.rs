@@ -10,7 +10,7 @@
 use serde_json::json;
 use tenantry_core::manifest::{Manifest, validate_ident, validate_plugin_name};
 use tenantry_core::{
-    Error, ErrorCode, OperatorScope, Permission, PublisherId, Result, TenantScope,
+    Error, ErrorCode, OperatorScope, Permission, PublisherId, Result, Session, TenantScope,
 };
 use tenantry_crypto::{PublicKey, Signature, SigningStatement};
 use tenantry_store::{
@@ -36,7 +36,8 @@ pub struct NewPublisherKey {
 /// Registers a publisher with its first key (operator action).
 pub async fn register_publisher(
     svc: &Service,
-    _op: &OperatorScope,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
     name: &str,
     key: &NewPublisherKey,
 ) -> Result<(PublisherRecord, PublisherKeyRecord)> {
@@ -57,13 +58,17 @@ pub async fn register_publisher(
         .insert_publisher_key(&record)
         .await
         .map_err(|e| crate::members::conflict(e, "that public key is already registered"))?;
+    let details = json!({"name": name, "key_id": record.key_id});
+    let log = op.operator_log();
+    crate::audit::record_platform(svc, &log, ctx, "publisher.register", name, details).await;
     Ok((publisher, record))
 }
 
 /// Adds a key to an existing publisher (operator action; rotation).
 pub async fn add_publisher_key(
     svc: &Service,
-    _op: &OperatorScope,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
     publisher: &str,
     key: &NewPublisherKey,
 ) -> Result<PublisherKeyRecord> {
@@ -78,16 +83,27 @@ pub async fn add_publisher_key(
         .insert_publisher_key(&record)
         .await
         .map_err(|e| crate::members::conflict(e, "that public key is already registered"))?;
+    let details = json!({"key_id": record.key_id});
+    let log = op.operator_log();
+    crate::audit::record_platform(svc, &log, ctx, "publisher.key_add", publisher, details).await;
     Ok(record)
 }
 
 /// Revokes a publisher key (operator action). Versions it signed stop being usable.
-pub async fn revoke_publisher_key(svc: &Service, _op: &OperatorScope, key_id: &str) -> Result<()> {
+pub async fn revoke_publisher_key(
+    svc: &Service,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
+    key_id: &str,
+) -> Result<()> {
     if svc
         .control
         .revoke_publisher_key(key_id, tenantry_core::now())
         .await?
     {
+        let log = op.operator_log();
+        crate::audit::record_platform(svc, &log, ctx, "publisher.key_revoke", key_id, json!({}))
+            .await;
         Ok(())
     } else {
         Err(Error::not_found("publisher key (or it is already revoked)"))
@@ -262,6 +278,8 @@ fn check_key_valid_now(key: &PublisherKeyRecord, now: OffsetDateTime) -> Result<
 /// Publishes a signed version.
 pub async fn publish(
     svc: &Service,
+    by: &Session,
+    ctx: &RequestCtx,
     manifest_bytes: &[u8],
     artifact: &[u8],
     sig: &DetachedSignature,
@@ -346,6 +364,17 @@ pub async fn publish(
             "that version is already published; versions are immutable",
         )
     })?;
+    let details = json!({
+        "version": record.version,
+        "artifact_sha256": record.artifact_sha256,
+        "key_id": record.key_id,
+        "org_id": match by {
+            Session::Tenant(t) => Some(t.org_id()),
+            Session::Operator(_) => None,
+        },
+    });
+    let log = by.operator_log_writer();
+    crate::audit::record_platform(svc, &log, ctx, "plugin.publish", &record.plugin, details).await;
     Ok(record)
 }
 

@@ -83,6 +83,7 @@ async fn secret_ciphertext_copied_to_another_install_or_org_does_not_decrypt() {
     tenantry_service::registry::register_publisher(
         &svc,
         &op,
+        &RequestCtx::new(),
         "acme",
         &NewPublisherKey {
             public_key: signer.public_key().to_string(),
@@ -125,9 +126,16 @@ async fn secret_ciphertext_copied_to_another_install_or_org_does_not_decrypt() {
             created,
             signature: signer.sign(&st).to_string(),
         };
-        tenantry_service::registry::publish(&svc, manifest.as_bytes(), &artifact, &sig)
-            .await
-            .unwrap();
+        tenantry_service::registry::publish(
+            &svc,
+            &Session::Operator(op.clone()),
+            &RequestCtx::new(),
+            manifest.as_bytes(),
+            &artifact,
+            &sig,
+        )
+        .await
+        .unwrap();
     }
 
     let a = owner_scope(&svc, &op_key, "org-a").await;

@@ -123,6 +123,17 @@ impl ControlStore for PgControl {
         Ok(self.exec(q).await? == 1)
     }
 
+    async fn set_org_suspended(
+        &self,
+        org_id: OrgId,
+        at: Option<OffsetDateTime>,
+    ) -> StoreResult<bool> {
+        let q = sqlx::query("UPDATE orgs SET suspended_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(org_id.as_uuid());
+        Ok(self.exec(q).await? == 1)
+    }
+
     async fn set_org_overrides(
         &self,
         org_id: OrgId,

@@ -44,7 +44,7 @@ impl Columns for Cols<'_> {
         get(self.0, col)
     }
 
-    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+    fn opt_bytes(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
         get(self.0, col)
     }
 

@@ -9,6 +9,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 use std::sync::Arc;
 use tenantry_core::scope::CredentialRecord;
 use tenantry_core::{ApiKeyId, OrgId, Permission, TenantScope};
+use tenantry_store::chain::content_hash;
 use tenantry_store::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -259,11 +260,12 @@ impl TenantStore for PgTenants {
 }
 
 /// Appends the usage events and audit entries of one or more orgs in one statement
-/// (`tenantry_append_records`, migration 0006): for each org, in the given order, it
+/// (`tenantry_append_records`, migrations 0006 and 0007): for each org, in the given order, it
 /// sets the org's tenant context and takes its write lock itself, so outside a
 /// transaction it is one round trip, and inside one (of the same org) it changes
 /// neither. Column arrays, sliced per org and zipped by UNNEST; audit entries are
-/// numbered after their org's last one, in their order.
+/// numbered after their org's last one, in their order, and chained to it from the
+/// content hashes computed here (`tenantry_store::chain`).
 pub(crate) fn append_query(
     orgs: &[(OrgId, &[UsageEvent], &[AuditEntry])],
 ) -> StoreResult<Query<'static>> {
@@ -287,9 +289,13 @@ pub(crate) fn append_query(
         .map(|e| serde_json::to_string(&e.details))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let content: Vec<Vec<u8>> = orgs
+        .iter()
+        .flat_map(|(org, _, a)| a.iter().map(|e| content_hash(*org, e).to_vec()))
+        .collect();
     Ok(sqlx::query(
         "SELECT tenantry_append_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-         $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
+         $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)",
     )
     .bind(
         orgs.iter()
@@ -320,7 +326,8 @@ pub(crate) fn append_query(
     .bind(col(&audit, |e| e.target.clone()))
     .bind(col(&audit, |e| e.outcome.clone()))
     .bind(col(&audit, |e| e.request_id.map(|r| *r.as_uuid())))
-    .bind(details))
+    .bind(details)
+    .bind(content))
 }
 
 pub(crate) struct PgTenantTx {
@@ -427,6 +434,10 @@ impl PgTenantTx {
 
 #[async_trait]
 impl TenantTx for PgTenantTx {
+    fn org_id(&self) -> OrgId {
+        self.org
+    }
+
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         let Some(tx) = self.tx else {
             // Nothing was sent: nothing to commit.

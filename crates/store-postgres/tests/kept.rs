@@ -50,6 +50,7 @@ async fn org(n: &Node, seed: u8) -> Org {
             tier: "free".into(),
             overrides: Default::default(),
             created_at: now,
+            suspended_at: None,
         })
         .await
         .unwrap();

@@ -153,6 +153,18 @@ impl ControlStore for SqliteControl {
         Ok(self.exec(q).await? == 1)
     }
 
+    async fn set_org_suspended(
+        &self,
+        org_id: OrgId,
+        at: Option<OffsetDateTime>,
+    ) -> StoreResult<bool> {
+        let _writing = self.hot.writing();
+        let q = sqlx::query("UPDATE orgs SET suspended_at = ? WHERE id = ?")
+            .bind(at.map(ts))
+            .bind(org_id.to_string());
+        Ok(self.exec(q).await? == 1)
+    }
+
     async fn set_org_overrides(
         &self,
         org_id: OrgId,

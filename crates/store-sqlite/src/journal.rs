@@ -31,7 +31,7 @@ use tenantry_store::{AuditEntry, StoreError, StoreResult, UsageEvent};
 
 use crate::db_err;
 use crate::rows::ts;
-use crate::tenant::{INSERT_AUDIT, INSERT_USAGE, bind_audit, bind_usage};
+use crate::tenant::{INSERT_AUDIT, INSERT_USAGE, bind_chained, bind_usage, chain_head};
 
 /// A journal this large is imported by the append that reaches it.
 pub(crate) const IMPORT_AT_BYTES: u64 = 256 * 1024;
@@ -227,6 +227,9 @@ impl Journal {
                 .await
                 .map_err(db_err)?;
                 if done.is_none() {
+                    // Entries are chained after the org's last one (see
+                    // `tenantry_store::chain`), in the journal's order.
+                    let mut head = chain_head(&mut conn, &org_s).await?;
                     for b in &batches {
                         for (usage, audit) in append_statements(&b.usage, &b.audit) {
                             let mut q = sqlx::query(sqlx::AssertSqlSafe(inserts_sql(
@@ -236,9 +239,7 @@ impl Journal {
                             for e in usage {
                                 q = bind_usage(q, &org_s, e);
                             }
-                            for e in audit {
-                                q = bind_audit(q, &org_s, e)?;
-                            }
+                            q = bind_chained(q, org, &mut head, audit)?;
                             q.execute(&mut *conn).await.map_err(db_err)?;
                         }
                         for t in &b.touched {

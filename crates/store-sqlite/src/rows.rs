@@ -37,7 +37,7 @@ impl Columns for Cols<'_> {
         Ok(self.i64(col)? != 0)
     }
 
-    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+    fn opt_bytes(&self, col: &str) -> StoreResult<Option<Vec<u8>>> {
         self.get(col)
     }
 

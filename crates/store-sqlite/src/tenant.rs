@@ -35,7 +35,7 @@ mod secrets;
 mod usage;
 mod users;
 
-pub(crate) use audit::{INSERT_AUDIT, bind_audit};
+pub(crate) use audit::{INSERT_AUDIT, bind_chained, chain_head};
 pub(crate) use usage::{INSERT_USAGE, bind_usage};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/tenant");
@@ -461,6 +461,10 @@ impl SqliteTenantTx {
 
 #[async_trait]
 impl TenantTx for SqliteTenantTx {
+    fn org_id(&self) -> OrgId {
+        self.org_id
+    }
+
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         let Self {
             tx,

@@ -151,6 +151,7 @@ pub fn api_key(kind: PrincipalKind, principal: Uuid, seed: u8) -> ApiKeyRecord {
         expires_at: None,
         revoked_at: None,
         last_used_at: None,
+        breakglass: None,
     }
 }
 

@@ -167,6 +167,7 @@ macro_rules! conformance_tests {
             audit_seq_order_and_filters,
             append_records_are_visible,
             append_batch_writes_every_org_and_reports_failures,
+            audit_entries_form_one_hash_chain_per_org,
             timestamps_microseconds_in_utc,
             // transactions
             rollback_discards_writes,

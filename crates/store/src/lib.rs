@@ -11,10 +11,12 @@
 //!   [`TenantTx`]: one small trait per resource (`tx`: [`UserTx`], [`InstallTx`],
 //!   [`KvTx`], …) combined, so a backend implements each resource on its own.
 //!
-//! This crate holds records and traits only; it must not depend on a database driver,
-//! HTTP or crypto. Backends: `tenantry-store-sqlite` (embedded, one file per org) and
+//! This crate holds records and traits only, and the audit trail's hash chain
+//! ([`chain`], SHA-256, which both backends compute the same way); it must not
+//! depend on a database driver, HTTP or encryption. Backends: `tenantry-store-sqlite` (embedded, one file per org) and
 //! `tenantry-store-postgres` (pooled, row-level security).
 
+pub mod chain;
 mod records;
 pub mod rows;
 mod seen;
@@ -66,6 +68,12 @@ pub trait ControlStore: Send + Sync + 'static {
     async fn get_org(&self, id: OrgId, seen: Seen) -> StoreResult<Option<OrgRecord>>;
     async fn list_orgs(&self) -> StoreResult<Vec<OrgRecord>>;
     async fn set_org_tier(&self, id: OrgId, tier: &str) -> StoreResult<bool>;
+    /// Suspends the org as of `at`, or resumes it (`None`); `false`: no such org.
+    async fn set_org_suspended(
+        &self,
+        id: OrgId,
+        at: Option<time::OffsetDateTime>,
+    ) -> StoreResult<bool>;
     async fn set_org_overrides(
         &self,
         id: OrgId,

@@ -19,6 +19,8 @@ pub struct OrgRecord {
     /// Operator-set changes to the tier's limits for this org.
     pub overrides: tenantry_core::TierOverrides,
     pub created_at: OffsetDateTime,
+    /// Set while the operator has the org suspended (every key of it refused).
+    pub suspended_at: Option<OffsetDateTime>,
 }
 
 /// An operator credential (the platform itself, never a tenant).
@@ -147,7 +149,8 @@ pub struct AgentRecord {
     pub created_at: OffsetDateTime,
 }
 
-/// An API key of a user or agent (never the key itself).
+/// An API key of a user or agent, or a break-glass token of the operator (never the
+/// key itself).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyRecord {
     pub id: ApiKeyId,
@@ -161,6 +164,9 @@ pub struct ApiKeyRecord {
     pub expires_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
     pub last_used_at: Option<OffsetDateTime>,
+    /// Set for (and only for) an operator's break-glass token: its ticket, reason and
+    /// access. `revoked_at` is when it was closed.
+    pub breakglass: Option<tenantry_core::scope::BreakGlass>,
 }
 
 /// An org's instance of a plugin version.

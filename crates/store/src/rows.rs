@@ -12,7 +12,7 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use tenantry_core::scope::{CredentialRecord, Principal};
+use tenantry_core::scope::{BreakGlass, CredentialRecord, Principal};
 use tenantry_core::{AgentId, ApiKeyId, OrgId, Outcome, PrincipalKind, Role, UserId};
 
 use crate::*;
@@ -31,12 +31,16 @@ pub trait Columns {
     fn opt_i64(&self, col: &str) -> StoreResult<Option<i64>>;
     fn opt_f64(&self, col: &str) -> StoreResult<Option<f64>>;
     fn bool(&self, col: &str) -> StoreResult<bool>;
-    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>>;
+    fn opt_bytes(&self, col: &str) -> StoreResult<Option<Vec<u8>>>;
     fn opt_time(&self, col: &str) -> StoreResult<Option<OffsetDateTime>>;
     /// A uuid column in its canonical hyphenated text form.
     fn opt_uuid_text(&self, col: &str) -> StoreResult<Option<String>>;
     /// A JSON column (NOT NULL) decoded into `T`.
     fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T>;
+
+    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+        self.opt_bytes(col)?.ok_or_else(|| corrupt(col))
+    }
 
     fn text(&self, col: &str) -> StoreResult<String> {
         self.opt_text(col)?.ok_or_else(|| corrupt(col))
@@ -103,6 +107,7 @@ impl FromColumns for OrgRecord {
             tier: row.text("tier")?,
             overrides: row.json("overrides")?,
             created_at: row.time("created_at")?,
+            suspended_at: row.opt_time("suspended_at")?,
         })
     }
 }
@@ -287,6 +292,23 @@ impl FromColumns for ApiKeyRecord {
             expires_at: row.opt_time("expires_at")?,
             revoked_at: row.opt_time("revoked_at")?,
             last_used_at: row.opt_time("last_used_at")?,
+            breakglass: match (
+                row.opt_text("breakglass_ticket")?,
+                row.opt_text("breakglass_reason")?,
+                row.opt_text("breakglass_access")?,
+            ) {
+                (None, None, None) => None,
+                (Some(ticket), Some(reason), Some(access)) => Some(BreakGlass {
+                    ticket,
+                    reason,
+                    write: match access.as_str() {
+                        "write" => true,
+                        "read" => false,
+                        _ => return Err(corrupt("breakglass_access")),
+                    },
+                }),
+                _ => return Err(corrupt("breakglass_ticket")),
+            },
         })
     }
 }
@@ -294,31 +316,47 @@ impl FromColumns for ApiKeyRecord {
 /// The credential of `key` (read from `row` as an [`ApiKeyRecord`]) from the
 /// credential query: the `api_keys` row joined with its agent's `agent_on_behalf_of`
 /// and `agent_grants` and its user's `user_role`. `None` when the key's user (or its
-/// agent's user) is gone, or for an operator principal: such a key authenticates no
-/// one.
+/// agent's user) is gone, or for an operator key that is not a break-glass token:
+/// such a key authenticates no one.
 pub fn credential(
     row: &impl Columns,
     org_id: OrgId,
     key: &ApiKeyRecord,
 ) -> StoreResult<Option<CredentialRecord>> {
-    let Some(role) = row.opt_text("user_role")? else {
-        return Ok(None);
+    let role = || -> StoreResult<Option<Role>> {
+        row.opt_text("user_role")?
+            .map(|r| Role::parse(&r).ok_or_else(|| corrupt("role")))
+            .transpose()
     };
-    let role = Role::parse(&role).ok_or_else(|| corrupt("role"))?;
     let principal = match key.principal_kind {
-        PrincipalKind::User => Principal::User {
-            org_id,
-            id: UserId::from_uuid(key.principal_id),
-            role,
+        PrincipalKind::User => {
+            let Some(role) = role()? else { return Ok(None) };
+            Principal::User {
+                org_id,
+                id: UserId::from_uuid(key.principal_id),
+                role,
+            }
+        }
+        PrincipalKind::Agent => {
+            let Some(user_role) = role()? else {
+                return Ok(None);
+            };
+            Principal::Agent {
+                org_id,
+                id: AgentId::from_uuid(key.principal_id),
+                on_behalf_of: row.id("agent_on_behalf_of")?,
+                user_role,
+                grants: row.json("agent_grants")?,
+            }
+        }
+        PrincipalKind::Operator => match &key.breakglass {
+            Some(grant) => Principal::BreakGlass {
+                org_id,
+                operator_id: key.principal_id,
+                grant: grant.clone(),
+            },
+            None => return Ok(None),
         },
-        PrincipalKind::Agent => Principal::Agent {
-            org_id,
-            id: AgentId::from_uuid(key.principal_id),
-            on_behalf_of: row.id("agent_on_behalf_of")?,
-            user_role: role,
-            grants: row.json("agent_grants")?,
-        },
-        PrincipalKind::Operator => return Ok(None),
     };
     Ok(Some(CredentialRecord {
         key_id: key.id,
@@ -398,6 +436,29 @@ impl FromColumns for UsageEvent {
             bytes_in: row.u64("bytes_in")?,
             bytes_out: row.u64("bytes_out")?,
             caller_id: row.opt_id("caller_id")?,
+        })
+    }
+}
+
+impl FromColumns for crate::chain::ChainHead {
+    fn from_row(row: &impl Columns) -> StoreResult<Self> {
+        let row_hash = match row.opt_bytes("row_hash")? {
+            Some(h) => Some(h.try_into().map_err(|_| corrupt("row_hash"))?),
+            None => None,
+        };
+        Ok(Self {
+            seq: row.u64("seq")?,
+            row_hash,
+        })
+    }
+}
+
+impl FromColumns for crate::chain::ChainedEntry {
+    fn from_row(row: &impl Columns) -> StoreResult<Self> {
+        Ok(Self {
+            entry: AuditEntry::from_row(row)?,
+            prev_hash: row.opt_bytes("prev_hash")?,
+            row_hash: row.opt_bytes("row_hash")?,
         })
     }
 }

@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use tenantry_core::{AgentId, ApiKeyId, InstallId, UserId};
 
+use crate::chain::ChainedEntry;
 use crate::*;
 
 /// One transaction on one org's data. Dropping it without [`TenantTx::commit`] rolls
@@ -31,6 +32,8 @@ pub trait TenantTx:
     + AuditTx
     + Send
 {
+    /// The org this transaction is confined to (the scope's).
+    fn org_id(&self) -> tenantry_core::OrgId;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }
 
@@ -144,4 +147,7 @@ pub trait UsageTx: Send {
 pub trait AuditTx: Send {
     async fn append_audit(&mut self, e: &AuditEntry) -> StoreResult<()>;
     async fn list_audit(&mut self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Up to `limit` entries with `seq > after`, oldest first, with their hashes:
+    /// what [`crate::chain::Verifier`] checks.
+    async fn audit_chain(&mut self, after: u64, limit: u32) -> StoreResult<Vec<ChainedEntry>>;
 }

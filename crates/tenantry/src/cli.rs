@@ -184,6 +184,13 @@ pub enum Command {
         #[command(subcommand)]
         cmd: SecretCmd,
     },
+    /// Break-glass: the operator's ticketed, time-bound access to one org.
+    Breakglass {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: BreakglassCmd,
+    },
     /// Your org's audit trail.
     Audit {
         #[command(flatten)]
@@ -312,6 +319,20 @@ pub enum OrgCmd {
         org: String,
         #[arg(help = TIER_HELP)]
         tier: String,
+    },
+    /// Suspend an org (operator): every key of it is refused with ORG_SUSPENDED
+    /// until it is resumed; running invocations finish; its data is kept.
+    Suspend {
+        /// The org (id or name).
+        org: String,
+        /// Why (kept in the org's audit trail), e.g. a ticket reference.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume a suspended org (operator): its keys work again.
+    Resume {
+        /// The org (id or name).
+        org: String,
     },
     /// Show your own org and permissions.
     Show,
@@ -676,6 +697,45 @@ pub enum SecretCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum BreakglassCmd {
+    /// Open a grant in an org (operator): prints a token for that org only, which
+    /// expires after --ttl; read-only unless --write. Every request made with it is
+    /// in the org's audit trail with the ticket.
+    Open {
+        /// The org (id or name).
+        #[arg(long)]
+        org: String,
+        /// The ticket this access is for.
+        #[arg(long)]
+        ticket: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// How long it works, e.g. 30m or 2h (at most the server's
+        /// breakglass_max_ttl_minutes).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Allow changes (what an owner may do).
+        #[arg(long)]
+        write: bool,
+    },
+    /// Grants, open and past: of an org (operator, --org) or of your org (admins).
+    List {
+        /// Operator: the org (id or name).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// End a grant early: in an org (operator, --org) or in your org (owners, admins).
+    Close {
+        /// The grant's id.
+        id: String,
+        /// Operator: the org (id or name).
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditCmd {
     /// Your org's audit records, newest first.
     List {
@@ -688,5 +748,32 @@ pub enum AuditCmd {
         /// At most this many records.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Operator: the operator's own trail (orgs, break-glass, the registry).
+        #[arg(long)]
+        operator: bool,
+    },
+    /// Check the audit trail's hash chain and name the first entry that breaks it
+    /// (edited, deleted, inserted or reordered); exits non-zero if one does.
+    Verify {
+        /// Operator: check this org (id or name) instead of your own.
+        #[arg(long, conflicts_with = "all_orgs")]
+        org: Option<String>,
+        /// Operator: check every org, and the operator's own trail.
+        #[arg(long, conflicts_with = "operator")]
+        all_orgs: bool,
+        /// Operator: check the operator's own trail.
+        #[arg(long, conflicts_with = "org")]
+        operator: bool,
+    },
+    /// Sign a checkpoint of the trail now: it pins the last entry with the server's
+    /// audit key (the server also writes them periodically). Keep the printed copy
+    /// outside the database.
+    Checkpoint {
+        /// Operator: checkpoint this org's trail (id or name).
+        #[arg(long, conflicts_with = "operator")]
+        org: Option<String>,
+        /// Operator: checkpoint the operator's own trail.
+        #[arg(long)]
+        operator: bool,
     },
 }

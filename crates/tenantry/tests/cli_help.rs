@@ -124,17 +124,32 @@ async fn a_mistyped_install_agent_org_or_plugin_name_suggests_the_closest_existi
     assert!(!e.contains("did you mean"), "{e}");
 }
 
-/// An operator finds an org's users (ids it provisioned and lost) and names users
-/// by name wherever a user is typed; members name users of their own org only.
+/// An operator setting up an org finds its users (ids it provisioned and lost) and
+/// names users by name wherever a user is typed; once a member holds a key the org
+/// is its members' and the operator is sent to break-glass; members name users of
+/// their own org only.
 #[tokio::test]
-async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
+async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users_while_setting_it_up() {
     let s = Server::start();
     let acme = org(&s, "acme").await;
     let globex = org(&s, "globex").await;
     let op = Some(s.operator_key.as_str());
+    s.create(
+        "/v1/orgs",
+        s.operator_key.as_str(),
+        json!({"name": "initech"}),
+    )
+    .await;
+    for (name, role) in [("alice@initech", "owner"), ("bob@initech", "member")] {
+        ok(s.cli(op)
+            .args(["user", "add", name, "--role", role, "--org", "initech"]));
+    }
 
-    // The operator lists acme's users: acme's four, none of globex's.
-    let users = ok_json(s.cli(op).args(["--json", "user", "list", "--org", "acme"]));
+    // The operator lists initech's users: its two, none of another org's.
+    let users = ok_json(
+        s.cli(op)
+            .args(["--json", "user", "list", "--org", "initech"]),
+    );
     let mut names: Vec<&str> = users
         .as_array()
         .expect("a list")
@@ -142,15 +157,8 @@ async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
         .filter_map(|u| u["name"].as_str())
         .collect();
     names.sort_unstable();
-    assert_eq!(
-        names,
-        ["admin@acme", "member@acme", "owner@acme", "viewer@acme"]
-    );
+    assert_eq!(names, ["alice@initech", "bob@initech"]);
     // Over HTTP too, and only for an operator.
-    let listed = s
-        .ok("GET", &format!("/v1/orgs/{}/users", acme.id), op, None, 200)
-        .await;
-    assert_eq!(listed.as_array().map(Vec::len), Some(4));
     for (_, key) in acme.keys() {
         s.refused(
             "GET",
@@ -170,17 +178,40 @@ async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
     )
     .await;
 
-    // The operator issues a key to a user named by name, in an org named by name.
+    // A user of another org is not found by name, with the listing named.
+    let e = fails(s.cli(op).args([
+        "key",
+        "create",
+        "--user",
+        "member@globex",
+        "--org",
+        "initech",
+    ]));
+    assert!(e.contains("no user named member@globex"), "{e}");
+    let e = fails(s.cli(op).args([
+        "key",
+        "create",
+        "--user",
+        "alicee@initech",
+        "--org",
+        "initech",
+    ]));
+    assert!(
+        e.contains("no user named alicee@initech; did you mean alice@initech?"),
+        "{e}"
+    );
+    // The operator issues the owner's key to a user named by name, in an org named
+    // by name.
     let k = ok_json(s.cli(op).args([
         "--json",
         "key",
         "create",
         "--user",
-        "member@acme",
+        "alice@initech",
         "--org",
-        "acme",
+        "initech",
         "--name",
-        "m2",
+        "alice",
     ]));
     assert_eq!(k["principal_kind"], "user");
     let user_id = |name: &str| {
@@ -191,25 +222,20 @@ async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
             .find(|u| u["name"] == name);
         user.unwrap_or_else(|| panic!("no user {name}"))["id"].clone()
     };
-    assert_eq!(k["principal_id"], user_id("member@acme"));
+    assert_eq!(k["principal_id"], user_id("alice@initech"));
     let new_key = k["key"].as_str().expect("key").to_string();
     let me = s.get("/v1/org", &new_key).await;
-    assert_eq!(me["id"], acme.id.as_str());
+    assert_eq!(me["name"], "initech");
 
-    // A user of another org is not found by name, with the listing named.
-    let e = fails(
-        s.cli(op)
-            .args(["key", "create", "--user", "member@globex", "--org", "acme"]),
-    );
-    assert!(e.contains("no user named member@globex"), "{e}");
-    let e = fails(
-        s.cli(op)
-            .args(["key", "create", "--user", "membr@acme", "--org", "acme"]),
-    );
-    assert!(
-        e.contains("no user named membr@acme; did you mean member@acme?"),
-        "{e}"
-    );
+    // Now alice holds a key: initech is hers, and the operator needs break-glass.
+    for args in [
+        vec!["user", "list", "--org", "initech"],
+        vec!["key", "create", "--user", "bob@initech", "--org", "initech"],
+        vec!["user", "list", "--org", "acme"],
+    ] {
+        let e = fails(s.cli(op).args(&args));
+        assert!(e.contains("breakglass open"), "{args:?}: {e}");
+    }
 
     // An owner names users in set-role and agent create.
     let owner = Some(acme.owner.as_str());
@@ -226,7 +252,14 @@ async fn users_are_named_by_name_and_an_operator_lists_an_orgs_users() {
         "--on-behalf-of",
         "admin@acme",
     ]));
-    assert_eq!(a["on_behalf_of"], user_id("admin@acme"));
+    let admin = s.get("/v1/users", &acme.owner).await;
+    let admin_id = admin
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|u| u["name"] == "admin@acme")
+        .map(|u| u["id"].clone());
+    assert_eq!(Some(a["on_behalf_of"].clone()), admin_id);
     // Another org's user by name is not found from acme.
     let e = fails(
         s.cli(owner)

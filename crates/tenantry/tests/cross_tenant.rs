@@ -37,6 +37,17 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("post" | "get", "/v1/orgs/{org_id}/users") => Operator,
         ("post", "/v1/orgs/{org_id}/keys") => Operator,
         ("put", "/v1/orgs/{org_id}/limits") => Operator,
+        ("get", "/v1/orgs/{org_id}/audit/verify") => Operator,
+        ("get", "/v1/operator/audit" | "/v1/operator/audit/verify") => Operator,
+        ("post", "/v1/operator/audit/checkpoint" | "/v1/orgs/{org_id}/audit/checkpoint") => {
+            Operator
+        }
+        ("post", "/v1/audit/checkpoint") => TenantOwn,
+        ("post", "/v1/orgs/{org_id}/suspend" | "/v1/orgs/{org_id}/resume") => Operator,
+        ("post" | "get", "/v1/orgs/{org_id}/breakglass") => Operator,
+        ("post", "/v1/orgs/{org_id}/breakglass/{grant_id}/close") => Operator,
+        ("get", "/v1/breakglass") => TenantOwn,
+        ("delete", "/v1/breakglass/{grant_id}") => TenantById,
         ("post", "/v1/publishers") => Operator,
         ("post", "/v1/publishers/{publisher}/keys") => Operator,
         ("delete", "/v1/publisher-keys/{key_id}") => Operator,
@@ -60,7 +71,7 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("put" | "delete", "/v1/installs/{install_id}/secrets/{name}") => TenantById,
         ("get", "/v1/bindings") => TenantOwn,
         ("put" | "delete", "/v1/agents/{agent_id}/installs/{install_id}") => TenantById,
-        ("get", "/v1/audit") => TenantOwn,
+        ("get", "/v1/audit" | "/v1/audit/verify") => TenantOwn,
         ("get", "/v1/usage") => TenantOwn,
         ("get", "/v1/usage/summary") => TenantOwn,
         ("get", "/v1/usage/export") => TenantOwn,
@@ -92,6 +103,8 @@ fn body(method: &str, path: &str, a: &Snapshot) -> Option<Value> {
         ("post", "/v1/orgs") => json!({"name": "probe-org"}),
         ("patch", "/v1/orgs/{org_id}") => json!({"tier": "enterprise"}),
         ("put", "/v1/orgs/{org_id}/limits") => json!({"executions_per_day": 1}),
+        ("post", "/v1/orgs/{org_id}/suspend") => json!({"reason": "probe"}),
+        ("post", "/v1/orgs/{org_id}/breakglass") => json!({"ticket": "probe", "reason": "probe"}),
         ("post", "/v1/orgs/{org_id}/users") => json!({"name": "probe", "role": "owner"}),
         ("post", "/v1/orgs/{org_id}/keys") => {
             json!({"owner": {"kind": "user", "id": a.owner_user_id}, "name": "probe"})
@@ -132,6 +145,8 @@ struct Snapshot {
     agent_id: String,
     install_id: String,
     key_id: String,
+    /// A break-glass grant the operator opened in A.
+    grant_id: String,
     state: Vec<Value>,
 }
 
@@ -163,6 +178,7 @@ async fn snapshot(s: &Server, a: &Org) -> Snapshot {
         agent_id: a.agent_id.clone(),
         install_id,
         key_id: id_of(&keys[0]),
+        grant_id: id_of(&s.get("/v1/breakglass", k).await[0]),
         state,
     }
 }
@@ -195,6 +211,13 @@ async fn every_route_refuses_another_orgs_resources_on(s: Server) {
     s.set_secret(&a.owner, &iid, "api_token", "victim-secret-canary")
         .await;
     s.bind(&a, &iid).await;
+    let grant = json!({"ticket": "T-1", "reason": "support"});
+    s.create(
+        &format!("/v1/orgs/{}/breakglass", a.id),
+        &s.operator_key,
+        grant,
+    )
+    .await;
     let before = snapshot(&s, &a).await;
 
     // Everything that identifies A and must never reach B.
@@ -204,6 +227,7 @@ async fn every_route_refuses_another_orgs_resources_on(s: Server) {
         before.agent_id.clone(),
         before.owner_user_id.clone(),
         before.key_id.clone(),
+        before.grant_id.clone(),
     ];
     a_markers.push("victim-config-canary".into());
     a_markers.push("victim-secret-canary".into());
@@ -221,31 +245,35 @@ async fn every_route_refuses_another_orgs_resources_on(s: Server) {
                 unclassified.push(format!("{} {path}", method.to_uppercase()));
                 continue;
             };
-            let fill = |org: &str, user: &str, agent: &str, install: &str, key: &str| {
-                path.replace("{org_id}", org)
-                    .replace("{user_id}", user)
-                    .replace("{agent_id}", agent)
-                    .replace("{install_id}", install)
-                    .replace("{key_id}", key)
-                    .replace("{publisher}", "acme")
-                    .replace("{scope}", "@acme")
-                    .replace(
-                        "{name}",
-                        if path.contains("secrets") {
-                            "api_token"
-                        } else {
-                            "weather"
-                        },
-                    )
-            };
+            let fill =
+                |org: &str, user: &str, agent: &str, install: &str, key: &str, grant: &str| {
+                    path.replace("{org_id}", org)
+                        .replace("{grant_id}", grant)
+                        .replace("{user_id}", user)
+                        .replace("{agent_id}", agent)
+                        .replace("{install_id}", install)
+                        .replace("{key_id}", key)
+                        .replace("{publisher}", "acme")
+                        .replace("{scope}", "@acme")
+                        .replace(
+                            "{name}",
+                            if path.contains("secrets") {
+                                "api_token"
+                            } else {
+                                "weather"
+                            },
+                        )
+                };
             let concrete = fill(
                 &before.org_id,
                 &before.owner_user_id,
                 &before.agent_id,
                 &before.install_id,
                 &before.key_id,
+                &before.grant_id,
             );
             let nowhere = fill(
+                &random_id(),
                 &random_id(),
                 &random_id(),
                 &random_id(),

@@ -425,4 +425,32 @@ async fn a_role_binding_or_tier_changed_on_one_node_applies_on_every_node_at_onc
         codes.push(st);
     }
     assert_eq!(codes[1], 429, "B applies A's new limit of 1/min: {codes:?}");
+    // A suspension on A refuses the org's keys on B at once; a resume on B lets them
+    // in on A.
+    let suspend = format!("/v1/orgs/{}/suspend", o.id);
+    a.ok(
+        "POST",
+        &suspend,
+        Some(&a.operator_key),
+        Some(json!({"reason": "T-1"})),
+        200,
+    )
+    .await;
+    b.refused(
+        "GET",
+        "/v1/org",
+        Some(&o.member),
+        None,
+        (403, "ORG_SUSPENDED"),
+    )
+    .await;
+    b.ok(
+        "POST",
+        &format!("/v1/orgs/{}/resume", o.id),
+        Some(&b.operator_key),
+        Some(json!({})),
+        200,
+    )
+    .await;
+    a.ok("GET", "/v1/org", Some(&o.member), None, 200).await;
 }

@@ -1,6 +1,7 @@
 //! One module per resource.
 
 pub mod audit;
+pub mod breakglass;
 pub mod installs;
 pub mod invoke;
 pub mod members;

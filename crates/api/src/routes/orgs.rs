@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use tenantry_api_types::{
     CreateOrg, CreatedKey, LimitsView, Org, OrgId, OrgView, ProvisionKey, ProvisionUser, SetTier,
-    TierOverrides, User,
+    SuspendOrg, TierOverrides, User,
 };
 use tenantry_service::orgs;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,6 +19,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_org, list_orgs))
         .routes(routes!(set_tier))
+        .routes(routes!(suspend))
+        .routes(routes!(resume))
         .routes(routes!(provision_user, list_org_users))
         .routes(routes!(provision_key))
         .routes(routes!(current_org))
@@ -58,6 +60,35 @@ async fn set_tier(
         orgs::set_tier(&s.svc, &op, &ctx, org, &b.tier)
             .await?
             .to_wire(),
+    ))
+}
+
+/// Suspend an org (operator): every key of the org is refused with `ORG_SUSPENDED`
+/// until it is resumed; running invocations finish; its data is kept. The reason is
+/// kept in the org's audit trail.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/suspend", tag = "orgs", request_body = SuspendOrg, params(("org_id" = OrgId, Path)), responses((status = 200, body = Org)))]
+async fn suspend(
+    State(s): State<AppState>,
+    Operator(op, ctx): Operator,
+    Path(org): Path<tenantry_core::OrgId>,
+    Json(b): Json<SuspendOrg>,
+) -> ApiResult<axum::Json<Org>> {
+    Ok(axum::Json(
+        orgs::suspend(&s.svc, &op, &ctx, org, &b.reason)
+            .await?
+            .to_wire(),
+    ))
+}
+
+/// Resume a suspended org (operator): its keys work again.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/resume", tag = "orgs", params(("org_id" = OrgId, Path)), responses((status = 200, body = Org)))]
+async fn resume(
+    State(s): State<AppState>,
+    Operator(op, ctx): Operator,
+    Path(org): Path<tenantry_core::OrgId>,
+) -> ApiResult<axum::Json<Org>> {
+    Ok(axum::Json(
+        orgs::resume(&s.svc, &op, &ctx, org).await?.to_wire(),
     ))
 }
 

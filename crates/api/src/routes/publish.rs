@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{Authed, Json};
+use crate::extract::{Authed, Ctx, Json};
 use crate::wire::{ToDomain, ToWire};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -22,13 +22,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/v1/plugins", tag = "registry", request_body = PublishRequest, responses((status = 201, body = Version)))]
 async fn publish(
     State(s): State<AppState>,
-    _auth: Authed,
+    Authed(session): Authed,
+    Ctx(ctx): Ctx,
     Json(b): Json<PublishRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<Version>)> {
     let artifact = base64::engine::general_purpose::STANDARD
         .decode(b.artifact_base64.as_bytes())
         .map_err(|_| tenantry_core::Error::invalid("artifact_base64 is not valid base64"))?;
     let signature = b.signature.to_domain();
-    let v = registry::publish(&s.svc, b.manifest.as_bytes(), &artifact, &signature).await?;
+    let v = registry::publish(
+        &s.svc,
+        &session,
+        &ctx,
+        b.manifest.as_bytes(),
+        &artifact,
+        &signature,
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(v.to_wire())))
 }

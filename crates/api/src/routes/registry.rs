@@ -33,11 +33,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/v1/publishers", tag = "registry", request_body = RegisterPublisher, responses((status = 201, body = PublisherView)))]
 async fn register_publisher(
     State(s): State<AppState>,
-    Operator(op, _): Operator,
+    Operator(op, ctx): Operator,
     Json(b): Json<RegisterPublisher>,
 ) -> ApiResult<(StatusCode, axum::Json<PublisherView>)> {
     let (publisher, key) =
-        registry::register_publisher(&s.svc, &op, &b.name, &b.key.to_domain()).await?;
+        registry::register_publisher(&s.svc, &op, &ctx, &b.name, &b.key.to_domain()).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json((publisher, vec![key]).to_wire()),
@@ -59,11 +59,11 @@ async fn list_publishers(
 #[utoipa::path(post, path = "/v1/publishers/{publisher}/keys", tag = "registry", request_body = NewPublisherKey, params(("publisher" = String, Path)), responses((status = 201, body = PublisherKey)))]
 async fn add_publisher_key(
     State(s): State<AppState>,
-    Operator(op, _): Operator,
+    Operator(op, ctx): Operator,
     Path(publisher): Path<String>,
     Json(b): Json<NewPublisherKey>,
 ) -> ApiResult<(StatusCode, axum::Json<PublisherKey>)> {
-    let k = registry::add_publisher_key(&s.svc, &op, &publisher, &b.to_domain()).await?;
+    let k = registry::add_publisher_key(&s.svc, &op, &ctx, &publisher, &b.to_domain()).await?;
     Ok((StatusCode::CREATED, axum::Json(k.to_wire())))
 }
 
@@ -71,10 +71,10 @@ async fn add_publisher_key(
 #[utoipa::path(delete, path = "/v1/publisher-keys/{key_id}", tag = "registry", params(("key_id" = String, Path)), responses((status = 204)))]
 async fn revoke_publisher_key(
     State(s): State<AppState>,
-    Operator(op, _): Operator,
+    Operator(op, ctx): Operator,
     Path(key_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    registry::revoke_publisher_key(&s.svc, &op, &key_id).await?;
+    registry::revoke_publisher_key(&s.svc, &op, &ctx, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

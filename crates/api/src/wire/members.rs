@@ -58,6 +58,7 @@ impl ToWire for ApiKeyRecord {
             expires_at,
             revoked_at,
             last_used_at,
+            breakglass: _, // break-glass tokens are listed as such, never as keys
         } = self;
         w::ApiKey {
             id: id.to_wire(),

@@ -8,6 +8,7 @@
 //! the wire by accident.
 
 mod audit;
+pub(crate) mod breakglass;
 mod installs;
 mod invoke;
 mod members;
@@ -141,6 +142,7 @@ impl ToWire for tenantry_core::Permission {
             ManageAgents => w::Permission::ManageAgents,
             ManageKeys => w::Permission::ManageKeys,
             Review => w::Permission::Review,
+            VerifyAudit => w::Permission::VerifyAudit,
         }
     }
 }
@@ -159,6 +161,7 @@ impl ToDomain for w::Permission {
             w::Permission::ManageAgents => P::ManageAgents,
             w::Permission::ManageKeys => P::ManageKeys,
             w::Permission::Review => P::Review,
+            w::Permission::VerifyAudit => P::VerifyAudit,
         }
     }
 }
@@ -229,6 +232,8 @@ impl ToWire for tenantry_core::ErrorCode {
             QuotaExceeded => w::ErrorCode::QuotaExceeded,
             Internal => w::ErrorCode::Internal,
             Unavailable => w::ErrorCode::Unavailable,
+            OrgSuspended => w::ErrorCode::OrgSuspended,
+            PolicyDenied => w::ErrorCode::PolicyDenied,
         }
     }
 }

@@ -17,6 +17,7 @@ impl ToWire for OrgRecord {
             tier,
             overrides,
             created_at,
+            suspended_at,
         } = self;
         w::Org {
             id: id.to_wire(),
@@ -24,6 +25,7 @@ impl ToWire for OrgRecord {
             tier,
             overrides: overrides.to_wire(),
             created_at,
+            suspended_at,
         }
     }
 }
@@ -192,13 +194,24 @@ impl ToWire for LimitsView {
             quotas,
             quotas_error,
             limiter,
+            pilot,
         } = self;
+        let tenantry_core::pilot::PilotPolicy {
+            max_orgs,
+            plugins,
+            egress,
+        } = pilot;
         w::LimitsView {
             effective: effective.to_wire(),
             overrides: overrides.to_wire(),
             quotas: quotas.to_wire(),
             quotas_error,
             limiter: limiter.to_wire(),
+            pilot: w::PilotPolicy {
+                max_orgs,
+                plugins,
+                egress,
+            },
         }
     }
 }

@@ -12,8 +12,8 @@ impl ApiKeyTx for PgTenantTx {
     async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
         let q = sqlx::query(
             "INSERT INTO api_keys (org_id, id, name, principal_kind, principal_id, prefix, hash, \
-             created_at, expires_at, revoked_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             created_at, expires_at, revoked_at, last_used_at, breakglass_ticket, breakglass_reason, \
+             breakglass_access) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(self.org())
         .bind(*k.id.as_uuid())
@@ -25,7 +25,10 @@ impl ApiKeyTx for PgTenantTx {
         .bind(k.created_at)
         .bind(k.expires_at)
         .bind(k.revoked_at)
-        .bind(k.last_used_at);
+        .bind(k.last_used_at)
+        .bind(k.breakglass.as_ref().map(|g| g.ticket.clone()))
+        .bind(k.breakglass.as_ref().map(|g| g.reason.clone()))
+        .bind(k.breakglass.as_ref().map(|g| if g.write { "write" } else { "read" }));
         self.exec(q).await.map(|_| ())
     }
 

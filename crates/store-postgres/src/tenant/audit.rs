@@ -1,6 +1,7 @@
 //! The audit trail: [`AuditTx`] on the pooled store.
 
 use async_trait::async_trait;
+use tenantry_store::chain::ChainedEntry;
 use tenantry_store::*;
 
 use super::{PgTenantTx, append_query};
@@ -25,6 +26,15 @@ impl AuditTx for PgTenantTx {
         .bind(f.actor_id)
         .bind(f.since)
         .bind(i64::from(f.limit.unwrap_or(100).min(1000)));
+        self.all(q).await
+    }
+
+    async fn audit_chain(&mut self, after: u64, limit: u32) -> StoreResult<Vec<ChainedEntry>> {
+        let q =
+            sqlx::query("SELECT * FROM audit WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+                .bind(self.org())
+                .bind(i64::try_from(after).unwrap_or(i64::MAX))
+                .bind(i64::from(limit));
         self.all(q).await
     }
 }

@@ -13,7 +13,8 @@ impl ApiKeyTx for SqliteTenantTx {
     async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
         let q = sqlx::query(
             "INSERT INTO api_keys (org_id, id, name, principal_kind, principal_id, prefix, hash, \
-             created_at, expires_at, revoked_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, expires_at, revoked_at, last_used_at, breakglass_ticket, breakglass_reason, \
+             breakglass_access) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(self.org.clone())
         .bind(k.id.to_string())
@@ -25,7 +26,10 @@ impl ApiKeyTx for SqliteTenantTx {
         .bind(ts(k.created_at))
         .bind(opt_ts(k.expires_at))
         .bind(opt_ts(k.revoked_at))
-        .bind(opt_ts(k.last_used_at));
+        .bind(opt_ts(k.last_used_at))
+        .bind(k.breakglass.as_ref().map(|g| g.ticket.clone()))
+        .bind(k.breakglass.as_ref().map(|g| g.reason.clone()))
+        .bind(k.breakglass.as_ref().map(|g| if g.write { "write" } else { "read" }));
         self.exec(q).await.map(|_| ())
     }
 

@@ -13,6 +13,7 @@ fn org_record(name: &str, created_at: time::OffsetDateTime) -> OrgRecord {
         tier: "free".into(),
         overrides: TierOverrides::default(),
         created_at,
+        suspended_at: None,
     }
 }
 

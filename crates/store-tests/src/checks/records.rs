@@ -697,3 +697,111 @@ pub async fn append_batch_writes_every_org_and_reports_failures(b: &Backend) {
         ensure_eq!(b, n, 3, "org {k}: written beside a refused org");
     }
 }
+
+/// Every way of writing audit entries (in a transaction, `append_records`,
+/// `append_batch` of several orgs) extends one hash chain per org
+/// (`tenantry_store::chain`): the first entry links to the genesis hash, each next
+/// one to the entry before, and content read back hashes as it was written (time with
+/// nanoseconds and an offset, unicode, `u64::MAX`, nested details). `audit_chain`
+/// pages oldest first.
+pub async fn audit_entries_form_one_hash_chain_per_org(b: &Backend) {
+    use tenantry_store::chain::{GENESIS, Verifier};
+    let (o, other) = (b.org().await, b.org().await);
+    let mut odd = entry("secret.set", "ünï", at(1, 0));
+    odd.at = (at(1, 0) + Duration::nanoseconds(123_456_789))
+        .to_offset(UtcOffset::from_hms(-3, 0, 0).expect("offset"));
+    odd.request_id = Some(RequestId::new());
+    odd.actor_kind = PrincipalKind::Operator;
+    odd.actor_id = Uuid::now_v7();
+    odd.details =
+        serde_json::json!({"z": [1, 2.5, null, {"b": true, "a": ""}], "n": u64::MAX, "é": "\"\\"});
+    let mut tx = b.write(&o).await;
+    tx.append_audit(&entry("first", "t", at(0, 0)))
+        .await
+        .must(b, "append_audit");
+    tx.append_audit(&odd).await.must(b, "append_audit");
+    b.commit(tx).await;
+    b.tenants
+        .append_records(
+            &o.scope,
+            &[],
+            &[entry("invoke", "a", at(2, 0)), odd.clone()],
+        )
+        .await
+        .must(b, "append_records");
+    let batch: Vec<OrgRecords> = [&o, &other]
+        .iter()
+        .map(|org| OrgRecords {
+            scope: org.scope.clone(),
+            usage: Vec::new(),
+            audit: vec![entry("invoke", "b", at(3, 0)), odd.clone()],
+        })
+        .collect();
+    let failed = b.tenants.append_batch(batch).await;
+    ensure!(b, failed.is_empty(), "the batch is written: {failed:?}");
+    let mut tx = b.write(&o).await;
+    tx.append_audit(&entry("last", "c", at(4, 0)))
+        .await
+        .must(b, "append_audit");
+    b.commit(tx).await;
+
+    for (name, org, n) in [("org", &o, 7u64), ("other org", &other, 2)] {
+        let mut tx = b.read(org).await;
+        let chain = tx.audit_chain(0, 1000).await.must(b, "audit_chain");
+        ensure_eq!(
+            b,
+            chain.iter().map(|c| c.entry.seq).collect::<Vec<_>>(),
+            (1..=n).collect::<Vec<_>>(),
+            "{name}: every entry, oldest first"
+        );
+        ensure_eq!(
+            b,
+            chain[0].prev_hash.as_deref(),
+            Some(&GENESIS[..]),
+            "{name}: the first entry links to the genesis hash"
+        );
+        let mut v = Verifier::new(org.scope.org_id());
+        for c in &chain {
+            v.check(c);
+        }
+        ensure_debug_eq!(b, v.broken, None::<()>, "{name}: the chain verifies");
+        ensure_eq!(
+            b,
+            (v.chained, v.legacy),
+            (n, 0),
+            "{name}: every entry is chained"
+        );
+        // Another org's verifier does not accept this org's trail.
+        let mut foreign = Verifier::new(if name == "org" {
+            other.scope.org_id()
+        } else {
+            o.scope.org_id()
+        });
+        ensure!(
+            b,
+            !foreign.check(&chain[0]),
+            "{name}: the chain is bound to its org"
+        );
+    }
+    let mut tx = b.read(&o).await;
+    let page = tx.audit_chain(2, 3).await.must(b, "audit_chain");
+    ensure_eq!(
+        b,
+        page.iter().map(|c| c.entry.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5],
+        "a page after seq 2"
+    );
+    ensure!(
+        b,
+        page[0].prev_hash == tx.audit_chain(1, 1).await.must(b, "audit_chain")[0].row_hash,
+        "each entry links to the row hash of the one before"
+    );
+    ensure!(
+        b,
+        tx.audit_chain(7, 10)
+            .await
+            .must(b, "audit_chain")
+            .is_empty(),
+        "nothing after the last entry"
+    );
+}

@@ -57,6 +57,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             resources::install(cmd, &Client::connect(&client)?, json).await
         }
         Command::Secret { client, cmd } => resources::secret(cmd, &client, json).await,
+        Command::Breakglass { client, cmd } => {
+            resources::breakglass(cmd, &Client::connect(&client)?, json).await
+        }
         Command::Audit { client, cmd } => {
             resources::audit(cmd, &Client::connect(&client)?, json).await
         }

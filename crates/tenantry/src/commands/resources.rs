@@ -18,13 +18,36 @@ pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
             let r: Reply<Vec<w::Org>> = c.get("/v1/orgs").await?;
             show(json, &r, |orgs| {
                 table(
-                    &["id", "name", "tier"],
+                    &["id", "name", "tier", "suspended_at"],
                     orgs.iter()
-                        .map(|o| vec![cell(&o.id), cell(&o.name), cell(&o.tier)])
+                        .map(|o| {
+                            vec![
+                                cell(&o.id),
+                                cell(&o.name),
+                                cell(&o.tier),
+                                rfc3339_opt(o.suspended_at),
+                            ]
+                        })
                         .collect(),
                 )
             });
             return Ok(());
+        }
+        OrgCmd::Suspend { org, reason } => {
+            let org = org_id(c, &org).await?;
+            c.post(
+                &format!("/v1/orgs/{}/suspend", seg(&org)),
+                &w::SuspendOrg { reason },
+            )
+            .await?
+        }
+        OrgCmd::Resume { org } => {
+            let org = org_id(c, &org).await?;
+            c.post(
+                &format!("/v1/orgs/{}/resume", seg(&org)),
+                &serde_json::json!({}),
+            )
+            .await?
         }
         OrgCmd::SetTier { org, tier } => {
             let org = org_id(c, &org).await?;
@@ -74,6 +97,22 @@ pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
                         })
                         .collect(),
                 );
+                let p = &v.pilot;
+                let list = |l: &Option<Vec<String>>| {
+                    l.as_ref()
+                        .map_or_else(|| "(any)".to_string(), |l| l.join(", "))
+                };
+                if p.max_orgs.is_some() || p.plugins.is_some() || p.egress.is_some() {
+                    println!("pilot guardrails (the platform's, for every org):");
+                    pairs(&[
+                        (
+                            "max_orgs",
+                            p.max_orgs.map_or_else(|| "(any)".into(), |m| m.to_string()),
+                        ),
+                        ("plugins", list(&p.plugins)),
+                        ("egress", list(&p.egress)),
+                    ]);
+                }
             });
             return Ok(());
         }
@@ -102,6 +141,7 @@ fn show_org(o: &w::Org) {
         ("id", cell(&o.id)),
         ("name", cell(&o.name)),
         ("tier", cell(&o.tier)),
+        ("suspended_at", rfc3339_opt(o.suspended_at)),
     ]);
 }
 
@@ -977,12 +1017,45 @@ pub async fn secret(cmd: SecretCmd, args: &ClientArgs, json: bool) -> Result<()>
 }
 
 pub async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
-    let AuditCmd::List {
-        action,
-        target,
-        limit,
-    } = cmd;
-    let mut q = format!("/v1/audit?limit={limit}");
+    let (action, target, limit, operator) = match cmd {
+        AuditCmd::List {
+            action,
+            target,
+            limit,
+            operator,
+        } => (action, target, limit, operator),
+        AuditCmd::Verify {
+            org,
+            all_orgs,
+            operator,
+        } => return audit_verify(c, json, org, all_orgs, operator).await,
+        AuditCmd::Checkpoint { org, operator } => {
+            let path = match (org, operator) {
+                (Some(o), _) => format!("/v1/orgs/{}/audit/checkpoint", seg(&org_id(c, &o).await?)),
+                (None, true) => "/v1/operator/audit/checkpoint".into(),
+                (None, false) => "/v1/audit/checkpoint".into(),
+            };
+            let r: Reply<w::CheckpointResult> = c.post(&path, &serde_json::json!({})).await?;
+            show(json, &r, |v| match &v.checkpoint {
+                Some(cp) => pairs(&[
+                    ("seq", cell(&cp.seq)),
+                    ("row_hash", cp.row_hash.clone()),
+                    ("key", cp.key.clone()),
+                    ("signature", cp.signature.clone()),
+                ]),
+                None => println!(
+                    "nothing new to checkpoint (the trail is empty or ends in a checkpoint)"
+                ),
+            });
+            return Ok(());
+        }
+    };
+    let trail = if operator {
+        "/v1/operator/audit"
+    } else {
+        "/v1/audit"
+    };
+    let mut q = format!("{trail}?limit={limit}");
     if let Some(a) = action {
         q.push_str(&format!("&action={}", seg(&a)));
     }
@@ -1008,6 +1081,186 @@ pub async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
                 .collect(),
         )
     });
+    Ok(())
+}
+
+pub async fn breakglass(cmd: BreakglassCmd, c: &Client, json: bool) -> Result<()> {
+    let show_grant = |g: &w::BreakGlassGrant| {
+        pairs(&[
+            ("id", cell(&g.id)),
+            ("ticket", g.ticket.clone()),
+            ("access", g.access.clone()),
+            ("expires_at", rfc3339(g.expires_at)),
+            ("open", cell(&g.open)),
+        ]);
+    };
+    match cmd {
+        BreakglassCmd::Open {
+            org,
+            ticket,
+            reason,
+            ttl,
+            write,
+        } => {
+            let ttl_seconds = u32::try_from(parse_duration(&ttl)?.whole_seconds())
+                .map_err(|_| anyhow!("--ttl {ttl} is too long"))?;
+            let org = org_id(c, &org).await?;
+            let r: Reply<w::OpenedBreakGlass> = c
+                .post(
+                    &format!("/v1/orgs/{}/breakglass", seg(&org)),
+                    &w::OpenBreakGlass {
+                        ticket,
+                        reason,
+                        ttl_seconds,
+                        write,
+                    },
+                )
+                .await?;
+            show(json, &r, |o| {
+                println!(
+                    "Break-glass token (shown once; every request with it is audited in the org):\n\n    export TENANTRY_API_KEY={}\n",
+                    o.token.expose()
+                );
+                show_grant(&o.grant);
+            });
+        }
+        BreakglassCmd::List { org } => {
+            let path = match org {
+                Some(o) => format!("/v1/orgs/{}/breakglass", seg(&org_id(c, &o).await?)),
+                None => "/v1/breakglass".into(),
+            };
+            let r: Reply<Vec<w::BreakGlassGrant>> = c.get(&path).await?;
+            show(json, &r, |grants| {
+                table(
+                    &[
+                        "id",
+                        "ticket",
+                        "access",
+                        "opened_at",
+                        "expires_at",
+                        "open",
+                        "reason",
+                    ],
+                    grants
+                        .iter()
+                        .map(|g| {
+                            vec![
+                                cell(&g.id),
+                                g.ticket.clone(),
+                                g.access.clone(),
+                                rfc3339(g.opened_at),
+                                rfc3339(g.expires_at),
+                                cell(&g.open),
+                                g.reason.clone(),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+        }
+        BreakglassCmd::Close { id, org } => {
+            let r: Reply<w::BreakGlassGrant> = match org {
+                Some(o) => {
+                    let org = org_id(c, &o).await?;
+                    c.post(
+                        &format!("/v1/orgs/{}/breakglass/{}/close", seg(&org), seg(&id)),
+                        &serde_json::json!({}),
+                    )
+                    .await?
+                }
+                None => c.delete(&format!("/v1/breakglass/{}", seg(&id))).await?,
+            };
+            show(json, &r, show_grant);
+        }
+    }
+    Ok(())
+}
+
+/// `audit verify`: one org (yours, or `--org` for an operator) or every org.
+async fn audit_verify(
+    c: &Client,
+    json: bool,
+    org: Option<String>,
+    all: bool,
+    operator: bool,
+) -> Result<()> {
+    let operator_log = || {
+        (
+            "(operator)".to_string(),
+            "/v1/operator/audit/verify".to_string(),
+        )
+    };
+    let targets: Vec<(String, String)> = if all {
+        let r: Reply<Vec<w::Org>> = c.get("/v1/orgs").await?;
+        r.body
+            .into_iter()
+            .map(|o| {
+                let id = o.id.to_string();
+                (o.name, format!("/v1/orgs/{}/audit/verify", seg(&id)))
+            })
+            .chain([operator_log()])
+            .collect()
+    } else if operator {
+        vec![operator_log()]
+    } else if let Some(o) = org {
+        let id = org_id(c, &o).await?;
+        vec![(o, format!("/v1/orgs/{}/audit/verify", seg(&id)))]
+    } else {
+        vec![("(your org)".into(), "/v1/audit/verify".into())]
+    };
+    let mut reports = Vec::with_capacity(targets.len());
+    for (name, path) in targets {
+        let r: Reply<w::AuditVerification> = c.get(&path).await?;
+        reports.push((name, r));
+    }
+    let broken: Vec<String> = reports
+        .iter()
+        .filter(|(_, r)| !r.body.intact)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let all_json = serde_json::Value::Array(reports.iter().map(|(_, r)| r.json.clone()).collect());
+    let reply = Reply {
+        json: if all {
+            all_json
+        } else {
+            reports[0].1.json.clone()
+        },
+        body: (),
+    };
+    show(json, &reply, |_| {
+        table(
+            &[
+                "org",
+                "intact",
+                "chained",
+                "legacy",
+                "head",
+                "checkpoints",
+                "first bad entry",
+            ],
+            reports
+                .iter()
+                .map(|(name, r)| {
+                    let v = &r.body;
+                    vec![
+                        name.clone(),
+                        cell(&v.intact),
+                        cell(&v.chained),
+                        cell(&v.legacy),
+                        v.head_seq.map(|s| s.to_string()).unwrap_or_default(),
+                        cell(&v.checkpoints),
+                        v.first_bad
+                            .as_ref()
+                            .map(|b| format!("{} ({}): {}", b.seq, b.code, b.message))
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        )
+    });
+    if !broken.is_empty() {
+        bail!("the audit trail of {} is broken", broken.join(", "));
+    }
     Ok(())
 }
 

@@ -23,6 +23,9 @@ fn config(a: ServerArgs) -> Result<Config> {
         master_key: std::env::var("TENANTRY_MASTER_KEY")
             .ok()
             .filter(|s| !s.is_empty()),
+        audit_key: std::env::var("TENANTRY_AUDIT_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
         log_format: a.log_format,
         database_url: a.database_url,
         redis_url: a.redis_url,

@@ -167,6 +167,45 @@ impl Server {
         }
     }
 
+    /// Runs `statements` on the org's audit trail behind the server's back, as someone
+    /// with write access to the storage would: on the org's SQLite file (its
+    /// append-only triggers dropped first) or as the schema owner (the trigger
+    /// disabled for the statements). `{org}` in a statement is the org's id.
+    pub async fn tamper_with_audit(&self, org: &str, statements: &[&str]) {
+        use sqlx::{ConnectOptions, Connection, Executor};
+        let statements: Vec<String> = statements.iter().map(|s| s.replace("{org}", org)).collect();
+        match &self.db {
+            None => {
+                let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(tenant_db(self, org))
+                    .connect()
+                    .await
+                    .expect("open the org's file");
+                c.execute("DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete")
+                    .await
+                    .expect("drop the append-only triggers");
+                for s in statements {
+                    c.execute(sqlx::AssertSqlSafe(s)).await.expect("tamper");
+                }
+                c.close().await.expect("close");
+            }
+            Some(db) => {
+                let mut c = sqlx::PgConnection::connect(&db.owner_url)
+                    .await
+                    .expect("connect as owner");
+                c.execute("ALTER TABLE audit DISABLE TRIGGER audit_append_only")
+                    .await
+                    .expect("disable the append-only trigger");
+                for s in statements {
+                    c.execute(sqlx::AssertSqlSafe(s)).await.expect("tamper");
+                }
+                c.execute("ALTER TABLE audit ENABLE TRIGGER audit_append_only")
+                    .await
+                    .expect("enable the trigger");
+            }
+        }
+    }
+
     /// Every row of every table, as text (pooled mode), for canary searches.
     pub async fn database_text(&self) -> String {
         use sqlx::Connection;
@@ -669,8 +708,20 @@ pub async fn org(s: &Server, name: &str) -> Org {
     let id = id_of(&o);
     let mut keys = std::collections::HashMap::new();
     let mut user_ids = std::collections::HashMap::new();
-    for role in ["owner", "admin", "member", "viewer"] {
-        let (uid, key) = provision_user(s, &id, &format!("{role}@{name}"), role, role).await;
+    // The operator provisions the first owner (while the org has no key holder);
+    // the owner adds the rest.
+    let (uid, owner) = provision_user(s, &id, &format!("owner@{name}"), "owner", "owner").await;
+    keys.insert("owner", owner.clone());
+    user_ids.insert("owner", uid);
+    for role in ["admin", "member", "viewer"] {
+        let user = json!({"name": format!("{role}@{name}"), "role": role});
+        let uid = id_of(&s.create("/v1/users", &owner, user).await);
+        let (_, key) = s
+            .create_key(
+                &owner,
+                json!({"owner": {"kind": "user", "id": uid}, "name": role}),
+            )
+            .await;
         keys.insert(role, key);
         user_ids.insert(role, uid);
     }
