@@ -86,6 +86,9 @@ pub struct Config {
     /// Seconds between checkpoints of the trails that grew (default 3600; 0: only on
     /// demand).
     pub audit_checkpoint_seconds: u32,
+    /// A TLS-terminating proxy is in front of a listener beyond loopback (the
+    /// operator says so; `tenantry doctor` takes their word).
+    pub behind_tls_proxy: bool,
 }
 
 /// What the TOML file may contain. Every field is optional.
@@ -124,6 +127,9 @@ pub struct FileConfig {
     /// Seconds between checkpoints of the audit trails that grew (default 3600; 0:
     /// only on demand).
     pub audit_checkpoint_seconds: Option<u32>,
+    /// Set when a TLS-terminating proxy is in front of a listener beyond loopback
+    /// (Tenantry serves plain HTTP).
+    pub behind_tls_proxy: Option<bool>,
 }
 
 /// Values given on the command line or in the environment (clap fills both).
@@ -188,6 +194,7 @@ impl Config {
             audit_key: o.audit_key,
             audit_key_file: file.audit_key_file,
             audit_checkpoint_seconds: file.audit_checkpoint_seconds.unwrap_or(3600),
+            behind_tls_proxy: file.behind_tls_proxy.unwrap_or(false),
             egress_allow_cidrs,
             metrics_allow_cidrs,
             listen,

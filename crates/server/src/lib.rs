@@ -6,6 +6,7 @@
 //! API until SIGINT/SIGTERM. It must not contain domain logic.
 
 pub mod config;
+pub mod doctor;
 
 pub use config::{Config, ConfigError};
 

@@ -207,11 +207,11 @@ async fn check_role(pool: &PgPool) -> Result<(), PgError> {
     }
 }
 
-/// The database's RLS mode; `NotMigrated` unless the schema has the newest table
-/// (`generations`, migration 0005) too.
+/// The database's RLS mode; `NotMigrated` unless the schema has what the newest
+/// migration added (`api_keys.breakglass_access`, migration 0009) too.
 async fn current_mode(pool: &PgPool) -> Result<RlsMode, PgError> {
     let mode: Option<String> = sqlx::query_scalar(
-        "SELECT mode FROM rls_mode WHERE to_regclass('public.generations') IS NOT NULL",
+        "SELECT mode FROM rls_mode WHERE EXISTS (SELECT 1 FROM information_schema.columns          WHERE table_schema = 'public' AND table_name = 'api_keys'          AND column_name = 'breakglass_access')",
     )
     .fetch_optional(pool)
     .await

@@ -93,10 +93,24 @@ pub struct ServerArgs {
     pub redis_url: Option<String>,
 }
 
+/// `serve`'s arguments.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Refuse to start on a no-go of `tenantry doctor` (a deployment for real users).
+    #[arg(long)]
+    pub production: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server (embedded store under ./data by default).
-    Serve(ServerArgs),
+    Serve(ServeArgs),
+    /// Check this deployment (the configuration `serve` would use, the key files,
+    /// the database) against the launch no-go conditions; prints ok / warn / no-go
+    /// with what to do, and exits non-zero on a no-go.
+    Doctor(ServerArgs),
     /// Pooled mode: create or migrate the PostgreSQL schema, switch the row-level
     /// security mode (forward or back), and grant the application role.
     Migrate {

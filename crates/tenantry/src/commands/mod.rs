@@ -16,6 +16,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
     match cli.command {
         Command::Serve(a) => server::serve(a, json).await,
+        Command::Doctor(a) => server::doctor(a, json).await,
         Command::Admin(c) => server::admin(c, json).await,
         Command::Migrate {
             database_url,

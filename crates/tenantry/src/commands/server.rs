@@ -1,10 +1,11 @@
-//! `tenantry serve` and `tenantry admin`.
+//! `tenantry serve`, `tenantry doctor` and `tenantry admin`.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::io::IsTerminal;
+use tenantry_server::doctor::{Finding, Level};
 use tenantry_server::{Config, Server, config::Overrides};
 
-use crate::cli::{AdminCmd, ServerArgs};
+use crate::cli::{AdminCmd, ServeArgs, ServerArgs};
 use serde_json::json;
 
 /// Writes a line to stdout, ignoring a closed stdout: the server keeps serving
@@ -33,9 +34,51 @@ fn config(a: ServerArgs) -> Result<Config> {
     Ok(Config::resolve(o, std::io::stderr().is_terminal())?)
 }
 
-pub async fn serve(a: ServerArgs, json: bool) -> Result<()> {
+/// The findings as a table (or JSON lines), and whether any is a no-go.
+fn print_findings(findings: &[Finding], json: bool) -> bool {
+    if json {
+        for f in findings {
+            say(&json!({"level": f.level.as_str(), "check": f.check, "detail": f.detail, "fix": f.fix}).to_string());
+        }
+    } else {
+        crate::output::table(
+            &["level", "check", "found", "what to do"],
+            findings
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.level.as_str().to_string(),
+                        f.check.to_string(),
+                        f.detail.clone(),
+                        f.fix.clone(),
+                    ]
+                })
+                .collect(),
+        );
+    }
+    findings.iter().any(|f| f.level == Level::NoGo)
+}
+
+pub async fn doctor(a: ServerArgs, json: bool) -> Result<()> {
     let config = config(a)?;
+    let findings = tenantry_server::doctor::run(&config).await;
+    if print_findings(&findings, json) {
+        bail!("this deployment has a no-go finding; fix it before serving real users");
+    }
+    Ok(())
+}
+
+pub async fn serve(a: ServeArgs, json: bool) -> Result<()> {
+    let production = a.production;
+    let config = config(a.server)?;
     tenantry_server::init_logging(config.log_json);
+    if production {
+        let findings = tenantry_server::doctor::run(&config).await;
+        if findings.iter().any(|f| f.level == Level::NoGo) {
+            print_findings(&findings, json);
+            bail!("--production: refusing to start on a no-go finding of `tenantry doctor`");
+        }
+    }
     let server = Server::open(config).await?;
     if let Some(path) = &server.master_key_created {
         tracing::warn!(path = %path.display(), "created a new master key; back it up: without it, every secret in this data directory is lost");
