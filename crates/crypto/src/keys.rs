@@ -47,34 +47,11 @@ impl MasterKey {
     /// Loads the key file, or creates it (mode 0600) if it does not exist.
     /// Returns the key and whether it was created now.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), CryptoError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                check_private(path)?;
-                let text = zeroize::Zeroizing::new(text);
-                Ok((Self::from_base64(&text)?, false))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate();
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                match opts.open(path) {
-                    Ok(mut f) => {
-                        let text = zeroize::Zeroizing::new(format!("{}\n", STANDARD.encode(key.0)));
-                        f.write_all(text.as_bytes())?;
-                        f.sync_all()?;
-                        Ok((key, true))
-                    }
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(path)
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        load_or_create_file(path, Self::from_base64, || {
+            let key = Self::generate();
+            let text = zeroize::Zeroizing::new(format!("{}\n", STANDARD.encode(key.0)));
+            (key, text)
+        })
     }
 
     fn bytes(&self) -> &[u8; 32] {
@@ -82,8 +59,42 @@ impl MasterKey {
     }
 }
 
+/// Loads a private key file through `parse`, or creates it from `generate` (the key
+/// and its text) with mode 0600 and `create_new`, so two processes cannot race:
+/// the loser reads the winner's. Returns the key and whether it was created now.
+pub(crate) fn load_or_create_file<K>(
+    path: &Path,
+    parse: impl Fn(&str) -> Result<K, CryptoError>,
+    generate: impl FnOnce() -> (K, zeroize::Zeroizing<String>),
+) -> Result<(K, bool), CryptoError> {
+    let load = || -> Result<K, CryptoError> {
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path)?);
+        check_private(path)?;
+        parse(&text)
+    };
+    match load() {
+        Err(CryptoError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (key, text) = generate();
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            match opts.open(path) {
+                Ok(mut f) => {
+                    f.write_all(text.as_bytes())?;
+                    f.sync_all()?;
+                    Ok((key, true))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((load()?, false)),
+                Err(e) => Err(e.into()),
+            }
+        }
+        other => other.map(|k| (k, false)),
+    }
+}
+
 #[cfg(unix)]
-pub(crate) fn check_private(path: &Path) -> Result<(), CryptoError> {
+fn check_private(path: &Path) -> Result<(), CryptoError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)?.permissions().mode();
     if mode & 0o077 != 0 {
@@ -97,7 +108,7 @@ pub(crate) fn check_private(path: &Path) -> Result<(), CryptoError> {
 }
 
 #[cfg(not(unix))]
-pub(crate) fn check_private(_: &Path) -> Result<(), CryptoError> {
+fn check_private(_: &Path) -> Result<(), CryptoError> {
     Ok(())
 }
 

@@ -81,33 +81,13 @@ impl SigningKeyPair {
     /// `create_new`, so two processes cannot race). Returns the key and whether it
     /// was created now.
     pub fn load_or_create(path: &std::path::Path) -> Result<(Self, bool), CryptoError> {
-        use std::io::Write;
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                crate::keys::check_private(path)?;
-                let text = zeroize::Zeroizing::new(text);
-                Ok((Self::from_text(&text)?, false))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate();
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                match opts.open(path) {
-                    Ok(mut f) => {
-                        f.write_all(key.to_text().expose())?;
-                        f.sync_all()?;
-                        Ok((key, true))
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load_or_create(path)
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        crate::keys::load_or_create_file(path, Self::from_text, || {
+            let key = Self::generate();
+            let text = zeroize::Zeroizing::new(
+                String::from_utf8_lossy(key.to_text().expose()).into_owned(),
+            );
+            (key, text)
+        })
     }
 }
 
