@@ -28,6 +28,20 @@ pub struct Org {
     pub suspended_at: Option<OffsetDateTime>,
 }
 
+/// A deleted org (`DELETE /v1/orgs/{org_id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeletedOrg {
+    pub id: OrgId,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub deleted_at: OffsetDateTime,
+    /// The org's key-encryption key was destroyed in the key vault: its secrets
+    /// decrypt from no copy of its data, backups made before the deletion included.
+    /// `false`: the org had no vault key (created before the vault, or the server
+    /// runs without one), so such a copy still opens with the master key.
+    pub keys_shredded: bool,
+}
+
 /// Why the operator suspends an org (`POST /v1/orgs/{org_id}/suspend`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,7 +4,9 @@
 //! `create_new`, so two processes cannot race) or comes from the environment. Each
 //! org has versioned keys stored wrapped (XChaCha20-Poly1305 under the master key,
 //! AAD binding the org and version), so a wrapped key copied to another org or
-//! version does not unwrap. Deleting an org's wrapped keys crypto-shreds its secrets.
+//! version does not unwrap. The key they are wrapped under is the org's own
+//! key-encryption key from the vault ([`crate::vault`]), or the master key for an
+//! org without one.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -13,6 +15,7 @@ use std::path::Path;
 use tenantry_core::OrgId;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::vault::OrgKek;
 use crate::{CryptoError, aead_open, aead_seal, random};
 
 /// The master key-encryption key.
@@ -54,7 +57,7 @@ impl MasterKey {
         })
     }
 
-    fn bytes(&self) -> &[u8; 32] {
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
 }
@@ -135,14 +138,14 @@ fn org_key_aad(org: OrgId, version: u32) -> Vec<u8> {
     format!("tenantry/org-key/v1\0{org}\0{version}").into_bytes()
 }
 
-/// Wraps an org key under the master key.
-pub fn wrap_org_key(kek: &MasterKey, org: OrgId, version: u32, key: &OrgKey) -> Vec<u8> {
+/// Wraps an org key under the org's key-encryption key ([`crate::vault`]).
+pub fn wrap_org_key(kek: &OrgKek, org: OrgId, version: u32, key: &OrgKey) -> Vec<u8> {
     aead_seal(kek.bytes(), &org_key_aad(org, version), key.bytes())
 }
 
 /// Unwraps an org key; fails if it was wrapped for another org or version.
 pub fn unwrap_org_key(
-    kek: &MasterKey,
+    kek: &OrgKek,
     org: OrgId,
     version: u32,
     wrapped: &[u8],
@@ -194,14 +197,14 @@ mod tests {
 
     #[test]
     fn org_key_wrapped_for_one_org_or_version_does_not_unwrap_for_another() {
-        let kek = MasterKey::generate();
+        let kek = OrgKek::legacy(&MasterKey::generate());
         let (a, b) = (OrgId::new(), OrgId::new());
         let key = OrgKey::generate();
         let w = wrap_org_key(&kek, a, 1, &key);
         assert_eq!(unwrap_org_key(&kek, a, 1, &w).unwrap().0, key.0);
         assert!(unwrap_org_key(&kek, b, 1, &w).is_err());
         assert!(unwrap_org_key(&kek, a, 2, &w).is_err());
-        assert!(unwrap_org_key(&MasterKey::generate(), a, 1, &w).is_err());
+        assert!(unwrap_org_key(&OrgKek::legacy(&MasterKey::generate()), a, 1, &w).is_err());
     }
 
     #[test]

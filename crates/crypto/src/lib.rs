@@ -2,7 +2,9 @@
 //! typed functions built on well-kept crates (RustCrypto's `chacha20poly1305`,
 //! `sha2`, and `ed25519-dalek`).
 //!
-//! - [`keys`]: the master key (KEK) file and per-org keys wrapped by it;
+//! - [`keys`]: the master key file and per-org keys, wrapped by the org's KEK;
+//! - [`vault`]: each org's key-encryption key, sealed under the master key outside
+//!   the data, destroyed to crypto-shred a deleted org;
 //! - [`secrets`]: envelope encryption of install secrets (BRIEF §8);
 //! - [`api_keys`]: `tny_` bearer keys, stored only as SHA-256;
 //! - [`signing`]: publisher ed25519 keys and the canonical signed statement.
@@ -14,11 +16,13 @@ pub mod api_keys;
 pub mod keys;
 pub mod secrets;
 pub mod signing;
+pub mod vault;
 
 pub use api_keys::{NewApiKey, generate_api_key, hash_api_key};
 pub use keys::{MasterKey, OrgKey, unwrap_org_key, wrap_org_key};
 pub use secrets::{SecretAad, SecretValue, open_secret, seal_secret, secret_key_version};
 pub use signing::{Checkpoint, PublicKey, Signature, SigningKeyPair, SigningStatement};
+pub use vault::{KeyVault, OrgKek};
 
 use sha2::{Digest, Sha256};
 

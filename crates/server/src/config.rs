@@ -58,6 +58,8 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Master key file; `<data_dir>/master.key` by default.
     pub master_key_file: Option<PathBuf>,
+    /// The key vault folder, as configured (see [`Config::key_vault_dir`]).
+    pub key_vault_dir: Option<PathBuf>,
     pub max_artifact_bytes: u64,
     pub log_json: bool,
     /// Non-public address ranges plugins may reach (default none).
@@ -98,6 +100,11 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub master_key_file: Option<PathBuf>,
+    /// The key vault: each org's key-encryption key, destroyed when the org is
+    /// deleted. Keep it outside the data directory's backups. Default: beside
+    /// `master_key_file` (`org-keys/`), else `<data_dir>/org-keys`; in pooled mode
+    /// none unless set (every node must see the same folder).
+    pub key_vault_dir: Option<PathBuf>,
     pub max_artifact_bytes: Option<u64>,
     pub log_format: Option<String>,
     /// e.g. `["10.20.0.0/16"]` to let plugins reach an internal API.
@@ -146,6 +153,24 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// The key vault folder: `key_vault_dir` if set; in pooled mode none otherwise
+    /// (nodes keep their own folders, and a node must open every org's key); else
+    /// `org-keys/` beside the master key file, or in the data directory.
+    pub fn key_vault_dir(&self) -> Option<PathBuf> {
+        if let Some(dir) = &self.key_vault_dir {
+            return Some(dir.clone());
+        }
+        if self.database_url.is_some() {
+            return None;
+        }
+        let beside = self
+            .master_key_file
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .unwrap_or(&self.data_dir);
+        Some(beside.join("org-keys"))
+    }
+
     /// Resolves the effective configuration.
     pub fn resolve(o: Overrides, stderr_is_terminal: bool) -> Result<Self, ConfigError> {
         let file = match &o.config_file {
@@ -204,6 +229,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("data")),
             master_key: o.master_key,
             master_key_file: file.master_key_file,
+            key_vault_dir: file.key_vault_dir,
             max_artifact_bytes: file.max_artifact_bytes.unwrap_or(10 * 1024 * 1024),
             log_json,
             database_url: o.database_url.or(file.database_url),

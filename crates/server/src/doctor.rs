@@ -80,12 +80,45 @@ pub async fn run(config: &Config) -> Vec<Finding> {
         "sealed with XChaCha20-Poly1305 under per-org keys wrapped by the master key; write-only API".into(),
         "",
     ));
+    out.push(key_vault(config));
     out.push(audit_chain(config));
     out.push(breakglass(config));
     out.push(listener(config));
     out.push(egress(config));
     out.push(pilot(config));
     out
+}
+
+/// Whether deleting an org makes a backup of its data unreadable: only when each
+/// org's key-encryption key lives in a vault outside that backup.
+fn key_vault(config: &Config) -> Finding {
+    const CHECK: &str = "crypto-shredding";
+    match config.key_vault_dir() {
+        None => finding(
+            Level::Warn,
+            CHECK,
+            "no key vault: org keys are wrapped by the master key alone, so a database backup made before an org's deletion still decrypts its secrets".into(),
+            "set key_vault_dir in tenantry.toml to a folder every node shares, outside the database's backups",
+        ),
+        Some(dir) if inside(&dir, &config.data_dir) => finding(
+            Level::Warn,
+            CHECK,
+            format!(
+                "the key vault {} is inside the data directory: a backup of it made before an org's deletion still decrypts its secrets",
+                dir.display()
+            ),
+            "move master_key_file (the vault goes beside it) or set key_vault_dir outside the data directory",
+        ),
+        Some(dir) => finding(
+            Level::Ok,
+            CHECK,
+            format!(
+                "each org's key-encryption key is in {}, outside the data; deleting an org destroys it",
+                dir.display()
+            ),
+            "",
+        ),
+    }
 }
 
 async fn storage(config: &Config) -> Finding {
@@ -156,11 +189,7 @@ fn key_file(
             );
         }
     }
-    let inside = match (absolute(&path), absolute(data_dir)) {
-        (Some(p), Some(d)) => p.starts_with(d),
-        _ => path.starts_with(data_dir),
-    };
-    if inside {
+    if inside(&path, data_dir) {
         return finding(
             inside_level,
             check,
@@ -174,6 +203,14 @@ fn key_file(
         format!("{} (outside the data directory)", path.display()),
         "",
     )
+}
+
+/// Whether `path` is inside `dir` (compared as absolute paths).
+fn inside(path: &Path, dir: &Path) -> bool {
+    match (absolute(path), absolute(dir)) {
+        (Some(p), Some(d)) => p.starts_with(d),
+        _ => path.starts_with(dir),
+    }
 }
 
 /// `path` made absolute without touching the file system for what does not exist.

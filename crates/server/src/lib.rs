@@ -39,6 +39,10 @@ pub enum StartError {
         "audit key: {0}; fix the key (its file must be mode 0600), or remove the file to create a new one (older checkpoints then no longer verify)"
     )]
     AuditKey(String),
+    #[error(
+        "key vault {0}: {1}; make the folder writable by this user only, or set key_vault_dir in tenantry.toml"
+    )]
+    KeyVault(PathBuf, String),
     #[error("storage: {0}")]
     Store(String),
     #[error("cannot listen on {0}: {1}; pass --listen with a free ADDR:PORT")]
@@ -201,6 +205,13 @@ impl Server {
             runtime,
         );
         let service = service.with_audit_key(audit_key);
+        let service = match config.key_vault_dir() {
+            Some(dir) => service.with_key_vault(
+                tenantry_crypto::KeyVault::open(&dir)
+                    .map_err(|e| StartError::KeyVault(dir.clone(), e.to_string()))?,
+            ),
+            None => service,
+        };
         let service = match &config.redis_url {
             Some(url) => service
                 .with_limiters(Limiters::redis(url).map_err(|e| StartError::Redis(e.to_string()))?),

@@ -274,6 +274,8 @@ pub async fn checkpoint_changed(svc: &Service) -> usize {
         let scope = TenantScope::checkpointer(org);
         match write_checkpoint(svc, &scope, &crate::RequestCtx::new()).await {
             Ok(c) => written += usize::from(c.is_some()),
+            // A deleted org: nothing left to checkpoint.
+            Err(e) if e.code == tenantry_core::ErrorCode::NotFound => {}
             Err(e) => {
                 tracing::warn!(%org, error = %e.message, "an audit checkpoint failed; retrying next time");
                 svc.audit_changed.mark([org]);

@@ -71,6 +71,10 @@ pub struct Service {
     pub control: Arc<dyn ControlStore>,
     pub tenants: Arc<dyn TenantStore>,
     pub master_key: Arc<MasterKey>,
+    /// Each org's key-encryption key, outside the data (`tenantry_crypto::vault`);
+    /// `None`: orgs' keys are wrapped under the master key, and deleting an org
+    /// cannot make a backup of its data unreadable.
+    pub key_vault: Option<tenantry_crypto::KeyVault>,
     pub artifacts: ArtifactStore,
     pub settings: Settings,
     pub runtime: Runtime,
@@ -106,6 +110,7 @@ impl Service {
             control,
             tenants,
             master_key,
+            key_vault: None,
             artifacts,
             settings,
             runtime,
@@ -116,6 +121,12 @@ impl Service {
             audit_key: None,
             audit_changed,
         }
+    }
+
+    /// Keeps each new org's key-encryption key in `vault`.
+    pub fn with_key_vault(mut self, vault: tenantry_crypto::KeyVault) -> Self {
+        self.key_vault = Some(vault);
+        self
     }
 
     /// Sets the key that signs audit checkpoints.

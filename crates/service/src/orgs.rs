@@ -5,7 +5,7 @@ use tenantry_core::manifest::validate_ident;
 use tenantry_core::{
     ApiKeyId, Error, ErrorCode, OperatorScope, OrgId, Permission, Result, TenantScope,
 };
-use tenantry_crypto::{OrgKey, SecretValue, generate_api_key, wrap_org_key};
+use tenantry_crypto::{OrgKek, OrgKey, SecretValue, generate_api_key, wrap_org_key};
 use tenantry_store::{OperatorKeyRecord, OrgKeyRecord, OrgRecord, Seen};
 
 use crate::{RequestCtx, Service, audit_entry};
@@ -71,12 +71,22 @@ pub async fn create(
     // The tenant store first: an org row never points at a missing store. A failure
     // after this leaves an unreferenced, empty store file, which is harmless.
     svc.tenants.create_tenant(org.id).await?;
+    let kek = match &svc.key_vault {
+        Some(vault) => vault.create(&svc.master_key, org.id).map_err(|e| {
+            tracing::error!(org = %org.id, error = %e, "cannot write the org's vault file");
+            Error::new(
+                ErrorCode::Unavailable,
+                "the key vault cannot be written; check the server's log",
+            )
+        })?,
+        None => OrgKek::legacy(&svc.master_key),
+    };
     let scope = op.enter_org(org.id);
     let key = OrgKey::generate();
     let mut tx = svc.write(&scope).await?;
     tx.insert_org_key(&OrgKeyRecord {
         version: 1,
-        wrapped: wrap_org_key(&svc.master_key, org.id, 1, &key),
+        wrapped: wrap_org_key(&kek, org.id, 1, &key),
         created_at: org.created_at,
     })
     .await?;
@@ -196,6 +206,73 @@ pub async fn resume(
 ) -> Result<OrgRecord> {
     let changed = svc.control.set_org_suspended(org, None).await?;
     audit_org_change(svc, op, ctx, org, changed, "org.resume", json!({})).await
+}
+
+/// What deleting an org did.
+#[derive(Debug)]
+pub struct DeletedOrg {
+    pub id: OrgId,
+    pub name: String,
+    pub deleted_at: time::OffsetDateTime,
+    /// The org's key-encryption key was destroyed in the vault: its keys and secrets
+    /// open from no copy of its data, backups made before the deletion included.
+    /// `false`: the org had no vault file (created before the vault, or the server
+    /// has none), so such a copy still opens with the master key.
+    pub keys_shredded: bool,
+}
+
+/// Deletes a suspended org (operator only). The steps run in an order that a
+/// failure half-way leaves resumable by deleting again: (1) the org's KEK is
+/// destroyed in the vault (crypto-shredding: from here on nothing of the org
+/// decrypts, in the live store or in any copy); (2) its store is erased (the file,
+/// or every row); (3) its directory row goes, leaving a tombstone (id, name, time),
+/// and its keys leave the key index. The operator's trail records `org.delete`; the
+/// org's own trail goes with its data (export it first).
+pub async fn delete(
+    svc: &Service,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
+    org: OrgId,
+) -> Result<DeletedOrg> {
+    let current = svc
+        .control
+        .get_org(org, Seen::NOTHING)
+        .await?
+        .ok_or_else(|| Error::not_found("org"))?;
+    if current.suspended_at.is_none() {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            format!(
+                "org {} is not suspended: suspend it first (`tenantry org suspend {org} --reason R`), so no request runs in it while it is deleted",
+                current.name
+            ),
+        ));
+    }
+    let keys_shredded = match &svc.key_vault {
+        Some(vault) => vault.destroy(org).map_err(|e| {
+            tracing::error!(%org, error = %e, "cannot destroy the org's vault file");
+            Error::new(
+                ErrorCode::Unavailable,
+                "the key vault cannot be written; check the server's log, then delete again",
+            )
+        })?,
+        None => false,
+    };
+    // Records of invocations that ran before the suspension are written first, not
+    // after the erasure.
+    svc.recorder.flush().await;
+    svc.tenants.drop_tenant(org).await?;
+    let deleted_at = tenantry_core::now();
+    svc.control.delete_org(org, deleted_at).await?;
+    let details = json!({"name": current.name, "keys_shredded": keys_shredded});
+    let log = op.operator_log();
+    crate::audit::record_platform(svc, &log, ctx, "org.delete", org.to_string(), details).await;
+    Ok(DeletedOrg {
+        id: org,
+        name: current.name,
+        deleted_at,
+        keys_shredded,
+    })
 }
 
 /// Refuses a request of a suspended org's key (see [`suspend`]).

@@ -1,19 +1,34 @@
 //! Install secrets: write-only, envelope-encrypted per BRIEF §8.
 //!
 //! A value is sealed with a fresh data key under the org's current key (itself
-//! wrapped by the master key); the AAD binds org, install, name and key version, so a
+//! wrapped by the org's key-encryption key from the vault, or the master key); the AAD binds org, install, name and key version, so a
 //! ciphertext copied anywhere else does not open. Values never leave through this
 //! module except to the sandbox via [`open_for_install`].
 
 use serde_json::json;
-use tenantry_core::{Error, ErrorCode, InstallId, Permission, Result, TenantScope};
-use tenantry_crypto::{OrgKey, SecretAad, SecretValue, open_secret, seal_secret, unwrap_org_key};
+use tenantry_core::{Error, ErrorCode, InstallId, OrgId, Permission, Result, TenantScope};
+use tenantry_crypto::{
+    OrgKek, OrgKey, SecretAad, SecretValue, open_secret, seal_secret, unwrap_org_key,
+};
 use tenantry_store::{SecretMeta, SecretRecord, TenantTx};
 
 use crate::{RequestCtx, Service, audit_entry};
 
 /// Largest secret value accepted.
 pub const MAX_SECRET_BYTES: usize = 16 * 1024;
+
+/// The key an org's keys are wrapped under: its vault KEK, or the master key for an
+/// org without one (created before the vault, or where none is configured).
+pub(crate) fn org_kek(svc: &Service, org: OrgId) -> Result<OrgKek> {
+    let kept = match &svc.key_vault {
+        Some(vault) => vault.get(&svc.master_key, org).map_err(|e| {
+            tracing::error!(%org, error = %e, "the org's vault file does not open");
+            Error::internal()
+        })?,
+        None => None,
+    };
+    Ok(kept.unwrap_or_else(|| OrgKek::legacy(&svc.master_key)))
+}
 
 async fn org_key(
     svc: &Service,
@@ -29,8 +44,9 @@ async fn org_key(
         tracing::error!(org = %scope.org_id(), "org has no key");
         Error::internal()
     })?;
-    let key = unwrap_org_key(&svc.master_key, scope.org_id(), rec.version, &rec.wrapped).map_err(|_| {
-        tracing::error!(org = %scope.org_id(), version = rec.version, "org key does not unwrap with this master key");
+    let kek = org_kek(svc, scope.org_id())?;
+    let key = unwrap_org_key(&kek, scope.org_id(), rec.version, &rec.wrapped).map_err(|_| {
+        tracing::error!(org = %scope.org_id(), version = rec.version, "org key does not unwrap: another master key, or the org's vault file is missing");
         Error::internal()
     })?;
     Ok((rec.version, key))

@@ -134,6 +134,33 @@ impl ControlStore for PgControl {
         Ok(self.exec(q).await? == 1)
     }
 
+    async fn delete_org(&self, org_id: OrgId, at: OffsetDateTime) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let done = sqlx::query(
+            "INSERT INTO deleted_orgs (id, name, deleted_at) \
+             SELECT id, name, $1 FROM orgs WHERE id = $2",
+        )
+        .bind(at)
+        .bind(org_id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+            == 1;
+        for sql in [
+            "DELETE FROM key_index WHERE home_org = $1",
+            "DELETE FROM orgs WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(org_id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(done)
+    }
+
     async fn set_org_overrides(
         &self,
         org_id: OrgId,

@@ -208,10 +208,10 @@ async fn check_role(pool: &PgPool) -> Result<(), PgError> {
 }
 
 /// The database's RLS mode; `NotMigrated` unless the schema has what the newest
-/// migration added (`api_keys.breakglass_access`, migration 0009) too.
+/// migration added (`deleted_orgs`, migration 0010) too.
 async fn current_mode(pool: &PgPool) -> Result<RlsMode, PgError> {
     let mode: Option<String> = sqlx::query_scalar(
-        "SELECT mode FROM rls_mode WHERE EXISTS (SELECT 1 FROM information_schema.columns          WHERE table_schema = 'public' AND table_name = 'api_keys'          AND column_name = 'breakglass_access')",
+        "SELECT mode FROM rls_mode WHERE to_regclass('public.deleted_orgs') IS NOT NULL",
     )
     .fetch_optional(pool)
     .await
@@ -319,14 +319,15 @@ async fn grant_app_role(conn: &mut PgConnection, role: &str) -> Result<(), PgErr
     }
     let grants = format!(
         "GRANT USAGE ON SCHEMA public TO \"{role}\"; \
-         GRANT SELECT, INSERT, UPDATE, DELETE ON orgs, operator_keys, key_index, publishers, \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON orgs, deleted_orgs, operator_keys, key_index, publishers, \
            publisher_keys, plugins, plugin_versions, reviews, artifacts, org_keys, users, agents, \
            api_keys, installs, secrets, bindings, kv, usage_events TO \"{role}\"; \
          GRANT SELECT, INSERT, UPDATE ON generations TO \"{role}\"; \
          GRANT SELECT, INSERT ON audit TO \"{role}\"; \
          GRANT SELECT ON rls_mode TO \"{role}\"; \
          GRANT EXECUTE ON FUNCTION tenantry_rls_violation(text, text, uuid) TO \"{role}\"; \
-         GRANT EXECUTE ON FUNCTION tenantry_append_records TO \"{role}\""
+         GRANT EXECUTE ON FUNCTION tenantry_append_records TO \"{role}\"; \
+         GRANT EXECUTE ON FUNCTION tenantry_erase_org(uuid) TO \"{role}\""
     );
     conn.execute(AssertSqlSafe(grants)).await?;
     Ok(())

@@ -162,6 +162,18 @@ impl TenantStore for PgTenants {
         Ok(())
     }
 
+    async fn drop_tenant(&self, org: OrgId) -> StoreResult<()> {
+        // One statement, one transaction (migration 0010): the function refuses an
+        // org that is not suspended. The deletes move the org's generation, so no
+        // node uses a kept row of it afterwards.
+        sqlx::query("SELECT tenantry_erase_org($1)")
+            .bind(org.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn credential(
         &self,
         org: OrgId,

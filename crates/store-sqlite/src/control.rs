@@ -165,6 +165,35 @@ impl ControlStore for SqliteControl {
         Ok(self.exec(q).await? == 1)
     }
 
+    async fn delete_org(&self, org_id: OrgId, at: OffsetDateTime) -> StoreResult<bool> {
+        let _writing = self.hot.writing();
+        let id = org_id.to_string();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let done = sqlx::query(
+            "INSERT INTO deleted_orgs (id, name, deleted_at) \
+             SELECT id, name, ? FROM orgs WHERE id = ?",
+        )
+        .bind(ts(at))
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+            == 1;
+        for sql in [
+            "DELETE FROM key_index WHERE org_id = ?",
+            "DELETE FROM orgs WHERE id = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(done)
+    }
+
     async fn set_org_overrides(
         &self,
         org_id: OrgId,

@@ -165,6 +165,11 @@ impl Journal {
     }
 
     /// Moves every record waiting when this is called into the org's file.
+    /// Waits for a running import and keeps others out while the guard lives.
+    pub(crate) async fn lock_import(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.import.lock().await
+    }
+
     pub(crate) async fn import(&self, pool: &SqlitePool, org: OrgId) -> StoreResult<()> {
         let _one = self.import.lock().await;
         if !self.pending() {

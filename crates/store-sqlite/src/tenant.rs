@@ -72,6 +72,9 @@ struct Tenant {
     /// Held while this org's file is opened (others are not blocked).
     opening: tokio::sync::Mutex<()>,
     migrated: AtomicBool,
+    /// Set when the org is deleted: its file is not opened again, and records
+    /// arriving late (an invocation that was running) are not kept.
+    dropped: AtomicBool,
     last_used: AtomicU64,
     hot: Arc<Hot<HotRows>>,
     journal: Journal,
@@ -116,6 +119,7 @@ impl SqliteTenants {
                     pool: Mutex::new(None),
                     opening: tokio::sync::Mutex::new(()),
                     migrated: AtomicBool::new(false),
+                    dropped: AtomicBool::new(false),
                     last_used: AtomicU64::new(0),
                     hot: Arc::default(),
                     journal: Journal::new(&self.inner.dir, org),
@@ -134,6 +138,9 @@ impl SqliteTenants {
         let _opening = t.opening.lock().await;
         if let Some(p) = lock(&t.pool).clone() {
             return Ok(p);
+        }
+        if t.dropped.load(Ordering::Acquire) {
+            return Err(StoreError::TenantNotFound);
         }
         let path = self.path(org);
         if !create && !tokio::fs::try_exists(&path).await.unwrap_or(false) {
@@ -256,6 +263,10 @@ impl SqliteTenants {
         audit: &[AuditEntry],
         touched: &[Touch],
     ) -> StoreResult<()> {
+        if t.dropped.load(Ordering::Acquire) {
+            tracing::debug!(%org, "records of a deleted org are not kept");
+            return Ok(());
+        }
         if t.journal.append(usage, audit, touched)? {
             let pool = self.pool(t, org, false).await?;
             t.journal.import(&pool, org).await?;
@@ -295,6 +306,41 @@ impl TenantStore for SqliteTenants {
     async fn create_tenant(&self, org: OrgId) -> StoreResult<()> {
         let t = self.tenant(org);
         self.pool(&t, org, true).await.map(|_| ())
+    }
+
+    async fn drop_tenant(&self, org: OrgId) -> StoreResult<()> {
+        let t = self.tenant(org);
+        t.dropped.store(true, Ordering::Release);
+        let _writing = t.hot.writing();
+        // No open in progress; none starts after (`dropped`).
+        let _opening = t.opening.lock().await;
+        let _import = t.journal.lock_import().await;
+        lock(&self.inner.open_list).retain(|o| !Arc::ptr_eq(o, &t));
+        let pool = lock(&t.pool).take();
+        if let Some(pool) = pool {
+            pool.close().await;
+        }
+        for suffix in [
+            "db",
+            "db-wal",
+            "db-shm",
+            "db-journal",
+            "records",
+            "importing",
+        ] {
+            let path = self.inner.dir.join(format!("{org}.{suffix}"));
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "remove {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn open_tenant_stores(&self) -> Option<usize> {

@@ -181,6 +181,7 @@ macro_rules! conformance_tests {
             isolation_of_writes,
             isolation_of_records,
             isolation_of_credentials,
+            deleting_an_org_erases_it_and_only_it,
         );
     };
     (@test $make:path; $($check:ident),* $(,)?) => {

@@ -79,6 +79,11 @@ pub trait ControlStore: Send + Sync + 'static {
         id: OrgId,
         overrides: &tenantry_core::TierOverrides,
     ) -> StoreResult<bool>;
+    /// Deletes an org from the directory in one transaction: its row goes, a
+    /// tombstone (id, name, `at`) stays so the id is never reused, and its keys leave
+    /// the key index. `false`: no such org. The org's own store is erased first
+    /// ([`TenantStore::drop_tenant`]).
+    async fn delete_org(&self, id: OrgId, at: time::OffsetDateTime) -> StoreResult<bool>;
 
     // ---- operator and key index ----
     async fn insert_operator_key(&self, key: &OperatorKeyRecord) -> StoreResult<()>;
@@ -137,6 +142,11 @@ pub trait BlobStore: Send + Sync + 'static {
 pub trait TenantStore: Send + Sync + 'static {
     /// Creates the org's store (file, keys table). Idempotent.
     async fn create_tenant(&self, org: OrgId) -> StoreResult<()>;
+    /// Erases the org's store: its file (embedded) or every row it owns (pooled),
+    /// audit trail included. Only for an org its operator suspended (the pooled store
+    /// refuses another); idempotent. Afterwards the org reads as empty, or its reads
+    /// fail with [`StoreError::TenantNotFound`] (embedded: no file).
+    async fn drop_tenant(&self, org: OrgId) -> StoreResult<()>;
     /// Tenant stores open now, where the backend opens one per org (embedded: its
     /// files); `None` for a backend with one shared pool.
     fn open_tenant_stores(&self) -> Option<usize> {

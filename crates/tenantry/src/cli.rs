@@ -348,6 +348,17 @@ pub enum OrgCmd {
         /// The org (id or name).
         org: String,
     },
+    /// Delete a suspended org (operator): its key is destroyed in the key vault
+    /// (its secrets then decrypt from no copy of its data, old backups included),
+    /// its data and audit trail are erased, and its id is never reused. Cannot be
+    /// undone.
+    Delete {
+        /// The org (id or name).
+        org: String,
+        /// Confirms the deletion (required).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Show your own org and permissions.
     Show,
     /// Your org's effective limits and where it stands against its quotas.

@@ -33,7 +33,7 @@ fn classify(method: &str, path: &str) -> Option<Class> {
     Some(match (method, path) {
         ("get", "/healthz" | "/readyz") => Public,
         ("post" | "get", "/v1/orgs") => Operator,
-        ("patch", "/v1/orgs/{org_id}") => Operator,
+        ("patch" | "delete", "/v1/orgs/{org_id}") => Operator,
         ("post" | "get", "/v1/orgs/{org_id}/users") => Operator,
         ("post", "/v1/orgs/{org_id}/keys") => Operator,
         ("put", "/v1/orgs/{org_id}/limits") => Operator,

@@ -73,6 +73,9 @@ fn each_no_go_condition_is_found_and_says_what_to_do() {
         "{fix}"
     );
     assert_eq!(level(&f, "audit key"), "warn");
+    // The key vault beside the master key, so in the data directory too: a backup
+    // made before an org's deletion still opens.
+    assert_eq!(level(&f, "crypto-shredding"), "warn");
 
     // Keys elsewhere, loopback listener: nothing to stop a launch.
     let base = good(d);
@@ -80,6 +83,7 @@ fn each_no_go_condition_is_found_and_says_what_to_do() {
     assert!(ok, "{f:?}");
     assert!(f.iter().all(|x| x["level"] != "no-go"), "{f:?}");
     assert_eq!(level(&f, "tenant isolation"), "ok");
+    assert_eq!(level(&f, "crypto-shredding"), "ok", "{f:?}");
 
     for (extra, check) in [
         ("listen = \"0.0.0.0:7431\"\n", "listener"),
@@ -119,6 +123,8 @@ async fn rls_that_is_not_strict_is_a_no_go() {
     let (ok, f) = doctor(dir.path(), &base, &["--database-url", &db.app_url]);
     assert!(ok, "{f:?}");
     assert_eq!(level(&f, "tenant isolation"), "ok");
+    // Pooled: no key vault unless one is set, which nodes must share.
+    assert_eq!(level(&f, "crypto-shredding"), "warn", "{f:?}");
     let out = Command::new(BIN)
         .args([
             "migrate",

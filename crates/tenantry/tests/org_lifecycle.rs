@@ -147,3 +147,263 @@ async fn suspension_on(s: Server) {
     let v = s.get("/v1/audit/verify", &other.admin).await;
     assert_eq!(v["intact"], true, "{v}");
 }
+
+on_both_stores!(
+    a_deleted_org_leaves_nothing_behind_and_other_orgs_are_untouched,
+    a_deleted_org_leaves_nothing_behind_and_other_orgs_are_untouched_pooled,
+    deletion_on
+);
+
+/// Every table an org owns (pooled: rows with its `org_id`).
+const TENANT_TABLES: [&str; 10] = [
+    "org_keys",
+    "users",
+    "agents",
+    "api_keys",
+    "installs",
+    "secrets",
+    "bindings",
+    "kv",
+    "usage_events",
+    "audit",
+];
+
+async fn deletion_on(s: Server) {
+    publish_examples(&s).await;
+    let op = s.operator_key.clone();
+    let pooled = s.db.is_some();
+    let (o, install) =
+        org_with_install(&s, "acme", json!({"plugin": "@examples/secret-user"})).await;
+    let (other, other_install) = org_with_install(&s, "globex", echo_install()).await;
+    s.set_secret(&o.owner, &install, "api_token", "acme-token")
+        .await;
+    s.bind(&o, &install).await;
+    s.run(&o.member, &install, "check", json!({})).await;
+    let path = format!("/v1/orgs/{}", o.id);
+
+    // Only the operator deletes, and only a suspended org.
+    for key in [&o.owner, &other.owner, &o.agent] {
+        s.refused("DELETE", &path, Some(key), None, (403, "PERMISSION_DENIED"))
+            .await;
+    }
+    let v = s
+        .refused("DELETE", &path, Some(&op), None, (409, "CONFLICT"))
+        .await;
+    assert_message_contains(&v, "suspend");
+    s.run(&o.member, &install, "check", json!({})).await;
+    s.refused(
+        "DELETE",
+        "/v1/orgs/0190f000-0000-7000-8000-000000000001",
+        Some(&op),
+        None,
+        (404, "NOT_FOUND"),
+    )
+    .await;
+    // The CLI asks for --yes before anything else.
+    let out = s
+        .cli(Some(&op))
+        .args(["org", "delete", "acme"])
+        .output()
+        .expect("cli");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+
+    cli_ok(
+        s.cli(Some(&op))
+            .args(["org", "suspend", "acme", "--reason", "T-9: offboarding"]),
+    );
+    let deleted = cli_json(
+        s.cli(Some(&op))
+            .args(["--json", "org", "delete", "acme", "--yes"]),
+    );
+    assert_eq!(deleted["id"], o.id.as_str(), "{deleted}");
+    assert_eq!(deleted["name"], "acme");
+    // Embedded: the vault is in the data directory by default; pooled: no vault
+    // unless configured, and the answer says so.
+    assert_eq!(deleted["keys_shredded"], !pooled, "{deleted}");
+
+    // Nothing of the org answers: its keys are unknown, the operator sees no org.
+    for (role, key) in o.keys() {
+        let (st, v) = s.call("GET", "/v1/org", Some(key), None).await;
+        assert_eq!(st, 401, "{role}: {v}");
+    }
+    s.refused("DELETE", &path, Some(&op), None, (404, "NOT_FOUND"))
+        .await;
+    let orgs = s.get("/v1/orgs", &op).await;
+    assert!(!orgs.to_string().contains(&o.id), "{orgs}");
+    // Nothing of it is stored.
+    if pooled {
+        for table in TENANT_TABLES {
+            assert_eq!(s.rows(Some(&o.id), table).await, 0, "{table}");
+        }
+    } else {
+        let tenants = s.data_dir().join("tenants");
+        let left: Vec<_> = std::fs::read_dir(&tenants)
+            .expect("tenants")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&o.id))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(
+            !s.data_dir()
+                .join("org-keys")
+                .join(format!("{}.kek", o.id))
+                .exists()
+        );
+    }
+    assert_eq!(s.rows(None, "deleted_orgs").await, 1);
+    // The operator's trail has it (a chain that still verifies); the name is free.
+    let trail = s.get("/v1/operator/audit?limit=1000", &op).await;
+    let entry = trail
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["action"] == "org.delete"))
+        .cloned()
+        .expect("org.delete in the operator's trail");
+    assert_eq!(entry["target"], o.id.as_str(), "{entry}");
+    let v = s.get("/v1/operator/audit/verify", &op).await;
+    assert_eq!(v["intact"], true, "{v}");
+    // The other org is untouched.
+    s.run(&other.member, &other_install, "echo", json!({}))
+        .await;
+    let v = s.get("/v1/audit/verify", &other.admin).await;
+    assert_eq!(v["intact"], true, "{v}");
+    let again = org(&s, "acme").await;
+    assert_ne!(again.id, o.id);
+}
+
+/// The backup attack: a copy of the data directory made before an org's deletion,
+/// with the master key (kept elsewhere, as `tenantry doctor` asks) and the key vault
+/// as they are after it. The same offline steps that open the secret before the
+/// deletion fail after it.
+#[tokio::test]
+async fn a_deleted_orgs_secrets_cannot_be_decrypted_from_a_copy_of_the_data_directory_made_before_the_deletion()
+ {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let config = keys.path().join("tenantry.toml");
+    let master_file = keys.path().join("master.key");
+    std::fs::write(
+        &config,
+        format!("master_key_file = {:?}\n", master_file.to_string_lossy()),
+    )
+    .expect("config");
+    let s = Server::start_with(
+        Launch {
+            args: vec!["--config".into(), config.to_string_lossy().into_owned()],
+            ..Launch::default()
+        },
+        None,
+    );
+    publish_examples(&s).await;
+    let op = s.operator_key.clone();
+    let (o, install) =
+        org_with_install(&s, "acme", json!({"plugin": "@examples/secret-user"})).await;
+    s.set_secret(&o.owner, &install, "api_token", "acme-token")
+        .await;
+    let vault = keys.path().join("org-keys");
+    assert!(
+        vault.join(format!("{}.kek", o.id)).exists(),
+        "the vault is beside the master key"
+    );
+
+    let backup = tempfile::tempdir().expect("tempdir");
+    copy_dir(s.data_dir(), backup.path());
+    let copied_db = backup.path().join("tenants").join(format!("{}.db", o.id));
+    assert_eq!(
+        open_secret_offline(&copied_db, &master_file, &vault, &o.id, &install).await,
+        Some("acme-token".to_string()),
+        "before the deletion the copy opens (the test's own steps work)"
+    );
+
+    s.ok(
+        "POST",
+        &format!("/v1/orgs/{}/suspend", o.id),
+        Some(&op),
+        Some(json!({"reason": "offboarding"})),
+        200,
+    )
+    .await;
+    let d = s
+        .ok(
+            "DELETE",
+            &format!("/v1/orgs/{}", o.id),
+            Some(&op),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(d["keys_shredded"], true, "{d}");
+    assert_eq!(
+        open_secret_offline(&copied_db, &master_file, &vault, &o.id, &install).await,
+        None,
+        "after the deletion the copy does not open"
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// What an attacker holding the copy, the master key file and the vault folder does:
+/// unwrap the org key (under the org's vault KEK, or the master key) and open the
+/// secret. `None` when it does not open.
+async fn open_secret_offline(
+    db: &std::path::Path,
+    master_file: &std::path::Path,
+    vault: &std::path::Path,
+    org: &str,
+    install: &str,
+) -> Option<String> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Row};
+    use tenantry_crypto::{KeyVault, MasterKey, OrgKek, SecretAad, open_secret, unwrap_org_key};
+    let mut conn = SqliteConnectOptions::new()
+        .filename(db)
+        .connect()
+        .await
+        .expect("open the copy");
+    let key = sqlx::query("SELECT version, wrapped FROM org_keys ORDER BY version DESC LIMIT 1")
+        .fetch_one(&mut conn)
+        .await
+        .expect("org key row");
+    let secret =
+        sqlx::query("SELECT key_version, ciphertext FROM secrets WHERE name = 'api_token'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("secret row");
+    let org: tenantry_core::OrgId = org.parse().expect("org id");
+    let install: tenantry_core::InstallId = install.parse().expect("install id");
+    let (master, _) = MasterKey::load_or_create(master_file).expect("master key");
+    let version: i64 = key.get("version");
+    let version = u32::try_from(version).expect("version");
+    let wrapped: Vec<u8> = key.get("wrapped");
+    let keks = [
+        KeyVault::open(vault)
+            .expect("vault")
+            .get(&master, org)
+            .expect("vault read"),
+        Some(OrgKek::legacy(&master)),
+    ];
+    let org_key = keks
+        .iter()
+        .flatten()
+        .find_map(|kek| unwrap_org_key(kek, org, version, &wrapped).ok())?;
+    let key_version: i64 = secret.get("key_version");
+    let blob: Vec<u8> = secret.get("ciphertext");
+    let aad = SecretAad {
+        org,
+        install,
+        name: "api_token",
+        key_version: u32::try_from(key_version).expect("key version"),
+    };
+    let value = open_secret(&org_key, &aad, &blob).ok()?;
+    Some(String::from_utf8(value.expose().to_vec()).expect("utf-8"))
+}

@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use tenantry_api_types::{
-    CreateOrg, CreatedKey, LimitsView, Org, OrgId, OrgView, ProvisionKey, ProvisionUser, SetTier,
-    SuspendOrg, TierOverrides, User,
+    CreateOrg, CreatedKey, DeletedOrg, LimitsView, Org, OrgId, OrgView, ProvisionKey,
+    ProvisionUser, SetTier, SuspendOrg, TierOverrides, User,
 };
 use tenantry_service::orgs;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +18,7 @@ use crate::wire::{ToDomain, ToWire};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_org, list_orgs))
-        .routes(routes!(set_tier))
+        .routes(routes!(set_tier, delete_org))
         .routes(routes!(suspend))
         .routes(routes!(resume))
         .routes(routes!(provision_user, list_org_users))
@@ -60,6 +60,24 @@ async fn set_tier(
         orgs::set_tier(&s.svc, &op, &ctx, org, &b.tier)
             .await?
             .to_wire(),
+    ))
+}
+
+/// Delete a suspended org (operator): its key-encryption key is destroyed in the
+/// key vault (crypto-shredding: its secrets decrypt from no copy of its data, old
+/// backups included), its data is erased (the embedded file, or every pooled row,
+/// its audit trail included: export it first), and its directory row goes, leaving
+/// a tombstone so the id is never reused. The operator's trail records it.
+/// `409 CONFLICT` while the org is not suspended. Repeat it after a failure: the
+/// steps resume.
+#[utoipa::path(delete, path = "/v1/orgs/{org_id}", tag = "orgs", params(("org_id" = OrgId, Path)), responses((status = 200, body = DeletedOrg)))]
+async fn delete_org(
+    State(s): State<AppState>,
+    Operator(op, ctx): Operator,
+    Path(org): Path<tenantry_core::OrgId>,
+) -> ApiResult<axum::Json<DeletedOrg>> {
+    Ok(axum::Json(
+        orgs::delete(&s.svc, &op, &ctx, org).await?.to_wire(),
     ))
 }
 

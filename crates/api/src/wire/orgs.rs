@@ -3,7 +3,7 @@
 use tenantry_api_types as w;
 use tenantry_core::{Tier, TierOverrides};
 use tenantry_service::limits::LimiterStatus;
-use tenantry_service::orgs::{LimitsView, OrgView, QuotaState};
+use tenantry_service::orgs::{DeletedOrg, LimitsView, OrgView, QuotaState};
 use tenantry_store::OrgRecord;
 
 use super::{ToDomain, ToWire};
@@ -26,6 +26,24 @@ impl ToWire for OrgRecord {
             overrides: overrides.to_wire(),
             created_at,
             suspended_at,
+        }
+    }
+}
+
+impl ToWire for DeletedOrg {
+    type Wire = w::DeletedOrg;
+    fn to_wire(self) -> w::DeletedOrg {
+        let DeletedOrg {
+            id,
+            name,
+            deleted_at,
+            keys_shredded,
+        } = self;
+        w::DeletedOrg {
+            id: id.to_wire(),
+            name,
+            deleted_at,
+            keys_shredded,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Tenant isolation at the store level: what one org writes is invisible to, and
 //! untouchable by, another org's transactions, for every resource.
 
-use tenantry_core::{InvocationId, PrincipalKind, Role};
+use tenantry_core::{InvocationId, OrgId, PrincipalKind, Role};
 use tenantry_store::*;
 
 use crate::fixtures::*;
@@ -527,5 +527,140 @@ pub async fn isolation_of_credentials(b: &Backend) {
             role: Role::Member
         }),
         "the copy is the other org's own credential"
+    );
+}
+
+/// Deleting an org: `drop_tenant` erases every row it owns (records appended
+/// outside a transaction too) and may run again; `delete_org` removes its directory
+/// row and its key index entries, once. Another org keeps everything.
+pub async fn deleting_an_org_erases_it_and_only_it(b: &Backend) {
+    let (a, other, empty) = (b.org().await, b.org().await, b.org().await);
+    let mut written = Vec::new();
+    let mut hashes = Vec::new();
+    for (i, o) in [&a, &other].into_iter().enumerate() {
+        let w = write_everything(b, o).await;
+        // Both orgs' key rows share a hash (one fixture); the index needs two.
+        let hash = [0xA0 + i as u8; 32];
+        hashes.push(hash);
+        b.control
+            .insert_org(&OrgRecord {
+                id: o.id,
+                name: format!("org {}", o.id),
+                tier: "free".into(),
+                overrides: Default::default(),
+                created_at: at(0, 0),
+                suspended_at: None,
+            })
+            .await
+            .must(b, "insert_org");
+        b.control
+            .set_org_suspended(o.id, Some(at(5, 0)))
+            .await
+            .must(b, "set_org_suspended");
+        b.control
+            .insert_key_index(&KeyIndexEntry {
+                hash,
+                key_id: w.key.id,
+                org_id: Some(o.id),
+            })
+            .await
+            .must(b, "insert_key_index");
+        b.tenants
+            .append_records(
+                &o.scope,
+                &[event(w.install.id, at(2, 0))],
+                &[entry("invoke", "late", at(2, 0))],
+            )
+            .await
+            .must(b, "append_records");
+        written.push(w);
+    }
+    let (wa, wo) = (&written[0], &written[1]);
+    let before = snapshot(b, &other, wo).await;
+
+    b.tenants.drop_tenant(a.id).await.must(b, "drop_tenant");
+    b.tenants
+        .drop_tenant(a.id)
+        .await
+        .must(b, "drop_tenant again");
+    let read = match b.tenants.begin(&a.scope, false).await {
+        Ok(mut tx) => tx.list_users().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match read {
+        Err(StoreError::TenantNotFound) => {}
+        Err(e) => panic!("{}", b.at(format_args!("reading a dropped org: {e:?}"))),
+        Ok(()) => {
+            ensure_eq!(
+                b,
+                snapshot(b, &a, wa).await,
+                snapshot(b, &empty, wa).await,
+                "a dropped org reads as an empty one"
+            );
+        }
+    }
+    ensure!(
+        b,
+        b.credential(a.id, wa.key.id, &wa.key.hash).await.is_none(),
+        "a dropped org's key has no credential"
+    );
+
+    ensure!(
+        b,
+        b.control
+            .delete_org(a.id, at(6, 0))
+            .await
+            .must(b, "delete_org"),
+        "delete_org finds the org"
+    );
+    ensure!(
+        b,
+        !b.control
+            .delete_org(a.id, at(7, 0))
+            .await
+            .must(b, "delete_org again"),
+        "a deleted org is not found again"
+    );
+    ensure!(
+        b,
+        b.control
+            .get_org(a.id, Seen::NOTHING)
+            .await
+            .must(b, "get_org")
+            .is_none(),
+        "a deleted org has no record"
+    );
+    let listed: Vec<OrgId> = b
+        .control
+        .list_orgs()
+        .await
+        .must(b, "list_orgs")
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    ensure_eq!(b, listed, vec![other.id], "only the other org is listed");
+    ensure!(
+        b,
+        b.control
+            .lookup_key(&hashes[0])
+            .await
+            .must(b, "lookup_key")
+            .is_none(),
+        "a deleted org's key leaves the index"
+    );
+    ensure!(
+        b,
+        b.control
+            .lookup_key(&hashes[1])
+            .await
+            .must(b, "lookup_key")
+            .is_some(),
+        "the other org's key stays in the index"
+    );
+    ensure_eq!(
+        b,
+        snapshot(b, &other, wo).await,
+        before,
+        "the other org keeps everything"
     );
 }

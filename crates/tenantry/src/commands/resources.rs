@@ -49,6 +49,29 @@ pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
             )
             .await?
         }
+        OrgCmd::Delete { org, yes } => {
+            if !yes {
+                bail!(
+                    "deleting org {org} erases its data and destroys its key, and cannot be undone; run it again with --yes"
+                );
+            }
+            let id = org_id(c, &org).await?;
+            let r: Reply<w::DeletedOrg> = c.delete(&format!("/v1/orgs/{}", seg(&id))).await?;
+            show(json, &r, |d| {
+                pairs(&[
+                    ("id", cell(&d.id)),
+                    ("name", cell(&d.name)),
+                    ("deleted_at", rfc3339(d.deleted_at)),
+                    ("keys_shredded", cell(&d.keys_shredded)),
+                ]);
+                if !d.keys_shredded {
+                    eprintln!(
+                        "warning: this org had no key in the key vault; a backup of its data made before now still decrypts with the master key"
+                    );
+                }
+            });
+            return Ok(());
+        }
         OrgCmd::SetTier { org, tier } => {
             let org = org_id(c, &org).await?;
             c.patch(&format!("/v1/orgs/{}", seg(&org)), &w::SetTier { tier })
