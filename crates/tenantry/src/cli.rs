@@ -348,6 +348,17 @@ pub enum OrgCmd {
         /// The org (id or name).
         org: String,
     },
+    /// Export your org as JSON lines (admins and owners; an operator through a
+    /// break-glass grant): members, agents and keys (metadata), installs with config
+    /// and secret names (never values), bindings, key-value data, usage and the audit
+    /// trail with its hashes. The last line is `end`; an export without it is
+    /// refused as incomplete.
+    Export {
+        /// Write to this file (through FILE.partial, renamed when complete) instead
+        /// of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Delete a suspended org (operator): its key is destroyed in the key vault
     /// (its secrets then decrypt from no copy of its data, old backups included),
     /// its data and audit trail are erased, and its id is never reused. Cannot be

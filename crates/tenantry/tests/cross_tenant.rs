@@ -56,7 +56,7 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("get", "/v1/plugins/{scope}/{name}") => Registry,
         ("get", "/v1/plugins/{scope}/{name}/reviews") => Registry,
         ("put", "/v1/plugins/{scope}/{name}/review") => Registry,
-        ("get", "/v1/org") => TenantOwn,
+        ("get", "/v1/org" | "/v1/org/export") => TenantOwn,
         ("get", "/v1/limits") => TenantOwn,
         ("get" | "post", "/v1/users") => TenantOwn,
         ("patch", "/v1/users/{user_id}") => TenantById,

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 on_both_stores!(
     a_suspended_orgs_keys_are_refused_until_it_is_resumed,
@@ -406,4 +406,147 @@ async fn open_secret_offline(
     };
     let value = open_secret(&org_key, &aad, &blob).ok()?;
     Some(String::from_utf8(value.expose().to_vec()).expect("utf-8"))
+}
+
+on_both_stores!(
+    an_org_export_holds_everything_it_owns_but_no_secret_value_or_key_hash,
+    an_org_export_holds_everything_it_owns_but_no_secret_value_or_key_hash_pooled,
+    export_on
+);
+
+/// The export's lines, parsed; the text as a whole for leak checks.
+async fn export_lines(s: &Server, key: &str) -> (Vec<Value>, String) {
+    let (status, headers, body) = s
+        .call_with_headers("GET", "/v1/org/export", Some(key), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    let text = match body {
+        Value::String(t) => t,
+        other => other.to_string(),
+    };
+    let lines = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    (lines, text)
+}
+
+fn of_kind<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["kind"] == kind).collect()
+}
+
+async fn export_on(s: Server) {
+    publish_examples(&s).await;
+    let op = s.operator_key.clone();
+    let (o, secret_install) =
+        org_with_install(&s, "acme", json!({"plugin": "@examples/secret-user"})).await;
+    let kv_install = s
+        .install(
+            &o.admin,
+            json!({"plugin": "@examples/kv-counter", "grants": {"kv": true}}),
+        )
+        .await;
+    let (other, _) = org_with_install(&s, "globex", echo_install()).await;
+    s.set_secret(&o.owner, &secret_install, "api_token", "acme-export-canary")
+        .await;
+    s.bind(&o, &secret_install).await;
+    s.bind(&o, &kv_install).await;
+    s.run(&o.member, &secret_install, "check", json!({})).await;
+    let counted = s
+        .run(
+            &o.member,
+            &kv_install,
+            "increment",
+            json!({"name": "visits"}),
+        )
+        .await;
+    assert_eq!(counted["outcome"], "OK", "{counted}");
+    // Usage records are written in the background.
+    eventually(&s, &o.admin, "/v1/usage", |v| {
+        v.as_array().is_some_and(|a| a.len() >= 2)
+    })
+    .await;
+
+    // Members without the audit permission, and the operator, do not export.
+    for key in [&o.member, &o.viewer, &o.agent, &op] {
+        let (st, v) = s.call("GET", "/v1/org/export", Some(key), None).await;
+        assert_eq!(st, 403, "{v}");
+    }
+
+    let (lines, text) = export_lines(&s, &o.admin).await;
+    let first = lines.first().expect("lines");
+    assert_eq!(first["kind"], "export", "{first}");
+    assert_eq!(first["format"], "tenantry-org-export/1");
+    assert_eq!(first["org"]["id"], o.id.as_str());
+    let end = lines.last().expect("lines");
+    assert_eq!(end["kind"], "end", "{end}");
+    // The end line counts every line before it.
+    for (kind, n) in end["counts"].as_object().expect("counts") {
+        assert_eq!(
+            of_kind(&lines, kind).len() as u64,
+            n.as_u64().expect("count"),
+            "{kind}"
+        );
+    }
+    assert_eq!(of_kind(&lines, "user").len(), 4);
+    assert_eq!(of_kind(&lines, "agent").len(), 1);
+    assert!(of_kind(&lines, "api_key").len() >= 5);
+    let installs = of_kind(&lines, "install");
+    assert_eq!(installs.len(), 2);
+    let with_secret = installs
+        .iter()
+        .find(|i| i["id"] == secret_install.as_str())
+        .expect("the secret-user install");
+    assert_eq!(
+        with_secret["secrets"][0]["name"], "api_token",
+        "{with_secret}"
+    );
+    assert_eq!(of_kind(&lines, "binding").len(), 2);
+    let kv = of_kind(&lines, "kv");
+    assert_eq!(kv.len(), 1, "{kv:?}");
+    assert_eq!(kv[0]["install_id"], kv_install.as_str());
+    assert!(of_kind(&lines, "usage").len() >= 2);
+    // No secret value, no key hash, nothing of the other org.
+    assert!(!text.contains("acme-export-canary"));
+    assert!(!text.contains("\"hash\""), "{text}");
+    assert!(!text.contains(&other.id));
+    // The audit trail comes whole, oldest first, each entry chained to the one
+    // before, ending with this export.
+    let audit = of_kind(&lines, "audit");
+    for (i, e) in audit.iter().enumerate() {
+        assert_eq!(e["seq"], i as u64 + 1, "{e}");
+        if i > 0 {
+            assert_eq!(e["prev_hash"], audit[i - 1]["row_hash"], "{e}");
+        }
+        assert!(e["row_hash"].is_string(), "{e}");
+    }
+    assert!(
+        audit.iter().any(|e| e["action"] == "org.export"),
+        "the export is audited"
+    );
+
+    // An operator exports through a read-only break-glass grant (offboarding).
+    let grant = s
+        .create(
+            &format!("/v1/orgs/{}/breakglass", o.id),
+            &op,
+            json!({"ticket": "T-7", "reason": "offboarding export", "ttl_seconds": 600}),
+        )
+        .await;
+    let token = grant["token"].as_str().expect("token").to_string();
+    let (lines, _) = export_lines(&s, &token).await;
+    assert_eq!(lines.last().expect("lines")["kind"], "end");
+
+    // The CLI writes a file and checks it is complete.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("acme.jsonl");
+    cli_ok(
+        s.cli(Some(&o.owner))
+            .args(["org", "export", "--output"])
+            .arg(&file),
+    );
+    let saved = std::fs::read_to_string(&file).expect("export file");
+    assert!(saved.lines().last().is_some_and(|l| l.contains("\"end\"")));
+    assert!(!dir.path().join("acme.jsonl.partial").exists());
 }

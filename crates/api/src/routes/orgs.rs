@@ -1,9 +1,11 @@
 //! Orgs: operator provisioning, and an org principal's view of its own org.
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use tenantry_api_types::{
-    CreateOrg, CreatedKey, DeletedOrg, LimitsView, Org, OrgId, OrgView, ProvisionKey,
+    CreateOrg, CreatedKey, DeletedOrg, ExportLine, LimitsView, Org, OrgId, OrgView, ProvisionKey,
     ProvisionUser, SetTier, SuspendOrg, TierOverrides, User,
 };
 use tenantry_service::orgs;
@@ -24,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(provision_user, list_org_users))
         .routes(routes!(provision_key))
         .routes(routes!(current_org))
+        .routes(routes!(export_org))
         .routes(routes!(set_limits))
         .routes(routes!(limits))
 }
@@ -167,6 +170,46 @@ async fn current_org(
     Tenant(scope, _): Tenant,
 ) -> ApiResult<axum::Json<OrgView>> {
     Ok(axum::Json(orgs::current(&s.svc, &scope).await?.to_wire()))
+}
+
+/// Export the caller's org (admins and owners; an operator through a break-glass
+/// grant): its members, agents and keys (metadata), installs with config, grants and
+/// secret names (never values), bindings, key-value data, usage and audit trail (with
+/// its hashes), streamed as JSON lines. The first line is `export`, the last `end`;
+/// a failure mid-stream aborts the body, so a download without `end` is incomplete.
+/// Recorded in the org's trail as `org.export`.
+#[utoipa::path(get, path = "/v1/org/export", tag = "orgs", responses((status = 200, description = "JSON lines, one `ExportLine` each", content((ExportLine = "application/x-ndjson")))))]
+async fn export_org(State(s): State<AppState>, Tenant(scope, ctx): Tenant) -> ApiResult<Response> {
+    let export = tenantry_service::export::begin(&s.svc, &scope, &ctx).await?;
+    let (items, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(export.run(s.svc.clone(), items));
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        let line = match rx.recv().await? {
+            Ok(item) => serde_json::to_vec(&item.to_wire())
+                .map(|mut line| {
+                    line.push(b'\n');
+                    Bytes::from(line)
+                })
+                .map_err(std::io::Error::other),
+            Err(e) => {
+                // The body is aborted: no `end` line, and the client sees an error.
+                tracing::error!(code = %e.code, "org export failed mid-stream");
+                Err(std::io::Error::other(e.code.as_str()))
+            }
+        };
+        Some((line, rx))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"org-export.jsonl\"",
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// Replace an org's per-org limit overrides (operator). Fields left out keep the

@@ -49,6 +49,11 @@ pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
             )
             .await?
         }
+        OrgCmd::Export { output } => {
+            let res = c.get_raw("/v1/org/export").await?;
+            download(res, output, json, export_is_complete).await?;
+            return Ok(());
+        }
         OrgCmd::Delete { org, yes } => {
             if !yes {
                 bail!(
@@ -1426,40 +1431,77 @@ pub async fn usage(
                 ("until", range.until),
                 ("install_id", opt_install(c, range.install_id).await?),
             ]);
-            let mut res = c.get_raw(&format!("/v1/usage/export{q}")).await?;
-            match output {
-                Some(path) => {
-                    let mut partial = path.clone().into_os_string();
-                    partial.push(".partial");
-                    let partial = std::path::PathBuf::from(partial);
-                    let mut f = std::fs::File::create(&partial)
-                        .with_context(|| format!("creating {}", partial.display()))?;
-                    let mut bytes = 0usize;
-                    while let Some(chunk) = res.chunk().await.context("reading the export")? {
-                        std::io::Write::write_all(&mut f, &chunk)
-                            .with_context(|| format!("writing {}", partial.display()))?;
-                        bytes += chunk.len();
-                    }
-                    f.sync_all().context("flushing the export")?;
-                    std::fs::rename(&partial, &path)
-                        .with_context(|| format!("renaming to {}", path.display()))?;
-                    if json {
-                        println!("{}", json!({"ok": true, "path": path, "bytes": bytes}));
-                    } else {
-                        println!("wrote {bytes} bytes to {}", path.display());
-                    }
-                }
-                None => {
-                    let mut out = std::io::stdout().lock();
-                    while let Some(chunk) = res.chunk().await.context("reading the export")? {
-                        std::io::Write::write_all(&mut out, &chunk).context("writing stdout")?;
-                    }
-                    std::io::Write::flush(&mut out).context("writing stdout")?;
-                }
-            }
+            let res = c.get_raw(&format!("/v1/usage/export{q}")).await?;
+            download(res, output, json, |_| Ok(())).await?;
         }
     }
     Ok(())
+}
+
+/// Writes a streamed export to `output` (through `<output>.partial`, renamed once
+/// complete) or to standard output. `check` sees the stream's last bytes (up to 8
+/// KiB) before a file is renamed into place.
+async fn download(
+    mut res: reqwest::Response,
+    output: Option<std::path::PathBuf>,
+    json: bool,
+    check: impl Fn(&[u8]) -> Result<()>,
+) -> Result<()> {
+    const TAIL: usize = 8 * 1024;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut keep = |chunk: &[u8]| {
+        tail.extend_from_slice(chunk);
+        if tail.len() > 2 * TAIL {
+            tail.drain(..tail.len() - TAIL);
+        }
+    };
+    match output {
+        Some(path) => {
+            let mut partial = path.clone().into_os_string();
+            partial.push(".partial");
+            let partial = std::path::PathBuf::from(partial);
+            let mut f = std::fs::File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?;
+            let mut bytes = 0usize;
+            while let Some(chunk) = res.chunk().await.context("reading the export")? {
+                std::io::Write::write_all(&mut f, &chunk)
+                    .with_context(|| format!("writing {}", partial.display()))?;
+                bytes += chunk.len();
+                keep(&chunk);
+            }
+            f.sync_all().context("flushing the export")?;
+            check(&tail)?;
+            std::fs::rename(&partial, &path)
+                .with_context(|| format!("renaming to {}", path.display()))?;
+            if json {
+                println!("{}", json!({"ok": true, "path": path, "bytes": bytes}));
+            } else {
+                println!("wrote {bytes} bytes to {}", path.display());
+            }
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = res.chunk().await.context("reading the export")? {
+                std::io::Write::write_all(&mut out, &chunk).context("writing stdout")?;
+                keep(&chunk);
+            }
+            std::io::Write::flush(&mut out).context("writing stdout")?;
+            check(&tail)?;
+        }
+    }
+    Ok(())
+}
+
+/// An org export is complete when its last line is the `end` line.
+fn export_is_complete(tail: &[u8]) -> Result<()> {
+    let last = tail
+        .split(|b| *b == b'\n')
+        .rfind(|l| !l.is_empty())
+        .unwrap_or_default();
+    match serde_json::from_slice::<w::ExportLine>(last) {
+        Ok(w::ExportLine::End { .. }) => Ok(()),
+        _ => bail!("the export is incomplete (it does not end with its 'end' line); run it again"),
+    }
 }
 
 /// `?a=1&b=2` from the parameters that are set (values percent-encoded), or "".
