@@ -57,6 +57,20 @@ pub struct OrgView {
     pub org: Org,
     /// The caller's effective permissions.
     pub permissions: Vec<Permission>,
+    /// The version of the org's key (secrets are sealed under it; owners rotate it).
+    pub key_version: u32,
+}
+
+/// What rotating the org's key did (`POST /v1/org/key/rotate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyRotation {
+    /// The org key's version now.
+    pub key_version: u32,
+    /// Secrets sealed again under it.
+    pub secrets_resealed: u64,
+    /// The org's keys are wrapped under its key-encryption key in the key vault
+    /// (deleting the org shreds them); `false`: the server has no key vault.
+    pub in_vault: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -402,6 +402,8 @@ pub struct OrgView {
     pub org: OrgRecord,
     /// The caller's effective permissions.
     pub permissions: Vec<Permission>,
+    /// The org key's current version.
+    pub key_version: u32,
 }
 
 /// The caller's own org.
@@ -411,8 +413,10 @@ pub async fn current(svc: &Service, scope: &TenantScope) -> Result<OrgView> {
         .get_org(scope.org_id(), Seen::NOTHING)
         .await?
         .ok_or_else(|| Error::not_found("org"))?;
+    let key_version = crate::secrets::key_version(&mut svc.read(scope).await?).await?;
     Ok(OrgView {
         org,
         permissions: scope.permissions().iter().copied().collect(),
+        key_version,
     })
 }

@@ -6,28 +6,43 @@
 //! module except to the sandbox via [`open_for_install`].
 
 use serde_json::json;
+use std::collections::HashMap;
 use tenantry_core::{Error, ErrorCode, InstallId, OrgId, Permission, Result, TenantScope};
 use tenantry_crypto::{
-    OrgKek, OrgKey, SecretAad, SecretValue, open_secret, seal_secret, unwrap_org_key,
+    OrgKek, OrgKey, SecretAad, SecretValue, open_secret, seal_secret, unwrap_org_key, wrap_org_key,
 };
-use tenantry_store::{SecretMeta, SecretRecord, TenantTx};
+use tenantry_store::{OrgKeyRecord, SecretMeta, SecretRecord, TenantTx};
 
 use crate::{RequestCtx, Service, audit_entry};
 
 /// Largest secret value accepted.
 pub const MAX_SECRET_BYTES: usize = 16 * 1024;
 
-/// The key an org's keys are wrapped under: its vault KEK, or the master key for an
-/// org without one (created before the vault, or where none is configured).
-pub(crate) fn org_kek(svc: &Service, org: OrgId) -> Result<OrgKek> {
-    let kept = match &svc.key_vault {
-        Some(vault) => vault.get(&svc.master_key, org).map_err(|e| {
+/// The keys an org's keys may be wrapped under, to try in order: its vault KEK, if
+/// it has one, then the master key (orgs created before the vault, or where none is
+/// configured; and keys not yet moved into the vault by [`rotate_org_key`]).
+fn org_keks(svc: &Service, org: OrgId) -> Result<Vec<OrgKek>> {
+    let mut keks = Vec::with_capacity(2);
+    if let Some(vault) = &svc.key_vault
+        && let Some(kek) = vault.get(&svc.master_key, org).map_err(|e| {
             tracing::error!(%org, error = %e, "the org's vault file does not open");
             Error::internal()
-        })?,
-        None => None,
-    };
-    Ok(kept.unwrap_or_else(|| OrgKek::legacy(&svc.master_key)))
+        })?
+    {
+        keks.push(kek);
+    }
+    keks.push(OrgKek::legacy(&svc.master_key));
+    Ok(keks)
+}
+
+fn unwrap_key(svc: &Service, org: OrgId, rec: &OrgKeyRecord) -> Result<OrgKey> {
+    org_keks(svc, org)?
+        .iter()
+        .find_map(|kek| unwrap_org_key(kek, org, rec.version, &rec.wrapped).ok())
+        .ok_or_else(|| {
+            tracing::error!(%org, version = rec.version, "org key does not unwrap: another master key, or the org's vault file is missing");
+            Error::internal()
+        })
 }
 
 async fn org_key(
@@ -44,12 +59,117 @@ async fn org_key(
         tracing::error!(org = %scope.org_id(), "org has no key");
         Error::internal()
     })?;
-    let kek = org_kek(svc, scope.org_id())?;
-    let key = unwrap_org_key(&kek, scope.org_id(), rec.version, &rec.wrapped).map_err(|_| {
-        tracing::error!(org = %scope.org_id(), version = rec.version, "org key does not unwrap: another master key, or the org's vault file is missing");
-        Error::internal()
+    Ok((rec.version, unwrap_key(svc, scope.org_id(), &rec)?))
+}
+
+/// What rotating an org's key did.
+#[derive(Debug)]
+pub struct KeyRotation {
+    /// The org key's version now.
+    pub key_version: u32,
+    /// Secrets sealed again under it.
+    pub secrets_resealed: u64,
+    /// The org's keys are now wrapped under its KEK in the key vault (deleting the
+    /// org shreds them); `false`: the server has no vault.
+    pub in_vault: bool,
+}
+
+/// Rotates the org's key (owners): a new version is created, every secret is sealed
+/// again under it, and the older versions are deleted, all in one transaction, so
+/// every read sees either the old keys or the new (no secret is ever unreadable).
+/// An org without a key-encryption key in the vault gets one, and its new key is
+/// wrapped under it: the way an org created before the vault becomes shreddable.
+pub async fn rotate_org_key(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+) -> Result<KeyRotation> {
+    scope.require(Permission::ManageSecrets)?;
+    let org = scope.org_id();
+    let mut tx = svc.write(scope).await?;
+    let (from, _) = org_key(svc, &mut tx, scope, None).await?;
+    let to = from.checked_add(1).ok_or_else(|| {
+        Error::new(
+            ErrorCode::Conflict,
+            "the org key has reached its last version",
+        )
     })?;
-    Ok((rec.version, key))
+    // Created before the transaction commits; if it does not, the next rotation (or
+    // any read, which falls back to the master key) still works.
+    let kek = match &svc.key_vault {
+        Some(vault) => Some(match vault.get(&svc.master_key, org) {
+            Ok(Some(kek)) => kek,
+            Ok(None) => vault.create(&svc.master_key, org).map_err(|e| {
+                tracing::error!(%org, error = %e, "cannot write the org's vault file");
+                Error::new(
+                    ErrorCode::Unavailable,
+                    "the key vault cannot be written; check the server's log",
+                )
+            })?,
+            Err(e) => {
+                tracing::error!(%org, error = %e, "the org's vault file does not open");
+                return Err(Error::internal());
+            }
+        }),
+        None => None,
+    };
+    let in_vault = kek.is_some();
+    let kek = kek.unwrap_or_else(|| OrgKek::legacy(&svc.master_key));
+    let key = OrgKey::generate();
+    tx.insert_org_key(&OrgKeyRecord {
+        version: to,
+        wrapped: wrap_org_key(&kek, org, to, &key),
+        created_at: tenantry_core::now(),
+    })
+    .await?;
+    let mut old_keys: HashMap<u32, OrgKey> = HashMap::new();
+    let mut resealed = 0u64;
+    for install in tx.list_installs().await? {
+        for meta in tx.list_secrets(install.id).await? {
+            let Some(mut rec) = tx.get_secret(install.id, &meta.name).await? else {
+                continue;
+            };
+            let old = match old_keys.entry(rec.key_version) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(org_key(svc, &mut tx, scope, Some(rec.key_version)).await?.1)
+                }
+            };
+            let aad = |key_version| SecretAad {
+                org,
+                install: install.id,
+                name: &meta.name,
+                key_version,
+            };
+            let value = open_secret(old, &aad(rec.key_version), &rec.ciphertext).map_err(|_| {
+                tracing::error!(%org, install = %install.id, "a secret does not open with its key");
+                Error::internal()
+            })?;
+            rec.ciphertext = seal_secret(&key, &aad(to), &value);
+            rec.key_version = to;
+            tx.upsert_secret(&rec).await?;
+            resealed += 1;
+        }
+    }
+    tx.delete_org_keys_before(to).await?;
+    let entry = audit_entry(
+        scope,
+        ctx,
+        "org.key_rotate",
+        org.to_string(),
+        json!({"from": from, "to": to, "secrets_resealed": resealed, "in_vault": in_vault}),
+    );
+    svc.finish(tx, entry).await?;
+    Ok(KeyRotation {
+        key_version: to,
+        secrets_resealed: resealed,
+        in_vault,
+    })
+}
+
+/// The org key's current version.
+pub(crate) async fn key_version(tx: &mut Box<dyn TenantTx>) -> Result<u32> {
+    Ok(tx.current_org_key().await?.map_or(0, |k| k.version))
 }
 
 async fn secret_names(

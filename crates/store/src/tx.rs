@@ -43,6 +43,8 @@ pub trait OrgKeyTx: Send {
     async fn current_org_key(&mut self) -> StoreResult<Option<OrgKeyRecord>>;
     async fn get_org_key(&mut self, version: u32) -> StoreResult<Option<OrgKeyRecord>>;
     async fn insert_org_key(&mut self, k: &OrgKeyRecord) -> StoreResult<()>;
+    /// Deletes every version below `version` (retired by a rotation); returns how many.
+    async fn delete_org_keys_before(&mut self, version: u32) -> StoreResult<u64>;
 }
 
 /// Users.

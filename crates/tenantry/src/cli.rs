@@ -372,6 +372,9 @@ pub enum OrgCmd {
     },
     /// Show your own org and permissions.
     Show,
+    /// Rotate your org's key (owners): a new version, every secret sealed again
+    /// under it, the old versions deleted, in one step.
+    RotateKey,
     /// Your org's effective limits and where it stands against its quotas.
     Limits,
     /// Override some of an org's limits (operator), e.g.

@@ -172,13 +172,18 @@ async fn deletion_on(s: Server) {
     publish_examples(&s).await;
     let op = s.operator_key.clone();
     let pooled = s.db.is_some();
-    let (o, install) =
-        org_with_install(&s, "acme", json!({"plugin": "@examples/secret-user"})).await;
+    let (o, install) = org_with_install(
+        &s,
+        "acme",
+        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
+    )
+    .await;
     let (other, other_install) = org_with_install(&s, "globex", echo_install()).await;
     s.set_secret(&o.owner, &install, "api_token", "acme-token")
         .await;
     s.bind(&o, &install).await;
-    s.run(&o.member, &install, "check", json!({})).await;
+    let checked = s.run(&o.member, &install, "check", json!({})).await;
+    assert_eq!(checked["output"]["length"], "acme-token".len(), "{checked}");
     let path = format!("/v1/orgs/{}", o.id);
 
     // Only the operator deletes, and only a suspended org.
@@ -296,8 +301,12 @@ async fn a_deleted_orgs_secrets_cannot_be_decrypted_from_a_copy_of_the_data_dire
     );
     publish_examples(&s).await;
     let op = s.operator_key.clone();
-    let (o, install) =
-        org_with_install(&s, "acme", json!({"plugin": "@examples/secret-user"})).await;
+    let (o, install) = org_with_install(
+        &s,
+        "acme",
+        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
+    )
+    .await;
     s.set_secret(&o.owner, &install, "api_token", "acme-token")
         .await;
     let vault = keys.path().join("org-keys");
@@ -439,8 +448,12 @@ fn of_kind<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
 async fn export_on(s: Server) {
     publish_examples(&s).await;
     let op = s.operator_key.clone();
-    let (o, secret_install) =
-        org_with_install(&s, "acme", json!({"plugin": "@examples/secret-user"})).await;
+    let (o, secret_install) = org_with_install(
+        &s,
+        "acme",
+        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
+    )
+    .await;
     let kv_install = s
         .install(
             &o.admin,

@@ -91,3 +91,157 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+on_both_stores!(
+    rotating_the_org_key_reseals_every_secret_and_retires_the_old_key,
+    rotating_the_org_key_reseals_every_secret_and_retires_the_old_key_pooled,
+    rotation_on
+);
+
+async fn rotation_on(s: Server) {
+    publish_examples(&s).await;
+    let pooled = s.db.is_some();
+    let (o, install) = org_with_install(
+        &s,
+        "acme",
+        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
+    )
+    .await;
+    s.set_secret(&o.owner, &install, "api_token", CANARY).await;
+    s.bind(&o, &install).await;
+    let before = s.run(&o.member, &install, "check", json!({})).await;
+    assert_eq!(before["output"]["set"], true, "{before}");
+    assert_eq!(s.get("/v1/org", &o.member).await["key_version"], 1);
+
+    // Only owners rotate.
+    for key in [&o.admin, &o.member, &o.agent, &s.operator_key] {
+        let (st, v) = s.call("POST", "/v1/org/key/rotate", Some(key), None).await;
+        assert_eq!(st, 403, "{v}");
+    }
+    let r = s
+        .ok("POST", "/v1/org/key/rotate", Some(&o.owner), None, 200)
+        .await;
+    assert_eq!(r["key_version"], 2, "{r}");
+    assert_eq!(r["secrets_resealed"], 1, "{r}");
+    // Embedded: the vault is on by default; pooled: none unless configured.
+    assert_eq!(r["in_vault"], !pooled, "{r}");
+
+    // The value is unchanged, now sealed under version 2; version 1 is gone.
+    let after = s.run(&o.member, &install, "check", json!({})).await;
+    assert_eq!(after["output"], before["output"], "{after}");
+    let listed = s
+        .get(&format!("/v1/installs/{install}/secrets"), &o.owner)
+        .await;
+    assert_eq!(listed[0]["key_version"], 2, "{listed}");
+    assert_eq!(s.get("/v1/org", &o.member).await["key_version"], 2);
+    assert_eq!(s.rows(Some(&o.id), "org_keys").await, 1);
+    // New secrets use the new version; the CLI rotates again.
+    s.set_secret(&o.owner, &install, "api_token", "another")
+        .await;
+    let listed = s
+        .get(&format!("/v1/installs/{install}/secrets"), &o.owner)
+        .await;
+    assert_eq!(listed[0]["key_version"], 2, "{listed}");
+    let v = cli_json(s.cli(Some(&o.owner)).args(["--json", "org", "rotate-key"]));
+    assert_eq!(v["key_version"], 3, "{v}");
+    let r = s.run(&o.member, &install, "check", json!({})).await;
+    assert_eq!(r["output"]["length"], "another".len(), "{r}");
+    let audit = s.get("/v1/audit?action=org.key_rotate", &o.admin).await;
+    assert_eq!(audit.as_array().map(Vec::len), Some(2), "{audit}");
+    assert!(!audit.to_string().contains(CANARY));
+    assert!(!s.logs().contains(CANARY));
+}
+
+/// An org created by a server without a key vault has its keys wrapped by the master
+/// key alone: deleting it could not shred a backup. Once a vault is configured, a
+/// rotation moves the org's keys under a KEK of its own, and deleting it shreds.
+#[tokio::test]
+async fn a_rotation_moves_an_org_created_without_a_vault_into_the_vault() {
+    let db = Server::migrated_db().await;
+    let master = {
+        use base64::Engine;
+        let mut b = [0u8; 32];
+        getrandom::fill(&mut b).expect("random");
+        base64::engine::general_purpose::STANDARD.encode(b)
+    };
+    let env = vec![("TENANTRY_MASTER_KEY".to_string(), master)];
+    let without = Server::start_with(
+        Launch {
+            database_url: Some(db.app_url.clone()),
+            env: env.clone(),
+            ..Launch::default()
+        },
+        Some(db),
+    );
+    publish_examples(&without).await;
+    let (o, install) = org_with_install(
+        &without,
+        "acme",
+        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
+    )
+    .await;
+    without
+        .set_secret(&o.owner, &install, "api_token", CANARY)
+        .await;
+    s_check(&without, &o, &install).await;
+
+    // A second node of the same deployment, now with a key vault.
+    let vault = tempfile::tempdir().expect("tempdir");
+    let config = vault.path().join("tenantry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "key_vault_dir = {:?}\n",
+            vault.path().join("org-keys").to_string_lossy()
+        ),
+    )
+    .expect("config");
+    let db_url = without.db.as_ref().expect("db").app_url.clone();
+    let mut with = Server::start_with(
+        Launch {
+            database_url: Some(db_url),
+            env,
+            args: vec!["--config".into(), config.to_string_lossy().into_owned()],
+        },
+        None,
+    );
+    with.operator_key = without.operator_key.clone();
+    // The org's master-wrapped key still opens through the vault-enabled node.
+    s_check(&with, &o, &install).await;
+    let r = with
+        .ok("POST", "/v1/org/key/rotate", Some(&o.owner), None, 200)
+        .await;
+    assert_eq!(r["in_vault"], true, "{r}");
+    assert!(
+        vault
+            .path()
+            .join("org-keys")
+            .join(format!("{}.kek", o.id))
+            .exists()
+    );
+    s_check(&with, &o, &install).await;
+
+    with.ok(
+        "POST",
+        &format!("/v1/orgs/{}/suspend", o.id),
+        Some(&with.operator_key),
+        Some(json!({"reason": "offboarding"})),
+        200,
+    )
+    .await;
+    let d = with
+        .ok(
+            "DELETE",
+            &format!("/v1/orgs/{}", o.id),
+            Some(&with.operator_key),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(d["keys_shredded"], true, "{d}");
+}
+
+async fn s_check(s: &Server, o: &Org, install: &str) {
+    let r = s.run(&o.member, install, "check", json!({})).await;
+    assert_eq!(r["output"]["length"], CANARY.len(), "{r}");
+}

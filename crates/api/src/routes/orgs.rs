@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tenantry_api_types::{
-    CreateOrg, CreatedKey, DeletedOrg, ExportLine, LimitsView, Org, OrgId, OrgView, ProvisionKey,
-    ProvisionUser, SetTier, SuspendOrg, TierOverrides, User,
+    CreateOrg, CreatedKey, DeletedOrg, ExportLine, KeyRotation, LimitsView, Org, OrgId, OrgView,
+    ProvisionKey, ProvisionUser, SetTier, SuspendOrg, TierOverrides, User,
 };
 use tenantry_service::orgs;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(provision_key))
         .routes(routes!(current_org))
         .routes(routes!(export_org))
+        .routes(routes!(rotate_key))
         .routes(routes!(set_limits))
         .routes(routes!(limits))
 }
@@ -170,6 +171,22 @@ async fn current_org(
     Tenant(scope, _): Tenant,
 ) -> ApiResult<axum::Json<OrgView>> {
     Ok(axum::Json(orgs::current(&s.svc, &scope).await?.to_wire()))
+}
+
+/// Rotate the org's key (owners): a new version, every secret sealed again under it,
+/// the older versions deleted, in one transaction (no secret is unreadable at any
+/// moment). An org whose keys were wrapped by the master key alone gets its own
+/// key-encryption key in the key vault, so deleting it later shreds them.
+#[utoipa::path(post, path = "/v1/org/key/rotate", tag = "orgs", responses((status = 200, body = KeyRotation)))]
+async fn rotate_key(
+    State(s): State<AppState>,
+    Tenant(scope, ctx): Tenant,
+) -> ApiResult<axum::Json<KeyRotation>> {
+    Ok(axum::Json(
+        tenantry_service::secrets::rotate_org_key(&s.svc, &scope, &ctx)
+            .await?
+            .to_wire(),
+    ))
 }
 
 /// Export the caller's org (admins and owners; an operator through a break-glass

@@ -4,6 +4,7 @@ use tenantry_api_types as w;
 use tenantry_core::{Tier, TierOverrides};
 use tenantry_service::limits::LimiterStatus;
 use tenantry_service::orgs::{DeletedOrg, LimitsView, OrgView, QuotaState};
+use tenantry_service::secrets::KeyRotation;
 use tenantry_store::OrgRecord;
 
 use super::{ToDomain, ToWire};
@@ -51,10 +52,31 @@ impl ToWire for DeletedOrg {
 impl ToWire for OrgView {
     type Wire = w::OrgView;
     fn to_wire(self) -> w::OrgView {
-        let OrgView { org, permissions } = self;
+        let OrgView {
+            org,
+            permissions,
+            key_version,
+        } = self;
         w::OrgView {
             org: org.to_wire(),
             permissions: permissions.to_wire(),
+            key_version,
+        }
+    }
+}
+
+impl ToWire for KeyRotation {
+    type Wire = w::KeyRotation;
+    fn to_wire(self) -> w::KeyRotation {
+        let KeyRotation {
+            key_version,
+            secrets_resealed,
+            in_vault,
+        } = self;
+        w::KeyRotation {
+            key_version,
+            secrets_resealed,
+            in_vault,
         }
     }
 }

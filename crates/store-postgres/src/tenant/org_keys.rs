@@ -31,4 +31,11 @@ impl OrgKeyTx for PgTenantTx {
         .bind(k.created_at);
         self.exec(q).await.map(|_| ())
     }
+
+    async fn delete_org_keys_before(&mut self, version: u32) -> StoreResult<u64> {
+        let q = sqlx::query("DELETE FROM org_keys WHERE org_id = $1 AND version < $2")
+            .bind(self.org())
+            .bind(i64::from(version));
+        self.exec(q).await
+    }
 }

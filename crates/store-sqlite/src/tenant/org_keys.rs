@@ -32,4 +32,11 @@ impl OrgKeyTx for SqliteTenantTx {
         .bind(ts(k.created_at));
         self.exec(q).await.map(|_| ())
     }
+
+    async fn delete_org_keys_before(&mut self, version: u32) -> StoreResult<u64> {
+        let q = sqlx::query("DELETE FROM org_keys WHERE org_id = ? AND version < ?")
+            .bind(self.org.clone())
+            .bind(i64::from(version));
+        self.exec(q).await
+    }
 }

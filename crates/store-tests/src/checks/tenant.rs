@@ -35,7 +35,8 @@ pub async fn create_tenant_is_idempotent(b: &Backend) {
 }
 
 /// Org keys: the current one is the highest version; versions read back exactly
-/// (up to `u32::MAX`); a version written twice is a `Conflict`.
+/// (up to `u32::MAX`); a version written twice is a `Conflict`; retiring deletes the
+/// versions below one and no other.
 pub async fn org_keys_round_trip(b: &Backend) {
     let o = b.org().await;
     let mut tx = b.write(&o).await;
@@ -87,6 +88,29 @@ pub async fn org_keys_round_trip(b: &Backend) {
         is_conflict(&r),
         "an org key version written twice is Conflict, got {r:?}"
     );
+    drop(tx);
+    // Retiring: every version below the given one goes; the others stay.
+    let mut tx = b.write(&o).await;
+    ensure_eq!(
+        b,
+        tx.delete_org_keys_before(3)
+            .await
+            .must(b, "delete_org_keys_before"),
+        2,
+        "versions 1 and 2 are deleted"
+    );
+    b.commit(tx).await;
+    let mut tx = b.read(&o).await;
+    for k in &keys {
+        let found = tx.get_org_key(k.version).await.must(b, "get_org_key");
+        ensure_eq!(
+            b,
+            found.is_some(),
+            k.version >= 3,
+            "version {} after retiring",
+            k.version
+        );
+    }
 }
 
 /// Users read back (unicode, empty name); listed in id order; the role changes in

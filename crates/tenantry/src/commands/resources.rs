@@ -156,6 +156,18 @@ pub async fn org(cmd: OrgCmd, c: &Client, json: bool) -> Result<()> {
             show(json, &r, |v| {
                 show_org(&v.org);
                 println!("permissions: {}", joined(&v.permissions));
+                println!("key_version: {}", v.key_version);
+            });
+            return Ok(());
+        }
+        OrgCmd::RotateKey => {
+            let r: Reply<w::KeyRotation> = c.post("/v1/org/key/rotate", &json!({})).await?;
+            show(json, &r, |k| {
+                pairs(&[
+                    ("key_version", cell(&k.key_version)),
+                    ("secrets_resealed", cell(&k.secrets_resealed)),
+                    ("in_vault", cell(&k.in_vault)),
+                ]);
             });
             return Ok(());
         }
