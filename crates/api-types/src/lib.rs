@@ -43,8 +43,8 @@ pub use members::{
     AddUser, Agent, ApiKey, CreateAgent, CreateKey, CreatedKey, KeyOwner, SetRole, User,
 };
 pub use orgs::{
-    CreateOrg, DeletedOrg, KeyRotation, LimiterStatus, LimitsView, Org, OrgView, PilotPolicy,
-    ProvisionKey, ProvisionUser, QuotaState, SetTier, SuspendOrg, Tier, TierOverrides,
+    CreateOrg, DeletedOrg, KeyRotation, LimiterStatus, LimitsView, MasterKeyRotation, Org, OrgView,
+    PilotPolicy, ProvisionKey, ProvisionUser, QuotaState, SetTier, SuspendOrg, Tier, TierOverrides,
 };
 pub use registry::{
     ActionSpec, DetachedSignature, Manifest, NewPublisherKey, Permissions, PluginDetail,

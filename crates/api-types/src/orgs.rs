@@ -61,6 +61,20 @@ pub struct OrgView {
     pub key_version: u32,
 }
 
+/// What one master-key rotation call did (`POST /v1/operator/master-key/rotate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MasterKeyRotation {
+    /// Orgs looked at (all of them).
+    pub orgs_checked: u64,
+    /// Key-vault files sealed again under the new master key.
+    pub vault_files_resealed: u64,
+    /// Orgs whose key was wrapped by the old master key alone, given a new one.
+    pub org_keys_rotated: u64,
+    /// Orgs that still need the old master key: run the rotation again until 0,
+    /// then remove `previous_master_key_file`.
+    pub remaining: u64,
+}
+
 /// What rotating the org's key did (`POST /v1/org/key/rotate`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyRotation {

@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::secrets::routes())
         .merge(routes::audit::routes())
         .merge(routes::breakglass::routes())
+        .merge(routes::keys::routes())
         .merge(routes::usage::routes())
         .merge(routes::invoke::routes().layer(DefaultBodyLimit::max(
             tenantry_service::invoke::MAX_INPUT_BYTES + 4096,

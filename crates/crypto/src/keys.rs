@@ -47,6 +47,19 @@ impl MasterKey {
         Ok(Self(key))
     }
 
+    /// Loads an existing key file (mode 0600).
+    pub fn load(path: &Path) -> Result<Self, CryptoError> {
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path)?);
+        check_private(path)?;
+        Self::from_base64(&text)
+    }
+
+    /// Whether two keys are the same key (a startup check on the configuration, not
+    /// on anything a request sends: no constant-time comparison needed).
+    pub fn same_as(&self, other: &MasterKey) -> bool {
+        self.0 == other.0
+    }
+
     /// Loads the key file, or creates it (mode 0600) if it does not exist.
     /// Returns the key and whether it was created now.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), CryptoError> {

@@ -122,6 +122,24 @@ impl KeyVault {
         Ok(Some(OrgKek(key)))
     }
 
+    /// Seals the org's KEK again under `master` (rotating the master key): written
+    /// to a temporary file, synced, then renamed over the old one, so a crash leaves
+    /// either file whole.
+    pub fn reseal(&self, master: &MasterKey, org: OrgId, kek: &OrgKek) -> Result<(), CryptoError> {
+        let sealed = aead_seal(master.bytes(), &aad(org), kek.bytes());
+        let text = Zeroizing::new(format!("{}\n", STANDARD.encode(sealed)));
+        let tmp = self.dir.join(format!("{org}.kek.tmp"));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, self.path(org))?;
+        sync_dir(&self.dir)
+    }
+
     /// Destroys the org's KEK: overwrites the file, syncs it, removes it, leaves an
     /// empty `<org id>.shredded` marker and syncs the folder. Returns whether the org
     /// had a KEK (now or in an earlier, interrupted deletion). (On copy-on-write or
@@ -180,6 +198,20 @@ mod tests {
         let other = KeyVault::open(&dir.path().join("other")).unwrap();
         let fresh = other.create(&master, org).unwrap();
         assert!(unwrap_org_key(&fresh, org, 1, &wrapped).is_err());
+    }
+
+    #[test]
+    fn a_resealed_vault_file_opens_with_the_new_master_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = KeyVault::open(dir.path()).unwrap();
+        let (old, new) = (MasterKey::generate(), MasterKey::generate());
+        let org = OrgId::new();
+        let kek = vault.create(&old, org).unwrap();
+        vault.reseal(&new, org, &kek).unwrap();
+        assert!(vault.get(&old, org).is_err());
+        let again = vault.get(&new, org).unwrap().unwrap();
+        assert_eq!(again.bytes(), kek.bytes());
+        assert!(!dir.path().join(format!("{org}.kek.tmp")).exists());
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// The key vault folder, as configured (see [`Config::key_vault_dir`]).
     pub key_vault_dir: Option<PathBuf>,
+    /// The master key being retired while a rotation runs (read, never written).
+    pub previous_master_key_file: Option<PathBuf>,
     pub max_artifact_bytes: u64,
     pub log_json: bool,
     /// Non-public address ranges plugins may reach (default none).
@@ -105,6 +107,11 @@ pub struct FileConfig {
     /// `master_key_file` (`org-keys/`), else `<data_dir>/org-keys`; in pooled mode
     /// none unless set (every node must see the same folder).
     pub key_vault_dir: Option<PathBuf>,
+    /// While rotating the master key: the old key's file. The server then reads
+    /// what either key sealed and writes with `master_key_file` only (which must
+    /// exist: it is not created while this is set). Remove it once
+    /// `tenantry admin rotate-master-key` reports nothing remaining.
+    pub previous_master_key_file: Option<PathBuf>,
     pub max_artifact_bytes: Option<u64>,
     pub log_format: Option<String>,
     /// e.g. `["10.20.0.0/16"]` to let plugins reach an internal API.
@@ -230,6 +237,7 @@ impl Config {
             master_key: o.master_key,
             master_key_file: file.master_key_file,
             key_vault_dir: file.key_vault_dir,
+            previous_master_key_file: file.previous_master_key_file,
             max_artifact_bytes: file.max_artifact_bytes.unwrap_or(10 * 1024 * 1024),
             log_json,
             database_url: o.database_url.or(file.database_url),

@@ -81,6 +81,14 @@ pub async fn run(config: &Config) -> Vec<Finding> {
         "",
     ));
     out.push(key_vault(config));
+    if let Some(previous) = &config.previous_master_key_file {
+        out.push(finding(
+            Level::Warn,
+            "master key rotation",
+            format!("{} is a master key being retired", previous.display()),
+            "run `tenantry master-key rotate` until nothing remains, then remove previous_master_key_file from every node and destroy the old key",
+        ));
+    }
     out.push(audit_chain(config));
     out.push(breakglass(config));
     out.push(listener(config));

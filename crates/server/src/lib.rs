@@ -164,6 +164,7 @@ impl Server {
         // data directory holds in pooled mode as well).
         let lock = lock_data_dir(&data)?;
         let (master_key, created) = load_master_key(&config)?;
+        let previous_master_key = load_previous_master_key(&config, &master_key)?;
         let audit_key = load_audit_key(&config)?;
         let stores = open_stores(&config).await?;
         // The operator's own audit trail is kept as the trail of the nil org id.
@@ -205,6 +206,10 @@ impl Server {
             runtime,
         );
         let service = service.with_audit_key(audit_key);
+        let service = match previous_master_key {
+            Some(key) => service.with_previous_master_key(key),
+            None => service,
+        };
         let service = match config.key_vault_dir() {
             Some(dir) => service.with_key_vault(
                 tenantry_crypto::KeyVault::open(&dir)
@@ -300,6 +305,27 @@ fn load_audit_key(config: &Config) -> Result<tenantry_crypto::SigningKeyPair, St
         .map_err(|e| bad(format!("{}: {e}", path.display())))
 }
 
+/// The master key being retired, if a rotation runs; it must differ from the
+/// current one.
+fn load_previous_master_key(
+    config: &Config,
+    current: &MasterKey,
+) -> Result<Option<MasterKey>, StartError> {
+    let Some(path) = &config.previous_master_key_file else {
+        return Ok(None);
+    };
+    let key = MasterKey::load(path).map_err(|e| {
+        StartError::MasterKey(format!("previous_master_key_file {}: {e}", path.display()))
+    })?;
+    if key.same_as(current) {
+        return Err(StartError::MasterKey(format!(
+            "previous_master_key_file {} holds the current master key: point master_key_file at the new key",
+            path.display()
+        )));
+    }
+    Ok(Some(key))
+}
+
 fn load_master_key(config: &Config) -> Result<(MasterKey, Option<PathBuf>), StartError> {
     if let Some(text) = &config.master_key {
         let key = MasterKey::from_base64(text).map_err(|e| {
@@ -313,6 +339,16 @@ fn load_master_key(config: &Config) -> Result<(MasterKey, Option<PathBuf>), Star
         .master_key_file
         .clone()
         .unwrap_or_else(|| config.data_dir.join("master.key"));
+    if config.previous_master_key_file.is_some() {
+        // Never a fresh key in the middle of a rotation: another node would make its own.
+        let key = MasterKey::load(&path).map_err(|e| {
+            StartError::MasterKey(format!(
+                "{}: {e}; while previous_master_key_file is set the new key must already exist (create it once with `tenantry admin new-master-key --output PATH` and copy it to every node)",
+                path.display()
+            ))
+        })?;
+        return Ok((key, None));
+    }
     let (key, created) = MasterKey::load_or_create(&path)
         .map_err(|e| StartError::MasterKey(format!("{}: {e}", path.display())))?;
     Ok((key, created.then_some(path)))

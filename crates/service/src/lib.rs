@@ -15,6 +15,7 @@ pub mod export;
 pub mod health;
 pub mod installs;
 pub mod invoke;
+pub mod keys;
 pub mod limits;
 pub mod members;
 pub mod metrics;
@@ -76,6 +77,9 @@ pub struct Service {
     /// `None`: orgs' keys are wrapped under the master key, and deleting an org
     /// cannot make a backup of its data unreadable.
     pub key_vault: Option<tenantry_crypto::KeyVault>,
+    /// The master key being retired while a rotation runs ([`keys::rotate_master`]):
+    /// still read, never written.
+    pub previous_master_key: Option<Arc<MasterKey>>,
     pub artifacts: ArtifactStore,
     pub settings: Settings,
     pub runtime: Runtime,
@@ -112,6 +116,7 @@ impl Service {
             tenants,
             master_key,
             key_vault: None,
+            previous_master_key: None,
             artifacts,
             settings,
             runtime,
@@ -127,6 +132,12 @@ impl Service {
     /// Keeps each new org's key-encryption key in `vault`.
     pub fn with_key_vault(mut self, vault: tenantry_crypto::KeyVault) -> Self {
         self.key_vault = Some(vault);
+        self
+    }
+
+    /// Also reads what the master key being retired sealed (see [`keys`]).
+    pub fn with_previous_master_key(mut self, key: MasterKey) -> Self {
+        self.previous_master_key = Some(Arc::new(key));
         self
     }
 

@@ -18,21 +18,66 @@ use crate::{RequestCtx, Service, audit_entry};
 /// Largest secret value accepted.
 pub const MAX_SECRET_BYTES: usize = 16 * 1024;
 
+/// The org's keys do not open: the server runs with another master key than the one
+/// that sealed them (or without the vault file): an operator's configuration to fix,
+/// not the caller's request.
+fn keys_unavailable() -> Error {
+    Error::new(
+        ErrorCode::Unavailable,
+        "this org's keys do not open with the server's master key; the platform operator must check master_key_file, previous_master_key_file and key_vault_dir",
+    )
+}
+
+/// The org's KEK from the vault, if it has one, and whether it opened only with the
+/// previous master key (a master-key rotation has not reached it yet).
+pub(crate) fn vault_kek(svc: &Service, org: OrgId) -> Result<Option<(OrgKek, bool)>> {
+    let Some(vault) = &svc.key_vault else {
+        return Ok(None);
+    };
+    let unreadable = |e: tenantry_crypto::CryptoError| {
+        tracing::error!(%org, error = %e, "the org's vault file does not open");
+        keys_unavailable()
+    };
+    match (vault.get(&svc.master_key, org), &svc.previous_master_key) {
+        (Ok(found), _) => Ok(found.map(|k| (k, false))),
+        (Err(tenantry_crypto::CryptoError::Decrypt), Some(previous)) => vault
+            .get(previous, org)
+            .map(|found| found.map(|k| (k, true)))
+            .map_err(unreadable),
+        (Err(e), _) => Err(unreadable(e)),
+    }
+}
+
 /// The keys an org's keys may be wrapped under, to try in order: its vault KEK, if
 /// it has one, then the master key (orgs created before the vault, or where none is
-/// configured; and keys not yet moved into the vault by [`rotate_org_key`]).
+/// configured; and keys not yet moved into the vault by [`rotate_org_key`]), then
+/// the master key being retired, while a rotation runs.
 fn org_keks(svc: &Service, org: OrgId) -> Result<Vec<OrgKek>> {
-    let mut keks = Vec::with_capacity(2);
-    if let Some(vault) = &svc.key_vault
-        && let Some(kek) = vault.get(&svc.master_key, org).map_err(|e| {
-            tracing::error!(%org, error = %e, "the org's vault file does not open");
-            Error::internal()
-        })?
-    {
+    let mut keks = Vec::with_capacity(3);
+    if let Some((kek, _)) = vault_kek(svc, org)? {
         keks.push(kek);
     }
     keks.push(OrgKek::legacy(&svc.master_key));
+    if let Some(previous) = &svc.previous_master_key {
+        keks.push(OrgKek::legacy(previous));
+    }
     Ok(keks)
+}
+
+/// Whether the org's current key opens without the master key being retired.
+pub(crate) async fn key_needs_previous_master(svc: &Service, scope: &TenantScope) -> Result<bool> {
+    let Some(rec) = svc.read(scope).await?.current_org_key().await? else {
+        return Ok(false);
+    };
+    let org = scope.org_id();
+    let mut current = Vec::with_capacity(2);
+    if let Some((kek, false)) = vault_kek(svc, org)? {
+        current.push(kek);
+    }
+    current.push(OrgKek::legacy(&svc.master_key));
+    Ok(!current
+        .iter()
+        .any(|kek| unwrap_org_key(kek, org, rec.version, &rec.wrapped).is_ok()))
 }
 
 fn unwrap_key(svc: &Service, org: OrgId, rec: &OrgKeyRecord) -> Result<OrgKey> {
@@ -41,7 +86,7 @@ fn unwrap_key(svc: &Service, org: OrgId, rec: &OrgKeyRecord) -> Result<OrgKey> {
         .find_map(|kek| unwrap_org_key(kek, org, rec.version, &rec.wrapped).ok())
         .ok_or_else(|| {
             tracing::error!(%org, version = rec.version, "org key does not unwrap: another master key, or the org's vault file is missing");
-            Error::internal()
+            keys_unavailable()
         })
 }
 
@@ -85,6 +130,17 @@ pub async fn rotate_org_key(
     ctx: &RequestCtx,
 ) -> Result<KeyRotation> {
     scope.require(Permission::ManageSecrets)?;
+    rotate(svc, scope, ctx, "owner").await
+}
+
+/// [`rotate_org_key`]'s work, for a caller that checked who may do it; `cause` goes
+/// into the audit entry.
+pub(crate) async fn rotate(
+    svc: &Service,
+    scope: &TenantScope,
+    ctx: &RequestCtx,
+    cause: &str,
+) -> Result<KeyRotation> {
     let org = scope.org_id();
     let mut tx = svc.write(scope).await?;
     let (from, _) = org_key(svc, &mut tx, scope, None).await?;
@@ -96,22 +152,16 @@ pub async fn rotate_org_key(
     })?;
     // Created before the transaction commits; if it does not, the next rotation (or
     // any read, which falls back to the master key) still works.
-    let kek = match &svc.key_vault {
-        Some(vault) => Some(match vault.get(&svc.master_key, org) {
-            Ok(Some(kek)) => kek,
-            Ok(None) => vault.create(&svc.master_key, org).map_err(|e| {
-                tracing::error!(%org, error = %e, "cannot write the org's vault file");
-                Error::new(
-                    ErrorCode::Unavailable,
-                    "the key vault cannot be written; check the server's log",
-                )
-            })?,
-            Err(e) => {
-                tracing::error!(%org, error = %e, "the org's vault file does not open");
-                return Err(Error::internal());
-            }
-        }),
-        None => None,
+    let kek = match (&svc.key_vault, vault_kek(svc, org)?) {
+        (Some(_), Some((kek, _))) => Some(kek),
+        (Some(vault), None) => Some(vault.create(&svc.master_key, org).map_err(|e| {
+            tracing::error!(%org, error = %e, "cannot write the org's vault file");
+            Error::new(
+                ErrorCode::Unavailable,
+                "the key vault cannot be written; check the server's log",
+            )
+        })?),
+        (None, _) => None,
     };
     let in_vault = kek.is_some();
     let kek = kek.unwrap_or_else(|| OrgKek::legacy(&svc.master_key));
@@ -157,7 +207,7 @@ pub async fn rotate_org_key(
         ctx,
         "org.key_rotate",
         org.to_string(),
-        json!({"from": from, "to": to, "secrets_resealed": resealed, "in_vault": in_vault}),
+        json!({"from": from, "to": to, "secrets_resealed": resealed, "in_vault": in_vault, "cause": cause}),
     );
     svc.finish(tx, entry).await?;
     Ok(KeyRotation {

@@ -205,6 +205,14 @@ pub enum Command {
         #[command(subcommand)]
         cmd: BreakglassCmd,
     },
+    /// The master key (operator): make a new one, and rotate to it while serving
+    /// (docs/operations.md, "Rotating keys").
+    MasterKey {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: MasterKeyCmd,
+    },
     /// Your org's audit trail.
     Audit {
         #[command(flatten)]
@@ -732,6 +740,25 @@ pub enum SecretCmd {
     List {
         /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MasterKeyCmd {
+    /// Write a new random master key to a new file (mode 0600); nothing is
+    /// overwritten. Runs locally: no server needed.
+    New {
+        /// The file to create.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Seal again under the new master key whatever still needs the one being
+    /// retired, batch by batch until nothing remains (the server needs
+    /// previous_master_key_file). Safe to stop and run again.
+    Rotate {
+        /// Orgs changed per request.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch: u32,
     },
 }
 

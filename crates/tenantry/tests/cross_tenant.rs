@@ -58,6 +58,7 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("put", "/v1/plugins/{scope}/{name}/review") => Registry,
         ("get", "/v1/org" | "/v1/org/export") => TenantOwn,
         ("post", "/v1/org/key/rotate") => TenantOwn,
+        ("post", "/v1/operator/master-key/rotate") => Operator,
         ("get", "/v1/limits") => TenantOwn,
         ("get" | "post", "/v1/users") => TenantOwn,
         ("patch", "/v1/users/{user_id}") => TenantById,

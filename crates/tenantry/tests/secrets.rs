@@ -245,3 +245,170 @@ async fn s_check(s: &Server, o: &Org, install: &str) {
     let r = s.run(&o.member, install, "check", json!({})).await;
     assert_eq!(r["output"]["length"], CANARY.len(), "{r}");
 }
+
+#[tokio::test]
+async fn a_master_key_rotation_interrupted_half_way_resumes_and_loses_nothing() {
+    master_rotation_on(false).await;
+}
+
+#[tokio::test]
+async fn a_master_key_rotation_interrupted_half_way_resumes_and_loses_nothing_pooled() {
+    master_rotation_on(true).await;
+}
+
+/// Embedded: each org's KEK in the vault is sealed again. Pooled (no vault): each
+/// org's key, wrapped by the old master key alone, is rotated.
+async fn master_rotation_on(pooled: bool) {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let (old, new) = (keys.path().join("old.key"), keys.path().join("new.key"));
+    let config = keys.path().join("tenantry.toml");
+    let write_config = |master: &std::path::Path, previous: Option<&std::path::Path>| {
+        let mut text = format!("master_key_file = {:?}\n", master.to_string_lossy());
+        if let Some(p) = previous {
+            text += &format!("previous_master_key_file = {:?}\n", p.to_string_lossy());
+        }
+        std::fs::write(&config, text).expect("config");
+    };
+    write_config(&old, None);
+    let db = if pooled {
+        Some(Server::migrated_db().await)
+    } else {
+        None
+    };
+    let mut s = Server::start_with(
+        Launch {
+            database_url: db.as_ref().map(|d| d.app_url.clone()),
+            args: vec!["--config".into(), config.to_string_lossy().into_owned()],
+            ..Launch::default()
+        },
+        db,
+    );
+    let op = s.operator_key.clone();
+    publish_examples(&s).await;
+    let mut orgs = Vec::new();
+    for name in ["acme", "globex", "initech"] {
+        let (o, install) = org_with_install(
+            &s,
+            name,
+            json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
+        )
+        .await;
+        s.set_secret(&o.owner, &install, "api_token", &format!("{name}-{CANARY}"))
+            .await;
+        orgs.push((o, install, format!("{name}-{CANARY}").len()));
+    }
+    all_open(&s, &orgs).await;
+
+    // Nothing to rotate to yet.
+    s.refused(
+        "POST",
+        "/v1/operator/master-key/rotate",
+        Some(&op),
+        None,
+        (409, "CONFLICT"),
+    )
+    .await;
+    cli_ok(
+        s.cli(None)
+            .args(["master-key", "new", "--output"])
+            .arg(&new),
+    );
+    let again = s
+        .cli(None)
+        .args(["master-key", "new", "--output"])
+        .arg(&new)
+        .output()
+        .expect("cli");
+    assert!(
+        !again.status.success(),
+        "an existing key file is never overwritten"
+    );
+
+    // Every node: the new key, and the old one as previous.
+    write_config(&new, Some(&old));
+    s.terminate_and_restart();
+    all_open(&s, &orgs).await;
+    for key in [&orgs[0].0.owner] {
+        let (st, v) = s
+            .call("POST", "/v1/operator/master-key/rotate", Some(key), None)
+            .await;
+        assert_eq!(st, 403, "{v}");
+    }
+    let step = s
+        .ok(
+            "POST",
+            "/v1/operator/master-key/rotate?limit=1",
+            Some(&op),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(step["orgs_checked"], 3, "{step}");
+    let changed = step["vault_files_resealed"].as_u64().unwrap_or(0)
+        + step["org_keys_rotated"].as_u64().unwrap_or(0);
+    assert!(changed >= 1, "{step}");
+    assert_eq!(step["remaining"], 2, "{step}");
+    // Interrupted: the process dies half-way through the deployment's orgs.
+    s.crash_and_restart();
+    all_open(&s, &orgs).await;
+    let done = cli_json(
+        s.cli(Some(&op))
+            .args(["--json", "master-key", "rotate", "--batch", "1"]),
+    );
+    assert_eq!(done["remaining"], 0, "{done}");
+    let nothing = s
+        .ok(
+            "POST",
+            "/v1/operator/master-key/rotate",
+            Some(&op),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(nothing["vault_files_resealed"], 0, "{nothing}");
+    assert_eq!(nothing["org_keys_rotated"], 0, "{nothing}");
+    all_open(&s, &orgs).await;
+    let trail = s
+        .get("/v1/operator/audit?action=master_key.rotate", &op)
+        .await;
+    assert!(trail.as_array().is_some_and(|a| a.len() >= 3), "{trail}");
+
+    // The old key alone opens nothing any more...
+    write_config(&old, None);
+    s.terminate_and_restart();
+    let (o, install, _) = &orgs[0];
+    let (st, v) = s
+        .call(
+            "POST",
+            &invoke_path(install),
+            Some(&o.member),
+            Some(json!({"action": "check", "input": {}})),
+        )
+        .await;
+    assert!(
+        st >= 500 || v["outcome"] != "OK",
+        "the old master key must not open rotated keys: {st} {v}"
+    );
+    // ...and the new one alone opens everything; the old key can go.
+    std::fs::remove_file(&old).expect("remove the old key");
+    write_config(&new, None);
+    s.terminate_and_restart();
+    all_open(&s, &orgs).await;
+    let (o, install) = org_with_install(
+        &s,
+        "hooli",
+        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
+    )
+    .await;
+    s.set_secret(&o.owner, &install, "api_token", "fresh").await;
+    let r = s.run(&o.member, &install, "check", json!({})).await;
+    assert_eq!(r["output"]["length"], "fresh".len(), "{r}");
+}
+
+/// Every org's secret opens, with its length unchanged.
+async fn all_open(s: &Server, orgs: &[(Org, String, usize)]) {
+    for (o, install, len) in orgs {
+        let r = s.run(&o.member, install, "check", json!({})).await;
+        assert_eq!(r["output"]["length"], *len, "{}: {r}", o.name);
+    }
+}

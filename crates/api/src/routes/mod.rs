@@ -4,6 +4,7 @@ pub mod audit;
 pub mod breakglass;
 pub mod installs;
 pub mod invoke;
+pub mod keys;
 pub mod members;
 pub mod orgs;
 pub mod publish;

@@ -2,6 +2,7 @@
 
 use tenantry_api_types as w;
 use tenantry_core::{Tier, TierOverrides};
+use tenantry_service::keys::MasterRotation;
 use tenantry_service::limits::LimiterStatus;
 use tenantry_service::orgs::{DeletedOrg, LimitsView, OrgView, QuotaState};
 use tenantry_service::secrets::KeyRotation;
@@ -61,6 +62,24 @@ impl ToWire for OrgView {
             org: org.to_wire(),
             permissions: permissions.to_wire(),
             key_version,
+        }
+    }
+}
+
+impl ToWire for MasterRotation {
+    type Wire = w::MasterKeyRotation;
+    fn to_wire(self) -> w::MasterKeyRotation {
+        let MasterRotation {
+            orgs_checked,
+            vault_files_resealed,
+            org_keys_rotated,
+            remaining,
+        } = self;
+        w::MasterKeyRotation {
+            orgs_checked,
+            vault_files_resealed,
+            org_keys_rotated,
+            remaining,
         }
     }
 }

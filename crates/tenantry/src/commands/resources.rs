@@ -1124,6 +1124,68 @@ pub async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
+pub async fn master_key(cmd: MasterKeyCmd, client: &ClientArgs, json: bool) -> Result<()> {
+    match cmd {
+        MasterKeyCmd::New { output } => {
+            let (_, created) = tenantry_crypto::MasterKey::load_or_create(&output)
+                .with_context(|| format!("creating {}", output.display()))?;
+            if !created {
+                bail!(
+                    "{} already exists; nothing was written (pick a new file)",
+                    output.display()
+                );
+            }
+            if json {
+                println!("{}", json!({"ok": true, "path": output}));
+            } else {
+                println!(
+                    "wrote a new master key to {} (mode 0600); copy it to every node, then follow docs/operations.md, 'Rotating keys'",
+                    output.display()
+                );
+            }
+        }
+        MasterKeyCmd::Rotate { batch } => {
+            let c = Client::connect(client)?;
+            let mut total = w::MasterKeyRotation {
+                orgs_checked: 0,
+                vault_files_resealed: 0,
+                org_keys_rotated: 0,
+                remaining: 0,
+            };
+            loop {
+                let r: Reply<w::MasterKeyRotation> = c
+                    .post(
+                        &format!("/v1/operator/master-key/rotate?limit={batch}"),
+                        &json!({}),
+                    )
+                    .await?;
+                let step = r.body;
+                total.orgs_checked = step.orgs_checked;
+                total.vault_files_resealed += step.vault_files_resealed;
+                total.org_keys_rotated += step.org_keys_rotated;
+                total.remaining = step.remaining;
+                if !json {
+                    eprintln!(
+                        "resealed {} vault files, rotated {} org keys; {} orgs remaining",
+                        total.vault_files_resealed, total.org_keys_rotated, step.remaining
+                    );
+                }
+                if step.remaining == 0 {
+                    break;
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string(&total)?);
+            } else {
+                println!(
+                    "done: nothing needs the old master key; remove previous_master_key_file from every node's configuration, restart them, then destroy the old key"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn breakglass(cmd: BreakglassCmd, c: &Client, json: bool) -> Result<()> {
     let show_grant = |g: &w::BreakGlassGrant| {
         pairs(&[
