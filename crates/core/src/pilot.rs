@@ -98,17 +98,24 @@ impl PilotPolicy {
         }
     }
 
+    /// Refuses `plugin` outside the plugin list: at install, and at every invocation
+    /// (so narrowing the list stops installs made before).
+    pub fn check_plugin(&self, plugin: &str) -> Result<()> {
+        if self.allows_plugin(plugin) {
+            return Ok(());
+        }
+        Err(refused(
+            "plugins",
+            format!(
+                "{plugin} is not on this platform's list of plugins orgs may use; ask the operator to add it to pilot.plugins"
+            ),
+        ))
+    }
+
     /// Refuses installing `plugin` outside the plugin list, or egress grants outside
     /// the connector list (each grant must be within one entry).
     pub fn check_install(&self, plugin: &str, egress_grants: &[String]) -> Result<()> {
-        if !self.allows_plugin(plugin) {
-            return Err(refused(
-                "plugins",
-                format!(
-                    "{plugin} is not on this platform's list of plugins orgs may install; ask the operator to add it to pilot.plugins"
-                ),
-            ));
-        }
+        self.check_plugin(plugin)?;
         if let Some(list) = &self.egress
             && let Some(g) = egress_grants
                 .iter()

@@ -144,6 +144,7 @@ pub async fn invoke(
             "the install is disabled; enable it with `tenantry install enable`",
         ));
     }
+    svc.settings.pilot.check_plugin(&record.plugin)?;
     let admitted = svc
         .admit(
             scope,

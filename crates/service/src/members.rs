@@ -297,6 +297,22 @@ pub async fn create_key(
             p.as_str()
         )));
     }
+    let expires_at = match scope.breakglass() {
+        // A key made through a break-glass grant never outlives the grant: the grant
+        // must not turn into standing access. (A locked-out owner gets a key for
+        // the grant's span and makes a lasting one with it.)
+        Some(_) => {
+            let grant = match scope.key_id() {
+                Some(id) => tx.get_api_key(id).await?,
+                None => None,
+            };
+            let until = grant
+                .and_then(|g| g.expires_at)
+                .ok_or_else(Error::internal)?;
+            Some(expires_at.map_or(until, |e| e.min(until)))
+        }
+        None => expires_at,
+    };
     let new = generate_api_key();
     let record = ApiKeyRecord {
         id: ApiKeyId::new(),

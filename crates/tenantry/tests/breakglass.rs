@@ -211,6 +211,26 @@ async fn breakglass_on(s: Server) {
         .find(|e| e["target"] == u["id"])
         .expect("the change is audited");
     assert_eq!(entry["details"]["breakglass"]["ticket"], "T-2", "{entry}");
+    // A key minted with the grant (asked to last forever, or past the grant) ends
+    // with the grant: break-glass never becomes standing access.
+    let grant_expiry = time::OffsetDateTime::parse(
+        write["expires_at"].as_str().expect("expires_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("time");
+    for asked in [
+        json!({"owner": {"kind": "user", "id": u["id"]}, "name": "forever"}),
+        json!({"owner": {"kind": "user", "id": u["id"]}, "name": "long",
+               "expires_at": "2099-01-01T00:00:00Z"}),
+    ] {
+        let k = s.create("/v1/keys", &wtoken, asked).await;
+        let until = time::OffsetDateTime::parse(
+            k["expires_at"].as_str().expect("the key expires"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("time");
+        assert!(until <= grant_expiry, "{k} outlives {grant_expiry}");
+    }
     let wid = write["id"].as_str().expect("id");
     s.ok(
         "POST",

@@ -26,7 +26,7 @@ async fn a_plugin_outside_the_allow_list_cannot_be_installed_nor_egress_outside_
     let config = tempfile::tempdir().expect("tempdir");
     let path = config.path().join("tenantry.toml");
     std::fs::write(&path, PILOT).expect("write config");
-    let s = Server::start_with(
+    let mut s = Server::start_with(
         Launch {
             args: vec!["--config".into(), path.display().to_string()],
             ..Launch::default()
@@ -117,8 +117,22 @@ async fn a_plugin_outside_the_allow_list_cannot_be_installed_nor_egress_outside_
         "{got}"
     );
     // An allowed plugin with no egress installs as usual.
-    s.install(&o.owner, echo_install()).await;
+    let echo = s.install(&o.owner, echo_install()).await;
+    s.run(&o.member, &echo, "echo", json!({})).await;
     s.get(&format!("/v1/orgs/{}/audit/verify", o.id), &op).await;
+
+    // Narrowing the list stops the installs made before, at their next invocation.
+    std::fs::write(&path, PILOT.replace("\"@examples/echo\", ", "")).expect("write config");
+    s.terminate_and_restart();
+    let answer = s
+        .call(
+            "POST",
+            &invoke_path(&echo),
+            Some(&o.member),
+            Some(json!({"action": "echo", "input": {}})),
+        )
+        .await;
+    refused_by(answer, "plugins");
 }
 
 /// A bad `[pilot]` entry stops the server at startup with a message naming it.
