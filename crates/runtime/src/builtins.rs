@@ -23,16 +23,22 @@ impl Factor for ConfigFactor {
     fn prepare(&self, cx: &InstanceCtx<'_>, _: &()) -> ConfigHost {
         ConfigHost {
             json: cx.config.to_string(),
+            meter: cx.meter.clone(),
         }
     }
 }
 
 pub struct ConfigHost {
     json: String,
+    meter: Arc<Meter>,
 }
 
 impl config::Host for ConfigHost {
+    /// A host call like any other: each one copies the config into the guest, so a
+    /// loop of them is bounded by the tier's host calls per execution, not only by
+    /// the guest's fuel.
     async fn get(&mut self) -> wasmtime::Result<String> {
+        self.meter.charge()?;
         Ok(self.json.clone())
     }
 }

@@ -42,8 +42,8 @@ async fn echo_js_returns_input_and_config() {
         out(&r),
         json!({"echo": {"a": [1, "two"]}, "greeting": "hi", "runtime": "componentize-js"})
     );
-    // log.log is a metered host call (config.get is not).
-    assert_eq!(r.stats.host_calls, 1, "{r:?}");
+    // config.get and log.log: both metered host calls.
+    assert_eq!(r.stats.host_calls, 2, "{r:?}");
     assert!(r.stats.fuel > 0 && r.stats.peak_memory_bytes > 0);
     assert!(r.denied.is_empty());
 }
