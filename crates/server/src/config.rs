@@ -90,6 +90,8 @@ pub struct Config {
     /// Seconds between checkpoints of the trails that grew (default 3600; 0: only on
     /// demand).
     pub audit_checkpoint_seconds: u32,
+    /// Audit keys used before the current one (their checkpoints still verify).
+    pub retired_audit_keys: Vec<tenantry_crypto::PublicKey>,
     /// A TLS-terminating proxy is in front of a listener beyond loopback (the
     /// operator says so; `tenantry doctor` takes their word).
     pub behind_tls_proxy: bool,
@@ -141,6 +143,10 @@ pub struct FileConfig {
     /// Seconds between checkpoints of the audit trails that grew (default 3600; 0:
     /// only on demand).
     pub audit_checkpoint_seconds: Option<u32>,
+    /// After replacing the audit key: the public keys (`ed25519:…`, as checkpoint
+    /// entries show them) of the keys used before, so their checkpoints still
+    /// verify. They sign nothing new.
+    pub retired_audit_keys: Option<Vec<String>>,
     /// Set when a TLS-terminating proxy is in front of a listener beyond loopback
     /// (Tenantry serves plain HTTP).
     pub behind_tls_proxy: Option<bool>,
@@ -218,6 +224,19 @@ impl Config {
                 "breakglass_max_ttl_minutes must be 1-10080 (a week), not {breakglass_max_ttl_minutes}"
             )));
         }
+        let retired_audit_keys = file
+            .retired_audit_keys
+            .unwrap_or_default()
+            .iter()
+            .map(|k| {
+                k.parse::<tenantry_crypto::PublicKey>().map_err(|e| {
+                    ConfigError::Setting(format!(
+                        "retired_audit_keys: '{}' is not an audit public key ({e}); copy the `key` of a checkpoint it signed (ed25519:…)",
+                        tenantry_core::error::clip(k)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             tiers,
             default_tier,
@@ -226,6 +245,7 @@ impl Config {
             audit_key: o.audit_key,
             audit_key_file: file.audit_key_file,
             audit_checkpoint_seconds: file.audit_checkpoint_seconds.unwrap_or(3600),
+            retired_audit_keys,
             behind_tls_proxy: file.behind_tls_proxy.unwrap_or(false),
             egress_allow_cidrs,
             metrics_allow_cidrs,

@@ -205,7 +205,9 @@ impl Server {
             },
             runtime,
         );
-        let service = service.with_audit_key(audit_key);
+        let service = service
+            .with_audit_key(audit_key)
+            .with_retired_audit_keys(config.retired_audit_keys.clone());
         let service = match previous_master_key {
             Some(key) => service.with_previous_master_key(key),
             None => service,

@@ -45,7 +45,12 @@ const VERIFY_PAGE: u32 = 1000;
 /// (org admins; operators through [`verify_as_operator`]).
 pub async fn verify(svc: &Service, scope: &TenantScope) -> Result<ChainReport> {
     scope.require(Permission::VerifyAudit)?;
-    let key = svc.audit_key.as_ref().map(|k| k.public_key());
+    let keys: Vec<tenantry_crypto::PublicKey> = svc
+        .audit_key
+        .iter()
+        .map(|k| k.public_key())
+        .chain(svc.retired_audit_keys.iter().cloned())
+        .collect();
     let mut tx = svc.read(scope).await?;
     let mut v = Verifier::new(scope.org_id());
     let (mut checkpoints, mut last_checkpoint) = (0, None);
@@ -58,10 +63,10 @@ pub async fn verify(svc: &Service, scope: &TenantScope) -> Result<ChainReport> {
             // A checkpoint after a gap is left to `check`, which names the gap.
             let follows = v.head().is_none_or(|(seq, _)| seq + 1 == c.entry.seq);
             if c.entry.action == CHECKPOINT && follows {
-                let Some(key) = &key else {
+                if keys.is_empty() {
                     return Err(no_audit_key());
-                };
-                if !checkpoint_holds(key, scope.org_id(), &c.entry, v.head()) {
+                }
+                if !checkpoint_holds(&keys, scope.org_id(), &c.entry, v.head()) {
                     v.broken = Some((c.entry.seq, Break::Checkpoint));
                     break 'pages;
                 }
@@ -286,9 +291,10 @@ pub async fn checkpoint_changed(svc: &Service) -> usize {
 }
 
 /// Checks a checkpoint entry against the verifier's state before it: it must sign,
-/// with the server's audit key, the entry just before it and that entry's row hash.
+/// with the server's audit key or a retired one, the entry just before it and that
+/// entry's row hash.
 fn checkpoint_holds(
-    key: &tenantry_crypto::PublicKey,
+    keys: &[tenantry_crypto::PublicKey],
     org: OrgId,
     entry: &AuditEntry,
     before: Option<(u64, Option<[u8; 32]>)>,
@@ -306,9 +312,11 @@ fn checkpoint_holds(
     let Ok(sig) = sig.parse::<tenantry_crypto::Signature>() else {
         return false;
     };
+    let Some(key) = keys.iter().find(|key| key.to_string() == k) else {
+        return false;
+    };
     s == seq
         && h == hex::encode(row_hash)
-        && k == key.to_string()
         && key
             .verify_checkpoint(&tenantry_crypto::Checkpoint { org, seq, row_hash }, &sig)
             .is_ok()

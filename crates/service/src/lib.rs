@@ -92,6 +92,9 @@ pub struct Service {
     /// Signs checkpoints of audit trails (`audit::checkpoint`); `None`: checkpoints
     /// cannot be written or checked.
     pub audit_key: Option<Arc<tenantry_crypto::SigningKeyPair>>,
+    /// Audit keys used before the current one: their checkpoints still verify (they
+    /// sign nothing new).
+    pub retired_audit_keys: Vec<tenantry_crypto::PublicKey>,
     /// Orgs whose audit trail grew since the last periodic checkpoint.
     pub(crate) audit_changed: audit::Changed,
 }
@@ -125,6 +128,7 @@ impl Service {
             prepared: Arc::default(),
             metrics,
             audit_key: None,
+            retired_audit_keys: Vec::new(),
             audit_changed,
         }
     }
@@ -138,6 +142,12 @@ impl Service {
     /// Also reads what the master key being retired sealed (see [`keys`]).
     pub fn with_previous_master_key(mut self, key: MasterKey) -> Self {
         self.previous_master_key = Some(Arc::new(key));
+        self
+    }
+
+    /// Accepts checkpoints signed by audit keys used before the current one.
+    pub fn with_retired_audit_keys(mut self, keys: Vec<tenantry_crypto::PublicKey>) -> Self {
+        self.retired_audit_keys = keys;
         self
     }
 

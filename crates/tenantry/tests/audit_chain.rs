@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 on_both_stores!(
     a_tampered_audit_row_is_found_at_the_right_entry,
@@ -463,4 +463,80 @@ async fn the_server_checkpoints_grown_trails_periodically() {
     let v = s.get("/v1/audit/verify", &o.admin).await;
     assert_eq!(v["intact"], true, "{v}");
     assert!(v["checkpoints"].as_u64() >= Some(1), "{v}");
+}
+
+/// Replacing the audit key: checkpoints the old key signed still verify once its
+/// public key is listed in `retired_audit_keys`; until then they are refused (an
+/// unknown signer proves nothing). New checkpoints are signed by the new key.
+#[tokio::test]
+async fn checkpoints_of_a_retired_audit_key_verify_once_it_is_listed() {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let key_file = keys.path().join("audit.key");
+    let config = keys.path().join("tenantry.toml");
+    let base = format!(
+        "audit_checkpoint_seconds = 0\naudit_key_file = {:?}\n",
+        key_file.to_string_lossy()
+    );
+    std::fs::write(&config, &base).expect("config");
+    let mut s = Server::start_with(
+        Launch {
+            args: vec!["--config".into(), config.to_string_lossy().into_owned()],
+            ..Launch::default()
+        },
+        None,
+    );
+    let o = org(&s, "acme").await;
+    let first = s
+        .ok("POST", "/v1/audit/checkpoint", Some(&o.admin), None, 200)
+        .await;
+    let old_key = first["checkpoint"]["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+
+    // A new audit key (the old file moved away): the old checkpoint's signer is unknown.
+    std::fs::rename(&key_file, keys.path().join("audit.key.old")).expect("move");
+    s.terminate_and_restart();
+    let v = s.get("/v1/audit/verify", &o.admin).await;
+    assert_eq!(v["intact"], false, "{v}");
+    assert_eq!(v["first_bad"]["code"], "CHECKPOINT", "{v}");
+
+    // Listed as retired, it verifies again; new checkpoints use the new key.
+    std::fs::write(
+        &config,
+        format!("{base}retired_audit_keys = [{old_key:?}]\n"),
+    )
+    .expect("config");
+    s.terminate_and_restart();
+    s.create(
+        "/v1/users",
+        &o.admin,
+        json!({"name": "helper", "role": "member"}),
+    )
+    .await;
+    let second = s
+        .ok("POST", "/v1/audit/checkpoint", Some(&o.admin), None, 200)
+        .await;
+    let new_key = second["checkpoint"]["key"].as_str().expect("key");
+    assert_ne!(new_key, old_key);
+    let v = s.get("/v1/audit/verify", &o.admin).await;
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["checkpoints"], 2, "{v}");
+
+    // A bad entry stops the server at startup, naming the setting.
+    std::fs::write(
+        &config,
+        format!("{base}retired_audit_keys = [\"ed25519:nope\"]\n"),
+    )
+    .expect("config");
+    let out = std::process::Command::new(BIN)
+        .args(["doctor", "--config"])
+        .arg(&config)
+        .output()
+        .expect("doctor");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("retired_audit_keys"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

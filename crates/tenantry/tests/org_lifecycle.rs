@@ -172,15 +172,8 @@ async fn deletion_on(s: Server) {
     publish_examples(&s).await;
     let op = s.operator_key.clone();
     let pooled = s.db.is_some();
-    let (o, install) = org_with_install(
-        &s,
-        "acme",
-        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
-    )
-    .await;
+    let (o, install) = org_with_secret(&s, "acme", "acme-token").await;
     let (other, other_install) = org_with_install(&s, "globex", echo_install()).await;
-    s.set_secret(&o.owner, &install, "api_token", "acme-token")
-        .await;
     s.bind(&o, &install).await;
     let checked = s.run(&o.member, &install, "check", json!({})).await;
     assert_eq!(checked["output"]["length"], "acme-token".len(), "{checked}");
@@ -301,14 +294,7 @@ async fn a_deleted_orgs_secrets_cannot_be_decrypted_from_a_copy_of_the_data_dire
     );
     publish_examples(&s).await;
     let op = s.operator_key.clone();
-    let (o, install) = org_with_install(
-        &s,
-        "acme",
-        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
-    )
-    .await;
-    s.set_secret(&o.owner, &install, "api_token", "acme-token")
-        .await;
+    let (o, install) = org_with_secret(&s, "acme", "acme-token").await;
     let vault = keys.path().join("org-keys");
     assert!(
         vault.join(format!("{}.kek", o.id)).exists(),
@@ -448,12 +434,7 @@ fn of_kind<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
 async fn export_on(s: Server) {
     publish_examples(&s).await;
     let op = s.operator_key.clone();
-    let (o, secret_install) = org_with_install(
-        &s,
-        "acme",
-        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
-    )
-    .await;
+    let (o, secret_install) = org_with_secret(&s, "acme", "acme-export-canary").await;
     let kv_install = s
         .install(
             &o.admin,
@@ -461,8 +442,6 @@ async fn export_on(s: Server) {
         )
         .await;
     let (other, _) = org_with_install(&s, "globex", echo_install()).await;
-    s.set_secret(&o.owner, &secret_install, "api_token", "acme-export-canary")
-        .await;
     s.bind(&o, &secret_install).await;
     s.bind(&o, &kv_install).await;
     s.run(&o.member, &secret_install, "check", json!({})).await;

@@ -101,13 +101,7 @@ on_both_stores!(
 async fn rotation_on(s: Server) {
     publish_examples(&s).await;
     let pooled = s.db.is_some();
-    let (o, install) = org_with_install(
-        &s,
-        "acme",
-        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
-    )
-    .await;
-    s.set_secret(&o.owner, &install, "api_token", CANARY).await;
+    let (o, install) = org_with_secret(&s, "acme", CANARY).await;
     s.bind(&o, &install).await;
     let before = s.run(&o.member, &install, "check", json!({})).await;
     assert_eq!(before["output"]["set"], true, "{before}");
@@ -174,15 +168,7 @@ async fn a_rotation_moves_an_org_created_without_a_vault_into_the_vault() {
         Some(db),
     );
     publish_examples(&without).await;
-    let (o, install) = org_with_install(
-        &without,
-        "acme",
-        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
-    )
-    .await;
-    without
-        .set_secret(&o.owner, &install, "api_token", CANARY)
-        .await;
+    let (o, install) = org_with_secret(&without, "acme", CANARY).await;
     s_check(&without, &o, &install).await;
 
     // A second node of the same deployment, now with a key vault.
@@ -287,14 +273,7 @@ async fn master_rotation_on(pooled: bool) {
     publish_examples(&s).await;
     let mut orgs = Vec::new();
     for name in ["acme", "globex", "initech"] {
-        let (o, install) = org_with_install(
-            &s,
-            name,
-            json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
-        )
-        .await;
-        s.set_secret(&o.owner, &install, "api_token", &format!("{name}-{CANARY}"))
-            .await;
+        let (o, install) = org_with_secret(&s, name, &format!("{name}-{CANARY}")).await;
         orgs.push((o, install, format!("{name}-{CANARY}").len()));
     }
     all_open(&s, &orgs).await;
@@ -394,13 +373,7 @@ async fn master_rotation_on(pooled: bool) {
     write_config(&new, None);
     s.terminate_and_restart();
     all_open(&s, &orgs).await;
-    let (o, install) = org_with_install(
-        &s,
-        "hooli",
-        json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}}),
-    )
-    .await;
-    s.set_secret(&o.owner, &install, "api_token", "fresh").await;
+    let (o, install) = org_with_secret(&s, "hooli", "fresh").await;
     let r = s.run(&o.member, &install, "check", json!({})).await;
     assert_eq!(r["output"]["length"], "fresh".len(), "{r}");
 }

@@ -774,6 +774,15 @@ pub async fn org_with_install(s: &Server, name: &str, body: Value) -> (Org, Stri
     (o, install)
 }
 
+/// An org with the secret-user example installed (its `api_token` granted) and that
+/// secret set to `value`; returns (org, install).
+pub async fn org_with_secret(s: &Server, name: &str, value: &str) -> (Org, String) {
+    let body = json!({"plugin": "@examples/secret-user", "grants": {"secrets": ["api_token"]}});
+    let (o, install) = org_with_install(s, name, body).await;
+    s.set_secret(&o.owner, &install, "api_token", value).await;
+    (o, install)
+}
+
 /// The install body of the echo example with the greeting `hi`.
 pub fn echo_install() -> Value {
     json!({"plugin": "@examples/echo", "config": {"greeting": "hi"}})
