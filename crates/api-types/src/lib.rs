@@ -40,7 +40,8 @@ pub use ids::*;
 pub use installs::{Binding, ChangeVersion, Install, InstallPatch, InstallRequest, InstallView};
 pub use invoke::{InvocationStats, InvokeError, InvokeRequest, InvokeResponse};
 pub use members::{
-    AddUser, Agent, ApiKey, CreateAgent, CreateKey, CreatedKey, KeyOwner, SetRole, User,
+    AddUser, Agent, ApiKey, CreateAgent, CreateKey, CreateOperatorKey, CreatedKey,
+    CreatedOperatorKey, KeyOwner, OperatorKey, SetRole, User,
 };
 pub use orgs::{
     CreateOrg, DeletedOrg, KeyRotation, LimiterStatus, LimitsView, MasterKeyRotation, Org, OrgView,

@@ -51,6 +51,43 @@ pub struct ApiKey {
     pub last_used_at: Option<OffsetDateTime>,
 }
 
+/// An operator key (never its hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OperatorKey {
+    pub id: ApiKeyId,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A new operator key: shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedOperatorKey {
+    #[serde(flatten)]
+    pub record: OperatorKey,
+    /// The key itself. It is not stored and cannot be shown again.
+    #[schema(value_type = String)]
+    pub key: SecretText,
+}
+
+/// A new operator key (`POST /v1/operator/keys`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOperatorKey {
+    #[schema(
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        min_length = 1,
+        max_length = 128
+    )]
+    pub name: String,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
 /// A new key: shown once.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedKey {

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod limits;
 pub mod members;
 pub mod metrics;
+pub mod operators;
 pub mod orgs;
 pub mod recorder;
 pub mod registry;

@@ -10,10 +10,18 @@ use tenantry_store::{OperatorKeyRecord, OrgKeyRecord, OrgRecord, Seen};
 
 use crate::{RequestCtx, Service, audit_entry};
 
-/// Creates the first operator key if there is none. Returns it (shown once), or
-/// `None` if an operator key already exists.
+/// Creates an operator key if there is no usable one (none yet, or every one revoked
+/// or expired: the way back in for whoever holds the data directory). Returns it
+/// (shown once), or `None` if a usable operator key exists.
 pub async fn bootstrap_operator(svc: &Service) -> Result<Option<SecretValue>> {
-    if svc.control.count_operator_keys().await? > 0 {
+    let now = tenantry_core::now();
+    let usable = svc
+        .control
+        .list_operator_keys()
+        .await?
+        .iter()
+        .any(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now));
+    if usable {
         return Ok(None);
     }
     let key = generate_api_key();

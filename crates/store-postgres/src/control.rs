@@ -201,6 +201,20 @@ impl ControlStore for PgControl {
         self.count(q).await
     }
 
+    async fn list_operator_keys(&self) -> StoreResult<Vec<OperatorKeyRecord>> {
+        self.all(sqlx::query("SELECT * FROM operator_keys ORDER BY id"))
+            .await
+    }
+
+    async fn revoke_operator_key(&self, id: ApiKeyId, at: OffsetDateTime) -> StoreResult<bool> {
+        let q = sqlx::query(
+            "UPDATE operator_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.as_uuid());
+        Ok(self.exec(q).await? == 1)
+    }
+
     async fn insert_key_index(&self, e: &KeyIndexEntry) -> StoreResult<()> {
         let q = sqlx::query("INSERT INTO key_index (hash, key_id, home_org) VALUES ($1, $2, $3)")
             .bind(&e.hash[..])

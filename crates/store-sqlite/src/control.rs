@@ -240,6 +240,21 @@ impl ControlStore for SqliteControl {
         self.count(q).await
     }
 
+    async fn list_operator_keys(&self) -> StoreResult<Vec<OperatorKeyRecord>> {
+        self.all(sqlx::query("SELECT * FROM operator_keys ORDER BY id"))
+            .await
+    }
+
+    async fn revoke_operator_key(&self, id: ApiKeyId, at: OffsetDateTime) -> StoreResult<bool> {
+        let _writing = self.hot.writing();
+        let q = sqlx::query(
+            "UPDATE operator_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(id.to_string());
+        Ok(self.exec(q).await? == 1)
+    }
+
     async fn insert_key_index(&self, e: &KeyIndexEntry) -> StoreResult<()> {
         let _writing = self.hot.writing();
         let q = sqlx::query("INSERT INTO key_index (hash, key_id, org_id) VALUES (?, ?, ?)")

@@ -88,6 +88,14 @@ pub trait ControlStore: Send + Sync + 'static {
     // ---- operator and key index ----
     async fn insert_operator_key(&self, key: &OperatorKeyRecord) -> StoreResult<()>;
     async fn count_operator_keys(&self) -> StoreResult<u64>;
+    /// Every operator key, revoked and expired ones too, in id order.
+    async fn list_operator_keys(&self) -> StoreResult<Vec<OperatorKeyRecord>>;
+    /// Revokes an operator key as of `at`; `false`: no such key, or already revoked.
+    async fn revoke_operator_key(
+        &self,
+        id: ApiKeyId,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<bool>;
     /// Records which org (or the operator) a key hash belongs to.
     async fn insert_key_index(&self, entry: &KeyIndexEntry) -> StoreResult<()>;
     async fn delete_key_index(&self, key_id: ApiKeyId) -> StoreResult<()>;

@@ -205,6 +205,14 @@ pub enum Command {
         #[command(subcommand)]
         cmd: BreakglassCmd,
     },
+    /// The operator's own API keys (operator): several named keys, so one can be
+    /// rotated or revoked without locking the platform out.
+    OperatorKey {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: OperatorKeyCmd,
+    },
     /// The master key (operator): make a new one, and rotate to it while serving
     /// (docs/operations.md, "Rotating keys").
     MasterKey {
@@ -740,6 +748,26 @@ pub enum SecretCmd {
     List {
         /// The install: its id, or the installed plugin's name (@scope/name).
         install: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OperatorKeyCmd {
+    /// Create an operator key and print it once.
+    Create {
+        /// A name to recognise it by (who holds it, what for).
+        name: String,
+        /// When it stops working (RFC 3339); default never.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List operator keys, revoked and expired ones included.
+    List,
+    /// Revoke an operator key (by id), from the next request on; the last usable one
+    /// cannot be revoked.
+    Revoke {
+        /// The key's id (from `tenantry operator-key list`).
+        key_id: String,
     },
 }
 

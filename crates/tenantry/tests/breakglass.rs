@@ -332,3 +332,104 @@ async fn the_operator_provisions_an_org_only_until_a_member_holds_a_key() {
     )
     .await;
 }
+
+on_both_stores!(
+    a_leaked_operator_key_is_revoked_without_locking_the_platform_out,
+    a_leaked_operator_key_is_revoked_without_locking_the_platform_out_pooled,
+    operator_keys_on
+);
+
+async fn operator_keys_on(s: Server) {
+    let boot = s.operator_key.clone();
+    let acme = org(&s, "acme").await;
+    // Only the operator manages operator keys.
+    for key in [&acme.owner, &acme.admin] {
+        let (st, v) = s
+            .call(
+                "POST",
+                "/v1/operator/keys",
+                Some(key),
+                Some(json!({"name": "x"})),
+            )
+            .await;
+        assert_eq!(st, 403, "{v}");
+        let (st, v) = s.call("GET", "/v1/operator/keys", Some(key), None).await;
+        assert_eq!(st, 403, "{v}");
+    }
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "a\u{0}b"}),
+        json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}),
+        json!({"name": "x", "admin": true}),
+    ] {
+        let (st, v) = s
+            .call("POST", "/v1/operator/keys", Some(&boot), Some(bad.clone()))
+            .await;
+        assert!((400..500).contains(&st), "{bad}: {st} {v}");
+    }
+    // The bootstrap key cannot be revoked while it is the only one.
+    let listed = s.get("/v1/operator/keys", &boot).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let boot_id = listed[0]["id"].as_str().expect("id").to_string();
+    s.refused(
+        "DELETE",
+        &format!("/v1/operator/keys/{boot_id}"),
+        Some(&boot),
+        None,
+        (409, "CONFLICT"),
+    )
+    .await;
+    // Rotate: a named key (by the CLI), then the old one revoked by the new one.
+    let created =
+        cli_json(
+            s.cli(Some(&boot))
+                .args(["--json", "operator-key", "create", "alice on call"]),
+        );
+    let alice = created["key"].as_str().expect("key shown once").to_string();
+    assert!(
+        !s.get("/v1/operator/keys", &boot)
+            .await
+            .to_string()
+            .contains(&alice)
+    );
+    let revoked = s
+        .ok(
+            "DELETE",
+            &format!("/v1/operator/keys/{boot_id}"),
+            Some(&alice),
+            None,
+            200,
+        )
+        .await;
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    // The revoked key is refused at once, everywhere; the new one works.
+    let (st, _) = s.call("GET", "/v1/orgs", Some(&boot), None).await;
+    assert_eq!(st, 401);
+    s.get("/v1/orgs", &alice).await;
+    s.refused(
+        "DELETE",
+        &format!("/v1/operator/keys/{}", created["id"].as_str().expect("id")),
+        Some(&alice),
+        None,
+        (409, "CONFLICT"),
+    )
+    .await;
+    s.refused(
+        "DELETE",
+        "/v1/operator/keys/0190f000-0000-7000-8000-000000000001",
+        Some(&alice),
+        None,
+        (404, "NOT_FOUND"),
+    )
+    .await;
+    // Both changes are in the operator's trail, which still verifies.
+    let trail = s.get("/v1/operator/audit?limit=1000", &alice).await;
+    let actions = strs(&trail, "action");
+    assert!(
+        actions.contains(&"operator_key.create") && actions.contains(&"operator_key.revoke"),
+        "{actions:?}"
+    );
+    assert!(!trail.to_string().contains(&alice));
+    let v = s.get("/v1/operator/audit/verify", &alice).await;
+    assert_eq!(v["intact"], true, "{v}");
+}

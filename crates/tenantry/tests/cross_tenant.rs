@@ -59,6 +59,8 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("get", "/v1/org" | "/v1/org/export") => TenantOwn,
         ("post", "/v1/org/key/rotate") => TenantOwn,
         ("post", "/v1/operator/master-key/rotate") => Operator,
+        ("post" | "get", "/v1/operator/keys") => Operator,
+        ("delete", "/v1/operator/keys/{key_id}") => Operator,
         ("get", "/v1/limits") => TenantOwn,
         ("get" | "post", "/v1/users") => TenantOwn,
         ("patch", "/v1/users/{user_id}") => TenantById,
@@ -103,6 +105,7 @@ fn random_id() -> String {
 fn body(method: &str, path: &str, a: &Snapshot) -> Option<Value> {
     Some(match (method, path) {
         ("post", "/v1/orgs") => json!({"name": "probe-org"}),
+        ("post", "/v1/operator/keys") => json!({"name": "probe"}),
         ("patch", "/v1/orgs/{org_id}") => json!({"tier": "enterprise"}),
         ("put", "/v1/orgs/{org_id}/limits") => json!({"executions_per_day": 1}),
         ("post", "/v1/orgs/{org_id}/suspend") => json!({"reason": "probe"}),

@@ -2,7 +2,8 @@
 
 use tenantry_api_types as w;
 use tenantry_service::members::{CreatedKey, KeyOwner};
-use tenantry_store::{AgentRecord, ApiKeyRecord, UserRecord};
+use tenantry_service::operators::CreatedOperatorKey;
+use tenantry_store::{AgentRecord, ApiKeyRecord, OperatorKeyRecord, UserRecord};
 
 use super::{ToDomain, ToWire};
 
@@ -80,6 +81,39 @@ impl ToWire for CreatedKey {
     fn to_wire(self) -> w::CreatedKey {
         let CreatedKey { record, key } = self;
         w::CreatedKey {
+            record: record.to_wire(),
+            key: String::from_utf8_lossy(key.expose()).into_owned().into(),
+        }
+    }
+}
+
+impl ToWire for OperatorKeyRecord {
+    type Wire = w::OperatorKey;
+    fn to_wire(self) -> w::OperatorKey {
+        let OperatorKeyRecord {
+            id,
+            name,
+            hash: _,
+            created_at,
+            expires_at,
+            revoked_at,
+        } = self;
+        w::OperatorKey {
+            id: id.to_wire(),
+            name,
+            created_at,
+            expires_at,
+            revoked_at,
+        }
+    }
+}
+
+impl ToWire for CreatedOperatorKey {
+    type Wire = w::CreatedOperatorKey;
+    /// The one place a new operator key's plaintext goes to the wire.
+    fn to_wire(self) -> w::CreatedOperatorKey {
+        let CreatedOperatorKey { record, key } = self;
+        w::CreatedOperatorKey {
             record: record.to_wire(),
             key: String::from_utf8_lossy(key.expose()).into_owned().into(),
         }

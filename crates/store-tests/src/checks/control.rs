@@ -176,7 +176,8 @@ fn same_operator_key(a: &OperatorKeyRecord, b: &OperatorKeyRecord) -> bool {
     )
 }
 
-/// Operator keys are counted and found by hash (with their index entry); tenant
+/// Operator keys are counted, listed in id order, revoked once, and found by hash
+/// (with their index entry, and their revocation); tenant
 /// index entries name their org and key; deleting an entry forgets it; a hash or key
 /// id indexed twice is a `Conflict`.
 pub async fn operator_keys_and_key_index(b: &Backend) {
@@ -209,6 +210,66 @@ pub async fn operator_keys_and_key_index(b: &Backend) {
             b,
             same_operator_key(&k, &op),
             "operator key read back: got {k:?}, want {op:?}"
+        ),
+        other => panic!("{}", b.at(format_args!("operator lookup: {other:?}"))),
+    }
+    // Listed in id order; revoking sets the time once, and the lookup sees it.
+    let second = OperatorKeyRecord {
+        id: ApiKeyId::new(),
+        name: "second".into(),
+        hash: [0x5A; 32],
+        created_at: at(1, 0),
+        expires_at: None,
+        revoked_at: None,
+    };
+    b.control
+        .insert_operator_key(&second)
+        .await
+        .must(b, "insert_operator_key");
+    let listed = b.control.list_operator_keys().await.must(b, "list");
+    let mut want = vec![op.clone(), second.clone()];
+    want.sort_by_key(|k| k.id);
+    ensure!(
+        b,
+        listed.len() == 2
+            && listed
+                .iter()
+                .zip(&want)
+                .all(|(a, w)| same_operator_key(a, w)),
+        "operator keys in id order: got {listed:?}"
+    );
+    // Read once, so a backend that keeps lookups must forget it on revocation.
+    b.control.lookup_key(&second.hash).await.must(b, "lookup");
+    ensure!(
+        b,
+        b.control
+            .revoke_operator_key(second.id, at(2, 5))
+            .await
+            .must(b, "revoke"),
+        "revoking a live key"
+    );
+    ensure!(
+        b,
+        !b.control
+            .revoke_operator_key(second.id, at(3, 0))
+            .await
+            .must(b, "revoke again"),
+        "a revoked key is not revoked again"
+    );
+    ensure!(
+        b,
+        !b.control
+            .revoke_operator_key(ApiKeyId::new(), at(3, 0))
+            .await
+            .must(b, "revoke unknown"),
+        "an unknown key is not found"
+    );
+    match b.control.lookup_key(&second.hash).await.must(b, "lookup") {
+        Some(KeyLookup::Operator(k)) => ensure_eq!(
+            b,
+            k.revoked_at,
+            Some(at(2, 5)),
+            "the lookup sees the revocation"
         ),
         other => panic!("{}", b.at(format_args!("operator lookup: {other:?}"))),
     }
@@ -277,7 +338,7 @@ pub async fn operator_keys_and_key_index(b: &Backend) {
     ensure_eq!(
         b,
         b.control.count_operator_keys().await.must(b, "count"),
-        1,
+        2,
         "the refused operator key left nothing behind"
     );
     b.control

@@ -61,6 +61,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Breakglass { client, cmd } => {
             resources::breakglass(cmd, &Client::connect(&client)?, json).await
         }
+        Command::OperatorKey { client, cmd } => {
+            resources::operator_key(cmd, &Client::connect(&client)?, json).await
+        }
         Command::MasterKey { client, cmd } => resources::master_key(cmd, &client, json).await,
         Command::Audit { client, cmd } => {
             resources::audit(cmd, &Client::connect(&client)?, json).await

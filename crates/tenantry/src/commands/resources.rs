@@ -1124,6 +1124,65 @@ pub async fn audit(cmd: AuditCmd, c: &Client, json: bool) -> Result<()> {
     Ok(())
 }
 
+pub async fn operator_key(cmd: OperatorKeyCmd, c: &Client, json: bool) -> Result<()> {
+    let show_key = |k: &w::OperatorKey| {
+        pairs(&[
+            ("id", cell(&k.id)),
+            ("name", cell(&k.name)),
+            ("created_at", rfc3339(k.created_at)),
+            ("expires_at", rfc3339_opt(k.expires_at)),
+            ("revoked_at", rfc3339_opt(k.revoked_at)),
+        ])
+    };
+    match cmd {
+        OperatorKeyCmd::Create { name, expires_at } => {
+            let expires_at = expires_at
+                .map(|t| {
+                    time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                        .with_context(|| format!("--expires-at {t}: not an RFC 3339 time"))
+                })
+                .transpose()?;
+            let r: Reply<w::CreatedOperatorKey> = c
+                .post(
+                    "/v1/operator/keys",
+                    &w::CreateOperatorKey { name, expires_at },
+                )
+                .await?;
+            show(json, &r, |k| {
+                show_key(&k.record);
+                println!("key: {}", k.key.expose());
+                eprintln!("the key is shown only now: keep it in a secret store");
+            });
+        }
+        OperatorKeyCmd::List => {
+            let r: Reply<Vec<w::OperatorKey>> = c.get("/v1/operator/keys").await?;
+            show(json, &r, |keys| {
+                table(
+                    &["id", "name", "created_at", "expires_at", "revoked_at"],
+                    keys.iter()
+                        .map(|k| {
+                            vec![
+                                cell(&k.id),
+                                cell(&k.name),
+                                rfc3339(k.created_at),
+                                rfc3339_opt(k.expires_at),
+                                rfc3339_opt(k.revoked_at),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+        }
+        OperatorKeyCmd::Revoke { key_id } => {
+            let r: Reply<w::OperatorKey> = c
+                .delete(&format!("/v1/operator/keys/{}", seg(&key_id)))
+                .await?;
+            show(json, &r, show_key);
+        }
+    }
+    Ok(())
+}
+
 pub async fn master_key(cmd: MasterKeyCmd, client: &ClientArgs, json: bool) -> Result<()> {
     match cmd {
         MasterKeyCmd::New { output } => {
