@@ -49,6 +49,12 @@ pub struct BreakGlassGrant {
     pub last_used_at: Option<OffsetDateTime>,
     /// Neither closed nor expired (as of the answer).
     pub open: bool,
+    /// Waiting for a second operator's approval: its token is refused until then.
+    pub pending: bool,
+    /// The operator (key) that approved it, where an approval was asked.
+    pub approved_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub approved_at: Option<OffsetDateTime>,
 }
 
 /// A new grant: its token is shown once.

@@ -201,6 +201,15 @@ pub struct BreakGlass {
     pub reason: String,
     /// Read-only unless `true`: then what an owner may do.
     pub write: bool,
+    /// Waiting for a second operator's approval (where the server asks for one):
+    /// until approved, the token is refused like an unknown key.
+    #[serde(default)]
+    pub pending: bool,
+    /// The operator (key) that approved it, and when (`None`: no approval was asked).
+    #[serde(default)]
+    pub approved_by: Option<Uuid>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub approved_at: Option<OffsetDateTime>,
 }
 
 impl BreakGlass {
@@ -241,8 +250,10 @@ pub fn authenticate(record: CredentialRecord, now: OffsetDateTime) -> Result<Ses
             format!("API key {why}; create a new key with `tenantry key create`"),
         )
     };
-    if matches!(record.principal, Principal::BreakGlass { .. })
-        && (record.revoked_at.is_some() || record.expires_at.is_some_and(|e| e <= now))
+    if let Principal::BreakGlass { grant, .. } = &record.principal
+        && (record.revoked_at.is_some()
+            || record.expires_at.is_some_and(|e| e <= now)
+            || grant.pending)
     {
         return Err(Error::new(ErrorCode::Unauthenticated, UNKNOWN_KEY));
     }

@@ -82,6 +82,8 @@ pub struct Config {
     pub pilot: tenantry_core::pilot::PilotPolicy,
     /// The longest a break-glass grant may stay open (default 4 hours).
     pub breakglass_max_ttl_minutes: u32,
+    /// A break-glass grant works only once a second operator approved it.
+    pub breakglass_approval: bool,
     /// The audit key (signs audit checkpoints) as its text form, from
     /// `TENANTRY_AUDIT_KEY`; wins over the file.
     pub audit_key: Option<String>,
@@ -137,6 +139,9 @@ pub struct FileConfig {
     pub pilot: tenantry_core::pilot::PilotPolicy,
     /// The longest a break-glass grant may stay open, 1-10080 minutes (default 240).
     pub breakglass_max_ttl_minutes: Option<u32>,
+    /// `true`: a break-glass grant works only once another operator key than the one
+    /// that opened it approves it (`tenantry breakglass approve`). Default `false`.
+    pub breakglass_approval: Option<bool>,
     /// Where the audit key (ed25519, signs audit checkpoints) is kept; created on
     /// first start. Default `<data_dir>/audit.key`.
     pub audit_key_file: Option<PathBuf>,
@@ -242,6 +247,7 @@ impl Config {
             default_tier,
             pilot: file.pilot,
             breakglass_max_ttl_minutes,
+            breakglass_approval: file.breakglass_approval.unwrap_or(false),
             audit_key: o.audit_key,
             audit_key_file: file.audit_key_file,
             audit_checkpoint_seconds: file.audit_checkpoint_seconds.unwrap_or(3600),

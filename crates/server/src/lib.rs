@@ -202,6 +202,7 @@ impl Server {
                 breakglass_max_ttl: time::Duration::minutes(
                     config.breakglass_max_ttl_minutes.into(),
                 ),
+                breakglass_approval: config.breakglass_approval,
             },
             runtime,
         );

@@ -20,7 +20,8 @@ use serde_json::json;
 use tenantry_core::scope::BreakGlass;
 use tenantry_core::text::check_line;
 use tenantry_core::{
-    ApiKeyId, Error, OperatorScope, OrgId, Permission, PrincipalKind, Result, TenantScope,
+    ApiKeyId, Error, ErrorCode, OperatorScope, OrgId, Permission, PrincipalKind, Result,
+    TenantScope,
 };
 use tenantry_crypto::generate_api_key;
 use tenantry_store::{ApiKeyRecord, Seen};
@@ -67,6 +68,9 @@ pub async fn open(
         ticket: req.ticket.trim().to_string(),
         reason: req.reason.trim().to_string(),
         write: req.write,
+        pending: svc.settings.breakglass_approval,
+        approved_by: None,
+        approved_at: None,
     };
     let record = ApiKeyRecord {
         id: ApiKeyId::new(),
@@ -91,6 +95,7 @@ pub async fn open(
             "reason": grant.reason,
             "access": if grant.write { "write" } else { "read" },
             "expires_at": record.expires_at.map(|t| t.unix_timestamp()),
+            "pending_approval": grant.pending,
         }),
     );
     let details = json!({"org_id": org, "grant": record.id, "ticket": grant.ticket, "access": if grant.write { "write" } else { "read" }});
@@ -105,6 +110,77 @@ pub async fn open(
     )
     .await;
     Ok(opened)
+}
+
+/// Approves a pending grant (where the server asks for a second operator): only
+/// another operator key than the one that opened it may, while the grant is open.
+/// From the next request on its token works. Audited in the org and in the
+/// operator's trail.
+pub async fn approve(
+    svc: &Service,
+    op: &OperatorScope,
+    ctx: &RequestCtx,
+    org: OrgId,
+    id: ApiKeyId,
+) -> Result<ApiKeyRecord> {
+    svc.control
+        .get_org(org, Seen::NOTHING)
+        .await?
+        .ok_or_else(|| Error::not_found("org"))?;
+    let scope = op.enter_org(org);
+    let mut tx = svc.write(&scope).await?;
+    let record = tx
+        .get_api_key(id)
+        .await?
+        .filter(|k| k.breakglass.is_some())
+        .ok_or_else(|| Error::not_found("break-glass grant"))?;
+    let now = tenantry_core::now();
+    let approver = *op.key_id().as_uuid();
+    let pending = record.breakglass.as_ref().is_some_and(|g| g.pending);
+    if !pending {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            "this grant is not waiting for an approval (approved already, or none was asked)",
+        ));
+    }
+    if record.revoked_at.is_some() || record.expires_at.is_none_or(|e| e <= now) {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            "this grant is closed or expired; open a new one",
+        ));
+    }
+    if record.principal_id == approver {
+        return Err(Error::denied(
+            "a second operator must approve: use another operator key than the one that opened the grant",
+        ));
+    }
+    tx.approve_breakglass(id, approver, now).await?;
+    let ticket = record.breakglass.as_ref().map(|g| g.ticket.clone());
+    let entry = audit_entry(
+        &scope,
+        ctx,
+        "breakglass.approve",
+        id.to_string(),
+        json!({"ticket": ticket}),
+    );
+    svc.finish(tx, entry).await?;
+    let details = json!({"org_id": org, "grant": id, "ticket": ticket});
+    crate::audit::record_platform(
+        svc,
+        &op.operator_log(),
+        ctx,
+        "breakglass.approve",
+        org.to_string(),
+        details,
+    )
+    .await;
+    let mut record = record;
+    if let Some(g) = record.breakglass.as_mut() {
+        g.pending = false;
+        g.approved_by = Some(approver);
+        g.approved_at = Some(now);
+    }
+    Ok(record)
 }
 
 /// The org's break-glass grants, newest first: for its admins (`read_audit`) and,

@@ -48,6 +48,8 @@ pub struct Settings {
     pub pilot: tenantry_core::pilot::PilotPolicy,
     /// The longest a break-glass grant may stay open.
     pub breakglass_max_ttl: time::Duration,
+    /// A break-glass grant works only once a second operator approved it.
+    pub breakglass_approval: bool,
 }
 
 impl Default for Settings {
@@ -61,6 +63,7 @@ impl Default for Settings {
                 .collect(),
             pilot: Default::default(),
             breakglass_max_ttl: time::Duration::hours(4),
+            breakglass_approval: false,
         }
     }
 }

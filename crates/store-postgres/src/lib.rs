@@ -208,10 +208,12 @@ async fn check_role(pool: &PgPool) -> Result<(), PgError> {
 }
 
 /// The database's RLS mode; `NotMigrated` unless the schema has what the newest
-/// migration added (`deleted_orgs`, migration 0010) too.
+/// migration added (`api_keys.breakglass_pending`, migration 0011) too.
 async fn current_mode(pool: &PgPool) -> Result<RlsMode, PgError> {
     let mode: Option<String> = sqlx::query_scalar(
-        "SELECT mode FROM rls_mode WHERE to_regclass('public.deleted_orgs') IS NOT NULL",
+        "SELECT mode FROM rls_mode WHERE EXISTS (SELECT 1 FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name = 'api_keys' \
+         AND column_name = 'breakglass_pending')",
     )
     .fetch_optional(pool)
     .await

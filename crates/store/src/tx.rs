@@ -74,6 +74,14 @@ pub trait ApiKeyTx: Send {
     async fn revoke_api_key(&mut self, id: ApiKeyId, at: time::OffsetDateTime)
     -> StoreResult<bool>;
     async fn touch_api_key(&mut self, id: ApiKeyId, at: time::OffsetDateTime) -> StoreResult<()>;
+    /// Approves a pending break-glass grant (`by`: the approving operator key);
+    /// `false`: no such grant, or it is not pending.
+    async fn approve_breakglass(
+        &mut self,
+        id: ApiKeyId,
+        by: uuid::Uuid,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<bool>;
 }
 
 /// Installs.

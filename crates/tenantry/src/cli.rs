@@ -819,6 +819,15 @@ pub enum BreakglassCmd {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Approve a grant another operator opened (operator; where the server asks
+    /// for a second operator's approval, `breakglass_approval = true`).
+    Approve {
+        /// The grant's id.
+        id: String,
+        /// The org (id or name).
+        #[arg(long)]
+        org: String,
+    },
     /// End a grant early: in an org (operator, --org) or in your org (owners, admins).
     Close {
         /// The grant's id.

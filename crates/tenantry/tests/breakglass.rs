@@ -433,3 +433,97 @@ async fn operator_keys_on(s: Server) {
     let v = s.get("/v1/operator/audit/verify", &alice).await;
     assert_eq!(v["intact"], true, "{v}");
 }
+
+#[tokio::test]
+async fn a_grant_that_needs_a_second_operator_works_only_once_another_approves_it() {
+    second_operator_on(false).await;
+}
+
+#[tokio::test]
+async fn a_grant_that_needs_a_second_operator_works_only_once_another_approves_it_pooled() {
+    second_operator_on(true).await;
+}
+
+async fn second_operator_on(pooled: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("tenantry.toml");
+    std::fs::write(&config, "breakglass_approval = true\n").expect("config");
+    let db = if pooled {
+        Some(Server::migrated_db().await)
+    } else {
+        None
+    };
+    let s = Server::start_with(
+        Launch {
+            database_url: db.as_ref().map(|d| d.app_url.clone()),
+            args: vec!["--config".into(), config.to_string_lossy().into_owned()],
+            ..Launch::default()
+        },
+        db,
+    );
+    let alice = s.operator_key.clone();
+    let bob = s
+        .create("/v1/operator/keys", &alice, json!({"name": "bob"}))
+        .await;
+    let (bob, bob_id) = (
+        bob["key"].as_str().expect("key").to_string(),
+        bob["id"].as_str().expect("id").to_string(),
+    );
+    let acme = org(&s, "acme").await;
+    let path = format!("/v1/orgs/{}/breakglass", acme.id);
+    let opened = s.create(&path, &alice, open_body("T-5", 600, false)).await;
+    assert_eq!(opened["pending"], true, "{opened}");
+    let token = opened["token"].as_str().expect("token").to_string();
+    let id = opened["id"].as_str().expect("id").to_string();
+    // Pending: refused like an unknown key.
+    let (st, v) = s.call("GET", "/v1/users", Some(&token), None).await;
+    assert_eq!((st, without_request_id(&v)), unknown_key_answer(&s).await);
+    // The opener cannot approve its own grant; an org's admin cannot either.
+    let approve = format!("{path}/{id}/approve");
+    s.refused(
+        "POST",
+        &approve,
+        Some(&alice),
+        None,
+        (403, "PERMISSION_DENIED"),
+    )
+    .await;
+    s.refused(
+        "POST",
+        &approve,
+        Some(&acme.admin),
+        None,
+        (403, "PERMISSION_DENIED"),
+    )
+    .await;
+    s.refused(
+        "POST",
+        &format!("{path}/0190f000-0000-7000-8000-000000000001/approve"),
+        Some(&bob),
+        None,
+        (404, "NOT_FOUND"),
+    )
+    .await;
+    // A second operator approves it (the CLI); from then on the token works.
+    let approved =
+        cli_json(
+            s.cli(Some(&bob))
+                .args(["--json", "breakglass", "approve", &id, "--org", "acme"]),
+        );
+    assert_eq!(approved["pending"], false, "{approved}");
+    assert_eq!(approved["approved_by"], bob_id.as_str(), "{approved}");
+    s.get("/v1/users", &token).await;
+    s.refused("POST", &approve, Some(&bob), None, (409, "CONFLICT"))
+        .await;
+    // The org's admins see who approved it; both trails record it.
+    let grants = s.get("/v1/breakglass", &acme.admin).await;
+    assert_eq!(grants[0]["approved_by"], bob_id.as_str(), "{grants}");
+    let entries = s
+        .get("/v1/audit?action=breakglass.approve", &acme.admin)
+        .await;
+    assert_eq!(entries.as_array().map(Vec::len), Some(1), "{entries}");
+    let ops = s
+        .get("/v1/operator/audit?action=breakglass.approve", &alice)
+        .await;
+    assert_eq!(ops.as_array().map(Vec::len), Some(1), "{ops}");
+}

@@ -45,7 +45,11 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("post", "/v1/audit/checkpoint") => TenantOwn,
         ("post", "/v1/orgs/{org_id}/suspend" | "/v1/orgs/{org_id}/resume") => Operator,
         ("post" | "get", "/v1/orgs/{org_id}/breakglass") => Operator,
-        ("post", "/v1/orgs/{org_id}/breakglass/{grant_id}/close") => Operator,
+        (
+            "post",
+            "/v1/orgs/{org_id}/breakglass/{grant_id}/close"
+            | "/v1/orgs/{org_id}/breakglass/{grant_id}/approve",
+        ) => Operator,
         ("get", "/v1/breakglass") => TenantOwn,
         ("delete", "/v1/breakglass/{grant_id}") => TenantById,
         ("post", "/v1/publishers") => Operator,

@@ -18,6 +18,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(open, list_org))
         .routes(routes!(close_org))
+        .routes(routes!(approve))
         .routes(routes!(list))
         .routes(routes!(close))
 }
@@ -70,6 +71,20 @@ async fn close_org(
     Path((org, id)): Path<(tenantry_core::OrgId, tenantry_core::ApiKeyId)>,
 ) -> ApiResult<axum::Json<BreakGlassGrant>> {
     let g = breakglass::close_as_operator(&s.svc, &op, &ctx, org, id).await?;
+    Ok(axum::Json(shown(grant(g))?))
+}
+
+/// Approve a pending grant (operator; another operator key than the one that opened
+/// it): where the server asks for a second operator (`breakglass_approval`), a
+/// grant's token works only once approved. `409 CONFLICT` if it is not pending or
+/// no longer open; `403` for the opener's own key.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/breakglass/{grant_id}/approve", tag = "breakglass", params(("org_id" = OrgId, Path), ("grant_id" = ApiKeyId, Path)), responses((status = 200, body = BreakGlassGrant)))]
+async fn approve(
+    State(s): State<AppState>,
+    Operator(op, ctx): Operator,
+    Path((org, id)): Path<(tenantry_core::OrgId, tenantry_core::ApiKeyId)>,
+) -> ApiResult<axum::Json<BreakGlassGrant>> {
+    let g = breakglass::approve(&s.svc, &op, &ctx, org, id).await?;
     Ok(axum::Json(shown(grant(g))?))
 }
 

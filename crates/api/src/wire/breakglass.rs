@@ -22,6 +22,9 @@ pub(crate) fn grant(k: ApiKeyRecord) -> Option<w::BreakGlassGrant> {
         closed_at: k.revoked_at,
         last_used_at: k.last_used_at,
         open: k.revoked_at.is_none() && expires_at > now,
+        pending: g.pending,
+        approved_by: g.approved_by,
+        approved_at: g.approved_at,
     })
 }
 

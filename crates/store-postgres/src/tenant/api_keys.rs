@@ -13,7 +13,8 @@ impl ApiKeyTx for PgTenantTx {
         let q = sqlx::query(
             "INSERT INTO api_keys (org_id, id, name, principal_kind, principal_id, prefix, hash, \
              created_at, expires_at, revoked_at, last_used_at, breakglass_ticket, breakglass_reason, \
-             breakglass_access) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             breakglass_access, breakglass_pending, breakglass_approved_by, breakglass_approved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(self.org())
         .bind(*k.id.as_uuid())
@@ -28,8 +29,28 @@ impl ApiKeyTx for PgTenantTx {
         .bind(k.last_used_at)
         .bind(k.breakglass.as_ref().map(|g| g.ticket.clone()))
         .bind(k.breakglass.as_ref().map(|g| g.reason.clone()))
-        .bind(k.breakglass.as_ref().map(|g| if g.write { "write" } else { "read" }));
+        .bind(k.breakglass.as_ref().map(|g| if g.write { "write" } else { "read" }))
+        .bind(k.breakglass.as_ref().is_some_and(|g| g.pending))
+        .bind(k.breakglass.as_ref().and_then(|g| g.approved_by))
+        .bind(k.breakglass.as_ref().and_then(|g| g.approved_at));
         self.exec(q).await.map(|_| ())
+    }
+
+    async fn approve_breakglass(
+        &mut self,
+        kid: ApiKeyId,
+        by: uuid::Uuid,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let q = sqlx::query(
+            "UPDATE api_keys SET breakglass_pending = false, breakglass_approved_by = $1, \
+             breakglass_approved_at = $2 WHERE org_id = $3 AND id = $4 AND breakglass_pending",
+        )
+        .bind(by)
+        .bind(at)
+        .bind(self.org())
+        .bind(*kid.as_uuid());
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn get_api_key(&mut self, kid: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {

@@ -14,7 +14,8 @@ impl ApiKeyTx for SqliteTenantTx {
         let q = sqlx::query(
             "INSERT INTO api_keys (org_id, id, name, principal_kind, principal_id, prefix, hash, \
              created_at, expires_at, revoked_at, last_used_at, breakglass_ticket, breakglass_reason, \
-             breakglass_access) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             breakglass_access, breakglass_pending, breakglass_approved_by, breakglass_approved_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(self.org.clone())
         .bind(k.id.to_string())
@@ -29,8 +30,28 @@ impl ApiKeyTx for SqliteTenantTx {
         .bind(opt_ts(k.last_used_at))
         .bind(k.breakglass.as_ref().map(|g| g.ticket.clone()))
         .bind(k.breakglass.as_ref().map(|g| g.reason.clone()))
-        .bind(k.breakglass.as_ref().map(|g| if g.write { "write" } else { "read" }));
+        .bind(k.breakglass.as_ref().map(|g| if g.write { "write" } else { "read" }))
+        .bind(k.breakglass.as_ref().is_some_and(|g| g.pending))
+        .bind(k.breakglass.as_ref().and_then(|g| g.approved_by).map(|u| u.to_string()))
+        .bind(opt_ts(k.breakglass.as_ref().and_then(|g| g.approved_at)));
         self.exec(q).await.map(|_| ())
+    }
+
+    async fn approve_breakglass(
+        &mut self,
+        kid: ApiKeyId,
+        by: uuid::Uuid,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let q = sqlx::query(
+            "UPDATE api_keys SET breakglass_pending = 0, breakglass_approved_by = ?, \
+             breakglass_approved_at = ? WHERE org_id = ? AND id = ? AND breakglass_pending = 1",
+        )
+        .bind(by.to_string())
+        .bind(ts(at))
+        .bind(self.org.clone())
+        .bind(kid.to_string());
+        Ok(self.exec(q).await? == 1)
     }
 
     async fn get_api_key(&mut self, kid: ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {

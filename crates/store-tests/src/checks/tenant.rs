@@ -336,6 +336,57 @@ pub async fn api_keys_and_revocation(b: &Backend) {
         Some((Some(first), Some(at(70, 7)))),
         "the first revocation and the last use are kept"
     );
+    drop(tx);
+
+    // A break-glass grant waiting for approval reads back as such; approving it once
+    // records who and when; nothing else can be approved.
+    let mut grant = api_key(PrincipalKind::Operator, uuid::Uuid::now_v7(), 3);
+    grant.expires_at = Some(at(5000, 0));
+    grant.breakglass = Some(tenantry_core::scope::BreakGlass {
+        ticket: "T-1 ✓".into(),
+        reason: "r".into(),
+        write: true,
+        pending: true,
+        approved_by: None,
+        approved_at: None,
+    });
+    let mut tx = b.write(&o).await;
+    tx.insert_api_key(&grant).await.must(b, "insert_api_key");
+    b.commit(tx).await;
+    let mut tx = b.write(&o).await;
+    let got = tx.get_api_key(grant.id).await.must(b, "get_api_key");
+    ensure_eq!(b, got.as_ref(), Some(&grant), "a pending grant round trip");
+    let approver = uuid::Uuid::now_v7();
+    ensure!(
+        b,
+        tx.approve_breakglass(grant.id, approver, at(60, 1))
+            .await
+            .must(b, "approve"),
+        "approving a pending grant is true"
+    );
+    for (id, what) in [
+        (grant.id, "again"),
+        (k1.id, "a plain key"),
+        (ApiKeyId::new(), "an unknown key"),
+    ] {
+        ensure!(
+            b,
+            !tx.approve_breakglass(id, approver, at(61, 0))
+                .await
+                .must(b, "approve"),
+            "approving {what} is false"
+        );
+    }
+    b.commit(tx).await;
+    let mut tx = b.read(&o).await;
+    let got = tx.get_api_key(grant.id).await.must(b, "get_api_key");
+    ensure_eq!(
+        b,
+        got.and_then(|k| k.breakglass)
+            .map(|g| (g.pending, g.approved_by, g.approved_at)),
+        Some((false, Some(approver), Some(at(60, 1)))),
+        "the approval is kept"
+    );
 }
 
 /// `credential` finds a key only with its org and its exact hash and while its

@@ -1253,6 +1253,7 @@ pub async fn breakglass(cmd: BreakglassCmd, c: &Client, json: bool) -> Result<()
             ("access", g.access.clone()),
             ("expires_at", rfc3339(g.expires_at)),
             ("open", cell(&g.open)),
+            ("pending", cell(&g.pending)),
         ]);
     };
     match cmd {
@@ -1318,6 +1319,16 @@ pub async fn breakglass(cmd: BreakglassCmd, c: &Client, json: bool) -> Result<()
                         .collect(),
                 )
             });
+        }
+        BreakglassCmd::Approve { id, org } => {
+            let org = org_id(c, &org).await?;
+            let r: Reply<w::BreakGlassGrant> = c
+                .post(
+                    &format!("/v1/orgs/{}/breakglass/{}/approve", seg(&org), seg(&id)),
+                    &serde_json::json!({}),
+                )
+                .await?;
+            show(json, &r, show_grant);
         }
         BreakglassCmd::Close { id, org } => {
             let r: Reply<w::BreakGlassGrant> = match org {
