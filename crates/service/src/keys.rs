@@ -68,11 +68,7 @@ pub async fn rotate_master(
                 .flatten()
                 .ok_or_else(Error::internal)?;
             vault.reseal(&svc.master_key, org.id, &kek).map_err(|e| {
-                tracing::error!(org = %org.id, error = %e, "cannot reseal the org's vault file");
-                Error::new(
-                    ErrorCode::Unavailable,
-                    "the key vault cannot be written; check the server's log, then run this again",
-                )
+                crate::secrets::vault_unwritable(org.id, "cannot reseal the org's vault file", e)
             })?;
             r.vault_files_resealed += 1;
         }

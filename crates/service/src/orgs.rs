@@ -81,11 +81,7 @@ pub async fn create(
     svc.tenants.create_tenant(org.id).await?;
     let kek = match &svc.key_vault {
         Some(vault) => vault.create(&svc.master_key, org.id).map_err(|e| {
-            tracing::error!(org = %org.id, error = %e, "cannot write the org's vault file");
-            Error::new(
-                ErrorCode::Unavailable,
-                "the key vault cannot be written; check the server's log",
-            )
+            crate::secrets::vault_unwritable(org.id, "cannot write the org's vault file", e)
         })?,
         None => OrgKek::legacy(&svc.master_key),
     };
@@ -258,11 +254,7 @@ pub async fn delete(
     }
     let keys_shredded = match &svc.key_vault {
         Some(vault) => vault.destroy(org).map_err(|e| {
-            tracing::error!(%org, error = %e, "cannot destroy the org's vault file");
-            Error::new(
-                ErrorCode::Unavailable,
-                "the key vault cannot be written; check the server's log, then delete again",
-            )
+            crate::secrets::vault_unwritable(org, "cannot destroy the org's vault file", e)
         })?,
         None => false,
     };

@@ -28,6 +28,16 @@ fn keys_unavailable() -> Error {
     )
 }
 
+/// The key vault could not be written (`what` went wrong, for the log): an
+/// operator's disk or permissions to fix, and the step can be repeated.
+pub(crate) fn vault_unwritable(org: OrgId, what: &str, e: tenantry_crypto::CryptoError) -> Error {
+    tracing::error!(%org, error = %e, "{what}");
+    Error::new(
+        ErrorCode::Unavailable,
+        "the key vault cannot be written; check the server's log, then try again",
+    )
+}
+
 /// The org's KEK from the vault, if it has one, and whether it opened only with the
 /// previous master key (a master-key rotation has not reached it yet).
 pub(crate) fn vault_kek(svc: &Service, org: OrgId) -> Result<Option<(OrgKek, bool)>> {
@@ -154,13 +164,11 @@ pub(crate) async fn rotate(
     // any read, which falls back to the master key) still works.
     let kek = match (&svc.key_vault, vault_kek(svc, org)?) {
         (Some(_), Some((kek, _))) => Some(kek),
-        (Some(vault), None) => Some(vault.create(&svc.master_key, org).map_err(|e| {
-            tracing::error!(%org, error = %e, "cannot write the org's vault file");
-            Error::new(
-                ErrorCode::Unavailable,
-                "the key vault cannot be written; check the server's log",
-            )
-        })?),
+        (Some(vault), None) => Some(
+            vault
+                .create(&svc.master_key, org)
+                .map_err(|e| vault_unwritable(org, "cannot write the org's vault file", e))?,
+        ),
         (None, _) => None,
     };
     let in_vault = kek.is_some();
