@@ -98,10 +98,7 @@ pub async fn verify_as_operator(
     op: &OperatorScope,
     org: OrgId,
 ) -> Result<ChainReport> {
-    svc.control
-        .get_org(org, tenantry_store::Seen::NOTHING)
-        .await?
-        .ok_or_else(|| tenantry_core::Error::not_found("org"))?;
+    svc.org(org).await?;
     verify(svc, &op.verify_org(org)).await
 }
 
@@ -254,10 +251,7 @@ pub async fn checkpoint_as_operator(
     ctx: &crate::RequestCtx,
     org: OrgId,
 ) -> Result<Option<Checkpointed>> {
-    svc.control
-        .get_org(org, tenantry_store::Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    svc.org(org).await?;
     checkpoint(svc, &op.verify_org(org), ctx).await
 }
 

@@ -24,7 +24,7 @@ use tenantry_core::{
     TenantScope,
 };
 use tenantry_crypto::generate_api_key;
-use tenantry_store::{ApiKeyRecord, Seen};
+use tenantry_store::{ApiKeyRecord, TenantTx};
 use time::Duration;
 
 use crate::members::{CreatedKey, issue};
@@ -56,10 +56,7 @@ pub async fn open(
             max.whole_minutes()
         )));
     }
-    svc.control
-        .get_org(org, Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    svc.org(org).await?;
     let scope = op.enter_org(org);
     let tx = svc.write(&scope).await?;
     let new = generate_api_key();
@@ -123,17 +120,10 @@ pub async fn approve(
     org: OrgId,
     id: ApiKeyId,
 ) -> Result<ApiKeyRecord> {
-    svc.control
-        .get_org(org, Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    svc.org(org).await?;
     let scope = op.enter_org(org);
     let mut tx = svc.write(&scope).await?;
-    let record = tx
-        .get_api_key(id)
-        .await?
-        .filter(|k| k.breakglass.is_some())
-        .ok_or_else(|| Error::not_found("break-glass grant"))?;
+    let record = grant_of(&mut tx, id).await?;
     let now = tenantry_core::now();
     let approver = *op.key_id().as_uuid();
     let pending = record.breakglass.as_ref().is_some_and(|g| g.pending);
@@ -183,6 +173,14 @@ pub async fn approve(
     Ok(record)
 }
 
+/// The break-glass grant `id` of the transaction's org.
+async fn grant_of(tx: &mut Box<dyn TenantTx>, id: ApiKeyId) -> Result<ApiKeyRecord> {
+    tx.get_api_key(id)
+        .await?
+        .filter(|k| k.breakglass.is_some())
+        .ok_or_else(|| Error::not_found("break-glass grant"))
+}
+
 /// The org's break-glass grants, newest first: for its admins (`read_audit`) and,
 /// through [`list_as_operator`], the operator. Metadata only, never a token.
 pub async fn list(svc: &Service, scope: &TenantScope) -> Result<Vec<ApiKeyRecord>> {
@@ -209,10 +207,7 @@ pub async fn list_as_operator(
     op: &OperatorScope,
     org: OrgId,
 ) -> Result<Vec<ApiKeyRecord>> {
-    svc.control
-        .get_org(org, Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    svc.org(org).await?;
     grants(svc, &op.enter_org(org)).await
 }
 
@@ -227,11 +222,7 @@ pub async fn close(
 ) -> Result<ApiKeyRecord> {
     scope.require(Permission::ManageKeys)?;
     let mut tx = svc.write(scope).await?;
-    let record = tx
-        .get_api_key(id)
-        .await?
-        .filter(|k| k.breakglass.is_some())
-        .ok_or_else(|| Error::not_found("break-glass grant"))?;
+    let record = grant_of(&mut tx, id).await?;
     if record.revoked_at.is_some() {
         return Ok(record);
     }
@@ -271,10 +262,7 @@ pub async fn close_as_operator(
     org: OrgId,
     id: ApiKeyId,
 ) -> Result<ApiKeyRecord> {
-    svc.control
-        .get_org(org, Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    svc.org(org).await?;
     close(svc, &op.enter_org(org), ctx, id).await
 }
 

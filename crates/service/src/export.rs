@@ -11,11 +11,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use tenantry_core::{Error, InstallId, Permission, Result, TenantScope};
+use tenantry_core::{InstallId, Permission, Result, TenantScope};
 use tenantry_store::chain::ChainedEntry;
 use tenantry_store::{
-    AgentRecord, ApiKeyRecord, BindingRecord, InstallRecord, OrgRecord, SecretMeta, Seen,
-    UsageEvent, UsageFilter, UserRecord,
+    AgentRecord, ApiKeyRecord, BindingRecord, InstallRecord, OrgRecord, SecretMeta, UsageEvent,
+    UsageFilter, UserRecord,
 };
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -91,11 +91,7 @@ pub struct Export {
 pub async fn begin(svc: &Service, scope: &TenantScope, ctx: &RequestCtx) -> Result<Export> {
     scope.require(Permission::ReadOrg)?;
     scope.require(Permission::ReadAudit)?;
-    let org = svc
-        .control
-        .get_org(scope.org_id(), Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    let org = svc.org(scope.org_id()).await?;
     let tx = svc.write(scope).await?;
     let entry = audit_entry(
         scope,

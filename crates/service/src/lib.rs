@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use tenantry_core::{Error, ErrorCode, OperatorScope, RequestId, Result, TenantScope, Tier};
 use tenantry_crypto::MasterKey;
 use tenantry_runtime::Runtime;
-use tenantry_store::{AuditEntry, ControlStore, Seen, TenantStore, TenantTx};
+use tenantry_store::{AuditEntry, ControlStore, OrgRecord, Seen, TenantStore, TenantTx};
 
 pub use artifacts::ArtifactStore;
 
@@ -258,6 +258,15 @@ pub(crate) fn audit_entry(
 }
 
 impl Service {
+    /// An org's record as stored now; `NOT_FOUND` if there is no such org (or it was
+    /// deleted).
+    pub(crate) async fn org(&self, id: tenantry_core::OrgId) -> Result<OrgRecord> {
+        self.control
+            .get_org(id, Seen::NOTHING)
+            .await?
+            .ok_or_else(|| Error::not_found("org"))
+    }
+
     /// Opens a write transaction on the scope's org.
     pub(crate) async fn write(&self, scope: &TenantScope) -> Result<Box<dyn TenantTx>> {
         Ok(self.tenants.begin(scope, true).await?)

@@ -124,10 +124,7 @@ pub async fn list(svc: &Service, _op: &OperatorScope) -> Result<Vec<OrgRecord>> 
 /// up: no member holds a usable key yet. Once one does, the org is its members' and
 /// the operator needs a break-glass grant ([`crate::breakglass`]).
 pub async fn enter(svc: &Service, op: &OperatorScope, org: OrgId) -> Result<TenantScope> {
-    svc.control
-        .get_org(org, Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    svc.org(org).await?;
     let scope = op.enter_org(org);
     let now = tenantry_core::now();
     let live = svc
@@ -182,11 +179,7 @@ pub async fn suspend(
 ) -> Result<OrgRecord> {
     let reason = reason.trim();
     tenantry_core::text::check_line("reason", reason, 500)?;
-    let current = svc
-        .control
-        .get_org(org, Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    let current = svc.org(org).await?;
     let at = current.suspended_at.unwrap_or_else(tenantry_core::now);
     let changed = svc.control.set_org_suspended(org, Some(at)).await?;
     audit_org_change(
@@ -238,11 +231,7 @@ pub async fn delete(
     ctx: &RequestCtx,
     org: OrgId,
 ) -> Result<DeletedOrg> {
-    let current = svc
-        .control
-        .get_org(org, Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    let current = svc.org(org).await?;
     if current.suspended_at.is_none() {
         return Err(Error::new(
             ErrorCode::Conflict,
@@ -312,10 +301,7 @@ async fn audit_org_change(
         audit_entry(&scope, ctx, action, org.to_string(), details),
     )
     .await?;
-    svc.control
-        .get_org(org, Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))
+    svc.org(org).await
 }
 
 /// Replaces an org's per-org limit overrides (operator only); `{}` clears them.
@@ -364,11 +350,7 @@ pub struct LimitsView {
 
 /// The caller's org's effective limits (any member).
 pub async fn limits(svc: &Service, scope: &TenantScope) -> Result<LimitsView> {
-    let org = svc
-        .control
-        .get_org(scope.org_id(), Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    let org = svc.org(scope.org_id()).await?;
     let effective = svc.tier_of(scope.org_id(), Seen::NOTHING).await?;
     // The effective limits stay visible while the quota store is down.
     let (quotas, quotas_error) = match svc.quota_usage(scope, &effective).await {
@@ -408,11 +390,7 @@ pub struct OrgView {
 
 /// The caller's own org.
 pub async fn current(svc: &Service, scope: &TenantScope) -> Result<OrgView> {
-    let org = svc
-        .control
-        .get_org(scope.org_id(), Seen::NOTHING)
-        .await?
-        .ok_or_else(|| Error::not_found("org"))?;
+    let org = svc.org(scope.org_id()).await?;
     let key_version = crate::secrets::key_version(&mut svc.read(scope).await?).await?;
     Ok(OrgView {
         org,
