@@ -6,6 +6,21 @@
 
 use sqlx::{Connection, Executor, PgConnection};
 
+/// Every table an org owns (each has `org_id` first in its key and row-level
+/// security); what an org's erasure must empty and what the RLS tests sweep.
+pub const TENANT_TABLES: [&str; 10] = [
+    "org_keys",
+    "users",
+    "agents",
+    "api_keys",
+    "installs",
+    "secrets",
+    "bindings",
+    "kv",
+    "usage_events",
+    "audit",
+];
+
 /// The admin connection tests use to create databases and roles.
 pub fn admin_url() -> String {
     tenantry_test_services::postgres_admin_url()

@@ -7,6 +7,7 @@
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool, Postgres, Row, Transaction};
 use tenantry_core::OrgId;
 use tenantry_store_postgres::tenant::{Context, KeysScope};
+use tenantry_store_postgres::testing::TENANT_TABLES;
 use tenantry_store_postgres::testing::TestDb;
 use tenantry_store_postgres::{PgError, PgStores, RlsMode};
 use uuid::Uuid;
@@ -23,19 +24,6 @@ fn uid(org: Uuid, n: u8) -> Uuid {
     b[15] = n;
     Uuid::from_bytes(b)
 }
-
-const TENANT_TABLES: [&str; 10] = [
-    "org_keys",
-    "users",
-    "agents",
-    "api_keys",
-    "installs",
-    "secrets",
-    "bindings",
-    "kv",
-    "usage_events",
-    "audit",
-];
 
 async fn seed_org(c: &mut PgConnection, org: Uuid, name: &str) {
     let (user, agent, install, key, agent_key) = (

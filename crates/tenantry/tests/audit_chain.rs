@@ -435,13 +435,7 @@ async fn the_server_checkpoints_grown_trails_periodically() {
     let config = tempfile::tempdir().expect("tempdir");
     let path = config.path().join("tenantry.toml");
     std::fs::write(&path, "audit_checkpoint_seconds = 1\n").expect("config");
-    let s = Server::start_with(
-        Launch {
-            args: vec!["--config".into(), path.display().to_string()],
-            ..Launch::default()
-        },
-        None,
-    );
+    let s = Server::start_configured(&path, false).await;
     let o = org(&s, "acme").await;
     let mut found = false;
     for _ in 0..50 {
@@ -478,13 +472,7 @@ async fn checkpoints_of_a_retired_audit_key_verify_once_it_is_listed() {
         key_file.to_string_lossy()
     );
     std::fs::write(&config, &base).expect("config");
-    let mut s = Server::start_with(
-        Launch {
-            args: vec!["--config".into(), config.to_string_lossy().into_owned()],
-            ..Launch::default()
-        },
-        None,
-    );
+    let mut s = Server::start_configured(&config, false).await;
     let o = org(&s, "acme").await;
     let first = s
         .ok("POST", "/v1/audit/checkpoint", Some(&o.admin), None, 200)

@@ -448,19 +448,7 @@ async fn second_operator_on(pooled: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("tenantry.toml");
     std::fs::write(&config, "breakglass_approval = true\n").expect("config");
-    let db = if pooled {
-        Some(Server::migrated_db().await)
-    } else {
-        None
-    };
-    let s = Server::start_with(
-        Launch {
-            database_url: db.as_ref().map(|d| d.app_url.clone()),
-            args: vec!["--config".into(), config.to_string_lossy().into_owned()],
-            ..Launch::default()
-        },
-        db,
-    );
+    let s = Server::start_configured(&config, pooled).await;
     let alice = s.operator_key.clone();
     let bob = s
         .create("/v1/operator/keys", &alice, json!({"name": "bob"}))

@@ -766,13 +766,7 @@ async fn a_new_js_plugin_builds_signs_publishes_installs_and_answers() {
     // max_artifact_bytes: the operator raises it, as the README says.
     let config = root.join("server.toml");
     std::fs::write(&config, format!("max_artifact_bytes = {}\n", 2 * size)).expect("config");
-    let s = Server::start_with(
-        Launch {
-            args: vec!["--config".into(), config.display().to_string()],
-            ..Default::default()
-        },
-        None,
-    );
+    let s = Server::start_configured(&config, false).await;
     let started = Instant::now();
     sign_publish_install_and_answer(&s, &dir, "@acme-tools/greeter").await;
     eprintln!(

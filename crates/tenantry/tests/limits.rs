@@ -489,13 +489,7 @@ async fn custom_tiers_come_from_the_config_file() {
          [tiers.free]\nexecutions_per_day = 50\n",
     )
     .unwrap();
-    let s = Server::start_with(
-        Launch {
-            args: vec!["--config".into(), cfg.display().to_string()],
-            ..Launch::default()
-        },
-        None,
-    );
+    let s = Server::start_configured(&cfg, false).await;
     let op = s.operator_key.as_str();
     for (tier, per_day, concurrent) in [("pro", 7000, 5), ("free", 50, 1)] {
         let org = json!({"name": format!("org-{tier}"), "tier": tier});

@@ -112,13 +112,7 @@ async fn metrics_are_open_to_an_allowed_scraper_address_only() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tenantry.toml");
     std::fs::write(&config, "metrics_allow_cidrs = [\"127.0.0.0/8\"]\n").unwrap();
-    let s = Server::start_with(
-        Launch {
-            args: vec!["--config".into(), config.display().to_string()],
-            ..Launch::default()
-        },
-        None,
-    );
+    let s = Server::start_configured(&config, false).await;
     let (status, text) = scrape(&s, None).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("# EOF"), "OpenMetrics text ends with # EOF");

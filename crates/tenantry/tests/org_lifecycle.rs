@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use tenantry_store_postgres::testing::TENANT_TABLES;
 
 on_both_stores!(
     a_suspended_orgs_keys_are_refused_until_it_is_resumed,
@@ -154,20 +155,6 @@ on_both_stores!(
     deletion_on
 );
 
-/// Every table an org owns (pooled: rows with its `org_id`).
-const TENANT_TABLES: [&str; 10] = [
-    "org_keys",
-    "users",
-    "agents",
-    "api_keys",
-    "installs",
-    "secrets",
-    "bindings",
-    "kv",
-    "usage_events",
-    "audit",
-];
-
 async fn deletion_on(s: Server) {
     publish_examples(&s).await;
     let op = s.operator_key.clone();
@@ -285,13 +272,7 @@ async fn a_deleted_orgs_secrets_cannot_be_decrypted_from_a_copy_of_the_data_dire
         format!("master_key_file = {:?}\n", master_file.to_string_lossy()),
     )
     .expect("config");
-    let s = Server::start_with(
-        Launch {
-            args: vec!["--config".into(), config.to_string_lossy().into_owned()],
-            ..Launch::default()
-        },
-        None,
-    );
+    let s = Server::start_configured(&config, false).await;
     publish_examples(&s).await;
     let op = s.operator_key.clone();
     let (o, install) = org_with_secret(&s, "acme", "acme-token").await;

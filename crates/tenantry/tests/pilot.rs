@@ -26,13 +26,7 @@ async fn a_plugin_outside_the_allow_list_cannot_be_installed_nor_egress_outside_
     let config = tempfile::tempdir().expect("tempdir");
     let path = config.path().join("tenantry.toml");
     std::fs::write(&path, PILOT).expect("write config");
-    let mut s = Server::start_with(
-        Launch {
-            args: vec!["--config".into(), path.display().to_string()],
-            ..Launch::default()
-        },
-        None,
-    );
+    let mut s = Server::start_configured(&path, false).await;
     let op = s.operator_key.clone();
     publish_examples(&s).await;
     let o = org(&s, "acme").await;

@@ -256,19 +256,7 @@ async fn master_rotation_on(pooled: bool) {
         std::fs::write(&config, text).expect("config");
     };
     write_config(&old, None);
-    let db = if pooled {
-        Some(Server::migrated_db().await)
-    } else {
-        None
-    };
-    let mut s = Server::start_with(
-        Launch {
-            database_url: db.as_ref().map(|d| d.app_url.clone()),
-            args: vec!["--config".into(), config.to_string_lossy().into_owned()],
-            ..Launch::default()
-        },
-        db,
-    );
+    let mut s = Server::start_configured(&config, pooled).await;
     let op = s.operator_key.clone();
     publish_examples(&s).await;
     let mut orgs = Vec::new();

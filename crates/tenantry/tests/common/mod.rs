@@ -62,6 +62,22 @@ impl Server {
         }
     }
 
+    /// Starts a server with `--config FILE` (rewrite the file and restart to change
+    /// it), on the embedded store, or with `pooled` on a new database of its own.
+    pub async fn start_configured(config: &Path, pooled: bool) -> Server {
+        let db = if pooled {
+            Some(Self::migrated_db().await)
+        } else {
+            None
+        };
+        let launch = Launch {
+            database_url: db.as_ref().map(|d| d.app_url.clone()),
+            args: vec!["--config".into(), config.display().to_string()],
+            ..Launch::default()
+        };
+        Self::start_with(launch, db)
+    }
+
     /// Runs the server inside the test process (embedded store) with limiters whose
     /// quota clock is `now`, so tests can move time across UTC days and months.
     pub async fn start_in_process(now: tenantry_service::limits::NowFn) -> Server {
