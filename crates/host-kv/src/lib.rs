@@ -56,7 +56,11 @@ impl Factor for KvFactor {
         linker: &mut Linker<T>,
         get: fn(&mut T) -> &mut KvHost,
     ) -> wasmtime::Result<()> {
-        kv::add_to_linker::<T, HasSelf<KvHost>>(linker, get)
+        // 0.1.0 and 0.2.0 (the same interface; 0.2.0 forwards to 0.1.0's trait).
+        kv::add_to_linker::<T, HasSelf<KvHost>>(linker, get)?;
+        tenantry_world::bindings_v2::tenantry::plugin::kv::add_to_linker::<T, HasSelf<KvHost>>(
+            linker, get,
+        )
     }
 
     fn prepare(&self, cx: &InstanceCtx<'_>, backend: &Self::Backend) -> KvHost {
@@ -156,3 +160,5 @@ impl kv::Host for KvHost {
         )
     }
 }
+
+tenantry_world::forward_v2!(kv for KvHost);

@@ -29,7 +29,12 @@ impl Factor for SecretsFactor {
         linker: &mut Linker<T>,
         get: fn(&mut T) -> &mut SecretsHost,
     ) -> wasmtime::Result<()> {
-        secrets::add_to_linker::<T, HasSelf<SecretsHost>>(linker, get)
+        // 0.1.0 and 0.2.0 (the same interface; 0.2.0 forwards to 0.1.0's trait).
+        secrets::add_to_linker::<T, HasSelf<SecretsHost>>(linker, get)?;
+        tenantry_world::bindings_v2::tenantry::plugin::secrets::add_to_linker::<
+            T,
+            HasSelf<SecretsHost>,
+        >(linker, get)
     }
 
     fn prepare(&self, cx: &InstanceCtx<'_>, backend: &Self::Backend) -> SecretsHost {
@@ -70,3 +75,5 @@ impl secrets::Host for SecretsHost {
         )
     }
 }
+
+tenantry_world::forward_v2!(secrets for SecretsHost);

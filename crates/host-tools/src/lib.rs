@@ -52,7 +52,11 @@ impl Factor for ToolsFactor {
         linker: &mut Linker<T>,
         get: fn(&mut T) -> &mut ToolsHost,
     ) -> wasmtime::Result<()> {
-        tools::add_to_linker::<T, HasSelf<ToolsHost>>(linker, get)
+        // 0.1.0 and 0.2.0 (the same interface; 0.2.0 forwards to 0.1.0's trait).
+        tools::add_to_linker::<T, HasSelf<ToolsHost>>(linker, get)?;
+        tenantry_world::bindings_v2::tenantry::plugin::tools::add_to_linker::<T, HasSelf<ToolsHost>>(
+            linker, get,
+        )
     }
 
     fn prepare(&self, cx: &InstanceCtx<'_>, backend: &Self::Backend) -> ToolsHost {
@@ -125,3 +129,5 @@ impl tools::Host for ToolsHost {
         }))
     }
 }
+
+tenantry_world::forward_v2!(tools for ToolsHost);

@@ -17,7 +17,11 @@ impl Factor for ConfigFactor {
         linker: &mut Linker<T>,
         get: fn(&mut T) -> &mut ConfigHost,
     ) -> wasmtime::Result<()> {
-        config::add_to_linker::<T, HasSelf<ConfigHost>>(linker, get)
+        // 0.1.0 and 0.2.0 (the same interface; 0.2.0 forwards to 0.1.0's trait).
+        config::add_to_linker::<T, HasSelf<ConfigHost>>(linker, get)?;
+        tenantry_world::bindings_v2::tenantry::plugin::config::add_to_linker::<T, HasSelf<ConfigHost>>(
+            linker, get,
+        )
     }
 
     fn prepare(&self, cx: &InstanceCtx<'_>, _: &()) -> ConfigHost {
@@ -58,7 +62,11 @@ impl Factor for LogFactor {
         linker: &mut Linker<T>,
         get: fn(&mut T) -> &mut LogHost,
     ) -> wasmtime::Result<()> {
-        log::add_to_linker::<T, HasSelf<LogHost>>(linker, get)
+        // 0.1.0 and 0.2.0 (the same interface; 0.2.0 forwards to 0.1.0's trait).
+        log::add_to_linker::<T, HasSelf<LogHost>>(linker, get)?;
+        tenantry_world::bindings_v2::tenantry::plugin::log::add_to_linker::<T, HasSelf<LogHost>>(
+            linker, get,
+        )
     }
 
     fn prepare(&self, cx: &InstanceCtx<'_>, _: &()) -> LogHost {
@@ -101,3 +109,7 @@ impl log::Host for LogHost {
         Ok(())
     }
 }
+
+tenantry_world::forward_v2!(config for ConfigHost);
+
+tenantry_world::forward_v2!(log for LogHost);

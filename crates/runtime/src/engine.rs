@@ -96,6 +96,12 @@ pub(crate) struct HostState {
     fuel: FuelAccount,
 }
 
+impl tenantry_host_http::WasiHttpParts for HostState {
+    fn wasi_http_parts(&mut self) -> (&mut tenantry_host_http::HttpHost, &mut ResourceTable) {
+        (&mut self.capabilities.http, &mut self.table)
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -239,6 +245,11 @@ impl Runtime {
         Factors::add_to_linker(&mut linker).map_err(engine_err)?;
         wit::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(engine_err)?;
+        // 0.2.0's `types` holds only the `error` type (0.1.0's, by `with`): an
+        // empty instance satisfies its import.
+        linker
+            .instance("tenantry:plugin/types@0.2.0")
+            .map_err(engine_err)?;
 
         // The epoch ticker: wall-time limits are deadlines in ticks.
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -257,7 +268,7 @@ impl Runtime {
                 })
                 .map_err(engine_err)?;
         }
-        let factors = Factors::new(&config);
+        let factors = Factors::new(&config).map_err(engine_err)?;
         let guests = config
             .guest_pool
             .map(GuestThreads::new)

@@ -6,7 +6,6 @@
 //! each of [`Factors::new`], [`Factors::add_to_linker`] and [`Factors::prepare`], and
 //! a field in [`Backends`] if the server must supply something for it.
 
-use std::sync::Arc;
 use tenantry_host_http::{HttpFactor, HttpHost};
 use tenantry_host_kv::{KvFactor, KvHost};
 use tenantry_host_secrets::{SecretsFactor, SecretsHost};
@@ -32,26 +31,24 @@ pub(crate) struct Factors {
 pub(crate) struct States {
     kv: KvHost,
     secrets: SecretsHost,
-    http: HttpHost,
+    pub(crate) http: HttpHost,
     tools: ToolsHost,
     config: ConfigHost,
     log: LogHost,
 }
 
 impl Factors {
-    pub(crate) fn new(config: &RuntimeConfig) -> Self {
-        Self {
+    pub(crate) fn new(config: &RuntimeConfig) -> Result<Self, tenantry_host_http::EgressError> {
+        Ok(Self {
             kv: KvFactor { limits: config.kv },
             secrets: SecretsFactor,
-            http: HttpFactor {
-                policy: Arc::new(config.egress.clone()),
-            },
+            http: HttpFactor::new(config.egress.clone())?,
             tools: ToolsFactor {
                 max_depth: config.max_tool_depth,
             },
             config: ConfigFactor,
             log: LogFactor,
-        }
+        })
     }
 
     /// Links every capability's interface into the engine's one linker.
@@ -59,6 +56,7 @@ impl Factors {
         KvFactor::add_to_linker(linker, |s| &mut s.capabilities.kv)?;
         SecretsFactor::add_to_linker(linker, |s| &mut s.capabilities.secrets)?;
         HttpFactor::add_to_linker(linker, |s| &mut s.capabilities.http)?;
+        HttpFactor::add_wasi_http_to_linker(linker)?;
         ToolsFactor::add_to_linker(linker, |s| &mut s.capabilities.tools)?;
         ConfigFactor::add_to_linker(linker, |s| &mut s.capabilities.config)?;
         LogFactor::add_to_linker(linker, |s| &mut s.capabilities.log)?;

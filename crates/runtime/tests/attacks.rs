@@ -233,7 +233,7 @@ async fn egress_to_a_host_not_granted_is_denied() {
     attack(
         &w(),
         "fetch",
-        json!({"url": "http://evil.example/"}),
+        json!({"url": "https://evil.example/"}),
         egress(&["api.example.com"]),
         Outcome::EgressDenied,
     )
@@ -244,14 +244,14 @@ async fn egress_to_a_host_not_granted_is_denied() {
 async fn egress_to_loopback_private_and_metadata_addresses_is_denied() {
     let w = w();
     for (url, grant) in [
-        ("http://127.0.0.1:9/", "127.0.0.1"),
-        ("http://10.0.0.1/", "10.0.0.1"),
-        ("http://192.168.1.1/", "192.168.1.1"),
+        ("https://127.0.0.1:9/", "127.0.0.1"),
+        ("https://10.0.0.1/", "10.0.0.1"),
+        ("https://192.168.1.1/", "192.168.1.1"),
         (
-            "http://169.254.169.254/latest/meta-data/",
+            "https://169.254.169.254/latest/meta-data/",
             "169.254.169.254",
         ),
-        ("http://100.64.0.1/", "100.64.0.1"),
+        ("https://100.64.0.1/", "100.64.0.1"),
     ] {
         let r = attack(
             &w,
@@ -270,7 +270,7 @@ async fn egress_via_a_name_that_resolves_to_loopback_is_denied() {
     attack(
         &w(),
         "fetch",
-        json!({"url": "http://localhost:9/"}),
+        json!({"url": "https://localhost:9/"}),
         egress(&["localhost"]),
         Outcome::EgressDenied,
     )
@@ -311,6 +311,7 @@ async fn local_server() -> std::net::SocketAddr {
 fn loopback_allowed() -> RuntimeConfig {
     let mut c = RuntimeConfig::default();
     c.egress.allow_cidrs = vec!["127.0.0.0/8".parse().unwrap()];
+    c.egress.allow_http = true;
     c
 }
 
@@ -369,19 +370,24 @@ async fn egress_granted_but_outside_the_platforms_connector_list_is_denied() {
     assert!(r.output.unwrap_or_default().contains("hello"));
 }
 
-/// A refused scheme (`https://` before the host speaks TLS) is recorded as denied,
-/// like every other egress refusal.
+/// A refused scheme (plain `http://` unless the operator allows it, anything that
+/// is not HTTP) is recorded as denied, like every other egress refusal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn egress_with_an_unsupported_scheme_is_denied_and_recorded() {
-    let r = attack(
-        &w(),
-        "fetch",
-        json!({"url": "https://api.example.com/"}),
-        egress(&["api.example.com"]),
-        Outcome::EgressDenied,
-    )
-    .await;
-    assert_eq!(r.denied, vec!["egress-scheme:https".to_string()]);
+    for (url, denied) in [
+        ("http://api.example.com/", "egress-scheme:http"),
+        ("ftp://api.example.com/", "egress-scheme:ftp"),
+    ] {
+        let r = attack(
+            &w(),
+            "fetch",
+            json!({"url": url}),
+            egress(&["api.example.com"]),
+            Outcome::EgressDenied,
+        )
+        .await;
+        assert_eq!(r.denied, vec![denied.to_string()]);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,8 +23,13 @@
 //! launches; crates that manage database containers (testcontainers, pg-embed)
 //! download images or binaries, which these machines must not need.
 //!
-//! Depends on nothing of Tenantry; nothing but tests, benchmarks and the
+//! [`https`] is a loopback HTTPS server with its own generated CA, for the egress
+//! tests (plugins' outbound HTTPS, TLS failures, limits).
+//!
+//! Depends on nothing of Tenantry but `tenantry-tls` (for its rustls); nothing but tests, benchmarks and the
 //! `testing` helpers of store crates may depend on it.
+
+pub mod https;
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};

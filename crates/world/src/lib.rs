@@ -1,7 +1,9 @@
 //! `tenantry-world`: the host side of `wit/plugin.wit`.
 //!
-//! - [`bindings`]: Rust types and host traits generated from the WIT world (one
-//!   generation shared by every capability crate, so they agree on types);
+//! - [`bindings`] and [`bindings_v2`]: Rust types and host traits generated from
+//!   the WIT worlds `tenantry:plugin@0.1.0` (frozen) and `@0.2.0` (one generation
+//!   shared by every capability crate, so they agree on types; 0.2.0's traits are
+//!   forwarded to 0.1.0's, so each capability is written once);
 //! - [`InstallRef`]: which install a store belongs to. It lives in host state and
 //!   is never taken from a guest argument;
 //! - [`Meter`]: the per-invocation budget every host call is charged against
@@ -22,15 +24,113 @@ use tenantry_core::manifest::Grants;
 use tenantry_core::{InstallId, OrgId};
 use wasmtime::component::Linker;
 
+/// `tenantry:plugin@0.1.0` (frozen, `wit/0.1.0/`): the host traits every
+/// capability implements, and the exports the runtime calls.
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../wit/0.1.0",
         world: "plugin",
         imports: { default: async | trappable },
         exports: { default: async },
     });
 }
+
+/// `tenantry:plugin@0.2.0` (`wit/`): the same capabilities under the new package
+/// version, plus `wasi:http/outgoing-handler` instead of the `http` interface.
+///
+/// Its `types.error` is 0.1.0's Rust type and each 0.2.0 host trait forwards to
+/// the 0.1.0 one ([`forward_v2!`]), so a capability is written once and linked
+/// under both versions (`add_to_linker` of each module). The
+/// exports (`describe`, `invoke`) have the same shape in both versions, so one
+/// `PluginPre` serves both. Each capability implements 0.2.0 with [`forward_v2!`].
+#[allow(missing_docs, clippy::all)]
+pub mod bindings_v2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "tenantry:plugin/types": super::bindings::tenantry::plugin::types,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+    });
+}
+
+/// Implements a 0.2.0 capability trait by forwarding to the type's 0.1.0
+/// implementation: `forward_v2!(kv for KvHost)`. (A blanket impl would conflict
+/// with the `&mut T` impls bindgen generates.)
+#[macro_export]
+macro_rules! forward_v2 {
+    (kv for $t:ty) => {
+        impl $crate::bindings_v2::tenantry::plugin::kv::Host for $t {
+            async fn get(&mut self, key: String) -> $crate::HostResult<Option<Vec<u8>>> {
+                $crate::bindings::tenantry::plugin::kv::Host::get(self, key).await
+            }
+            async fn set(&mut self, key: String, value: Vec<u8>) -> $crate::HostResult<()> {
+                $crate::bindings::tenantry::plugin::kv::Host::set(self, key, value).await
+            }
+            async fn delete(&mut self, key: String) -> $crate::HostResult<bool> {
+                $crate::bindings::tenantry::plugin::kv::Host::delete(self, key).await
+            }
+            async fn list_keys(&mut self, prefix: String) -> $crate::HostResult<Vec<String>> {
+                $crate::bindings::tenantry::plugin::kv::Host::list_keys(self, prefix).await
+            }
+        }
+    };
+    (secrets for $t:ty) => {
+        impl $crate::bindings_v2::tenantry::plugin::secrets::Host for $t {
+            async fn get(&mut self, name: String) -> $crate::HostResult<Option<String>> {
+                $crate::bindings::tenantry::plugin::secrets::Host::get(self, name).await
+            }
+        }
+    };
+    (config for $t:ty) => {
+        impl $crate::bindings_v2::tenantry::plugin::config::Host for $t {
+            async fn get(&mut self) -> wasmtime::Result<String> {
+                $crate::bindings::tenantry::plugin::config::Host::get(self).await
+            }
+        }
+    };
+    (log for $t:ty) => {
+        impl $crate::bindings_v2::tenantry::plugin::log::Host for $t {
+            async fn log(
+                &mut self,
+                level: $crate::bindings_v2::tenantry::plugin::log::Level,
+                message: String,
+            ) -> wasmtime::Result<()> {
+                use $crate::bindings::tenantry::plugin::log::Level as V1;
+                use $crate::bindings_v2::tenantry::plugin::log::Level as V2;
+                let level = match level {
+                    V2::Debug => V1::Debug,
+                    V2::Info => V1::Info,
+                    V2::Warn => V1::Warn,
+                    V2::Error => V1::Error,
+                };
+                $crate::bindings::tenantry::plugin::log::Host::log(self, level, message).await
+            }
+        }
+    };
+    (tools for $t:ty) => {
+        impl $crate::bindings_v2::tenantry::plugin::tools::Host for $t {
+            async fn call(
+                &mut self,
+                plugin: String,
+                action: String,
+                input: String,
+            ) -> $crate::HostResult<String> {
+                $crate::bindings::tenantry::plugin::tools::Host::call(self, plugin, action, input)
+                    .await
+            }
+        }
+    };
+}
+
+/// What a fallible host function returns: a trap (outer) or the guest's error.
+pub type HostResult<T> = wasmtime::Result<Result<T, GuestError>>;
 
 pub use bindings::tenantry::plugin::types::Error as GuestError;
 

@@ -3,7 +3,10 @@
 //! A plugin implements [`Plugin`] (a list of actions and one `call` function over
 //! JSON values) and exports it with [`export_plugin!`]. Host capabilities are the
 //! generated modules re-exported here: [`kv`], [`secrets`], [`config`], [`log`],
-//! [`tools`], [`http`].
+//! [`tools`]; outbound HTTP(S) is [`http`], a small blocking client over the
+//! standard `wasi:http/outgoing-handler` (so any other wasi:http client works too).
+//!
+//! Targets `tenantry:plugin@0.2.0`.
 //!
 //! ```ignore
 //! use tenantry_plugin_sdk::{Plugin, Error, export_plugin, serde_json::{json, Value}};
@@ -22,11 +25,14 @@ pub mod bindings {
         world: "plugin",
         pub_export_macro: true,
         default_bindings_module: "tenantry_plugin_sdk::bindings",
+        generate_all,
     });
 }
 
+pub mod http;
+
 pub use bindings::tenantry::plugin::types::Error;
-pub use bindings::tenantry::plugin::{config, http, kv, log, secrets, tools};
+pub use bindings::tenantry::plugin::{config, kv, log, secrets, tools};
 pub use serde_json;
 
 /// A plugin: named actions over JSON.

@@ -51,6 +51,7 @@ impl Plugin for Attacks {
         ("kv-get", "Reads kv `key`"),
         ("kv-set", "Writes kv `key` = `value`"),
         ("fetch", "GETs `url`"),
+        ("fetch-many", "GETs `url` `n` times, ignoring failures; returns how many answered"),
         ("tool", "Calls `plugin`#`action`"),
         ("plant", "Writes `secret` (masked) to static data, the heap, the stack and a grown page"),
         ("find", "Counts copies of `secret` (masked) anywhere in its linear memory"),
@@ -89,8 +90,14 @@ impl Plugin for Attacks {
             }
             "fetch" => {
                 let url = input["url"].as_str().unwrap_or("");
-                let r = http::fetch(&http::Request { method: "GET".into(), url: url.into(), headers: vec![], body: None })?;
+                let r = http::Request::get(url).send()?;
                 Ok(json!({"status": r.status, "body": String::from_utf8_lossy(&r.body)}))
+            }
+            "fetch-many" => {
+                let url = input["url"].as_str().unwrap_or("");
+                let n = input["n"].as_u64().unwrap_or(1);
+                let answered = (0..n).filter(|_| http::Request::get(url).send().is_ok()).count();
+                Ok(json!({"answered": answered}))
             }
             "tool" => Ok(json!(tools::call(
                 input["plugin"].as_str().unwrap_or(""),
