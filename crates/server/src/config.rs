@@ -66,6 +66,12 @@ pub struct Config {
     pub log_json: bool,
     /// Non-public address ranges plugins may reach (default none).
     pub egress_allow_cidrs: Vec<ipnet::IpNet>,
+    /// Plugins may send plain `http://` requests (default: HTTPS only).
+    pub egress_allow_http: bool,
+    /// The operator's CA file (PEM) and its certificates, trusted besides the
+    /// bundled web PKI roots for plugins' outbound HTTPS.
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_ca_certs: Vec<tenantry_tls::rustls::pki_types::CertificateDer<'static>>,
     /// Addresses that may scrape `/metrics` without an operator key (default none).
     pub metrics_allow_cidrs: Vec<ipnet::IpNet>,
     /// Pooled mode: PostgreSQL URL of the application role. `None` = embedded store.
@@ -120,6 +126,13 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// e.g. `["10.20.0.0/16"]` to let plugins reach an internal API.
     pub egress_allow_cidrs: Option<Vec<String>>,
+    /// Let plugins send plain `http://` requests (default false: HTTPS only, so a
+    /// token a plugin sends never crosses the network in the clear). For internal
+    /// APIs without TLS and loopback test setups.
+    pub egress_allow_http: Option<bool>,
+    /// A PEM file of CA certificates trusted besides the bundled web PKI roots for
+    /// plugins' outbound HTTPS (a private CA of internal APIs).
+    pub tls_ca_file: Option<PathBuf>,
     /// e.g. `["127.0.0.1/32"]` for a Prometheus on this host: scrapes from these
     /// addresses need no operator key.
     pub metrics_allow_cidrs: Option<Vec<String>>,
@@ -212,6 +225,12 @@ impl Config {
         };
         let egress_allow_cidrs = cidrs("egress_allow_cidrs", file.egress_allow_cidrs)?;
         let metrics_allow_cidrs = cidrs("metrics_allow_cidrs", file.metrics_allow_cidrs)?;
+        let tls_ca_certs = match &file.tls_ca_file {
+            Some(path) => {
+                tenantry_tls::read_ca_file(path).map_err(|e| ConfigError::Setting(e.to_string()))?
+            }
+            None => Vec::new(),
+        };
         let tiers = resolve_tiers(file.tiers)?;
         let default_tier = file.default_tier.unwrap_or_else(|| "free".into());
         if !tiers.contains_key(&default_tier) {
@@ -254,6 +273,9 @@ impl Config {
             retired_audit_keys,
             behind_tls_proxy: file.behind_tls_proxy.unwrap_or(false),
             egress_allow_cidrs,
+            egress_allow_http: file.egress_allow_http.unwrap_or(false),
+            tls_ca_file: file.tls_ca_file,
+            tls_ca_certs,
             metrics_allow_cidrs,
             listen,
             data_dir: o

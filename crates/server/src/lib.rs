@@ -175,6 +175,8 @@ impl Server {
             .map_err(|e| StartError::Store(e.to_string()))?;
         let mut runtime_config = RuntimeConfig::default();
         runtime_config.egress.allow_cidrs = config.egress_allow_cidrs.clone();
+        runtime_config.egress.allow_http = config.egress_allow_http;
+        runtime_config.egress.ca_certs = config.tls_ca_certs.clone();
         runtime_config.egress.connectors = config.pilot.egress.clone();
         // The sandbox's memory ceiling covers the largest tier (custom tiers may
         // grant more than the built-in 256 MiB; config validation caps them at 4 GiB).

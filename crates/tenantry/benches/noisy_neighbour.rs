@@ -149,6 +149,7 @@ async fn main() {
         .enable_all()
         .build()
         .expect("A's runtime");
+    tenantry_tls::install_crypto_provider();
     let a_http = reqwest::Client::new();
     for _ in 0..rounds {
         solo.extend(steady(&s, &b.member, &b_echo, b_rps, per_round).await);

@@ -145,8 +145,16 @@ impl Client {
         Self::new(&t.url, t.key)
     }
 
+    /// `https://` servers are verified against the bundled web PKI roots plus the
+    /// CA file in `TENANTRY_CA_FILE` (PEM), if set.
     pub fn new(url: &str, key: Option<String>) -> Result<Self> {
+        let extra = match std::env::var_os("TENANTRY_CA_FILE") {
+            Some(path) => tenantry_tls::read_ca_file(std::path::Path::new(&path))
+                .context("TENANTRY_CA_FILE")?,
+            None => Vec::new(),
+        };
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tenantry_tls::client_config(&extra, &[b"h2", b"http/1.1"]))
             .timeout(std::time::Duration::from_secs(120))
             .build()
             .context("building the HTTP client")?;

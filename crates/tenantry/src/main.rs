@@ -40,6 +40,8 @@ fn main() -> std::process::ExitCode {
     // `println!`. The server (below) goes back to ignoring SIGPIPE.
     #[cfg(unix)]
     set_sigpipe(libc::SIG_DFL);
+    // One rustls provider for every TLS client (the CLI's, PostgreSQL's, Redis's).
+    tenantry_tls::install_crypto_provider();
     let json = std::env::args_os().any(|a| a == "--json");
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,

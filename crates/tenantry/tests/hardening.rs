@@ -504,7 +504,7 @@ async fn a_crash_under_steady_traffic_loses_only_the_last_moments_of_usage() {
         let url = format!("{}/v1/installs/{install}/invoke", s.url);
         let key = o.member.clone();
         tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = common::http();
             while !stop.load(Ordering::SeqCst) {
                 match send_invoke(&http, &url, &key, "run").await {
                     Ok(r) if r.status() == 200 => {

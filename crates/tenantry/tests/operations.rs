@@ -9,7 +9,7 @@ use serde_json::json;
 
 /// Scrapes `/metrics` with `key` and returns status and body text.
 async fn scrape(s: &Server, key: Option<&str>) -> (u16, String) {
-    let mut req = reqwest::Client::new().get(format!("{}/metrics", s.url));
+    let mut req = common::http().get(format!("{}/metrics", s.url));
     if let Some(k) = key {
         req = req.bearer_auth(k);
     }

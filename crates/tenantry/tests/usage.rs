@@ -561,7 +561,7 @@ fn instant(t: &str) -> time::OffsetDateTime {
 
 /// GET returning status, raw body text and content type.
 async fn raw_get(s: &Server, path: &str, key: &str) -> (u16, String, String) {
-    let res = reqwest::Client::new()
+    let res = common::http()
         .get(format!("{}{path}", s.url))
         .bearer_auth(key)
         .send()

@@ -7,6 +7,13 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use tenantry_crypto::{SigningKeyPair, SigningStatement, sha256_hex};
+/// A plain HTTP client for the tests' own requests (rustls needs its provider
+/// chosen before the first client is built).
+pub fn http() -> reqwest::Client {
+    tenantry_tls::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 pub use tenantry_store_postgres::testing::TestDb;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tenantry");
@@ -56,7 +63,7 @@ impl Server {
             operator_key: key.unwrap_or_default(),
             child: Some(child),
             task: None,
-            http: reqwest::Client::new(),
+            http: http(),
             db,
             launch,
         }
@@ -115,7 +122,7 @@ impl Server {
             operator_key: String::from_utf8_lossy(key.expose()).into_owned(),
             child: None,
             task: Some(task),
-            http: reqwest::Client::new(),
+            http: http(),
             db: None,
             launch: Launch::default(),
         }
@@ -285,7 +292,7 @@ impl Server {
         );
         self.child = Some(child);
         self.url = url;
-        self.http = reqwest::Client::new();
+        self.http = http();
     }
 
     /// SIGTERM (clean shutdown), wait for exit, start again on the same data.
@@ -303,7 +310,7 @@ impl Server {
         let (child, url, _) = spawn(self.dir.path(), port.as_deref(), &self.launch);
         self.child = Some(child);
         self.url = url;
-        self.http = reqwest::Client::new();
+        self.http = http();
     }
 
     /// Sends a request; returns status and parsed JSON body (Null if empty).
@@ -361,7 +368,7 @@ impl Server {
         body: Vec<u8>,
     ) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = reqwest::Client::new()
+        let mut req = http()
             .request(m, format!("{}{path}", self.url))
             .header("content-type", content_type)
             .body(body);
@@ -1003,6 +1010,7 @@ pub async fn publish_examples(s: &Server) -> Publisher {
         "tool-caller",
         "http-fetch",
         "attacks",
+        "github",
     ] {
         let (manifest, wasm) = example_plugin(name);
         s.publish(&p, &manifest, &wasm).await;

@@ -1,0 +1,209 @@
+//! The GitHub-style example connector end to end: the release binary, a plugin
+//! calling `https://…` over wasi:http with a granted secret in its `Authorization`
+//! header, against a loopback HTTPS server with a test CA that the operator's
+//! `tls_ca_file` trusts (`egress_allow_cidrs` lets it reach loopback). Through the
+//! API and the CLI; the token never shows in the answer, the server log, the audit
+//! trail or the usage records.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use tenantry_test_services::https::{self, Cert, TestCa};
+
+const TOKEN: &str = "ghp_TESTtokenNeverLogged0123456789abcdef";
+
+fn cli_json(c: &mut std::process::Command) -> Value {
+    let out = c.output().expect("run tenantry");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_github_example_lists_issues_and_comments_over_https_through_the_api_and_the_cli() {
+    let ca = TestCa::new();
+    let config = tempfile::tempdir().expect("tempdir");
+    let ca_file = ca.write_pem(config.path());
+    let path = config.path().join("tenantry.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "egress_allow_cidrs = [\"127.0.0.0/8\", \"::1/128\"]\ntls_ca_file = {:?}\n",
+            ca_file.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let s = Server::start_configured(&path, false).await;
+    let gh = https::serve(&ca, Cert::Valid, &[b"h2", b"http/1.1"], TOKEN).await;
+    publish_examples(&s).await;
+    let o = org(&s, "acme").await;
+    let install = s
+        .install(
+            &o.admin,
+            json!({"plugin": "@examples/github", "config": {"api_base": gh.base()},
+                   "grants": {"secrets": ["token"], "egress": ["localhost"]}}),
+        )
+        .await;
+    s.bind(&o, &install).await;
+
+    // Without the token: a clear refusal, and no request was sent.
+    let r = s
+        .run(
+            &o.agent,
+            &install,
+            "list-issues",
+            json!({"owner": "octo", "repo": "hello"}),
+        )
+        .await;
+    assert_eq!(r["outcome"], "PERMISSION_DENIED", "{r}");
+    assert_eq!(gh.connections(), 0);
+
+    s.set_secret(&o.owner, &install, "token", TOKEN).await;
+    let r = s
+        .run(
+            &o.agent,
+            &install,
+            "list-issues",
+            json!({"owner": "octo", "repo": "hello"}),
+        )
+        .await;
+    assert_eq!(r["outcome"], "OK", "{r}");
+    assert_eq!(r["output"]["issues"][0]["number"], 1347, "{r}");
+    assert_eq!(r["output"]["issues"][1]["author"], "hubot", "{r}");
+
+    // The CLI, as the agent.
+    let v = cli_json(
+        s.cli(Some(&o.agent))
+            .args([
+                "--json",
+                "invoke",
+                "@examples/github",
+                "create-comment",
+                "--input",
+            ])
+            .arg(
+                json!({"owner": "octo", "repo": "hello", "number": 1347, "body": "Fixed in #1349"})
+                    .to_string(),
+            ),
+    );
+    assert_eq!(v["outcome"], "OK", "{v}");
+    assert_eq!(v["output"]["id"], 1, "{v}");
+    assert!(
+        v["output"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("#issuecomment-1"),
+        "{v}"
+    );
+
+    // A wrong token is GitHub's 401, told as a permission problem.
+    s.set_secret(&o.owner, &install, "token", "ghp_wrong").await;
+    let r = s
+        .run(
+            &o.agent,
+            &install,
+            "list-issues",
+            json!({"owner": "octo", "repo": "hello"}),
+        )
+        .await;
+    assert_eq!(r["outcome"], "PERMISSION_DENIED", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("GitHub refused the token"),
+        "{r}"
+    );
+
+    // The token is nowhere: server log, audit trail, usage (the export holds both,
+    // once the batches of the four invocations are written).
+    eventually(&s, &o.admin, "/v1/usage?limit=100", |v| {
+        v.as_array().is_some_and(|a| a.len() >= 4)
+    })
+    .await;
+    eventually(&s, &o.admin, "/v1/audit?action=invoke&limit=100", |v| {
+        v.as_array().is_some_and(|a| a.len() >= 4)
+    })
+    .await;
+    let (status, export) = s
+        .raw(
+            "GET",
+            "/v1/org/export",
+            Some(&o.owner),
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let export = export.as_str().unwrap_or_default().to_string();
+    assert!(
+        export.contains("\"kind\":\"usage\""),
+        "the export holds usage records"
+    );
+    for (what, text) in [("server log", s.logs()), ("org export", export)] {
+        assert!(!text.contains(TOKEN), "the token leaked into the {what}");
+        assert!(
+            !text.contains("ghp_wrong"),
+            "the wrong token leaked into the {what}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_outside_the_grants_is_refused_before_any_connection_and_audited() {
+    let ca = TestCa::new();
+    let config = tempfile::tempdir().expect("tempdir");
+    let ca_file = ca.write_pem(config.path());
+    let path = config.path().join("tenantry.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "egress_allow_cidrs = [\"127.0.0.0/8\"]\ntls_ca_file = {:?}\n",
+            ca_file.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let s = Server::start_configured(&path, false).await;
+    let gh = https::serve(&ca, Cert::Valid, &[b"h2", b"http/1.1"], TOKEN).await;
+    publish_examples(&s).await;
+    let o = org(&s, "acme").await;
+    let install = s
+        .install(
+            &o.admin,
+            json!({"plugin": "@examples/github", "config": {"api_base": gh.base()},
+                   "grants": {"secrets": ["token"], "egress": ["api.github.com"]}}),
+        )
+        .await;
+    s.bind(&o, &install).await;
+    s.set_secret(&o.owner, &install, "token", TOKEN).await;
+    let r = s
+        .run(
+            &o.agent,
+            &install,
+            "list-issues",
+            json!({"owner": "octo", "repo": "hello"}),
+        )
+        .await;
+    assert_eq!(r["outcome"], "EGRESS_DENIED", "{r}");
+    assert_eq!(gh.connections(), 0, "refused before any connection");
+    // Invocations are audited in batches: wait for the entry.
+    let audit = eventually(&s, &o.admin, "/v1/audit?action=invoke&limit=100", |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    let entry = audit
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["details"]["denied"].is_array())
+        .unwrap_or_else(|| panic!("no audit entry with denied: {audit}"));
+    assert_eq!(
+        entry["details"]["denied"],
+        json!(["egress:localhost"]),
+        "{entry}"
+    );
+}
