@@ -1,4 +1,4 @@
-//! Stamps the binary with its git commit and the WIT package it serves, for
+//! Stamps the binary with its git commit and the WIT packages it serves, for
 //! `tenantry --version`. Never fails: a build from a tarball (no git, no `wit/`)
 //! says "unknown".
 
@@ -29,17 +29,26 @@ fn main() {
         }
     }
 
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit/plugin.wit");
-    println!("cargo:rerun-if-changed={}", wit.display());
-    let package = std::fs::read_to_string(&wit)
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                l.trim()
-                    .strip_prefix("package ")
-                    .map(|p| p.trim_end_matches(';').trim().to_string())
-            })
+    // The current package and every frozen one the host still serves.
+    let packages: Vec<String> = ["../../wit/plugin.wit", "../../wit/0.1.0/plugin.wit"]
+        .iter()
+        .map(|rel| {
+            let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+            println!("cargo:rerun-if-changed={}", wit.display());
+            std::fs::read_to_string(&wit)
+                .ok()
+                .and_then(|text| {
+                    text.lines().find_map(|l| {
+                        l.trim()
+                            .strip_prefix("package ")
+                            .map(|p| p.trim_end_matches(';').trim().to_string())
+                    })
+                })
+                .unwrap_or_else(|| "unknown".into())
         })
-        .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=TENANTRY_WIT_PACKAGE={package}");
+        .collect();
+    println!(
+        "cargo:rustc-env=TENANTRY_WIT_PACKAGE={}",
+        packages.join(", ")
+    );
 }

@@ -346,11 +346,19 @@ fn egress(config: &Config) -> Finding {
             "name the connectors' hosts (api.github.com, *.slack.com)",
         );
     }
+    if config.egress_allow_http {
+        return finding(
+            Level::Warn,
+            "egress",
+            "egress_allow_http is on: plugins may send tokens over plain http://".into(),
+            "turn egress_allow_http off unless an internal API has no TLS",
+        );
+    }
     finding(
         Level::Ok,
         "egress",
         format!(
-            "per-install grants; private ranges refused{}",
+            "per-install grants; HTTPS only; private ranges refused{}",
             if config.egress_allow_cidrs.is_empty() {
                 String::new()
             } else {

@@ -166,9 +166,17 @@ impl Client {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        // The causes say why (refused, a certificate not trusted, …).
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            why.push_str(": ");
+            why.push_str(&cause.to_string());
+            source = cause.source();
+        }
         ApiError {
             code: "CONNECTION_FAILED".into(),
-            message: format!("cannot reach the Tenantry server at {}: {e}", self.base),
+            message: format!("cannot reach the Tenantry server at {}: {why}", self.base),
             request_id: None,
             hint: "; start it with `tenantry serve`, or point at it with --url, TENANTRY_URL or `tenantry login`".into(),
         }

@@ -510,8 +510,11 @@ fn plugin_new_scaffolds_rust_and_js_projects_with_a_valid_manifest() {
     assert!(plugin_js.contains("export function invoke(action, input)"));
     assert_eq!(
         std::fs::read_to_string(js.join("wit/plugin.wit")).expect("wit"),
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit/plugin.wit"))
-            .expect("wit/plugin.wit")
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit/0.1.0/plugin.wit")
+        )
+        .expect("wit/0.1.0/plugin.wit"),
+        "JS plugins are built against the frozen 0.1.0 world"
     );
     assert!(js.join("README.md").is_file());
 

@@ -207,3 +207,41 @@ async fn egress_outside_the_grants_is_refused_before_any_connection_and_audited(
         "{entry}"
     );
 }
+
+/// The CLI reaches an `https://` server (a TLS-terminating proxy in front of
+/// Tenantry, here the test server), trusting the CA in `TENANTRY_CA_FILE`; without
+/// it, it says the certificate is not trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_speaks_https_and_trusts_only_the_bundled_roots_and_tenantry_ca_file() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = ca.write_pem(dir.path());
+    let server = https::serve(&ca, Cert::Valid, &[b"h2", b"http/1.1"], TOKEN).await;
+    let run = |ca: Option<&std::path::Path>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tenantry"));
+        c.env("TENANTRY_URL", server.base())
+            .env("TENANTRY_API_KEY", "tnt_whatever")
+            .env("TENANTRY_CONFIG_HOME", dir.path().join("cli"))
+            .env_remove("TENANTRY_PROFILE")
+            .env_remove("TENANTRY_CONFIG")
+            .env_remove("TENANTRY_CA_FILE")
+            .args(["--json", "org", "show"]);
+        if let Some(ca) = ca {
+            c.env("TENANTRY_CA_FILE", ca);
+        }
+        let out = c.output().expect("run tenantry");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let trusted = run(Some(&ca_file));
+    assert!(
+        !trusted.contains("CONNECTION_FAILED"),
+        "the TLS connection worked: {trusted}"
+    );
+    assert!(server.connections() >= 1);
+    let untrusted = run(None);
+    assert!(untrusted.contains("CONNECTION_FAILED"), "{untrusted}");
+    assert!(
+        untrusted.to_lowercase().contains("certificate"),
+        "says why: {untrusted}"
+    );
+}

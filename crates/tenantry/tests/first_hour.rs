@@ -660,7 +660,10 @@ fn version_names_the_commit_and_the_wit_package_served() {
     assert!(out.status.success());
     assert!(v.contains(env!("CARGO_PKG_VERSION")), "{v}");
     assert!(v.contains("commit "), "{v}");
-    assert!(v.contains("tenantry:plugin@0.1.0"), "{v}");
+    assert!(
+        v.contains("tenantry:plugin@0.2.0, tenantry:plugin@0.1.0"),
+        "{v}"
+    );
 }
 
 #[test]

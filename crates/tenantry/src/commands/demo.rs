@@ -46,6 +46,11 @@ const PLUGINS: &[(&str, &[u8], &[u8])] = &[
         include_bytes!("../../../../examples/plugins/http-fetch/plugin.wasm"),
     ),
     (
+        "github",
+        include_bytes!("../../../../examples/plugins/github/tenantry.json"),
+        include_bytes!("../../../../examples/plugins/github/plugin.wasm"),
+    ),
+    (
         "attacks",
         include_bytes!("../../../../examples/plugins/attacks/tenantry.json"),
         include_bytes!("../../../../examples/plugins/attacks/plugin.wasm"),

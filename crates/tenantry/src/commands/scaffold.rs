@@ -17,7 +17,9 @@ use crate::output::print;
 const BUILT_SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/rust");
 
 /// The plugin world, for componentize-js (`--wit wit`).
-const PLUGIN_WIT: &str = include_str!("../../../../wit/plugin.wit");
+/// JavaScript plugins are built against the frozen 0.1.0 world: componentize-js
+/// 0.23 embeds its own wasi:http version, not yet checked against 0.2.0's.
+const PLUGIN_WIT: &str = include_str!("../../../../wit/0.1.0/plugin.wit");
 
 /// The componentize-js version the JavaScript example is built and tested with.
 const COMPONENTIZE_JS: &str = "0.23.0";
@@ -398,7 +400,7 @@ const JS_README: &str = r##"# {{FULL}}
 A Tenantry plugin in JavaScript, made by `tenantry plugin new --lang js`.
 `src/plugin.js` has its one action, `hello`; `tenantry.json` is its manifest (see the
 Tenantry docs, docs/manifest.md); `wit/plugin.wit` is the plugin world it is built
-against.
+against (`tenantry:plugin@0.1.0`, which Tenantry keeps serving unchanged).
 
 ## Build
 
@@ -409,8 +411,9 @@ npm install
 npm run build     # componentize-js → plugin.wasm (a minute or two)
 ```
 
-`--disable http fetch-event` in the build script matters: Tenantry does not link
-`wasi:http` (outbound HTTP is the `tenantry:plugin/http` interface).
+`--disable http fetch-event` in the build script matters: the 0.1.0 world's outbound
+HTTP is its own `tenantry:plugin/http` interface (`fetch(request)`, HTTPS under the
+server's egress policy), not `wasi:http`.
 
 The component is about 12 MB (the JavaScript engine is inside it): above a server's
 default `max_artifact_bytes` (10 MiB), so the operator must raise it before it can be
