@@ -25,7 +25,8 @@ impl HttpHost {
         let mut url = reqwest::Url::parse(&req.url)
             .map_err(|e| GuestError::InvalidInput(format!("bad URL: {e}")))?;
         let mut body = req.body;
-        let policy = self.egress.policy();
+        let hooks = &self.wasi.hooks;
+        let policy = hooks.egress.policy();
         for _ in 0..=policy.max_redirects {
             let mut r = reqwest::Request::new(method.clone(), url.clone());
             for (k, v) in &req.headers {
@@ -38,7 +39,7 @@ impl HttpHost {
             if let Some(b) = &body {
                 *r.body_mut() = Some(b.clone().into());
             }
-            let mut res = self.egress.send(&self.granted, &self.meter, r).await?;
+            let mut res = hooks.egress.send(&hooks.granted, &hooks.meter, r).await?;
             if res.status().is_redirection()
                 && let Some(loc) = res
                     .headers()
@@ -91,8 +92,8 @@ impl HttpHost {
 
 impl http::Host for HttpHost {
     async fn fetch(&mut self, req: Request) -> wasmtime::Result<Result<Response, GuestError>> {
-        self.meter.charge()?;
-        let meter = self.meter.clone();
+        let meter = self.wasi.hooks.meter.clone();
+        meter.charge()?;
         tenantry_world::with_deadline(&meter, self.fetch_following(req)).await
     }
 }

@@ -29,7 +29,7 @@ pub use wasi::WasiHttpParts;
 
 use std::sync::Arc;
 use tenantry_world::bindings::tenantry::plugin::http;
-use tenantry_world::{Factor, InstanceCtx, Meter};
+use tenantry_world::{Factor, InstanceCtx};
 use wasmtime::component::{HasSelf, Linker};
 
 /// The capability: the operator's egress policy and its shared client.
@@ -67,12 +67,12 @@ impl Factor for HttpFactor {
     }
 
     fn prepare(&self, cx: &InstanceCtx<'_>, _: &()) -> HttpHost {
-        let granted: Arc<[String]> = cx.grants.egress.clone().into();
         HttpHost {
-            wasi: wasi::WasiState::new(self.egress.clone(), granted.clone(), cx.meter.clone()),
-            egress: self.egress.clone(),
-            granted,
-            meter: cx.meter.clone(),
+            wasi: wasi::WasiState::new(
+                self.egress.clone(),
+                cx.grants.egress.clone().into(),
+                cx.meter.clone(),
+            ),
         }
     }
 }
@@ -80,8 +80,4 @@ impl Factor for HttpFactor {
 /// The capability's per-invocation state.
 pub struct HttpHost {
     wasi: wasi::WasiState,
-    egress: Arc<Egress>,
-    /// Egress host patterns granted to this install.
-    granted: Arc<[String]>,
-    meter: Arc<Meter>,
 }

@@ -32,10 +32,11 @@ pub trait WasiHttpParts: Send {
     fn wasi_http_parts(&mut self) -> (&mut HttpHost, &mut ResourceTable);
 }
 
-/// The wasi:http part of one invocation's [`HttpHost`].
+/// One invocation's [`HttpHost`]: the WASI HTTP context and the hooks that send
+/// its requests (which 0.1.0's `fetch` uses too).
 pub(crate) struct WasiState {
     ctx: WasiHttpCtx,
-    hooks: EgressHooks,
+    pub(crate) hooks: EgressHooks,
 }
 
 impl WasiState {
@@ -63,7 +64,7 @@ const OUTGOING_HANDLER: &str = "wasi:http/outgoing-handler@0.2.12";
 /// own `handle`.
 pub fn add_to_linker<T: WasiHttpParts + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     let options = wasmtime_wasi_http::p2::bindings::LinkOptions::default();
-    types::add_to_linker::<T, WasiHttp>(linker, &options.into(), |t| view(t).0)?;
+    types::add_to_linker::<T, WasiHttp>(linker, &options.into(), view)?;
     linker.instance(OUTGOING_HANDLER)?.func_wrap(
         "handle",
         |mut store: StoreContextMut<'_, T>,
@@ -71,9 +72,9 @@ pub fn add_to_linker<T: WasiHttpParts + 'static>(linker: &mut Linker<T>) -> wasm
             Resource<types::OutgoingRequest>,
             Option<Resource<types::RequestOptions>>,
         )| {
-            let (mut http, meter) = view(store.data_mut());
-            meter.charge()?;
-            match outgoing_handler::Host::handle(&mut http, request, options) {
+            let data = store.data_mut();
+            data.wasi_http_parts().0.wasi.hooks.meter.charge()?;
+            match outgoing_handler::Host::handle(&mut view(data), request, options) {
                 Ok(response) => Ok((Ok(response),)),
                 Err(e) => Ok((Err(e.downcast()?),)),
             }
@@ -82,24 +83,21 @@ pub fn add_to_linker<T: WasiHttpParts + 'static>(linker: &mut Linker<T>) -> wasm
     Ok(())
 }
 
-fn view<T: WasiHttpParts>(t: &mut T) -> (WasiHttpCtxView<'_>, &Meter) {
-    let (host, table) = t.wasi_http_parts();
-    let HttpHost { wasi, meter, .. } = host;
-    (
-        WasiHttpCtxView {
-            ctx: &mut wasi.ctx,
-            table,
-            hooks: &mut wasi.hooks,
-        },
-        meter,
-    )
+fn view<T: WasiHttpParts>(t: &mut T) -> WasiHttpCtxView<'_> {
+    let (HttpHost { wasi }, table) = t.wasi_http_parts();
+    WasiHttpCtxView {
+        ctx: &mut wasi.ctx,
+        table,
+        hooks: &mut wasi.hooks,
+    }
 }
 
 /// Sends every request through the egress client, under this install's grants.
-struct EgressHooks {
-    egress: Arc<Egress>,
-    granted: Arc<[String]>,
-    meter: Arc<Meter>,
+pub(crate) struct EgressHooks {
+    pub(crate) egress: Arc<Egress>,
+    /// Egress host patterns granted to this install.
+    pub(crate) granted: Arc<[String]>,
+    pub(crate) meter: Arc<Meter>,
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -127,8 +125,7 @@ impl WasiHttpHooks for EgressHooks {
         );
         Box::new(async move {
             let cap = egress.policy().max_response_bytes;
-            let request =
-                request.map(|b| reqwest::Body::wrap(SyncBody(sync_wrapper::SyncWrapper::new(b))));
+            let request = request.map(|b| reqwest::Body::wrap(SyncBody(std::sync::Mutex::new(b))));
             let request = reqwest::Request::try_from(request)
                 .map_err(|_| WasiError::HttpRequestUriInvalid)?;
             let response = egress
@@ -167,9 +164,11 @@ fn to_wasi(e: EgressError) -> WasiError {
     }
 }
 
-/// The guest's request body, made `Sync` for the client. `SyncWrapper` is sound
-/// here: the body is only ever polled through `&mut`.
-struct SyncBody(sync_wrapper::SyncWrapper<WasiBody>);
+/// The guest's request body, made `Sync` for the client. The mutex is never
+/// contended (polling goes through `&mut`); it is there so `is_end_stream` and
+/// `size_hint` reach the client too (a request without a body then goes out as
+/// headers only, with no empty body frame after them).
+struct SyncBody(std::sync::Mutex<WasiBody>);
 
 impl Body for SyncBody {
     type Data = Bytes;
@@ -179,7 +178,20 @@ impl Body for SyncBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, WasiError>>> {
-        Pin::new(self.get_mut().0.get_mut()).poll_frame(cx)
+        let body = self
+            .get_mut()
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Pin::new(body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.lock().is_ok_and(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0.lock().map(|b| b.size_hint()).unwrap_or_default()
     }
 }
 

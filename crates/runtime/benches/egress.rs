@@ -1,7 +1,8 @@
 //! Outbound HTTPS through a plugin vs the same fetch made by the host directly.
 //!
 //! Run: `cargo bench -p tenantry-runtime --bench egress` (`SAMPLES` per side,
-//! 2,000 by default).
+//! 2,000 by default; `THREADS=1` runs everything on one thread, default 2 worker
+//! threads).
 //!
 //! A loopback HTTPS server (`tenantry_test_services::https`, test CA) serves
 //! `GET /json` (17 bytes). Two sides, interleaved one sample each in the same run
@@ -11,6 +12,9 @@
 //! - **plugin**: `Runtime::invoke` of the Rust `http-fetch` example's `get`: a fresh
 //!   sandbox, the SDK's client over `wasi:http`, the host's egress checks, the
 //!   shared pooled client, the body streamed into the guest, JSON out.
+//!
+//! A third line, for reference: the `echo` example (a fresh sandbox of the same
+//! SDK, no HTTP).
 //!
 //! Both reuse one TLS connection across samples (the host's client pools them;
 //! the direct client too), so neither pays a handshake per sample. Reported: each
@@ -30,11 +34,23 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio");
+    // THREADS=1: everything (server, client, sandbox) on one thread, so the
+    // difference is the work done, without the machine's cross-thread wake-ups.
+    let threads: usize = std::env::var("THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let rt = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .expect("tokio");
     let samples: usize = std::env::var("SAMPLES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -75,6 +91,13 @@ fn main() {
                 .await;
             assert_eq!(r.outcome, tenantry_core::Outcome::Ok, "{r:?}");
         };
+        let echo = w.load("echo");
+        let sandbox_only = || async {
+            let r = w
+                .run(&echo, support::install(), "echo", &input, &Grants::default(), Limits::default())
+                .await;
+            assert_eq!(r.outcome, tenantry_core::Outcome::Ok, "{r:?}");
+        };
         let by_host = || async {
             let body = direct
                 .get(&url)
@@ -91,8 +114,15 @@ fn main() {
             via_plugin().await;
             by_host().await;
         }
-        let (mut p, mut d) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+        let (mut p, mut d, mut e) = (
+            Vec::with_capacity(samples),
+            Vec::with_capacity(samples),
+            Vec::with_capacity(samples),
+        );
         for _ in 0..samples {
+            let t = Instant::now();
+            sandbox_only().await;
+            e.push(t.elapsed());
             let t = Instant::now();
             by_host().await;
             d.push(t.elapsed());
@@ -102,6 +132,7 @@ fn main() {
         }
         p.sort();
         d.sort();
+        e.sort();
         let (pm, dm) = (percentile(&p, 0.5), percentile(&d, 0.5));
         let us = |x: Duration| x.as_secs_f64() * 1e6;
         println!(
@@ -115,7 +146,11 @@ fn main() {
             us(percentile(&p, 0.9))
         );
         println!(
-            "overhead at the median: {:+.1} % ({:+.1} µs); connections opened: {}",
+            "reference: the echo plugin, no HTTP   median {:>8.1} µs",
+            us(percentile(&e, 0.5))
+        );
+        println!(
+            "threads: {threads}; overhead at the median: {:+.1} % ({:+.1} µs); connections opened: {}",
             (us(pm) / us(dm) - 1.0) * 100.0,
             us(pm) - us(dm),
             server.connections()

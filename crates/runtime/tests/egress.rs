@@ -393,3 +393,45 @@ async fn components_built_against_0_1_0_keep_working() {
         "0.1.0 sees the reason: {e}"
     );
 }
+
+/// A JavaScript plugin's `fetch()` (componentize-js with its HTTP support on)
+/// goes through the same wasi:http egress path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_javascript_plugin_fetches_over_https_with_fetch() {
+    let ca = TestCa::new();
+    let w = world(trusting(&ca));
+    let path = format!(
+        "{}/../../examples/plugins-js/fetch-js/plugin.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let plugin =
+        w.rt.load("fetch-js", &std::fs::read(&path).unwrap())
+            .unwrap();
+    let s = server(&ca, Cert::Valid, BOTH).await;
+    let url = format!("{}/json", s.base());
+    let r = w
+        .run(
+            &plugin,
+            install(),
+            "get",
+            &json!({"url": url}).to_string(),
+            &egress(&["localhost"]),
+            limits(),
+        )
+        .await;
+    let o = out(&r);
+    assert_eq!(o["status"], 200, "{o}");
+    assert_eq!(o["body"], r#"{"hello":"world"}"#);
+    let r = w
+        .run(
+            &plugin,
+            install(),
+            "get",
+            &json!({"url": url}).to_string(),
+            &egress(&["example.com"]),
+            limits(),
+        )
+        .await;
+    assert_ne!(r.outcome, Outcome::Ok, "{r:?}");
+    assert_eq!(r.denied, vec!["egress:localhost".to_string()]);
+}

@@ -142,21 +142,38 @@ pub fn send_once(req: &Request) -> Result<Response, Error> {
         .map_err(|_| bad("host"))?;
     out.set_path_with_query(Some(&url.path_and_query))
         .map_err(|_| bad("path"))?;
-    let body = out
-        .body()
-        .map_err(|_| Error::Failed("request body unavailable".into()))?;
-    let pending = outgoing_handler::handle(out, None).map_err(failed)?;
-    {
-        let stream = body
-            .write()
-            .map_err(|_| Error::Failed("request body unavailable".into()))?;
-        for chunk in req.body.as_deref().unwrap_or_default().chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| stream_error(&req.method, &req.url, e))?;
+    // No body: none is opened, so the host knows the request ends with its
+    // headers. A body of one write (≤ 4096 bytes) is written and finished before
+    // the request is handed over; a longer one streams after it.
+    let pending = match req.body.as_deref() {
+        None => outgoing_handler::handle(out, None).map_err(failed)?,
+        Some(bytes) => {
+            let body = out
+                .body()
+                .map_err(|_| Error::Failed("request body unavailable".into()))?;
+            let write = |body: &OutgoingBody, bytes: &[u8]| -> Result<(), Error> {
+                let stream = body
+                    .write()
+                    .map_err(|_| Error::Failed("request body unavailable".into()))?;
+                for chunk in bytes.chunks(4096) {
+                    stream
+                        .blocking_write_and_flush(chunk)
+                        .map_err(|e| stream_error(&req.method, &req.url, e))?;
+                }
+                Ok(())
+            };
+            if bytes.len() <= 4096 {
+                write(&body, bytes)?;
+                OutgoingBody::finish(body, None).map_err(failed)?;
+                outgoing_handler::handle(out, None).map_err(failed)?
+            } else {
+                let pending = outgoing_handler::handle(out, None).map_err(failed)?;
+                write(&body, bytes)?;
+                OutgoingBody::finish(body, None).map_err(failed)?;
+                pending
+            }
         }
-    }
-    OutgoingBody::finish(body, None).map_err(failed)?;
+    };
 
     let response = loop {
         match pending.get() {

@@ -17,9 +17,42 @@ use crate::output::print;
 const BUILT_SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/rust");
 
 /// The plugin world, for componentize-js (`--wit wit`).
-/// JavaScript plugins are built against the frozen 0.1.0 world: componentize-js
-/// 0.23 embeds its own wasi:http version, not yet checked against 0.2.0's.
-const PLUGIN_WIT: &str = include_str!("../../../../wit/0.1.0/plugin.wit");
+/// The plugin world a JavaScript project is built against, with the WASI packages
+/// it imports (`wit/deps/`), so `fetch()` is `wasi:http`.
+const PLUGIN_WIT: &str = include_str!("../../../../wit/plugin.wit");
+const WIT_DEPS: &[(&str, &str)] = &[
+    (
+        "wit/deps/cli.wit",
+        include_str!("../../../../wit/deps/cli.wit"),
+    ),
+    (
+        "wit/deps/clocks.wit",
+        include_str!("../../../../wit/deps/clocks.wit"),
+    ),
+    (
+        "wit/deps/filesystem.wit",
+        include_str!("../../../../wit/deps/filesystem.wit"),
+    ),
+    (
+        "wit/deps/http.wit",
+        include_str!("../../../../wit/deps/http.wit"),
+    ),
+    (
+        "wit/deps/io.wit",
+        include_str!("../../../../wit/deps/io.wit"),
+    ),
+    (
+        "wit/deps/random.wit",
+        include_str!("../../../../wit/deps/random.wit"),
+    ),
+    (
+        "wit/deps/sockets.wit",
+        include_str!("../../../../wit/deps/sockets.wit"),
+    ),
+];
+/// componentize-js loads it at build time without declaring it; later versions
+/// change how it maps the build's files.
+const PREVIEW2_SHIM: &str = "0.25.0";
 
 /// The componentize-js version the JavaScript example is built and tested with.
 const COMPONENTIZE_JS: &str = "0.23.0";
@@ -158,10 +191,14 @@ pub fn new(
             ]
         }
         "js" => {
-            let extra = [("{{COMPONENTIZE_JS}}", COMPONENTIZE_JS)];
+            let extra = [
+                ("{{COMPONENTIZE_JS}}", COMPONENTIZE_JS),
+                ("{{PREVIEW2_SHIM}}", PREVIEW2_SHIM),
+            ];
             files.push(("package.json", fill(JS_PACKAGE, &n, &extra)));
             files.push(("src/plugin.js", fill(JS_PLUGIN, &n, &extra)));
             files.push(("wit/plugin.wit", PLUGIN_WIT.to_string()));
+            files.extend(WIT_DEPS.iter().map(|(p, t)| (*p, t.to_string())));
             files.push((".gitignore", "/node_modules\n/publisher.key\n".into()));
             files.push((
                 "README.md",
@@ -340,10 +377,11 @@ const JS_PACKAGE: &str = r##"{
   "description": "{{FULL}}: a Tenantry plugin in JavaScript, built with componentize-js.",
   "type": "module",
   "scripts": {
-    "build": "componentize-js src/plugin.js --wit wit --world-name plugin --disable http fetch-event --out plugin.wasm"
+    "build": "componentize-js src/plugin.js --wit wit --world-name plugin --disable fetch-event --out plugin.wasm"
   },
   "devDependencies": {
-    "@bytecodealliance/componentize-js": "{{COMPONENTIZE_JS}}"
+    "@bytecodealliance/componentize-js": "{{COMPONENTIZE_JS}}",
+    "@bytecodealliance/preview2-shim": "{{PREVIEW2_SHIM}}"
   }
 }
 "##;
@@ -352,9 +390,10 @@ const JS_PLUGIN: &str = r##"// {{FULL}}: a Tenantry plugin in JavaScript, built 
 //
 // The world's exports are plain module exports: `describe()` and
 // `invoke(action, input)`. A returned string is `ok`; a thrown object's `payload`
-// (`{ tag, val }`) is the `err` value. Host imports are ES modules named after the
-// WIT interfaces (see wit/plugin.wit).
-import { get as configGet } from 'tenantry:plugin/config@0.1.0';
+// (`{ tag, val }`) is the `err` value; `invoke` may be async. Host imports are ES
+// modules named after the WIT interfaces (see wit/plugin.wit). `fetch()` works:
+// it is wasi:http, checked by the host against the install's egress grants.
+import { get as configGet } from 'tenantry:plugin/config@0.2.0';
 
 // Keep in step with the actions of tenantry.json.
 const ACTIONS = [
@@ -400,7 +439,7 @@ const JS_README: &str = r##"# {{FULL}}
 A Tenantry plugin in JavaScript, made by `tenantry plugin new --lang js`.
 `src/plugin.js` has its one action, `hello`; `tenantry.json` is its manifest (see the
 Tenantry docs, docs/manifest.md); `wit/plugin.wit` is the plugin world it is built
-against (`tenantry:plugin@0.1.0`, which Tenantry keeps serving unchanged).
+against (`tenantry:plugin@0.2.0`, with the WASI packages it imports in `wit/deps/`).
 
 ## Build
 
@@ -411,9 +450,10 @@ npm install
 npm run build     # componentize-js → plugin.wasm (a minute or two)
 ```
 
-`--disable http fetch-event` in the build script matters: the 0.1.0 world's outbound
-HTTP is its own `tenantry:plugin/http` interface (`fetch(request)`, HTTPS under the
-server's egress policy), not `wasi:http`.
+`fetch()` works: it is `wasi:http`, and the server checks every request against
+the install's egress grants (`--grant-egress api.example.com`) and its address
+policy. `--disable fetch-event` in the build script matters: a plugin does not
+serve HTTP, and the server refuses a component that exports a handler for it.
 
 The component is about 12 MB (the JavaScript engine is inside it): above a server's
 default `max_artifact_bytes` (10 MiB), so the operator must raise it before it can be
