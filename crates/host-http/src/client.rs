@@ -63,12 +63,15 @@ impl std::fmt::Display for EgressError {
 struct Refused {
     host: String,
     ip: IpAddr,
-    range: &'static str,
 }
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} resolves to {} ({})", self.host, self.ip, self.range)
+        write!(
+            f,
+            "{} resolves to {}, which is not allowed",
+            self.host, self.ip
+        )
     }
 }
 
@@ -105,11 +108,9 @@ impl reqwest::dns::Resolve for PolicyResolver {
                 return Err(Box::new(NoAddress(host)) as Box<dyn StdError + Send + Sync>);
             }
             if let Some(bad) = addrs.iter().find(|a| !policy.allows(a.ip())) {
-                return Err(Box::new(Refused {
-                    host,
-                    ip: bad.ip(),
-                    range: refused_range(bad.ip()).unwrap_or("not allowed"),
-                }) as Box<dyn StdError + Send + Sync>);
+                return Err(
+                    Box::new(Refused { host, ip: bad.ip() }) as Box<dyn StdError + Send + Sync>
+                );
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
@@ -206,6 +207,8 @@ impl Egress {
     }
 }
 
+/// Records the refusal on `meter` (`egress:host (ip)`, for the audit entry) and
+/// says why.
 fn denied(meter: &Meter, host: &str, ip: Option<IpAddr>) -> EgressError {
     let what: String = match ip {
         Some(ip) if ip.to_string() != host => format!("{host} ({ip})"),
@@ -213,7 +216,11 @@ fn denied(meter: &Meter, host: &str, ip: Option<IpAddr>) -> EgressError {
     };
     let what: String = what.chars().take(200).collect();
     meter.deny(format!("egress:{what}"));
-    EgressError::Denied(format!("outbound HTTP to {what} is not allowed"))
+    let range = ip.and_then(refused_range);
+    EgressError::Denied(match range {
+        Some(range) => format!("outbound HTTP to {what} is not allowed: {range}"),
+        None => format!("outbound HTTP to {what} is not allowed"),
+    })
 }
 
 /// Turns the client's error into what the guest and the audit entry see.
@@ -221,12 +228,7 @@ fn classify(meter: &Meter, host: &str, e: &reqwest::Error) -> EgressError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(r) = err.downcast_ref::<Refused>() {
-            let what: String = format!("{} ({})", r.host, r.ip).chars().take(200).collect();
-            meter.deny(format!("egress:{what}"));
-            return EgressError::Denied(format!(
-                "outbound HTTP to {what} is not allowed: {}",
-                r.range
-            ));
+            return denied(meter, &r.host, Some(r.ip));
         }
         if let Some(n) = err.downcast_ref::<NoAddress>() {
             return EgressError::Dns(n.0.clone());

@@ -5,6 +5,7 @@
 mod support;
 
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
 use tenantry_core::Outcome;
@@ -51,6 +52,20 @@ async fn run(
     let p = w.load(plugin);
     w.run(&p, install(), action, &input.to_string(), grants, limits())
         .await
+}
+
+/// GETs `url` with the `get` action of `plugin` (http-fetch and its kin), for a new
+/// install granted egress to `hosts`.
+async fn get(w: &World, plugin: &Arc<LoadedPlugin>, url: &str, hosts: &[&str]) -> InvocationResult {
+    w.run(
+        plugin,
+        install(),
+        "get",
+        &json!({"url": url}).to_string(),
+        &egress(hosts),
+        limits(),
+    )
+    .await
 }
 
 async fn server(ca: &TestCa, cert: Cert, alpn: &[&[u8]]) -> HttpsServer {
@@ -352,41 +367,14 @@ async fn components_built_against_0_1_0_keep_working() {
     let s = server(&ca, Cert::Valid, BOTH).await;
     let fetch = load("http-fetch");
     let url = format!("{}/json", s.base());
-    let r = w
-        .run(
-            &fetch,
-            install(),
-            "get",
-            &json!({"url": url}).to_string(),
-            &egress(&["localhost"]),
-            limits(),
-        )
-        .await;
+    let r = get(&w, &fetch, &url, &["localhost"]).await;
     let o = out(&r);
     assert_eq!(o["status"], 200);
     assert_eq!(o["body"], r#"{"hello":"world"}"#);
-    let r = w
-        .run(
-            &fetch,
-            install(),
-            "get",
-            &json!({"url": url}).to_string(),
-            &egress(&["example.com"]),
-            limits(),
-        )
-        .await;
+    let r = get(&w, &fetch, &url, &["example.com"]).await;
     assert_eq!(r.outcome, Outcome::EgressDenied);
     let s = server(&ca, Cert::Expired, BOTH).await;
-    let r = w
-        .run(
-            &fetch,
-            install(),
-            "get",
-            &json!({"url": format!("{}/json", s.base())}).to_string(),
-            &egress(&["localhost"]),
-            limits(),
-        )
-        .await;
+    let r = get(&w, &fetch, &format!("{}/json", s.base()), &["localhost"]).await;
     let e = r.error.unwrap_or_default();
     assert!(
         e.contains("certificate is not trusted"),
@@ -409,29 +397,11 @@ async fn a_javascript_plugin_fetches_over_https_with_fetch() {
             .unwrap();
     let s = server(&ca, Cert::Valid, BOTH).await;
     let url = format!("{}/json", s.base());
-    let r = w
-        .run(
-            &plugin,
-            install(),
-            "get",
-            &json!({"url": url}).to_string(),
-            &egress(&["localhost"]),
-            limits(),
-        )
-        .await;
+    let r = get(&w, &plugin, &url, &["localhost"]).await;
     let o = out(&r);
     assert_eq!(o["status"], 200, "{o}");
     assert_eq!(o["body"], r#"{"hello":"world"}"#);
-    let r = w
-        .run(
-            &plugin,
-            install(),
-            "get",
-            &json!({"url": url}).to_string(),
-            &egress(&["example.com"]),
-            limits(),
-        )
-        .await;
+    let r = get(&w, &plugin, &url, &["example.com"]).await;
     assert_ne!(r.outcome, Outcome::Ok, "{r:?}");
     assert_eq!(r.denied, vec!["egress:localhost".to_string()]);
 }

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use tenantry_test_services::https::{self, Cert, TestCa};
+use tenantry_test_services::https::{self, Cert, HttpsServer, TestCa};
 
 const TOKEN: &str = "ghp_TESTtokenNeverLogged0123456789abcdef";
 
@@ -23,8 +23,12 @@ fn cli_json(c: &mut std::process::Command) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_github_example_lists_issues_and_comments_over_https_through_the_api_and_the_cli() {
+/// A server trusting a new test CA (`tls_ca_file`) and allowed to reach loopback,
+/// a GitHub-style HTTPS server with a certificate of that CA, and org `acme` with
+/// the GitHub example installed (its `api_base` the test server, `token` granted,
+/// egress granted to `egress`) and bound to its agent. The directory holds the
+/// config and CA file.
+async fn github_installed(egress: &str) -> (Server, HttpsServer, Org, String, tempfile::TempDir) {
     let ca = TestCa::new();
     let config = tempfile::tempdir().expect("tempdir");
     let ca_file = ca.write_pem(config.path());
@@ -45,10 +49,16 @@ async fn the_github_example_lists_issues_and_comments_over_https_through_the_api
         .install(
             &o.admin,
             json!({"plugin": "@examples/github", "config": {"api_base": gh.base()},
-                   "grants": {"secrets": ["token"], "egress": ["localhost"]}}),
+                   "grants": {"secrets": ["token"], "egress": [egress]}}),
         )
         .await;
     s.bind(&o, &install).await;
+    (s, gh, o, install, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_github_example_lists_issues_and_comments_over_https_through_the_api_and_the_cli() {
+    let (s, gh, o, install, _config) = github_installed("localhost").await;
 
     // Without the token: a clear refusal, and no request was sent.
     let r = s
@@ -155,30 +165,7 @@ async fn the_github_example_lists_issues_and_comments_over_https_through_the_api
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn egress_outside_the_grants_is_refused_before_any_connection_and_audited() {
-    let ca = TestCa::new();
-    let config = tempfile::tempdir().expect("tempdir");
-    let ca_file = ca.write_pem(config.path());
-    let path = config.path().join("tenantry.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "egress_allow_cidrs = [\"127.0.0.0/8\"]\ntls_ca_file = {:?}\n",
-            ca_file.display().to_string()
-        ),
-    )
-    .expect("write config");
-    let s = Server::start_configured(&path, false).await;
-    let gh = https::serve(&ca, Cert::Valid, &[b"h2", b"http/1.1"], TOKEN).await;
-    publish_examples(&s).await;
-    let o = org(&s, "acme").await;
-    let install = s
-        .install(
-            &o.admin,
-            json!({"plugin": "@examples/github", "config": {"api_base": gh.base()},
-                   "grants": {"secrets": ["token"], "egress": ["api.github.com"]}}),
-        )
-        .await;
-    s.bind(&o, &install).await;
+    let (s, gh, o, install, _config) = github_installed("api.github.com").await;
     s.set_secret(&o.owner, &install, "token", TOKEN).await;
     let r = s
         .run(
