@@ -94,14 +94,17 @@ static IN_USE: LazyLock<Script> = LazyLock::new(|| Script::new(IN_USE_LUA));
 static RESERVE: LazyLock<Script> = LazyLock::new(|| Script::new(RESERVE_LUA));
 static REFUND: LazyLock<Script> = LazyLock::new(|| Script::new(REFUND_LUA));
 
-/// Timeouts for a [`RedisConn`].
-#[derive(Debug, Clone, Copy)]
+/// Timeouts and trust for a [`RedisConn`].
+#[derive(Debug, Clone)]
 pub struct RedisOptions {
     /// Longest wait for one operation's answer before it fails as
     /// [`LimitError::Unavailable`]. Default 500 ms.
     pub op_timeout: Duration,
     /// Longest wait for one connection attempt. Default 500 ms.
     pub connect_timeout: Duration,
+    /// For `rediss://`: PEM CA certificates to trust *instead of* the bundled web
+    /// PKI roots (a private CA). `None`: the bundled roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for RedisOptions {
@@ -109,6 +112,7 @@ impl Default for RedisOptions {
         Self {
             op_timeout: Duration::from_millis(500),
             connect_timeout: Duration::from_millis(500),
+            ca_pem: None,
         }
     }
 }
@@ -143,8 +147,17 @@ impl RedisConn {
     /// Prepares a connection without contacting the server (it connects on first
     /// use). Fails only on a malformed URL. Must be called within a Tokio runtime.
     pub fn connect_lazy(url: &str, options: RedisOptions) -> Result<Self, LimitError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| LimitError::Config(format!("redis url {url:?}: {e}")))?;
+        let client = match &options.ca_pem {
+            Some(pem) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            _ => redis::Client::open(url),
+        }
+        .map_err(|e| LimitError::Config(format!("redis url {url:?}: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(10))

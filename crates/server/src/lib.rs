@@ -223,8 +223,18 @@ impl Server {
             None => service,
         };
         let service = match &config.redis_url {
-            Some(url) => service
-                .with_limiters(Limiters::redis(url).map_err(|e| StartError::Redis(e.to_string()))?),
+            Some(url) => {
+                // `tls_ca_file` was read and checked when the config was loaded.
+                let ca_pem = config
+                    .tls_ca_file
+                    .as_ref()
+                    .map(std::fs::read)
+                    .transpose()
+                    .map_err(|e| StartError::Redis(format!("tls_ca_file: {e}")))?;
+                service.with_limiters(
+                    Limiters::redis(url, ca_pem).map_err(|e| StartError::Redis(e.to_string()))?,
+                )
+            }
             None => service,
         };
         Ok(Self {

@@ -72,9 +72,15 @@ impl Limiters {
     }
 
     /// Limiters shared through Redis. Connects lazily: a server starts (degraded)
-    /// while Redis is down and recovers when it returns.
-    pub fn redis(url: &str) -> std::result::Result<Self, LimitError> {
-        let conn = RedisConn::connect_lazy(url, RedisOptions::default())?;
+    /// while Redis is down and recovers when it returns. `ca_pem`: the CA
+    /// certificates a `rediss://` server's certificate must chain to, instead of
+    /// the bundled web PKI roots.
+    pub fn redis(url: &str, ca_pem: Option<Vec<u8>>) -> std::result::Result<Self, LimitError> {
+        let options = RedisOptions {
+            ca_pem,
+            ..RedisOptions::default()
+        };
+        let conn = RedisConn::connect_lazy(url, options)?;
         let rate = Arc::new(FallbackRateLimiter::new(
             RedisRateLimiter::new(conn.clone()),
             LocalRateLimiter::new(),

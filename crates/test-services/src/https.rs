@@ -71,7 +71,22 @@ impl TestCa {
         path
     }
 
+    /// A server certificate of `kind` and its key, both PEM (for servers started as
+    /// processes, e.g. a TLS Redis).
+    pub fn server_pem(&self, kind: Cert) -> (String, String) {
+        let (cert, key) = self.issue(kind);
+        (cert.pem(), key.serialize_pem())
+    }
+
     fn leaf(&self, kind: Cert) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let (cert, key) = self.issue(kind);
+        (
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+    }
+
+    fn issue(&self, kind: Cert) -> (rcgen::Certificate, KeyPair) {
         let names = match kind {
             Cert::OtherName => vec!["other.example".to_string()],
             _ => vec!["localhost".to_string(), "127.0.0.1".to_string()],
@@ -92,10 +107,7 @@ impl TestCa {
             params.signed_by(&key, &self.issuer)
         }
         .expect("leaf certificate");
-        (
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
+        (cert, key)
     }
 }
 

@@ -377,6 +377,30 @@ pub fn start_postgres() -> Result<u16, Unavailable> {
 
 /// Starts a throwaway Redis (no persistence) and returns its port.
 pub fn start_redis() -> Result<u16, Unavailable> {
+    spawn_redis(|port| vec!["--port".into(), port.to_string()])
+}
+
+/// Starts a throwaway Redis that speaks only TLS, with the given PEM certificate,
+/// key and CA files (clients are not asked for certificates), and returns its
+/// port. Like every throwaway instance, it stops when the test process ends.
+pub fn start_redis_tls(cert: &Path, key: &Path, ca: &Path) -> Result<u16, Unavailable> {
+    let (cert, key, ca) = (cert.to_owned(), key.to_owned(), ca.to_owned());
+    spawn_redis(move |port| {
+        let mut args: Vec<std::ffi::OsString> = vec!["--port".into(), "0".into()];
+        args.extend(["--tls-port".into(), port.to_string().into()]);
+        args.extend(["--tls-cert-file".into(), cert.clone().into()]);
+        args.extend(["--tls-key-file".into(), key.clone().into()]);
+        args.extend(["--tls-ca-cert-file".into(), ca.clone().into()]);
+        args.extend(["--tls-auth-clients".into(), "no".into()]);
+        args
+    })
+}
+
+/// Starts `redis-server` with the listening arguments `listen(port)` on a free
+/// loopback port, no persistence, in a new directory.
+fn spawn_redis<A: Into<std::ffi::OsString>>(
+    listen: impl Fn(u16) -> Vec<A>,
+) -> Result<u16, Unavailable> {
     let bin = find(&["redis-server"]).ok_or_else(|| {
         Unavailable(
             "Redis is not running on 127.0.0.1:6379 and redis-server is not installed: \
@@ -390,7 +414,8 @@ pub fn start_redis() -> Result<u16, Unavailable> {
     let port = free_port()?;
     let mut redis = Command::new(bin.join("redis-server"));
     redis
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(listen(port).into_iter().map(Into::into).collect::<Vec<_>>())
+        .args(["--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .arg("--dir")
         .arg(&dir);
