@@ -68,6 +68,11 @@ async fn get(w: &World, plugin: &Arc<LoadedPlugin>, url: &str, hosts: &[&str]) -
     .await
 }
 
+/// [`get`] with the Rust `http-fetch` example.
+async fn fetch(w: &World, url: &str, hosts: &[&str]) -> InvocationResult {
+    get(w, &w.load("http-fetch"), url, hosts).await
+}
+
 async fn server(ca: &TestCa, cert: Cert, alpn: &[&[u8]]) -> HttpsServer {
     https::serve(ca, cert, alpn, "test-token").await
 }
@@ -115,14 +120,7 @@ async fn connections_are_reused_across_invocations() {
     let w = world(trusting(&ca));
     let s = server(&ca, Cert::Valid, BOTH).await;
     for _ in 0..5 {
-        let r = run(
-            &w,
-            "http-fetch",
-            "get",
-            json!({"url": format!("{}/json", s.base())}),
-            &egress(&["localhost"]),
-        )
-        .await;
+        let r = fetch(&w, &format!("{}/json", s.base()), &["localhost"]).await;
         out(&r);
     }
     assert_eq!(
@@ -139,14 +137,7 @@ async fn tls_to_a_server_with_an_untrusted_certificate_is_refused() {
     let w = world(trusting(&ca));
     for cert in [Cert::OtherName, Cert::Expired, Cert::UnknownCa] {
         let s = server(&ca, cert, BOTH).await;
-        let r = run(
-            &w,
-            "http-fetch",
-            "get",
-            json!({"url": format!("{}/json", s.base())}),
-            &egress(&["localhost"]),
-        )
-        .await;
+        let r = fetch(&w, &format!("{}/json", s.base()), &["localhost"]).await;
         assert_eq!(r.outcome, Outcome::PluginError, "{cert:?}: {r:?}");
         let e = r.error.unwrap_or_default();
         assert!(e.contains("tls-certificate-error"), "{cert:?}: {e}");
@@ -155,14 +146,7 @@ async fn tls_to_a_server_with_an_untrusted_certificate_is_refused() {
     let mut c = trusting(&ca);
     c.egress.ca_certs.clear();
     let s = server(&ca, Cert::Valid, BOTH).await;
-    let r = run(
-        &world(c),
-        "http-fetch",
-        "get",
-        json!({"url": format!("{}/json", s.base())}),
-        &egress(&["localhost"]),
-    )
-    .await;
+    let r = fetch(&world(c), &format!("{}/json", s.base()), &["localhost"]).await;
     assert!(
         r.error
             .unwrap_or_default()
@@ -175,14 +159,7 @@ async fn egress_to_a_host_outside_the_grants_is_refused_before_any_connection() 
     let ca = TestCa::new();
     let w = world(trusting(&ca));
     let s = server(&ca, Cert::Valid, BOTH).await;
-    let r = run(
-        &w,
-        "http-fetch",
-        "get",
-        json!({"url": format!("{}/json", s.base())}),
-        &egress(&["api.example.com"]),
-    )
-    .await;
+    let r = fetch(&w, &format!("{}/json", s.base()), &["api.example.com"]).await;
     assert_eq!(r.outcome, Outcome::EgressDenied, "{r:?}");
     assert_eq!(r.denied, vec!["egress:localhost".to_string()]);
     assert_eq!(s.connections(), 0, "refused before connecting");
@@ -198,14 +175,7 @@ async fn egress_via_a_name_that_resolves_to_a_private_address_is_refused() {
         format!("{}/json", s.base()),
         format!("https://127.0.0.1:{}/json", s.addr.port()),
     ] {
-        let r = run(
-            &world(c.clone()),
-            "http-fetch",
-            "get",
-            json!({"url": url}),
-            &egress(&["localhost", "127.0.0.1"]),
-        )
-        .await;
+        let r = fetch(&world(c.clone()), &url, &["localhost", "127.0.0.1"]).await;
         assert_eq!(r.outcome, Outcome::EgressDenied, "{url}: {r:?}");
         assert!(r.denied[0].starts_with("egress:"), "{:?}", r.denied);
     }
@@ -218,14 +188,7 @@ async fn a_redirect_to_a_private_address_is_refused_when_the_guest_follows_it() 
     let w = world(trusting(&ca));
     let s = server(&ca, Cert::Valid, BOTH).await;
     let url = format!("{}/redirect?to=https://10.1.2.3/secrets", s.base());
-    let r = run(
-        &w,
-        "http-fetch",
-        "get",
-        json!({"url": url}),
-        &egress(&["localhost", "10.1.2.3"]),
-    )
-    .await;
+    let r = fetch(&w, &url, &["localhost", "10.1.2.3"]).await;
     assert_eq!(r.outcome, Outcome::EgressDenied, "{r:?}");
     assert!(r.error.unwrap_or_default().contains("10.1.2.3"));
     assert_eq!(r.denied, vec!["egress:10.1.2.3".to_string()]);
@@ -241,12 +204,10 @@ async fn a_response_over_the_cap_is_cut() {
     let mut c = trusting(&ca);
     c.egress.max_response_bytes = 64 << 10;
     let s = server(&ca, Cert::Valid, BOTH).await;
-    let r = run(
+    let r = fetch(
         &world(c),
-        "http-fetch",
-        "get",
-        json!({"url": format!("{}/big/{}", s.base(), 200_000)}),
-        &egress(&["localhost"]),
+        &format!("{}/big/{}", s.base(), 200_000),
+        &["localhost"],
     )
     .await;
     assert_eq!(r.outcome, Outcome::PluginError, "{r:?}");

@@ -56,31 +56,28 @@ async fn github_installed(egress: &str) -> (Server, HttpsServer, Org, String, te
     (s, gh, o, install, config)
 }
 
+/// `list-issues` of octo/hello, as the org's agent.
+async fn list_issues(s: &Server, o: &Org, install: &str) -> Value {
+    s.run(
+        &o.agent,
+        install,
+        "list-issues",
+        json!({"owner": "octo", "repo": "hello"}),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_github_example_lists_issues_and_comments_over_https_through_the_api_and_the_cli() {
     let (s, gh, o, install, _config) = github_installed("localhost").await;
 
     // Without the token: a clear refusal, and no request was sent.
-    let r = s
-        .run(
-            &o.agent,
-            &install,
-            "list-issues",
-            json!({"owner": "octo", "repo": "hello"}),
-        )
-        .await;
+    let r = list_issues(&s, &o, &install).await;
     assert_eq!(r["outcome"], "PERMISSION_DENIED", "{r}");
     assert_eq!(gh.connections(), 0);
 
     s.set_secret(&o.owner, &install, "token", TOKEN).await;
-    let r = s
-        .run(
-            &o.agent,
-            &install,
-            "list-issues",
-            json!({"owner": "octo", "repo": "hello"}),
-        )
-        .await;
+    let r = list_issues(&s, &o, &install).await;
     assert_eq!(r["outcome"], "OK", "{r}");
     assert_eq!(r["output"]["issues"][0]["number"], 1347, "{r}");
     assert_eq!(r["output"]["issues"][1]["author"], "hubot", "{r}");
@@ -112,14 +109,7 @@ async fn the_github_example_lists_issues_and_comments_over_https_through_the_api
 
     // A wrong token is GitHub's 401, told as a permission problem.
     s.set_secret(&o.owner, &install, "token", "ghp_wrong").await;
-    let r = s
-        .run(
-            &o.agent,
-            &install,
-            "list-issues",
-            json!({"owner": "octo", "repo": "hello"}),
-        )
-        .await;
+    let r = list_issues(&s, &o, &install).await;
     assert_eq!(r["outcome"], "PERMISSION_DENIED", "{r}");
     assert!(
         r["error"]["message"]
@@ -167,14 +157,7 @@ async fn the_github_example_lists_issues_and_comments_over_https_through_the_api
 async fn egress_outside_the_grants_is_refused_before_any_connection_and_audited() {
     let (s, gh, o, install, _config) = github_installed("api.github.com").await;
     s.set_secret(&o.owner, &install, "token", TOKEN).await;
-    let r = s
-        .run(
-            &o.agent,
-            &install,
-            "list-issues",
-            json!({"owner": "octo", "repo": "hello"}),
-        )
-        .await;
+    let r = list_issues(&s, &o, &install).await;
     assert_eq!(r["outcome"], "EGRESS_DENIED", "{r}");
     assert_eq!(gh.connections(), 0, "refused before any connection");
     // Invocations are audited in batches: wait for the entry.
