@@ -21,6 +21,7 @@ pub mod audit;
 pub mod breakglass;
 pub mod enums;
 pub mod error;
+pub mod executions;
 pub mod export;
 pub mod ids;
 pub mod installs;
@@ -35,6 +36,9 @@ pub use audit::{AuditBreak, AuditCheckpoint, AuditEntry, AuditVerification, Chec
 pub use breakglass::{BreakGlassGrant, OpenBreakGlass, OpenedBreakGlass};
 pub use enums::{ErrorCode, Outcome, Permission, PrincipalKind, Role};
 pub use error::{ErrorBody, ErrorDetail};
+pub use executions::{
+    ExecuteRequest, ExecutionError, ExecutionLog, ExecutionRecord, ExecutionResult, ExecutionStats,
+};
 pub use export::{ExportLine, ExportedAudit, ExportedInstall};
 pub use ids::*;
 pub use installs::{Binding, ChangeVersion, Install, InstallPatch, InstallRequest, InstallView};

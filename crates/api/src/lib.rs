@@ -65,6 +65,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::invoke::routes().layer(DefaultBodyLimit::max(
             tenantry_service::invoke::MAX_INPUT_BYTES + 4096,
         )))
+        .merge(routes::executions::routes().layer(DefaultBodyLimit::max(
+            tenantry_service::executions::MAX_REQUEST_BYTES,
+        )))
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let doc = openapi::complete(

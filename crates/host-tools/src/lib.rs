@@ -96,13 +96,15 @@ impl tools::Host for ToolsHost {
             .iter()
             .any(|g| ToolTarget::parse(g).is_ok_and(|t| t.covers(&plugin, &action)));
         if !covered {
-            self.meter.deny(format!(
-                "tool:{}#{}",
+            let (plugin, action) = (
                 plugin.chars().take(100).collect::<String>(),
-                action.chars().take(64).collect::<String>()
-            ));
+                action.chars().take(64).collect::<String>(),
+            );
+            self.meter.deny(format!("tool:{plugin}#{action}"));
+            // An install grants it as `@scope/name#action` in its tool grants; a
+            // script's agent by being bound to that plugin's install.
             return Ok(Err(GuestError::PermissionDenied(format!(
-                "calling {plugin}#{action} is not granted to this install"
+                "tool:{plugin}.{action} is not granted to this caller"
             ))));
         }
         if self.depth + 1 > self.max_depth {

@@ -82,10 +82,10 @@ pub struct Invoked {
 /// Who invokes: an org's principal, and the hash of the key it presented.
 pub struct Invoker {
     pub scope: TenantScope,
-    key_hash: Option<[u8; 32]>,
+    pub(crate) key_hash: Option<[u8; 32]>,
     /// How far the key lookup saw storage: the invoke path's reads may use rows kept
     /// at or after it.
-    seen: Seen,
+    pub(crate) seen: Seen,
 }
 
 /// Authenticates the key of an invoke request. A key whose org's rate limit refused
@@ -403,7 +403,7 @@ impl Run<'_> {
         svc.recorder
             .record(Record {
                 scope: scope.system_for_same_org(),
-                usage,
+                usage: Some(usage),
                 audit,
             })
             .await;

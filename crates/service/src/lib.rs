@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod breakglass;
 mod capabilities;
+pub mod executions;
 pub mod export;
 pub mod health;
 pub mod installs;

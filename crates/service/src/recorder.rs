@@ -26,10 +26,11 @@ pub const MAX_BATCH: usize = 512;
 /// Records waiting for the writer before invocations wait for it.
 pub const QUEUE: usize = 4 * MAX_BATCH;
 
-/// One invocation's records.
+/// One invocation's records (an execution's engine run has no usage event of its
+/// own: its tool calls have theirs).
 pub struct Record {
     pub scope: TenantScope,
-    pub usage: UsageEvent,
+    pub usage: Option<UsageEvent>,
     pub audit: AuditEntry,
 }
 
@@ -157,7 +158,7 @@ async fn write(tenants: &dyn TenantStore, records: Vec<Record>) {
                 usage: Vec::new(),
                 audit: Vec::new(),
             });
-        org.usage.push(r.usage);
+        org.usage.extend(r.usage);
         org.audit.push(r.audit);
     }
     for (org, e) in tenants.append_batch(by_org.into_values().collect()).await {

@@ -240,6 +240,21 @@ pub enum Command {
         #[arg(long, default_value = "{}")]
         input: String,
     },
+    /// Run a JavaScript script that calls your org's tools
+    /// (`await callTool("@scope/plugin.action", args)`; `return` the result).
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["file", "eval"])))]
+    Exec {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The script file (`-` reads standard input).
+        file: Option<PathBuf>,
+        /// The script itself, instead of a file.
+        #[arg(short = 'e', long = "eval", value_name = "CODE")]
+        eval: Option<String>,
+        /// JSON passed to the script as `input` (or @file.json).
+        #[arg(long, default_value = "null")]
+        input: String,
+    },
     /// Your org's usage: events (`list`, the default), `summary`, `export`.
     #[command(args_conflicts_with_subcommands = true)]
     Usage {

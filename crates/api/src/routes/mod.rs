@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod breakglass;
+pub mod executions;
 pub mod installs;
 pub mod invoke;
 pub mod keys;

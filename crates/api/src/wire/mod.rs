@@ -9,6 +9,7 @@
 
 mod audit;
 pub(crate) mod breakglass;
+mod executions;
 mod export;
 mod installs;
 mod invoke;

@@ -7,7 +7,7 @@ mod resources;
 mod scaffold;
 mod server;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 
 use crate::cli::{Cli, Command};
 use crate::client::Client;
@@ -74,6 +74,26 @@ pub async fn run(cli: Cli) -> Result<()> {
             action,
             input,
         } => resources::invoke(&Client::connect(&client)?, json, &install, &action, &input).await,
+        Command::Exec {
+            client,
+            file,
+            eval,
+            input,
+        } => {
+            let code = match (file, eval) {
+                (_, Some(code)) => code,
+                (Some(f), None) if f.as_os_str() == "-" => {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                        .context("reading the script from standard input")?;
+                    s
+                }
+                (Some(f), None) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading the script {}", f.display()))?,
+                (None, None) => bail!("give a script file or -e CODE"),
+            };
+            resources::exec(&Client::connect(&client)?, json, code, &input).await
+        }
         Command::Usage { client, cmd, list } => {
             resources::usage(&Client::connect(&client)?, json, cmd, list).await
         }

@@ -1475,6 +1475,48 @@ pub async fn invoke(
     Ok(())
 }
 
+pub async fn exec(c: &Client, json: bool, code: String, input: &str) -> Result<()> {
+    let input = json_arg(input, "--input")?;
+    let body = w::ExecuteRequest {
+        language: "javascript".into(),
+        code,
+        input,
+    };
+    let r: Reply<w::ExecutionResult> = c.post("/v1/executions", &body).await?;
+    show(json, &r, |v| {
+        for l in &v.logs {
+            eprintln!("[{}] {}", l.level, l.message);
+        }
+        if v.logs_dropped > 0 {
+            eprintln!("({} more log lines not kept)", v.logs_dropped);
+        }
+        if let Some(value) = &v.value {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
+        }
+        if let Some(e) = &v.error {
+            let at = match (e.line, e.column) {
+                (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+                (Some(l), None) => format!(" (line {l})"),
+                _ => String::new(),
+            };
+            eprintln!("error {}{at}: {}", e.code, e.message);
+        }
+        eprintln!(
+            "({} µs, {} tool calls, execution {})",
+            v.stats.duration_us,
+            v.stats.tool_call_count,
+            cell(&v.execution_id)
+        );
+    });
+    if let Some(e) = &r.body.error {
+        bail!("the script failed with {}", e.code);
+    }
+    Ok(())
+}
+
 pub async fn usage(
     c: &Client,
     json: bool,
