@@ -10,9 +10,7 @@ use crate::{InvocationId, PrincipalKind};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
-    /// `javascript` (the only language today).
-    #[schema(example = "javascript")]
-    pub language: String,
+    pub language: ScriptLanguage,
     /// The body of an async function of `(callTool, input, console)`: `return` its
     /// value; `await callTool("@scope/plugin.action", args)` calls a tool. At most
     /// the tier's `artifact_bytes`.
@@ -22,8 +20,14 @@ pub struct ExecuteRequest {
     pub code: String,
     /// Passed to the script as `input` (any JSON; `null` when left out).
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub input: Value,
+}
+
+/// The language of a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScriptLanguage {
+    Javascript,
 }
 
 /// Why an execution produced no value.

@@ -38,6 +38,7 @@ pub use enums::{ErrorCode, Outcome, Permission, PrincipalKind, Role};
 pub use error::{ErrorBody, ErrorDetail};
 pub use executions::{
     ExecuteRequest, ExecutionError, ExecutionLog, ExecutionRecord, ExecutionResult, ExecutionStats,
+    ScriptLanguage,
 };
 pub use export::{ExportLine, ExportedAudit, ExportedInstall};
 pub use ids::*;

@@ -14,9 +14,9 @@ pub struct Tier {
     pub host_calls_per_execution: u64,
     pub tool_calls_per_day: u64,
     pub memory_bytes: u64,
-    /// The seeds' "code size" of a submitted script. Plugin artifacts are bounded by the
-    /// registry-wide ceiling (`max_artifact_bytes`) instead (BRIEF §7), so this is
-    /// shown but not enforced on installs.
+    /// The seeds' "code size": the largest script `POST /v1/executions` runs. Plugin
+    /// artifacts are bounded by the registry-wide ceiling (`max_artifact_bytes`)
+    /// instead (BRIEF §7), so this is not enforced on installs.
     pub artifact_bytes: u64,
     pub output_bytes: u64,
     pub plugins_installed: u32,

@@ -286,7 +286,6 @@ async fn hostile_scripts_end_with_their_own_code_and_reach_nothing() {
     // Other languages, empty code, non-JSON bodies: 4xx, nothing run.
     for body in [
         json!({"language": "python", "code": "1"}),
-        json!({"language": "javascript", "code": "  "}),
         json!({"language": "javascript"}),
         json!({"language": "javascript", "code": "1", "extra": true}),
     ] {
@@ -409,4 +408,23 @@ async fn hostile_scripts_end_with_their_own_code_and_reach_nothing() {
         );
     }
     neighbour_ok().await;
+
+    // The daily quota: a refused execution runs nothing and leaves no record.
+    let (q, _, _) = org_with_tools(&s, "quota").await;
+    s.set_limits(&q.id, json!({"executions_per_day": 1})).await;
+    exec(&s, &q.agent, "return 1", Value::Null).await;
+    let body = json!({"language": "javascript", "code": "return 2"});
+    s.refused(
+        "POST",
+        "/v1/executions",
+        Some(&q.agent),
+        Some(body),
+        (429, "QUOTA_EXCEEDED"),
+    )
+    .await;
+    let audit = eventually(&s, &q.owner, "/v1/audit?action=execute", |v| {
+        v.as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
 }

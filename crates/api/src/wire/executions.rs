@@ -2,7 +2,7 @@
 
 use tenantry_api_types as w;
 use tenantry_service::executions::{
-    ExecuteRequest, Executed, ExecutionRecord, ExecutionStats, LogLine, ScriptError,
+    ExecuteRequest, Executed, ExecutionRecord, ExecutionStats, Language, LogLine, ScriptError,
 };
 
 use super::{ToDomain, ToWire};
@@ -16,7 +16,9 @@ impl ToDomain for w::ExecuteRequest {
             input,
         } = self;
         ExecuteRequest {
-            language,
+            language: match language {
+                w::ScriptLanguage::Javascript => Language::JavaScript,
+            },
             code,
             input,
         }

@@ -1478,7 +1478,7 @@ pub async fn invoke(
 pub async fn exec(c: &Client, json: bool, code: String, input: &str) -> Result<()> {
     let input = json_arg(input, "--input")?;
     let body = w::ExecuteRequest {
-        language: "javascript".into(),
+        language: w::ScriptLanguage::Javascript,
         code,
         input,
     };
