@@ -50,6 +50,10 @@ pub struct RuntimeConfig {
     /// embedding). The server uses [`GuestPool::for_this_machine`]: foreground
     /// and background guest threads (see `crate::guests`).
     pub guest_pool: Option<GuestPool>,
+    /// Where compiled components are kept across restarts (wasmtime's cache: keyed
+    /// by the wasm's hash and the compiler's settings, so an entry is only ever used
+    /// for the same bytes). `None`: compile in memory only.
+    pub compile_cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -63,6 +67,7 @@ impl Default for RuntimeConfig {
             egress: EgressPolicy::default(),
             kv: KvLimits::default(),
             guest_pool: None,
+            compile_cache_dir: None,
         }
     }
 }
@@ -238,6 +243,11 @@ impl Runtime {
             .epoch_interruption(true)
             .max_wasm_stack(config.max_wasm_stack)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if let Some(dir) = &config.compile_cache_dir {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            c.cache(Some(wasmtime::Cache::new(cache).map_err(engine_err)?));
+        }
         let engine = Engine::new(&c).map_err(engine_err)?;
 
         let mut linker: Linker<HostState> = Linker::new(&engine);

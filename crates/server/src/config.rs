@@ -80,6 +80,9 @@ pub struct Config {
     pub database_max_connections: u32,
     /// Shared rate-limit, concurrency and quota state for several nodes.
     pub redis_url: Option<String>,
+    /// Where compiled plugins (and the script engine) are kept across restarts:
+    /// wasmtime's cache, keyed by the wasm's hash and the compiler's settings.
+    pub compile_cache_dir: PathBuf,
     /// Every known tier: the built-in ones, changed or joined by `[tiers.*]`.
     pub tiers: BTreeMap<String, Tier>,
     /// The tier of a new org when none is named.
@@ -139,6 +142,10 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub database_max_connections: Option<u32>,
     pub redis_url: Option<String>,
+    /// Compiled plugins kept across restarts (default `<data_dir>/compile-cache`).
+    /// Its files are native code the server runs: keep the folder as private as the
+    /// data directory.
+    pub compile_cache_dir: Option<PathBuf>,
     pub default_tier: Option<String>,
     #[serde(default)]
     pub tiers: BTreeMap<String, FileTier>,
@@ -181,6 +188,8 @@ pub struct Overrides {
     pub log_format: Option<String>,
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
+    /// `TENANTRY_COMPILE_CACHE_DIR`.
+    pub compile_cache_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -261,6 +270,14 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let data_dir = o
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let compile_cache_dir = o
+            .compile_cache_dir
+            .or(file.compile_cache_dir)
+            .unwrap_or_else(|| data_dir.join("compile-cache"));
         Ok(Self {
             tiers,
             default_tier,
@@ -278,10 +295,7 @@ impl Config {
             tls_ca_certs,
             metrics_allow_cidrs,
             listen,
-            data_dir: o
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("data")),
+            data_dir,
             master_key: o.master_key,
             master_key_file: file.master_key_file,
             key_vault_dir: file.key_vault_dir,
@@ -291,6 +305,7 @@ impl Config {
             database_url: o.database_url.or(file.database_url),
             database_max_connections: file.database_max_connections.unwrap_or(16),
             redis_url: o.redis_url.or(file.redis_url),
+            compile_cache_dir,
         })
     }
 }

@@ -189,6 +189,9 @@ impl Server {
         // requests; past a 1 ms quantum, at idle priority (ARCHITECTURE.md,
         // invariants).
         runtime_config.guest_pool = Some(GuestPool::for_this_machine());
+        create_private_dir(&config.compile_cache_dir)
+            .map_err(|e| StartError::DataDir(config.compile_cache_dir.clone(), e))?;
+        runtime_config.compile_cache_dir = Some(config.compile_cache_dir.clone());
         let runtime =
             Runtime::new(runtime_config).map_err(|e| StartError::Runtime(e.to_string()))?;
         let service = Service::new(
@@ -278,6 +281,9 @@ impl Server {
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        // Compiled now rather than by the first script (seconds, or a read of the
+        // compile cache after a restart).
+        tenantry_service::executions::warm_engine(&self.service);
         let seconds = self.config.audit_checkpoint_seconds;
         if seconds > 0 {
             let svc = self.service.clone();

@@ -169,7 +169,7 @@ pub async fn execute(
         .inspect_err(|e| svc.metrics.admission(Err(e.code), false))?;
     let callable = callable_plugins(svc, scope).await?;
     let engine = engine(svc).await?;
-    let mut admission = svc
+    let admitted = svc
         .admit(
             scope,
             tenantry_core::InstallId::nil(),
@@ -177,7 +177,12 @@ pub async fn execute(
             &tier,
             rate_limits,
         )
-        .await?;
+        .await;
+    svc.metrics.admission(
+        admitted.as_ref().map(|_| ()).map_err(|e| e.code),
+        svc.limiters.status().degraded,
+    );
+    let mut admission = admitted?;
     let rate_limits = std::mem::take(&mut admission.rate_limits);
 
     let id = InvocationId::new();
@@ -340,17 +345,33 @@ pub async fn get(svc: &Service, scope: &TenantScope, id: InvocationId) -> Result
     })
 }
 
-/// The engine, compiled once per process (the runtime caches it by digest).
+/// Loads the engine in the background (at server start), so the first script does
+/// not wait for it to compile. A thread of its own, not the blocking pool: a
+/// shutdown never waits for it.
+pub fn warm_engine(svc: &Service) {
+    let rt = svc.runtime.clone();
+    let spawned = std::thread::Builder::new()
+        .name("tenantry-engine-warm".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            match load_engine(&rt) {
+                Ok(_) => tracing::info!(elapsed = ?started.elapsed(), "script engine ready"),
+                Err(e) => tracing::error!(error = %e, "the JavaScript engine does not load"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "the script engine will compile on first use");
+    }
+}
+
+/// The engine, compiled once per process (the runtime caches it by digest, and
+/// the compile cache across restarts).
 async fn engine(svc: &Service) -> Result<Arc<LoadedPlugin>> {
-    static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let digest = DIGEST
-        .get_or_init(|| format!("engine:{}", tenantry_crypto::sha256_hex(ENGINE_WASM)))
-        .clone();
-    if let Some(p) = svc.runtime.cached(&digest) {
+    if let Some(p) = svc.runtime.cached(engine_digest()) {
         return Ok(p);
     }
     let rt = svc.runtime.clone();
-    tokio::task::spawn_blocking(move || rt.load(&digest, ENGINE_WASM))
+    tokio::task::spawn_blocking(move || load_engine(&rt))
         .await
         .map_err(|_| Error::internal())?
         .map_err(|e| {
@@ -360,6 +381,21 @@ async fn engine(svc: &Service) -> Result<Arc<LoadedPlugin>> {
                 "the script engine cannot run on this server; the operator should check the server log",
             )
         })
+}
+
+fn load_engine(
+    rt: &tenantry_runtime::Runtime,
+) -> std::result::Result<Arc<LoadedPlugin>, tenantry_runtime::LoadError> {
+    match rt.cached(engine_digest()) {
+        Some(p) => Ok(p),
+        None => rt.load(engine_digest(), ENGINE_WASM),
+    }
+}
+
+/// The engine's key in the runtime's cache.
+fn engine_digest() -> &'static str {
+    static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIGEST.get_or_init(|| format!("engine:{}", tenantry_crypto::sha256_hex(ENGINE_WASM)))
 }
 
 /// The plugins the caller's scripts may call: an agent's enabled, bound installs;

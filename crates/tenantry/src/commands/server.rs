@@ -30,6 +30,9 @@ fn config(a: ServerArgs) -> Result<Config> {
         log_format: a.log_format,
         database_url: a.database_url,
         redis_url: a.redis_url,
+        compile_cache_dir: std::env::var_os("TENANTRY_COMPILE_CACHE_DIR")
+            .filter(|s| !s.is_empty())
+            .map(Into::into),
     };
     Ok(Config::resolve(o, std::io::stderr().is_terminal())?)
 }

@@ -566,6 +566,12 @@ fn spawn(dir: &Path, port: Option<&str>, launch: &Launch) -> (Child, String, Opt
         .env("RUST_LOG", "debug")
         .env_remove("TENANTRY_MASTER_KEY")
         .env_remove("TENANTRY_CONFIG")
+        // Compiled plugins and the script engine, shared by every test server (the
+        // cache is keyed by the wasm's hash): each compiles once per test run.
+        .env(
+            "TENANTRY_COMPILE_CACHE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/compile-cache"),
+        )
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
