@@ -165,6 +165,13 @@ async fn every_execution_starts_from_a_pristine_engine() {
 }
 
 #[tokio::test]
+async fn date_now_and_math_random_work() {
+    let r = run("return [Date.now() > 1.7e12, Math.random() < 1, typeof setTimeout]").await;
+    assert_eq!(r["value"][0], true, "{r}");
+    assert_eq!(r["value"][1], true, "{r}");
+}
+
+#[tokio::test]
 async fn the_engine_has_no_host_objects() {
     let r = run("const g = Function('return this')();
          return Object.getOwnPropertyNames(g).filter((n) =>

@@ -165,11 +165,10 @@ pub async fn execute(
     }
     let rate_limits = svc
         .check_org_rate(scope, &tier, who.key_hash.as_ref())
-        .await
-        .inspect_err(|e| svc.metrics.admission(Err(e.code), false))?;
+        .await?;
     let callable = callable_plugins(svc, scope).await?;
     let engine = engine(svc).await?;
-    let admitted = svc
+    let mut admission = svc
         .admit(
             scope,
             tenantry_core::InstallId::nil(),
@@ -177,12 +176,7 @@ pub async fn execute(
             &tier,
             rate_limits,
         )
-        .await;
-    svc.metrics.admission(
-        admitted.as_ref().map(|_| ()).map_err(|e| e.code),
-        svc.limiters.status().degraded,
-    );
-    let mut admission = admitted?;
+        .await?;
     let rate_limits = std::mem::take(&mut admission.rate_limits);
 
     let id = InvocationId::new();

@@ -123,8 +123,7 @@ pub async fn invoke(
     let tier = svc.tier_of(scope.org_id(), who.seen).await?;
     let rate_limits = svc
         .check_org_rate(scope, &tier, who.key_hash.as_ref())
-        .await
-        .inspect_err(|e| svc.metrics.admission(Err(e.code), false))?;
+        .await?;
     let mut tx = svc.tenants.begin_seen(scope, who.seen).await?;
     let record = tx
         .get_install(install)
@@ -145,7 +144,7 @@ pub async fn invoke(
         ));
     }
     svc.settings.pilot.check_plugin(&record.plugin)?;
-    let admitted = svc
+    let mut admission = svc
         .admit(
             scope,
             install,
@@ -153,12 +152,7 @@ pub async fn invoke(
             &tier,
             rate_limits,
         )
-        .await;
-    svc.metrics.admission(
-        admitted.as_ref().map(|_| ()).map_err(|e| e.code),
-        svc.limiters.status().degraded,
-    );
-    let mut admission = admitted?;
+        .await?;
     let rate_limits = std::mem::take(&mut admission.rate_limits);
     let result = Run {
         scope,

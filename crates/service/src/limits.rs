@@ -459,7 +459,8 @@ impl Service {
             &mut seen,
             presented_key,
         )
-        .await?;
+        .await
+        .inspect_err(|e| self.metrics.admission(Err(e.code), false))?;
         Ok(seen)
     }
 
@@ -473,6 +474,25 @@ impl Service {
     /// Admits an invocation of `install` (whose org passed [`Service::check_org_rate`])
     /// or refuses it with `RATE_LIMITED`, `QUOTA_EXCEEDED` or `UNAVAILABLE`.
     pub(crate) async fn admit(
+        &self,
+        scope: &TenantScope,
+        install: InstallId,
+        install_limit: Option<u32>,
+        tier: &Tier,
+        rate_limits: Vec<RateLimitState>,
+    ) -> Result<Admission> {
+        let admitted = self
+            .reserve_admission(scope, install, install_limit, tier, rate_limits)
+            .await;
+        self.metrics.admission(
+            admitted.as_ref().map(|_| ()).map_err(|e| e.code),
+            self.limiters.status().degraded,
+        );
+        admitted
+    }
+
+    /// [`Service::admit`] without its metrics.
+    async fn reserve_admission(
         &self,
         scope: &TenantScope,
         install: InstallId,

@@ -84,6 +84,8 @@ fn classify(method: &str, path: &str) -> Option<Class> {
         ("get", "/v1/usage/summary") => TenantOwn,
         ("get", "/v1/usage/export") => TenantOwn,
         ("post", "/v1/installs/{install_id}/invoke") => TenantById,
+        ("post", "/v1/executions") => TenantOwn,
+        ("get", "/v1/executions/{execution_id}") => TenantById,
         _ => return None,
     })
 }
@@ -143,6 +145,9 @@ fn body(method: &str, path: &str, a: &Snapshot) -> Option<Value> {
             json!({"value": "overwritten-by-probe"})
         }
         ("post", "/v1/installs/{install_id}/invoke") => json!({"action": "run", "input": {}}),
+        // A's plugin, by name, from B's script.
+        ("post", "/v1/executions") => json!({"language": "javascript",
+            "code": "return await callTool('@acme/weather.run', {})"}),
         _ => return None,
     })
 }
@@ -227,6 +232,14 @@ async fn every_route_refuses_another_orgs_resources_on(s: Server) {
         grant,
     )
     .await;
+    let script =
+        json!({"language": "javascript", "code": "return await callTool('@acme/weather.run', {})"});
+    let execution = s
+        .ok("POST", "/v1/executions", Some(&a.agent), Some(script), 200)
+        .await["execution_id"]
+        .as_str()
+        .expect("execution id")
+        .to_string();
     let before = snapshot(&s, &a).await;
 
     // Everything that identifies A and must never reach B.
@@ -237,6 +250,7 @@ async fn every_route_refuses_another_orgs_resources_on(s: Server) {
         before.owner_user_id.clone(),
         before.key_id.clone(),
         before.grant_id.clone(),
+        execution.clone(),
     ];
     a_markers.push("victim-config-canary".into());
     a_markers.push("victim-secret-canary".into());
@@ -254,41 +268,36 @@ async fn every_route_refuses_another_orgs_resources_on(s: Server) {
                 unclassified.push(format!("{} {path}", method.to_uppercase()));
                 continue;
             };
-            let fill =
-                |org: &str, user: &str, agent: &str, install: &str, key: &str, grant: &str| {
-                    path.replace("{org_id}", org)
-                        .replace("{grant_id}", grant)
-                        .replace("{user_id}", user)
-                        .replace("{agent_id}", agent)
-                        .replace("{install_id}", install)
-                        .replace("{key_id}", key)
-                        .replace("{publisher}", "acme")
-                        .replace("{scope}", "@acme")
-                        .replace(
-                            "{name}",
-                            if path.contains("secrets") {
-                                "api_token"
-                            } else {
-                                "weather"
-                            },
-                        )
-                };
-            let concrete = fill(
+            let fill = |[org, user, agent, install, key, grant, execution]: [&str; 7]| {
+                path.replace("{org_id}", org)
+                    .replace("{grant_id}", grant)
+                    .replace("{execution_id}", execution)
+                    .replace("{user_id}", user)
+                    .replace("{agent_id}", agent)
+                    .replace("{install_id}", install)
+                    .replace("{key_id}", key)
+                    .replace("{publisher}", "acme")
+                    .replace("{scope}", "@acme")
+                    .replace(
+                        "{name}",
+                        if path.contains("secrets") {
+                            "api_token"
+                        } else {
+                            "weather"
+                        },
+                    )
+            };
+            let concrete = fill([
                 &before.org_id,
                 &before.owner_user_id,
                 &before.agent_id,
                 &before.install_id,
                 &before.key_id,
                 &before.grant_id,
-            );
-            let nowhere = fill(
-                &random_id(),
-                &random_id(),
-                &random_id(),
-                &random_id(),
-                &random_id(),
-                &random_id(),
-            );
+                &execution,
+            ]);
+            let random: [String; 7] = std::array::from_fn(|_| random_id());
+            let nowhere = fill(random.each_ref().map(String::as_str));
             let body = body(method, path, &before);
             for (role, key) in b.keys() {
                 let (status, resp) = s
