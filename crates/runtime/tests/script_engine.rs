@@ -94,6 +94,16 @@ async fn syntax_errors_and_exceptions_say_where() {
     assert_eq!(r["error"]["code"], "SCRIPT_ERROR", "{r}");
     assert_eq!(r["error"]["message"], "RangeError: far", "{r}");
     assert_eq!(r["error"]["line"], 3, "{r}");
+    // Whatever is thrown, the answer is the engine's, never a trap.
+    for thrown in [
+        "throw null",
+        "throw Symbol('s')",
+        "throw new Proxy({}, {get() { throw 1 }, has() { throw 2 }})",
+        "throw {get message() { throw new Error('no') }}",
+    ] {
+        let r = run(thrown).await;
+        assert_eq!(r["error"]["code"], "SCRIPT_ERROR", "{thrown}: {r}");
+    }
     let r = run("return 10n").await;
     assert_eq!(r["error"]["code"], "SCRIPT_ERROR", "{r}");
     let r = run("function f() { return f() + 1 } return f()").await;

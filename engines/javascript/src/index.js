@@ -111,7 +111,17 @@ function position(e) {
   return p.line > 0 ? { line: p.line - HEADER_LINES, column: p.column } : {};
 }
 
+// What a thrown value says, safely: a script may throw anything, a Proxy or an
+// object whose getters throw included.
 function describeError(e, fallback) {
+  try {
+    return describeUnsafe(e, fallback);
+  } catch (_) {
+    return { code: fallback, message: 'the script threw a value that cannot be shown' };
+  }
+}
+
+function describeUnsafe(e, fallback) {
   const isObj = e !== null && (typeof e === 'object' || typeof e === 'function');
   let code = fallback;
   if (isObj && typeof e.code === 'string' && /^[A-Z][A-Z_]{1,40}$/.test(e.code)) code = e.code;
