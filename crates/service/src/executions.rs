@@ -4,9 +4,9 @@
 //! The script runs in the JavaScript engine component (`engines/javascript`:
 //! SpiderMonkey built with componentize-js, its heap snapshotted at build time), which the
 //! runtime treats as a plugin with one action, `run`: a fresh instance per
-//! execution under the org's tier limits (memory, fuel, wall time, output), no
-//! WASI but an empty context (no files, no network, no environment), and one way
-//! out, `callTool`, which is the `tools` host call. Which tools a script may call is
+//! execution under the org's tier limits (memory, fuel, wall time, output), an
+//! empty WASI context (no files, no network, no environment), and one way out,
+//! `callTool`, which is the `tools` host call. Which tools a script may call is
 //! decided here, from the caller: an agent reaches the enabled installs it is
 //! bound to, a user with `invoke` every enabled install of the org. Each tool call
 //! runs the ordinary invoke path nested under the execution ([`crate::invoke::Run`]:
